@@ -1,0 +1,103 @@
+import { readdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Umzug, type UmzugStorage } from 'umzug';
+import { clickhouseMigrationsDir, postgresMigrationsDir } from '../paths.js';
+import type { ClickHouseStore } from './clickhouse.js';
+import type { Sql } from './postgres.js';
+
+export interface MigrationLogger {
+  info(obj: object, msg?: string): void;
+}
+
+const sqlFiles = async (dir: string) => (await readdir(dir)).filter((f) => /^\d{3}_[\w-]+\.sql$/.test(f)).sort();
+
+/** Applied migrations live in Postgres for both databases; ClickHouse ones are named `clickhouse/…`. */
+const storage = (sql: Sql, prefix: string): UmzugStorage => ({
+  async executed() {
+    const rows = await sql<{ name: string }[]>`SELECT name FROM schema_migrations ORDER BY name`;
+    return rows.map((r) => r.name).filter((n) => (prefix ? n.startsWith(prefix) : !n.includes('/')));
+  },
+  async logMigration({ name }) {
+    await sql`INSERT INTO schema_migrations (name) VALUES (${name}) ON CONFLICT DO NOTHING`;
+  },
+  async unlogMigration({ name }) {
+    await sql`DELETE FROM schema_migrations WHERE name = ${name}`;
+  },
+});
+
+const umzugLogger = (log?: MigrationLogger) => ({
+  info: (m: Record<string, unknown>) => log?.info(m, 'migration'),
+  warn: (m: Record<string, unknown>) => log?.info(m, 'migration'),
+  error: (m: Record<string, unknown>) => log?.info(m, 'migration'),
+  debug: () => {},
+});
+
+export interface MigrateOptions {
+  sql: Sql;
+  clickhouse?: ClickHouseStore | undefined;
+  /** Substituted for `{retention_days}` in ClickHouse DDL. */
+  gpsRetentionDays: number;
+  logger?: MigrationLogger;
+}
+
+/**
+ * Applies `schemas/postgres/NNN_*.sql` (each in its own transaction) and, when a ClickHouse store
+ * is given, `schemas/clickhouse/NNN_*.sql` (idempotent DDL, one statement at a time). Several
+ * gateway processes may start at once against one server: an advisory lock makes them take turns.
+ */
+export const migrate = async (opts: MigrateOptions): Promise<string[]> => {
+  const { sql } = opts;
+  await sql`CREATE TABLE IF NOT EXISTS schema_migrations (name text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())`;
+  const lockConn = await sql.reserve();
+  try {
+    await lockConn`SELECT pg_advisory_lock(hashtext('fleetgate.migrate'))`;
+    const pgFiles = await sqlFiles(postgresMigrationsDir);
+    const pg = new Umzug({
+      migrations: pgFiles.map((f) => ({
+        name: f,
+        up: async () => {
+          const text = await readFile(join(postgresMigrationsDir, f), 'utf8');
+          await sql.begin(async (tx) => {
+            await tx.unsafe(text);
+          });
+        },
+      })),
+      storage: storage(sql, ''),
+      logger: umzugLogger(opts.logger),
+    });
+    const applied = (await pg.up()).map((m) => m.name);
+    if (opts.clickhouse) {
+      const ch = opts.clickhouse.client;
+      const chFiles = await sqlFiles(clickhouseMigrationsDir);
+      const chUmzug = new Umzug({
+        migrations: chFiles.map((f) => ({
+          name: `clickhouse/${f}`,
+          up: async () => {
+            const text = (await readFile(join(clickhouseMigrationsDir, f), 'utf8')).replaceAll(
+              '{retention_days}',
+              String(Math.trunc(opts.gpsRetentionDays)),
+            );
+            for (const statement of splitStatements(text)) await ch.command({ query: statement });
+          },
+        })),
+        storage: storage(sql, 'clickhouse/'),
+        logger: umzugLogger(opts.logger),
+      });
+      applied.push(...(await chUmzug.up()).map((m) => m.name));
+    }
+    return applied;
+  } finally {
+    await lockConn`SELECT pg_advisory_unlock(hashtext('fleetgate.migrate'))`.catch(() => {});
+    lockConn.release();
+  }
+};
+
+/** Splits DDL on `;` at line ends, dropping `--` comment lines. */
+const splitStatements = (text: string): string[] =>
+  text
+    .split('\n')
+    .filter((l) => !l.trim().startsWith('--'))
+    .join('\n')
+    .split(/;\s*(?:\n|$)/)
+    .map((s) => s.trim())
+    .filter(Boolean);
