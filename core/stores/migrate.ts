@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { Umzug, type UmzugStorage } from 'umzug';
 import { clickhouseMigrationsDir, postgresMigrationsDir } from '../paths.js';
 import type { ClickHouseStore } from './clickhouse.js';
-import type { Sql } from './postgres.js';
+import type { PostgresStore, Sql } from './postgres.js';
 
 export interface MigrationLogger {
   info(obj: object, msg?: string): void;
@@ -33,7 +33,7 @@ const umzugLogger = (log?: MigrationLogger) => ({
 });
 
 export interface MigrateOptions {
-  sql: Sql;
+  postgres: PostgresStore;
   clickhouse?: ClickHouseStore | undefined;
   /** Substituted for `{retention_days}` in ClickHouse DDL. */
   gpsRetentionDays: number;
@@ -46,11 +46,12 @@ export interface MigrateOptions {
  * gateway processes may start at once against one server: an advisory lock makes them take turns.
  */
 export const migrate = async (opts: MigrateOptions): Promise<string[]> => {
-  const { sql } = opts;
+  const { sql } = opts.postgres;
   await sql`CREATE TABLE IF NOT EXISTS schema_migrations (name text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())`;
-  const lockConn = await sql.reserve();
+  // PGlite has a single connection and a single process (the data-dir lock): nothing to exclude.
+  const lockConn = opts.postgres.target === 'postgres' ? await sql.reserve() : undefined;
   try {
-    await lockConn`SELECT pg_advisory_lock(hashtext('fleetgate.migrate'))`;
+    if (lockConn) await lockConn`SELECT pg_advisory_lock(hashtext('fleetgate.migrate'))`;
     const pgFiles = await sqlFiles(postgresMigrationsDir);
     const pg = new Umzug({
       migrations: pgFiles.map((f) => ({
@@ -87,8 +88,10 @@ export const migrate = async (opts: MigrateOptions): Promise<string[]> => {
     }
     return applied;
   } finally {
-    await lockConn`SELECT pg_advisory_unlock(hashtext('fleetgate.migrate'))`.catch(() => {});
-    lockConn.release();
+    if (lockConn) {
+      await lockConn`SELECT pg_advisory_unlock(hashtext('fleetgate.migrate'))`.catch(() => {});
+      lockConn.release();
+    }
   }
 };
 

@@ -17,6 +17,7 @@ export interface PostgresConfig {
   /** A real server; when absent, PGlite in `pgliteDir`. */
   databaseUrl?: string | undefined;
   pgliteDir: string;
+  /** Connections per process to a real server (PGlite always gets one). */
   poolMax: number;
 }
 
@@ -52,10 +53,13 @@ const openPglite = async (cfg: PostgresConfig): Promise<PostgresStore> => {
   const socketDir = await mkdtemp(join(tmpdir(), 'fg-pg-'));
   await chmod(socketDir, 0o700);
   const path = join(socketDir, '.s.PGSQL.5432');
-  // One backend serialises every query anyway; the extra slots are for listen() and tooling.
-  const server = new PGLiteSocketServer({ db, path, maxConnections: cfg.poolMax + 4 });
+  // One client connection: pglite-socket queues protocol messages, not whole queries, so messages
+  // of two connections interleave and clobber the shared unnamed portal ("portal \"\" does not
+  // exist"). One backend serialises every query anyway, and postgres.js pipelines on one socket.
+  // The spare slots are for tools (psql) during development.
+  const server = new PGLiteSocketServer({ db, path, maxConnections: 3 });
   await server.start();
-  const sql = postgres({ ...clientOptions(cfg.poolMax), path, database: 'postgres', username: 'postgres' }) as unknown as Sql;
+  const sql = postgres({ ...clientOptions(1), path, database: 'postgres', username: 'postgres' }) as unknown as Sql;
   return {
     sql,
     target: 'pglite',

@@ -16,7 +16,7 @@ export const tempDir = async (prefix = 'fg-test-') => {
 export const freshPglite = async (): Promise<PostgresStore & { dir: string }> => {
   const t = await tempDir('fg-pglite-');
   const store = await openPostgres({ pgliteDir: join(t.dir, 'pg'), poolMax: 4 });
-  await migrate({ sql: store.sql, gpsRetentionDays: 90 });
+  await migrate({ postgres: store, gpsRetentionDays: 90 });
   return {
     ...store,
     dir: t.dir,
@@ -34,7 +34,7 @@ export const freshPostgresDb = async (): Promise<PostgresStore & { url: string }
   await admin.unsafe(`CREATE DATABASE ${name}`);
   const url = REAL_PG_ADMIN_URL.replace(/\/[^/]*$/, `/${name}`);
   const store = await openPostgres({ databaseUrl: url, pgliteDir: '', poolMax: 8 });
-  await migrate({ sql: store.sql, gpsRetentionDays: 90 });
+  await migrate({ postgres: store, gpsRetentionDays: 90 });
   return {
     ...store,
     url,

@@ -1,0 +1,120 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { Kind, type TSchema } from '@sinclair/typebox';
+import { Value } from '@sinclair/typebox/value';
+import { parse as parseDotenv } from 'dotenv';
+import { type Env, EnvSchema, ROLES, type Role, envVarSchema } from '../schemas/config.js';
+import { GatewayError } from '../schemas/errors.js';
+import type { JetStreamConfig } from './eventlog/jetstream.js';
+import type { ClickHouseConfig } from './stores/clickhouse.js';
+import type { PostgresConfig } from './stores/postgres.js';
+
+export interface Config {
+  /** Every validated variable, by its environment name. */
+  env: Readonly<Env>;
+  dataDir: string;
+  roles: readonly Role[];
+  http: { host: string; port: number };
+  logLevel: Env['LOG_LEVEL'];
+  shutdownTimeoutMs: number;
+  /** Decided here, once: embedded parts unless the distributed variable is set. */
+  mode: { eventLog: 'jetstream' | 'embedded'; postgres: 'postgres' | 'pglite'; clickhouse: 'server' | 'chdb' };
+  postgres: PostgresConfig;
+  clickhouse: ClickHouseConfig;
+  nats: JetStreamConfig | undefined;
+  handlers: { concurrency: number; maxAttempts: number; ackWaitMs: number; backoffBaseMs: number; backoffMaxMs: number };
+  projections: { batchSize: number; batchDelayMs: number };
+  gps: { retentionDays: number };
+}
+
+const TRUE = new Set(['true', '1', 'yes', 'on']);
+const FALSE = new Set(['false', '0', 'no', 'off']);
+
+/** Env strings into the schema's types; empty strings count as unset (the CRM's `.env` has many). */
+const coerce = (raw: Record<string, string | undefined>): Record<string, unknown> => {
+  const out: Record<string, unknown> = {};
+  for (const name of Object.keys(EnvSchema.properties)) {
+    const value = raw[name]?.trim();
+    if (value === undefined || value === '') continue;
+    const schema = envVarSchema(name) as TSchema;
+    if (schema[Kind] === 'Boolean') {
+      const v = value.toLowerCase();
+      out[name] = TRUE.has(v) ? true : FALSE.has(v) ? false : value;
+    } else if (schema[Kind] === 'Integer') {
+      out[name] = /^-?\d+$/.test(value) ? Number(value) : value;
+    } else {
+      out[name] = value;
+    }
+  }
+  return out;
+};
+
+/** Reads `.env` (if present) under the process environment, which wins. */
+export const readEnv = (processEnv: NodeJS.ProcessEnv, envFile = resolve('.env')): Record<string, string | undefined> =>
+  existsSync(envFile) ? { ...parseDotenv(readFileSync(envFile)), ...processEnv } : { ...processEnv };
+
+/**
+ * One typed, validated, frozen config. Every wrong variable is listed with what it expects;
+ * nothing else in fleetgate reads `process.env`.
+ */
+export const loadConfig = (raw: Record<string, string | undefined>): Config => {
+  const candidate = Value.Default(EnvSchema, coerce(raw)) as Record<string, unknown>;
+  const problems = [...Value.Errors(EnvSchema, candidate)].map((e) => {
+    const name = e.path.replace(/^\//, '');
+    const expects = (envVarSchema(name)?.description as string | undefined) ?? e.message;
+    return `${name}=${JSON.stringify(raw[name] ?? '')}: expected ${expects}`;
+  });
+  const env = candidate as Env;
+  if (env.HANDLER_BACKOFF_BASE_MS > env.HANDLER_BACKOFF_MAX_MS) {
+    problems.push('HANDLER_BACKOFF_BASE_MS must not exceed HANDLER_BACKOFF_MAX_MS');
+  }
+  if (problems.length > 0) {
+    throw new GatewayError('GW_ERR_CONFIG', `invalid configuration:\n  ${[...new Set(problems)].join('\n  ')}`);
+  }
+  const dataDir = resolve(env.DATA_DIR);
+  const config: Config = {
+    env,
+    dataDir,
+    roles: [...new Set(env.ROLES.split(',') as Role[])].sort((a, b) => ROLES.indexOf(a) - ROLES.indexOf(b)),
+    http: { host: env.HTTP_HOST, port: env.HTTP_PORT },
+    logLevel: env.LOG_LEVEL,
+    shutdownTimeoutMs: env.SHUTDOWN_TIMEOUT_SECONDS * 1000,
+    mode: {
+      eventLog: env.NATS_URL ? 'jetstream' : 'embedded',
+      postgres: env.DATABASE_URL ? 'postgres' : 'pglite',
+      clickhouse: env.CLICKHOUSE_URL ? 'server' : 'chdb',
+    },
+    postgres: { databaseUrl: env.DATABASE_URL, pgliteDir: resolve(dataDir, 'pg'), poolMax: env.PG_POOL_MAX },
+    clickhouse: { url: env.CLICKHOUSE_URL, chdbDir: resolve(dataDir, 'ch') },
+    nats: env.NATS_URL
+      ? {
+          servers: env.NATS_URL.split(','),
+          name: 'fleetgate',
+          replicas: env.NATS_STREAM_REPLICAS,
+          eventsMaxAgeMs: env.NATS_EVENTS_MAX_AGE_SECONDS * 1000,
+          gpsMaxAgeMs: env.NATS_GPS_MAX_AGE_SECONDS * 1000,
+          dlqMaxAgeMs: env.NATS_DLQ_MAX_AGE_SECONDS * 1000,
+          duplicateWindowMs: env.NATS_DUPLICATE_WINDOW_SECONDS * 1000,
+          gpsDuplicateWindowMs: env.NATS_GPS_DUPLICATE_WINDOW_SECONDS * 1000,
+        }
+      : undefined,
+    handlers: {
+      concurrency: env.HANDLER_CONCURRENCY,
+      maxAttempts: env.HANDLER_MAX_ATTEMPTS,
+      ackWaitMs: env.HANDLER_ACK_WAIT_SECONDS * 1000,
+      backoffBaseMs: env.HANDLER_BACKOFF_BASE_MS,
+      backoffMaxMs: env.HANDLER_BACKOFF_MAX_MS,
+    },
+    projections: { batchSize: env.PROJECTION_BATCH_SIZE, batchDelayMs: env.PROJECTION_BATCH_DELAY_MS },
+    gps: { retentionDays: env.GPS_STORE_HISTORY_DAYS },
+  };
+  return deepFreeze(config);
+};
+
+const deepFreeze = <T>(o: T): T => {
+  if (o && typeof o === 'object' && !Object.isFrozen(o)) {
+    Object.freeze(o);
+    for (const v of Object.values(o)) deepFreeze(v);
+  }
+  return o;
+};

@@ -1,0 +1,52 @@
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+
+/** One registry per process, served at `/metrics`. */
+export const registry = new Registry();
+collectDefaultMetrics({ register: registry, prefix: 'fleetgate_' });
+
+export const metrics = {
+  appends: new Counter({
+    name: 'fleetgate_eventlog_appends_total',
+    help: 'Log messages appended, by stream and result (stored, duplicate, conflict, error)',
+    labelNames: ['stream', 'result'] as const,
+    registers: [registry],
+  }),
+  projectionEvents: new Counter({
+    name: 'fleetgate_projection_events_total',
+    help: 'Events folded into a read model',
+    labelNames: ['projection'] as const,
+    registers: [registry],
+  }),
+  projectionErrors: new Counter({
+    name: 'fleetgate_projection_errors_total',
+    help: 'Projection batches that failed and will be retried',
+    labelNames: ['projection'] as const,
+    registers: [registry],
+  }),
+  projectionPosition: new Gauge({
+    name: 'fleetgate_projection_checkpoint',
+    help: 'Last log sequence folded into the read model',
+    labelNames: ['projection'] as const,
+    registers: [registry],
+  }),
+  handled: new Counter({
+    name: 'fleetgate_handler_events_total',
+    help: 'Command events handled, by outcome (ok, retry, dead_letter, skipped)',
+    labelNames: ['handler', 'priority', 'outcome'] as const,
+    registers: [registry],
+  }),
+  handlerSeconds: new Histogram({
+    name: 'fleetgate_handler_duration_seconds',
+    help: 'Time a handler spent on one event',
+    labelNames: ['handler'] as const,
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+    registers: [registry],
+  }),
+  httpRequests: new Histogram({
+    name: 'fleetgate_http_request_duration_seconds',
+    help: 'HTTP requests by route and status',
+    labelNames: ['method', 'route', 'status'] as const,
+    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
+    registers: [registry],
+  }),
+};

@@ -1,0 +1,138 @@
+import { type Static, type TSchema, Type } from '@sinclair/typebox';
+
+/*
+ * The environment fleetgate reads, by variable name. The CRM's names (CRM_INTEGRATIONS_SPEC.md)
+ * are kept so an existing `.env` works unchanged. Every entry says what it expects in
+ * `description`; start-up quotes it when a value is wrong.
+ */
+
+const int = (min: number, max: number, def: number, what: string) =>
+  Type.Integer({ minimum: min, maximum: max, default: def, description: `${what}: an integer from ${min} to ${max}` });
+const port = (def: number) => int(0, 65_535, def, 'a TCP port');
+const bool = (def: boolean) => Type.Boolean({ default: def, description: 'true or false (also 1/0, yes/no, on/off)' });
+const text = (what: string) => Type.Optional(Type.String({ description: what }));
+const url = (schemes: string[], what: string) =>
+  Type.Optional(
+    Type.String({
+      pattern: `^(${schemes.join('|')})://\\S+$`,
+      description: `${what}: a URL starting with ${schemes.map((s) => `${s}://`).join(' or ')}`,
+    }),
+  );
+const oneOf = <T extends string>(values: readonly T[], def: T) =>
+  Type.Union(
+    values.map((v) => Type.Literal(v)),
+    { default: def, description: `one of ${values.join(', ')}` },
+  );
+
+export const ROLES = ['ingest', 'api', 'projections', 'handlers'] as const;
+export type Role = (typeof ROLES)[number];
+
+export const EnvSchema = Type.Object({
+  // Gateway
+  DATA_DIR: Type.String({ default: './data', minLength: 1, description: 'a directory path' }),
+  HTTP_HOST: Type.String({ default: '0.0.0.0', minLength: 1, description: 'an address to listen on' }),
+  HTTP_PORT: port(8080),
+  MQTT_PORT: port(1883),
+  OSMAND_PORT: port(5055),
+  LOG_LEVEL: oneOf(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const, 'info'),
+  ROLES: Type.String({
+    default: ROLES.join(','),
+    pattern: `^(${ROLES.join('|')})(,(${ROLES.join('|')}))*$`,
+    description: `a comma-separated list of ${ROLES.join(', ')}`,
+  }),
+  SHUTDOWN_TIMEOUT_SECONDS: int(1, 600, 20, 'seconds to drain on SIGTERM'),
+  ADMIN_API_KEY: Type.Optional(Type.String({ minLength: 32, description: 'an API key of at least 32 characters' })),
+
+  // Stores and event log (distributed mode when set)
+  DATABASE_URL: url(['postgres', 'postgresql'], 'the Postgres server'),
+  PG_POOL_MAX: int(1, 100, 8, 'Postgres connections per process'),
+  CLICKHOUSE_URL: url(['http', 'https'], 'the ClickHouse server'),
+  NATS_URL: Type.Optional(
+    Type.String({
+      pattern: '^(nats|tls)://[^,\\s]+(,(nats|tls)://[^,\\s]+)*$',
+      description: 'NATS servers: nats://host:port, comma-separated',
+    }),
+  ),
+  NATS_STREAM_REPLICAS: int(1, 5, 1, 'JetStream stream replicas (3 in a cluster)'),
+  NATS_EVENTS_MAX_AGE_SECONDS: int(0, 100 * 365 * 86_400, 0, 'age limit of the EVENTS stream (0 = keep)'),
+  NATS_GPS_MAX_AGE_SECONDS: int(60, 365 * 86_400, 7 * 86_400, 'age limit of the GPS stream'),
+  NATS_DLQ_MAX_AGE_SECONDS: int(0, 10 * 365 * 86_400, 30 * 86_400, 'age limit of the DLQ stream (0 = keep)'),
+  NATS_DUPLICATE_WINDOW_SECONDS: int(1, 7 * 86_400, 20 * 60, 'EVENTS dedupe window'),
+  NATS_GPS_DUPLICATE_WINDOW_SECONDS: int(1, 86_400, 120, 'GPS dedupe window'),
+
+  // Runners
+  HANDLER_CONCURRENCY: int(1, 256, 4, 'handler calls in flight per handler'),
+  HANDLER_MAX_ATTEMPTS: int(1, 100, 5, 'attempts before a command is dead-lettered'),
+  HANDLER_ACK_WAIT_SECONDS: int(1, 3_600, 30, 'seconds before an unanswered command is redelivered'),
+  HANDLER_BACKOFF_BASE_MS: int(10, 3_600_000, 1_000, 'first retry delay in ms'),
+  HANDLER_BACKOFF_MAX_MS: int(10, 86_400_000, 300_000, 'longest retry delay in ms'),
+  PROJECTION_BATCH_SIZE: int(1, 100_000, 1_000, 'events per projection transaction'),
+  PROJECTION_BATCH_DELAY_MS: int(0, 60_000, 20, 'ms a projection waits to fill a batch'),
+
+  // SMS
+  SMS_PROVIDER: oneOf(['smsru', 'twilio'] as const, 'smsru'),
+  SMS_API_KEY: text('the SMS.ru api_id'),
+  SMS_FROM_NUMBER: text('the sender name or number'),
+  SMS_TEST_MODE: bool(true),
+  TWILIO_ACCOUNT_SID: text('the Twilio account SID'),
+  TWILIO_AUTH_TOKEN: text('the Twilio auth token'),
+  TWILIO_FROM_NUMBER: text('the Twilio sender number'),
+
+  // Email
+  MAIL_TEST_MODE: bool(false),
+  MAIL_QUEUE_ENABLED: bool(true),
+  MAIL_HOST: text('the SMTP host'),
+  MAIL_PORT: port(587),
+  MAIL_USERNAME: text('the SMTP user'),
+  MAIL_PASSWORD: text('the SMTP password'),
+  MAIL_ENCRYPTION: oneOf(['tls', 'ssl', 'none'] as const, 'tls'),
+  MAIL_FROM_ADDRESS: text('the sender address'),
+  MAIL_FROM_NAME: text('the sender name'),
+
+  // Payments
+  PAYMENT_PROVIDER: oneOf(['yandex', 'stripe'] as const, 'yandex'),
+  PAYMENT_TEST_MODE: bool(true),
+  YANDEX_KASSA_SHOP_ID: text('the YooKassa shop id'),
+  YANDEX_KASSA_API_KEY: text('the YooKassa secret key'),
+  YANDEX_KASSA_SECRET_KEY: text('the YooKassa secret key (older name)'),
+  STRIPE_API_KEY: text('the Stripe publishable key'),
+  STRIPE_SECRET_KEY: text('the Stripe secret key'),
+  STRIPE_WEBHOOK_SECRET: text('the Stripe webhook signing secret'),
+
+  // Push
+  FCM_API_KEY: text('the FCM key'),
+  FCM_SENDER_ID: text('the FCM sender id'),
+  FCM_SERVICE_ACCOUNT: text('a service-account JSON file path'),
+  FCM_TEST_MODE: bool(true),
+
+  // Telegram
+  TELEGRAM_BOT_TOKEN: text('the bot token'),
+  TELEGRAM_CHAT_ID: text('the default chat id'),
+  TELEGRAM_TEST_MODE: bool(true),
+  TELEGRAM_WEBHOOK_ENABLED: bool(false),
+  TELEGRAM_WEBHOOK_SECRET: text('the webhook secret token'),
+
+  // ERP / 1C
+  ERP_TYPE: oneOf(['1c'] as const, '1c'),
+  ERP_API_URL: url(['http', 'https'], 'the 1C OData endpoint'),
+  ERP_API_KEY: text('the ERP credentials'),
+  ERP_TEST_MODE: bool(true),
+  ERP_AUTO_SYNC: bool(false),
+  ERP_SYNC_INTERVAL: int(60, 7 * 86_400, 3_600, 'seconds between automatic syncs'),
+
+  // GPS
+  GPS_TRACKING_ENABLED: bool(true),
+  GPS_UPDATE_INTERVAL: int(1, 86_400, 30, 'seconds between device reports'),
+  GPS_STORE_HISTORY_DAYS: int(1, 36_500, 90, 'days of location history kept'),
+  GPS_OFFLINE_AFTER: int(5, 86_400, 300, 'seconds without a report before a vehicle is offline'),
+
+  // Export
+  EXPORT_PATH: text('the directory for export files (default DATA_DIR/exports)'),
+  EXPORT_MAX_ROWS: int(1, 10_000_000, 10_000, 'rows per export'),
+  EXPORT_TTL: int(60, 365 * 86_400, 86_400, 'seconds an export file is kept'),
+});
+export type Env = Static<typeof EnvSchema>;
+
+/** The schema of one variable, for error messages. */
+export const envVarSchema = (name: string): TSchema | undefined =>
+  (EnvSchema.properties as Record<string, TSchema>)[name];
