@@ -25,12 +25,10 @@ const storage = (sql: Sql, prefix: string): UmzugStorage => ({
   },
 });
 
-const umzugLogger = (log?: MigrationLogger) => ({
-  info: (m: Record<string, unknown>) => log?.info(m, 'migration'),
-  warn: (m: Record<string, unknown>) => log?.info(m, 'migration'),
-  error: (m: Record<string, unknown>) => log?.info(m, 'migration'),
-  debug: () => {},
-});
+const umzugLogger = (log?: MigrationLogger) => {
+  const write = ({ name, ...rest }: Record<string, unknown>) => log?.info({ migration: name, ...rest }, 'migration');
+  return { info: write, warn: write, error: write, debug: () => {} };
+};
 
 export interface MigrateOptions {
   postgres: PostgresStore;

@@ -1,0 +1,12 @@
+import { createRequire } from 'node:module';
+import type * as Uws from 'uWebSockets.js';
+
+const require = createRequire(import.meta.url);
+
+/** uWebSockets.js; its package silently falls back to a slow pure-JS build when the binary fails. */
+export const uws = require('uWebSockets.js') as typeof Uws;
+
+/** Did the native binary for this Node ABI load (not the `ws` fallback)? */
+export const uwsIsNative = (): boolean => Object.keys(require.cache).some((k) => /[\\/]uws_[^\\/]+\.node$/.test(k));
+
+export type { HttpRequest, HttpResponse, TemplatedApp, us_listen_socket } from 'uWebSockets.js';

@@ -1,0 +1,127 @@
+import type { Config } from './config.js';
+import { type DataDirLock, lockDataDir } from './dataDirLock.js';
+import { embeddedEventLog } from './eventlog/embedded.js';
+import type { EventLog } from './eventlog/port.js';
+import { type HttpServer, startHttpServer } from './http/server.js';
+import type { Logger } from './logger.js';
+import { type Handler, type HandlerRunner, handlerRunner } from './runners/handlerRunner.js';
+import { type Projection, type ProjectionRunner, projectionRunner } from './runners/projectionRunner.js';
+import { type ClickHouseStore, openClickHouse } from './stores/clickhouse.js';
+import { migrate } from './stores/migrate.js';
+import { openPostgres, type PostgresStore } from './stores/postgres.js';
+
+export interface Stores {
+  postgres: PostgresStore;
+  clickhouse: ClickHouseStore | undefined;
+  log: EventLog;
+  close(): Promise<void>;
+}
+
+/**
+ * Opens what a process needs, in one place for every command: the data-dir lock (when PGlite or
+ * chdb live in DATA_DIR), Postgres and ClickHouse (in parallel), migrations, then the event log.
+ */
+export const openStores = async (config: Config, logger: Logger, opts: { clickhouse: boolean }): Promise<Stores> => {
+  const embedded = config.mode.postgres === 'pglite' || (opts.clickhouse && config.mode.clickhouse === 'chdb');
+  const lock: DataDirLock | undefined = embedded ? await lockDataDir(config.dataDir) : undefined;
+  const opened: { close(): Promise<void> }[] = [];
+  try {
+    const t0 = Date.now();
+    const [postgres, clickhouse] = await Promise.all([
+      openPostgres(config.postgres).then((s) => (opened.push(s), s)),
+      opts.clickhouse ? openClickHouse(config.clickhouse).then((s) => (opened.push(s), s)) : undefined,
+    ]);
+    logger.info({ postgres: postgres.target, clickhouse: clickhouse?.target ?? 'not opened', ms: Date.now() - t0 }, 'stores open');
+    const applied = await migrate({ postgres, clickhouse, gpsRetentionDays: config.gps.retentionDays, logger });
+    if (applied.length) logger.info({ applied }, 'migrations applied');
+    const log = config.nats
+      ? await (await import('./eventlog/jetstream.js')).jetStreamEventLog(config.nats)
+      : embeddedEventLog(postgres.sql);
+    logger.info({ eventLog: log.kind }, 'event log open');
+    return {
+      postgres,
+      clickhouse,
+      log,
+      close: async () => {
+        await log.close().catch((e) => logger.error({ err: e }, 'closing event log'));
+        await clickhouse?.close().catch((e) => logger.error({ err: e }, 'closing clickhouse'));
+        await postgres.close().catch((e) => logger.error({ err: e }, 'closing postgres'));
+        await lock?.release();
+      },
+    };
+  } catch (e) {
+    for (const s of opened.reverse()) await s.close().catch(() => {});
+    await lock?.release();
+    throw e;
+  }
+};
+
+export interface GatewayParts {
+  projections: readonly Projection[];
+  handlers: readonly Handler[];
+}
+
+export interface Gateway {
+  stores: Stores;
+  http: HttpServer | undefined;
+  projections: readonly ProjectionRunner[];
+  handlers: readonly HandlerRunner[];
+  /** Graceful: stop intake, drain handlers, commit projections, close stores. */
+  stop(): Promise<void>;
+}
+
+/** `fleetgate start`: the roles of `config.roles` in this process. */
+export const startGateway = async (config: Config, logger: Logger, parts: GatewayParts): Promise<Gateway> => {
+  const roles = new Set(config.roles);
+  const stores = await openStores(config, logger, { clickhouse: roles.has('projections') || roles.has('api') });
+  const projections = roles.has('projections')
+    ? parts.projections.map((projection) =>
+        projectionRunner({ log: stores.log, sql: stores.postgres.sql, projection, logger, ...config.projections }),
+      )
+    : [];
+  const handlers = roles.has('handlers')
+    ? parts.handlers.map((handler) => handlerRunner({ log: stores.log, handler, logger, ...config.handlers }))
+    : [];
+  let http: HttpServer | undefined;
+  try {
+    for (const p of projections) await p.start();
+    for (const h of handlers) await h.start();
+    http = await startHttpServer({
+      host: config.http.host,
+      port: config.http.port,
+      logger,
+      readiness: async () => {
+        const [pg, log, ch] = await Promise.all([
+          stores.postgres.sql`SELECT 1`.then(() => true, () => false),
+          stores.log.ping(),
+          stores.clickhouse ? stores.clickhouse.client.ping().then((r) => r.success, () => false) : Promise.resolve(true),
+        ]);
+        return { ready: pg && log && ch, checks: { postgres: pg, eventLog: log, clickhouse: ch } };
+      },
+    });
+  } catch (e) {
+    await Promise.all(handlers.map((h) => h.stop(1_000)));
+    await Promise.all(projections.map((p) => p.stop()));
+    await stores.close();
+    throw e;
+  }
+  logger.info({ roles: [...roles], mode: config.mode, dataDir: config.dataDir, httpPort: http.port }, 'fleetgate ready');
+
+  let stopping: Promise<void> | undefined;
+  return {
+    stores,
+    http,
+    projections,
+    handlers,
+    stop: () =>
+      (stopping ??= (async () => {
+        logger.info('shutting down: intake stopped');
+        http?.stopIntake();
+        await Promise.all(handlers.map((h) => h.stop(config.shutdownTimeoutMs)));
+        await Promise.all(projections.map((p) => p.stop()));
+        http?.close();
+        await stores.close();
+        logger.info('shut down cleanly');
+      })()),
+  };
+};
