@@ -27,9 +27,13 @@ export const openStores = async (config: Config, logger: Logger, opts: { clickho
   const opened: { close(): Promise<void> }[] = [];
   try {
     const t0 = Date.now();
+    const track = <T extends { close(): Promise<void> }>(s: T) => {
+      opened.push(s);
+      return s;
+    };
     const [postgres, clickhouse] = await Promise.all([
-      openPostgres(config.postgres).then((s) => (opened.push(s), s)),
-      opts.clickhouse ? openClickHouse(config.clickhouse).then((s) => (opened.push(s), s)) : undefined,
+      openPostgres(config.postgres).then(track),
+      opts.clickhouse ? openClickHouse(config.clickhouse).then(track) : undefined,
     ]);
     logger.info({ postgres: postgres.target, clickhouse: clickhouse?.target ?? 'not opened', ms: Date.now() - t0 }, 'stores open');
     const applied = await migrate({ postgres, clickhouse, gpsRetentionDays: config.gps.retentionDays, logger });

@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { GatewayError } from '../../schemas/errors.js';
+import { GatewayError, isGatewayError } from '../../schemas/errors.js';
 import type { EventEnvelope, EventLog, LogMessage, StreamName } from '../eventlog/port.js';
 import type { Logger } from '../logger.js';
 import { metrics } from '../metrics.js';
@@ -130,6 +130,12 @@ export const projectionRunner = (opts: ProjectionRunnerOptions): ProjectionRunne
         failures = 0;
       } catch (e) {
         if (abort.signal.aborted) return;
+        if (isGatewayError(e, 'GW_ERR_PROJECTION_FENCED')) {
+          // Another runner (process) or a rebuild moved the checkpoint: resume from it.
+          plog.debug({ err: e.message }, 'fenced; resuming from the stored checkpoint');
+          await sleep(20);
+          continue;
+        }
         failures++;
         metrics.projectionErrors.inc({ projection: projection.name });
         // A poison event stops the fold rather than being skipped: the read model must equal a replay.

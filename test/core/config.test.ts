@@ -1,0 +1,65 @@
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { loadConfig, readEnv } from '../../core/config.js';
+import { isGatewayError } from '../../schemas/errors.js';
+import { tempDir } from '../support/stores.js';
+
+describe('config', () => {
+  it('runs on embedded defaults with an empty environment', () => {
+    const c = loadConfig({});
+    expect(c.mode).toEqual({ eventLog: 'embedded', postgres: 'pglite', clickhouse: 'chdb' });
+    expect(c.http.port).toBe(8080);
+    expect(c.env.MQTT_PORT).toBe(1883);
+    expect(c.env.OSMAND_PORT).toBe(5055);
+    expect(c.roles).toEqual(['ingest', 'api', 'projections', 'handlers']);
+    expect(c.env.SMS_TEST_MODE).toBe(true);
+    expect(c.postgres.pgliteDir).toMatch(/data\/pg$/);
+    expect(Object.isFrozen(c.handlers)).toBe(true);
+  });
+
+  it('switches each part to distributed mode by its own variable, keeping the CRM names', () => {
+    const c = loadConfig({
+      NATS_URL: 'nats://a:4222,nats://b:4222',
+      NATS_STREAM_REPLICAS: '3',
+      DATABASE_URL: 'postgres://u@db/fleet',
+      CLICKHOUSE_URL: 'http://ch:8123',
+      SMS_TEST_MODE: 'false',
+      GPS_TRACKING_ENABLED: 'no',
+      SMS_API_KEY: '',
+      ROLES: 'handlers,api',
+    });
+    expect(c.mode).toEqual({ eventLog: 'jetstream', postgres: 'postgres', clickhouse: 'server' });
+    expect(c.nats?.servers).toEqual(['nats://a:4222', 'nats://b:4222']);
+    expect(c.nats?.replicas).toBe(3);
+    expect(c.env.SMS_TEST_MODE).toBe(false);
+    expect(c.env.GPS_TRACKING_ENABLED).toBe(false);
+    expect(c.env.SMS_API_KEY).toBeUndefined();
+    expect(c.roles).toEqual(['api', 'handlers']);
+  });
+
+  it('lists every bad variable with what it expects', () => {
+    let err: unknown;
+    try {
+      loadConfig({ HTTP_PORT: '70000', ROLES: 'api,cooking', DATABASE_URL: 'mysql://x', HANDLER_BACKOFF_BASE_MS: '5000', HANDLER_BACKOFF_MAX_MS: '100' });
+    } catch (e) {
+      err = e;
+    }
+    expect(isGatewayError(err, 'GW_ERR_CONFIG')).toBe(true);
+    const msg = (err as Error).message;
+    expect(msg).toContain('HTTP_PORT="70000": expected a TCP port: an integer from 0 to 65535');
+    expect(msg).toContain('ROLES="api,cooking": expected a comma-separated list of ingest, api, projections, handlers');
+    expect(msg).toContain('DATABASE_URL="mysql://x": expected the Postgres server: a URL starting with postgres://');
+    expect(msg).toContain('HANDLER_BACKOFF_BASE_MS must not exceed HANDLER_BACKOFF_MAX_MS');
+  });
+
+  it('reads .env under the process environment, which wins', async () => {
+    const t = await tempDir();
+    const file = join(t.dir, '.env');
+    await writeFile(file, 'SMS_PROVIDER=twilio\nHTTP_PORT=9000\nSMS_API_KEY=\n');
+    const c = loadConfig(readEnv({ HTTP_PORT: '9100' }, file));
+    expect(c.env.SMS_PROVIDER).toBe('twilio');
+    expect(c.http.port).toBe(9100);
+    await t.remove();
+  });
+});
