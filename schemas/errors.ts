@@ -6,7 +6,6 @@ export const GatewayErrorCodes = {
   GW_ERR_CONFIG: 'invalid configuration',
   GW_ERR_VERSION_CONFLICT: 'the subject moved on since the expected sequence',
   GW_ERR_LOG_UNAVAILABLE: 'the event log did not acknowledge the append',
-  GW_ERR_INVALID_EVENT: 'an event does not match the envelope schema',
   GW_ERR_DATA_DIR_LOCKED: 'another process holds the data directory',
   GW_ERR_NOT_FOUND: 'no such thing',
   GW_ERR_PROJECTION_FENCED: 'another runner advanced the projection checkpoint',
