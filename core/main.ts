@@ -1,6 +1,7 @@
 import type { Config } from './config.js';
 import { type DataDirLock, lockDataDir } from './dataDirLock.js';
 import { embeddedEventLog } from './eventlog/embedded.js';
+import { instrumentedEventLog } from './eventlog/instrumented.js';
 import type { EventLog } from './eventlog/port.js';
 import { type HttpServer, startHttpServer } from './http/server.js';
 import type { Logger } from './logger.js';
@@ -38,9 +39,9 @@ export const openStores = async (config: Config, logger: Logger, opts: { clickho
     logger.info({ postgres: postgres.target, clickhouse: clickhouse?.target ?? 'not opened', ms: Date.now() - t0 }, 'stores open');
     const applied = await migrate({ postgres, clickhouse, gpsRetentionDays: config.gps.retentionDays, logger });
     if (applied.length) logger.info({ applied }, 'migrations applied');
-    const log = config.nats
-      ? await (await import('./eventlog/jetstream.js')).jetStreamEventLog(config.nats)
-      : embeddedEventLog(postgres.sql);
+    const log = instrumentedEventLog(
+      config.nats ? await (await import('./eventlog/jetstream.js')).jetStreamEventLog(config.nats) : embeddedEventLog(postgres.sql),
+    );
     logger.info({ eventLog: log.kind }, 'event log open');
     return {
       postgres,

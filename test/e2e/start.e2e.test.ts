@@ -78,3 +78,38 @@ describe('fleetgate start (embedded defaults)', () => {
     expect(p.output()).toBe('');
   });
 });
+
+describe('fleetgate start (distributed: NATS_URL and DATABASE_URL)', () => {
+  it('creates the JetStream streams, uses the Postgres server, and reports ready', async () => {
+    const { startNatsServer } = await import('../support/natsServer.js');
+    const { freshPostgresDb } = await import('../support/stores.js');
+    const nats = await startNatsServer();
+    const db = await freshPostgresDb();
+    const t = await tempDir('fg-e2e-dist-');
+    try {
+      const port = await freePort();
+      const p = runCli(['start', '--roles', 'api,handlers'], {
+        DATA_DIR: t.dir,
+        HTTP_PORT: String(port),
+        NATS_URL: nats.url,
+        DATABASE_URL: db.url,
+      });
+      await p.waitHealthy(`http://127.0.0.1:${port}/readyz`, 60_000);
+      expect(p.output()).toMatch(/"eventLog":"jetstream"/);
+      expect(p.output()).toMatch(/"postgres":"postgres"/);
+      const { jetStreamEventLog } = await import('../../core/eventlog/jetstream.js');
+      const log = await jetStreamEventLog({ servers: nats.url, replicas: 1, eventsMaxAgeMs: 0, gpsMaxAgeMs: 3_600_000, dlqMaxAgeMs: 0, duplicateWindowMs: 60_000, gpsDuplicateWindowMs: 60_000 });
+      expect(await log.lastSeq('EVENTS')).toBe(0);
+      expect(await log.lastSeq('GPS')).toBe(0);
+      await log.close();
+      const [row] = await db.sql<{ n: string }[]>`SELECT count(*) AS n FROM schema_migrations`;
+      expect(Number(row?.n)).toBeGreaterThanOrEqual(4);
+      p.child.kill('SIGTERM');
+      expect(await p.exited).toBe(0);
+    } finally {
+      await db.close();
+      await nats.stop();
+      await t.remove();
+    }
+  }, 120_000);
+});
