@@ -98,7 +98,13 @@ const main = async () => {
       return run(logger, async () => {
         const stores = await openStores(config, logger, { clickhouse: true });
         try {
-          const seq = await rebuildProjection({ log: stores.log, sql: stores.postgres.sql, projection, logger, ...config.projections });
+          const seq = await rebuildProjection({
+            log: stores.log,
+            sql: stores.postgres.sql,
+            projection,
+            logger,
+            ...config.projections,
+          });
           logger.info({ projection: name, checkpoint: seq }, 'replay finished');
         } finally {
           await stores.close();

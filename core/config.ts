@@ -3,7 +3,7 @@ import { resolve } from 'node:path';
 import { Kind, type TSchema } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
 import { parse as parseDotenv } from 'dotenv';
-import { type Env, EnvSchema, ROLES, type Role, envVarSchema } from '../schemas/config.js';
+import { type Env, EnvSchema, envVarSchema, ROLES, type Role } from '../schemas/config.js';
 import { GatewayError } from '../schemas/errors.js';
 import type { JetStreamConfig } from './eventlog/jetstream.js';
 import type { ClickHouseConfig } from './stores/clickhouse.js';

@@ -37,7 +37,10 @@ export const lockDataDir = async (dataDir: string): Promise<DataDirLock> => {
       return {
         path,
         release: async () => {
-          const held = await readFile(path, 'utf8').then((t) => JSON.parse(t) as { pid: number }, () => null);
+          const held = await readFile(path, 'utf8').then(
+            (t) => JSON.parse(t) as { pid: number },
+            () => null,
+          );
           if (held?.pid === process.pid) await rm(path, { force: true });
         },
       };

@@ -36,11 +36,16 @@ export const openStores = async (config: Config, logger: Logger, opts: { clickho
       openPostgres(config.postgres).then(track),
       opts.clickhouse ? openClickHouse(config.clickhouse).then(track) : undefined,
     ]);
-    logger.info({ postgres: postgres.target, clickhouse: clickhouse?.target ?? 'not opened', ms: Date.now() - t0 }, 'stores open');
+    logger.info(
+      { postgres: postgres.target, clickhouse: clickhouse?.target ?? 'not opened', ms: Date.now() - t0 },
+      'stores open',
+    );
     const applied = await migrate({ postgres, clickhouse, gpsRetentionDays: config.gps.retentionDays, logger });
     if (applied.length) logger.info({ applied }, 'migrations applied');
     const log = instrumentedEventLog(
-      config.nats ? await (await import('./eventlog/jetstream.js')).jetStreamEventLog(config.nats) : embeddedEventLog(postgres.sql),
+      config.nats
+        ? await (await import('./eventlog/jetstream.js')).jetStreamEventLog(config.nats)
+        : embeddedEventLog(postgres.sql),
     );
     logger.info({ eventLog: log.kind }, 'event log open');
     return {
@@ -97,9 +102,17 @@ export const startGateway = async (config: Config, logger: Logger, parts: Gatewa
       logger,
       readiness: async () => {
         const [pg, log, ch] = await Promise.all([
-          stores.postgres.sql`SELECT 1`.then(() => true, () => false),
+          stores.postgres.sql`SELECT 1`.then(
+            () => true,
+            () => false,
+          ),
           stores.log.ping(),
-          stores.clickhouse ? stores.clickhouse.client.ping().then((r) => r.success, () => false) : Promise.resolve(true),
+          stores.clickhouse
+            ? stores.clickhouse.client.ping().then(
+                (r) => r.success,
+                () => false,
+              )
+            : Promise.resolve(true),
         ]);
         return { ready: pg && log && ch, checks: { postgres: pg, eventLog: log, clickhouse: ch } };
       },

@@ -66,7 +66,7 @@ export const EnvSchema = Type.Object({
   HANDLER_ACK_WAIT_SECONDS: int(1, 3_600, 30, 'seconds before an unanswered command is redelivered'),
   HANDLER_BACKOFF_BASE_MS: int(10, 3_600_000, 1_000, 'first retry delay in ms'),
   HANDLER_BACKOFF_MAX_MS: int(10, 86_400_000, 300_000, 'longest retry delay in ms'),
-  PROJECTION_BATCH_SIZE: int(1, 100_000, 1_000, 'events per projection transaction'),
+  PROJECTION_BATCH_SIZE: int(1, 100_000, 5_000, 'events per projection transaction'),
   PROJECTION_BATCH_DELAY_MS: int(0, 60_000, 20, 'ms a projection waits to fill a batch'),
 
   // SMS
@@ -134,5 +134,4 @@ export const EnvSchema = Type.Object({
 export type Env = Static<typeof EnvSchema>;
 
 /** The schema of one variable, for error messages. */
-export const envVarSchema = (name: string): TSchema | undefined =>
-  (EnvSchema.properties as Record<string, TSchema>)[name];
+export const envVarSchema = (name: string): TSchema | undefined => (EnvSchema.properties as Record<string, TSchema>)[name];

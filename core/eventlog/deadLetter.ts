@@ -6,8 +6,7 @@ export const defaultDeadLetterSubject = (name: string) => `dlq.${name}`;
 /** One dead letter per (stream, seq, consumer), however often it is terminated. */
 export const deadLetterMsgId = (stream: StreamName, seq: number, consumer: string) => `dlq:${stream}:${seq}:${consumer}`;
 
-export const expiredReason = (deliveries: number) =>
-  `max deliveries reached: ack wait expired on delivery ${deliveries}`;
+export const expiredReason = (deliveries: number) => `max deliveries reached: ack wait expired on delivery ${deliveries}`;
 
 /** What an operator needs to find, judge and replay a dead letter. */
 export const deadLetterHeaders = (d: {

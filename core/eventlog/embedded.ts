@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events';
 import type postgres from 'postgres';
-import { streamOfSubject } from '../../schemas/events/envelope.js';
 import { GatewayError, VersionConflictError } from '../../schemas/errors.js';
+import { streamOfSubject } from '../../schemas/events/envelope.js';
 import type { Sql, TransactionSql } from '../stores/postgres.js';
 import { deadLetterHeaders, deadLetterMsgId, defaultDeadLetterSubject, expiredReason } from './deadLetter.js';
 import { batchMsgId } from './newEvent.js';
@@ -53,6 +53,11 @@ const toMessage = (stream: StreamName, r: LogRow): LogMessage => ({
   headers: r.headers,
   events: r.events,
 });
+
+/** follow() pages: at most this many messages, aiming at about FOLLOW_PAGE_EVENTS events. */
+const FOLLOW_MAX_PAGE = 1_000;
+const FOLLOW_FIRST_PAGE = 100;
+const FOLLOW_PAGE_EVENTS = 10_000;
 
 const unavailable = (op: string, cause: unknown) =>
   new GatewayError('GW_ERR_LOG_UNAVAILABLE', `embedded event log: ${op} failed`, { cause });
@@ -120,18 +125,43 @@ export const embeddedEventLog = (sql: Sql, options: EmbeddedEventLogOptions = {}
 
   async function* follow(stream: StreamName, opts: ReadOptions & { signal: AbortSignal }): AsyncIterable<LogMessage> {
     let next = opts.fromSeq ?? 1;
-    while (!opts.signal.aborted && !closed) {
-      const batch = await read(stream, 1000, { ...opts, fromSeq: next });
-      for (const m of batch) {
-        if (opts.signal.aborted) return;
-        next = m.seq + 1;
-        yield m;
+    let limit = FOLLOW_FIRST_PAGE;
+    /** The next page, asked for while the caller works through this one. */
+    let ahead: Promise<LogMessage[]> | undefined;
+    const readAhead = (fromSeq: number) => {
+      const p = read(stream, limit, { ...opts, fromSeq });
+      p.catch(() => {}); // handled when awaited; never an unhandled rejection meanwhile
+      return p;
+    };
+    try {
+      while (!opts.signal.aborted && !closed) {
+        const asked = limit;
+        // Read before the page: an append committing between the page query and a later
+        // lastSeq() would otherwise be skipped as "unmatched" without ever being read.
+        const committed = opts.filterSubject && !ahead ? await lastSeq(stream) : 0;
+        const batch = await (ahead ?? read(stream, limit, { ...opts, fromSeq: next }));
+        ahead = undefined;
+        const full = batch.length === asked;
+        if (batch.length > 0) {
+          // Size pages by events, not messages: a page of big batches is a big result, which
+          // PGlite (on this thread) produces and postgres.js parses in one go.
+          const events = batch.reduce((n, m) => n + m.events.length, 0);
+          limit = Math.max(1, Math.min(FOLLOW_MAX_PAGE, asked * 4, Math.floor((FOLLOW_PAGE_EVENTS * batch.length) / events)));
+          if (full) ahead = readAhead((batch[batch.length - 1] as LogMessage).seq + 1);
+        }
+        for (const m of batch) {
+          if (opts.signal.aborted) return;
+          next = m.seq + 1;
+          yield m;
+        }
+        if (!full) {
+          // Unmatched sequences in between are skipped for good: everything up to lastSeq is committed.
+          if (opts.filterSubject) next = Math.max(next, committed + 1);
+          await waitForAppend(stream, pollMs, opts.signal);
+        }
       }
-      if (batch.length < 1000) {
-        // Unmatched sequences in between are skipped for good: everything up to lastSeq is committed.
-        if (opts.filterSubject && batch.length === 0) next = Math.max(next, (await lastSeq(stream)) + 1);
-        await waitForAppend(stream, pollMs, opts.signal);
-      }
+    } finally {
+      await ahead?.catch(() => {});
     }
   }
 
@@ -167,7 +197,11 @@ export const embeddedEventLog = (sql: Sql, options: EmbeddedEventLogOptions = {}
       });
     };
 
-    const settle = (seq: number, deliveryCount: number, maxDeliver: number): Pick<Delivery, 'ack' | 'nak' | 'term' | 'working'> => ({
+    const settle = (
+      seq: number,
+      deliveryCount: number,
+      maxDeliver: number,
+    ): Pick<Delivery, 'ack' | 'nak' | 'term' | 'working'> => ({
       ack: async () => {
         await sql`DELETE FROM fleetgate_pending WHERE stream = ${stream} AND consumer = ${name} AND seq = ${seq}`;
       },
@@ -288,7 +322,8 @@ export const embeddedEventLog = (sql: Sql, options: EmbeddedEventLogOptions = {}
 
   return {
     kind: 'embedded',
-    append: (subject, events, opts = {}) => appendOn(sql, subject, Array.isArray(events) ? events : [events as EventEnvelope], opts),
+    append: (subject, events, opts = {}) =>
+      appendOn(sql, subject, Array.isArray(events) ? events : [events as EventEnvelope], opts),
     consumer,
     async deleteConsumer(stream, name) {
       await sql`DELETE FROM fleetgate_consumers WHERE stream = ${stream} AND name = ${name}`;

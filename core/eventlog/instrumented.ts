@@ -1,5 +1,5 @@
-import { streamOfSubject } from '../../schemas/events/envelope.js';
 import { isGatewayError } from '../../schemas/errors.js';
+import { streamOfSubject } from '../../schemas/events/envelope.js';
 import { metrics } from '../metrics.js';
 import type { EventLog } from './port.js';
 

@@ -40,7 +40,11 @@ export const respondAsync = (
     stop({ status: 'aborted' });
   });
   produce()
-    .catch((e: unknown) => ({ status: 500, type: 'application/problem+json', body: JSON.stringify({ title: 'internal error', status: 500, detail: String((e as Error)?.message ?? e) }) }))
+    .catch((e: unknown) => ({
+      status: 500,
+      type: 'application/problem+json',
+      body: JSON.stringify({ title: 'internal error', status: 500, detail: String((e as Error)?.message ?? e) }),
+    }))
     .then(({ status, type, body }) => {
       if (aborted) return;
       res.cork(() => {
@@ -67,11 +71,19 @@ export const startHttpServer = async (opts: HttpServerOptions): Promise<HttpServ
   app.get('/readyz', (res) =>
     respondAsync(res, '/readyz', 'GET', async () => {
       const r = intake ? await opts.readiness() : { ready: false, checks: { shutdown: 'in progress' } };
-      return { status: r.ready ? 200 : 503, type: 'application/json', body: JSON.stringify({ status: r.ready ? 'ready' : 'unavailable', checks: r.checks }) };
+      return {
+        status: r.ready ? 200 : 503,
+        type: 'application/json',
+        body: JSON.stringify({ status: r.ready ? 'ready' : 'unavailable', checks: r.checks }),
+      };
     }),
   );
   app.get('/metrics', (res) =>
-    respondAsync(res, '/metrics', 'GET', async () => ({ status: 200, type: registry.contentType, body: await registry.metrics() })),
+    respondAsync(res, '/metrics', 'GET', async () => ({
+      status: 200,
+      type: registry.contentType,
+      body: await registry.metrics(),
+    })),
   );
 
   const listenSocket = await new Promise<us_listen_socket>((resolve, reject) => {

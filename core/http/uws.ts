@@ -1,5 +1,5 @@
-import { createRequire } from 'node:module';
 import type * as Uws from 'uWebSockets.js';
+import { createRequire } from 'node:module';
 
 const require = createRequire(import.meta.url);
 

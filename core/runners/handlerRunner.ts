@@ -126,7 +126,8 @@ export const handlerRunner = (opts: HandlerRunnerOptions): HandlerRunner => {
       await delivery.ack();
       metrics.handled.inc({ ...labels, outcome: 'ok' });
     } catch (e) {
-      const err = e instanceof HandlerError ? e : new HandlerError(String((e as Error)?.message ?? e), true, undefined, { cause: e });
+      const err =
+        e instanceof HandlerError ? e : new HandlerError(String((e as Error)?.message ?? e), true, undefined, { cause: e });
       const last = !err.retryable || attempt >= opts.maxAttempts;
       if (last) {
         const reason = err.retryable ? `gave up after ${attempt} attempts: ${err.message}` : `permanent: ${err.message}`;
@@ -151,7 +152,9 @@ export const handlerRunner = (opts: HandlerRunnerOptions): HandlerRunner => {
       );
       hlog.info({ seq: delivery.seq, attempt, delayMs: delay, err: err.message }, 'retrying command');
       metrics.handled.inc({ ...labels, outcome: 'retry' });
-      await delivery.nak(delay, err.message).catch((nakErr) => hlog.error({ err: nakErr }, 'nak failed; ack wait will redeliver'));
+      await delivery
+        .nak(delay, err.message)
+        .catch((nakErr) => hlog.error({ err: nakErr }, 'nak failed; ack wait will redeliver'));
     } finally {
       stop();
     }
@@ -185,7 +188,10 @@ export const handlerRunner = (opts: HandlerRunnerOptions): HandlerRunner => {
   const dispatch = async () => {
     while (running || buffered() > 0) {
       while (inFlight.size < concurrency) {
-        const next = priorities.map((p) => buffers.get(p) as Buffered[]).find((b) => b.length > 0)?.shift();
+        const next = priorities
+          .map((p) => buffers.get(p) as Buffered[])
+          .find((b) => b.length > 0)
+          ?.shift();
         if (!next) break;
         const job: Promise<void> = process(next).finally(() => {
           held.delete(next.delivery);
@@ -221,9 +227,12 @@ export const handlerRunner = (opts: HandlerRunnerOptions): HandlerRunner => {
         ),
       );
       // Buffered and running deliveries must not outlive ack wait, or they would be handled twice.
-      keepAlive = setInterval(() => {
-        for (const d of held) d.working().catch(() => {});
-      }, Math.max(100, Math.floor(opts.ackWaitMs / 3)));
+      keepAlive = setInterval(
+        () => {
+          for (const d of held) d.working().catch(() => {});
+        },
+        Math.max(100, Math.floor(opts.ackWaitMs / 3)),
+      );
       pumps = priorities.map((p, i) => pump(p, consumers[i] as Consumer));
       dispatcher = dispatch();
       hlog.info({ priorities, concurrency }, 'handler started');
@@ -239,7 +248,12 @@ export const handlerRunner = (opts: HandlerRunnerOptions): HandlerRunner => {
         await dispatcher;
         await Promise.all(inFlight);
       })();
-      await Promise.race([drained, new Promise((r) => { timer = setTimeout(r, timeoutMs); })]);
+      await Promise.race([
+        drained,
+        new Promise((r) => {
+          timer = setTimeout(r, timeoutMs);
+        }),
+      ]);
       clearTimeout(timer);
       clearInterval(keepAlive);
       if (inFlight.size || buffered()) {

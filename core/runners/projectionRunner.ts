@@ -52,7 +52,14 @@ export const readCheckpoint = async (sql: Sql | TransactionSql, projection: Proj
   return Number(row?.last_seq ?? 0);
 };
 
-const toStored = (m: LogMessage): StoredEvent[] => m.events.map((e) => ({ ...e, seq: m.seq, stream: m.stream }));
+/**
+ * Tags each event with its position in place: every read parses fresh objects that nothing else
+ * holds, and a copy per event cost a quarter of a no-op projection's throughput.
+ */
+const toStored = (m: LogMessage): StoredEvent[] => {
+  for (const e of m.events) Object.assign(e, { seq: m.seq, stream: m.stream });
+  return m.events as StoredEvent[];
+};
 
 /**
  * Folds one batch and moves the checkpoint from `from` to `to` in one transaction. The row lock
@@ -163,12 +170,24 @@ export const projectionRunner = (opts: ProjectionRunnerOptions): ProjectionRunne
       const deadline = Date.now() + timeoutMs;
       // Caught up = nothing matching the filter lies beyond the checkpoint.
       const behind = async () =>
-        (await log.read(projection.stream, 1, { fromSeq: (await readCheckpoint(sql, projection)) + 1, filterSubject: projection.filterSubject })).length > 0;
+        (
+          await log.read(projection.stream, 1, {
+            fromSeq: (await readCheckpoint(sql, projection)) + 1,
+            filterSubject: projection.filterSubject,
+          })
+        ).length > 0;
       while (await behind()) {
         if (Date.now() > deadline) throw new Error(`${projection.name} did not catch up within ${timeoutMs} ms`);
         await new Promise((r) => {
           const t = setTimeout(r, 50);
-          progress.addEventListener('progress', () => { clearTimeout(t); r(undefined); }, { once: true });
+          progress.addEventListener(
+            'progress',
+            () => {
+              clearTimeout(t);
+              r(undefined);
+            },
+            { once: true },
+          );
         });
       }
     },

@@ -94,7 +94,7 @@ export const migrate = async (opts: MigrateOptions): Promise<string[]> => {
 };
 
 /** Splits DDL on `;` at line ends, dropping `--` comment lines. */
-const splitStatements = (text: string): string[] =>
+export const splitStatements = (text: string): string[] =>
   text
     .split('\n')
     .filter((l) => !l.trim().startsWith('--'))

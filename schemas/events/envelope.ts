@@ -13,12 +13,7 @@ export const streamOfSubject = (subject: string): StreamName => {
   throw new RangeError(`subject "${subject}" belongs to no stream (expected evt.*, gps.* or dlq.*)`);
 };
 
-export const Priority = Type.Union([
-  Type.Literal('urgent'),
-  Type.Literal('high'),
-  Type.Literal('normal'),
-  Type.Literal('low'),
-]);
+export const Priority = Type.Union([Type.Literal('urgent'), Type.Literal('high'), Type.Literal('normal'), Type.Literal('low')]);
 export type Priority = Static<typeof Priority>;
 /** Highest first: the handler runner takes work in this order. */
 export const PRIORITIES: readonly Priority[] = ['urgent', 'high', 'normal', 'low'];

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { newEvent } from '../../core/eventlog/newEvent.js';
 import type { Delivery, EventLog, LogMessage } from '../../core/eventlog/port.js';
-import { VersionConflictError, isGatewayError } from '../../schemas/errors.js';
+import { isGatewayError, VersionConflictError } from '../../schemas/errors.js';
 
 export interface EventLogHarness {
   log: EventLog;
@@ -119,9 +119,15 @@ export function eventLogContract(name: string, open: () => Promise<EventLogHarne
     it('delivers only the filtered subjects to a durable consumer, in order', async () => {
       const p = uniq();
       for (let i = 0; i < 6; i++) await log.append(`evt.${p}.${i % 2 ? 'odd' : 'even'}.x`, ev(`evt.${p}.x`, i));
-      const c = await log.consumer({ stream: 'EVENTS', name: p, filterSubject: `evt.${p}.odd.>`, ackWaitMs: 5_000, maxDeliver: 3 });
+      const c = await log.consumer({
+        stream: 'EVENTS',
+        name: p,
+        filterSubject: `evt.${p}.odd.>`,
+        ackWaitMs: 5_000,
+        maxDeliver: 3,
+      });
       const got = await collect((o) => c.fetch(o), 3);
-      expect(got.map((d) => (d.events[0]?.data as { n: number }).n)).toEqual([1, 3, 5]);
+      expect(got.map((d) => (d.events[0]?.data as { n: number } | undefined)?.n)).toEqual([1, 3, 5]);
       expect(got.every((d) => d.deliveryCount === 1)).toBe(true);
       expect(await c.info()).toEqual({ pending: 0, ackPending: 3 });
       for (const d of got) await d.ack();
@@ -131,7 +137,14 @@ export function eventLogContract(name: string, open: () => Promise<EventLogHarne
 
     it('waits in fetch for a message appended meanwhile', async () => {
       const p = uniq();
-      const c = await log.consumer({ stream: 'EVENTS', name: p, filterSubject: `evt.${p}.>`, ackWaitMs: 5_000, maxDeliver: 3, startSeq: (await log.lastSeq('EVENTS')) + 1 });
+      const c = await log.consumer({
+        stream: 'EVENTS',
+        name: p,
+        filterSubject: `evt.${p}.>`,
+        ackWaitMs: 5_000,
+        maxDeliver: 3,
+        startSeq: (await log.lastSeq('EVENTS')) + 1,
+      });
       const pending = c.fetch({ max: 1, expiresMs: 3_000 });
       await sleep(150);
       await log.append(`evt.${p}.late`, ev(`evt.${p}.late`));
@@ -231,7 +244,7 @@ export function eventLogContract(name: string, open: () => Promise<EventLogHarne
       for (const d of await collect((o) => c1.fetch(o), 2)) await d.ack();
       const c2 = await log.consumer(cfg);
       const rest = await collect((o) => c2.fetch(o), 2);
-      expect(rest.map((d) => (d.events[0]?.data as { n: number }).n)).toEqual([2, 3]);
+      expect(rest.map((d) => (d.events[0]?.data as { n: number } | undefined)?.n)).toEqual([2, 3]);
       for (const d of rest) await d.ack();
       await log.deleteConsumer('EVENTS', p);
       const c3 = await log.consumer(cfg);
@@ -242,7 +255,14 @@ export function eventLogContract(name: string, open: () => Promise<EventLogHarne
       const p = uniq();
       const seqs: number[] = [];
       for (let i = 0; i < 4; i++) seqs.push((await log.append(`evt.${p}.s`, ev(`evt.${p}.s`, i))).seq);
-      const c = await log.consumer({ stream: 'EVENTS', name: p, filterSubject: `evt.${p}.>`, ackWaitMs: 5_000, maxDeliver: 3, startSeq: seqs[2] });
+      const c = await log.consumer({
+        stream: 'EVENTS',
+        name: p,
+        filterSubject: `evt.${p}.>`,
+        ackWaitMs: 5_000,
+        maxDeliver: 3,
+        startSeq: seqs[2],
+      });
       const got = await collect((o) => c.fetch(o), 2);
       expect(got.map((d) => d.seq)).toEqual(seqs.slice(2));
       expect(await c.info()).toMatchObject({ pending: 0 });

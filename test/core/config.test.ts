@@ -41,7 +41,13 @@ describe('config', () => {
   it('lists every bad variable with what it expects', () => {
     let err: unknown;
     try {
-      loadConfig({ HTTP_PORT: '70000', ROLES: 'api,cooking', DATABASE_URL: 'mysql://x', HANDLER_BACKOFF_BASE_MS: '5000', HANDLER_BACKOFF_MAX_MS: '100' });
+      loadConfig({
+        HTTP_PORT: '70000',
+        ROLES: 'api,cooking',
+        DATABASE_URL: 'mysql://x',
+        HANDLER_BACKOFF_BASE_MS: '5000',
+        HANDLER_BACKOFF_MAX_MS: '100',
+      });
     } catch (e) {
       err = e;
     }

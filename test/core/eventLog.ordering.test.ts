@@ -46,7 +46,7 @@ describe('embedded log on Postgres with late commits', () => {
     expect(seen).toHaveLength(total);
     const seqs = seen.map((m) => m.seq);
     expect(seqs).toEqual([...seqs].sort((a, b) => a - b));
-    expect(new Set(seen.map((m) => (m.events[0]?.data as { i: number }).i)).size).toBe(total);
+    expect(new Set(seen.map((m) => (m.events[0]?.data as { i: number } | undefined)?.i)).size).toBe(total);
     await log.close();
   }, 60_000);
 });

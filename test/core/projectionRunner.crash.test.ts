@@ -42,7 +42,8 @@ const seed = async (store: PostgresStore) => {
       return newEvent({ type: 'counter.added', subject: `evt.counter.${key}`, source: 'test', data: { key, amount: i } });
     });
     await log.append(`evt.counter.m${m}`, batch);
-    if (m % 10 === 0) await log.append(`evt.other.${m}`, newEvent({ type: 'other.thing', subject: `evt.other.${m}`, source: 'test', data: {} }));
+    if (m % 10 === 0)
+      await log.append(`evt.other.${m}`, newEvent({ type: 'other.thing', subject: `evt.other.${m}`, source: 'test', data: {} }));
   }
   return expected;
 };
@@ -77,7 +78,14 @@ const crashAndCompare = async (target: string, open: () => Promise<PostgresStore
     const [lastCounter] = await store.sql<{ seq: string }[]>`
       SELECT max(seq) AS seq FROM fleetgate_log WHERE stream = 'EVENTS' AND subject LIKE 'evt.counter.%'`;
     expect(checkpoint).toBe(Number(lastCounter?.seq));
-    await rebuildProjection({ log, sql: store.sql, projection: counterProjection(), batchSize: 1000, batchDelayMs: 0, logger: silentLogger() });
+    await rebuildProjection({
+      log,
+      sql: store.sql,
+      projection: counterProjection(),
+      batchSize: 1000,
+      batchDelayMs: 0,
+      logger: silentLogger(),
+    });
     const rebuilt = await counterChecksum(store.sql);
     const events = await store.sql<{ n: string }[]>`SELECT sum(events) AS n FROM test_counter`;
     await log.close();

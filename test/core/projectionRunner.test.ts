@@ -21,9 +21,19 @@ afterAll(async () => {
 
 const add = (i: number) => {
   const key = `k${i % 7}`;
-  return log.append(`evt.counter.${key}`, newEvent({ type: 'counter.added', subject: `evt.counter.${key}`, source: 'test', data: { key, amount: i } }));
+  return log.append(
+    `evt.counter.${key}`,
+    newEvent({ type: 'counter.added', subject: `evt.counter.${key}`, source: 'test', data: { key, amount: i } }),
+  );
 };
-const opts = (batchSize = 50) => ({ log, sql: db.sql, projection: counterProjection(), batchSize, batchDelayMs: 5, logger: silentLogger() });
+const opts = (batchSize = 50) => ({
+  log,
+  sql: db.sql,
+  projection: counterProjection(),
+  batchSize,
+  batchDelayMs: 5,
+  logger: silentLogger(),
+});
 
 describe('projection runner', () => {
   it('folds each event once even with two runners racing on one projection, and equals a rebuild', async () => {

@@ -39,14 +39,27 @@ describe('stores', () => {
     const applied = await migrate({ postgres: pg, clickhouse: ch, gpsRetentionDays: 45 });
     expect(applied).toEqual(['clickhouse/001_gps_tracking.sql']);
     expect(await migrate({ postgres: pg, clickhouse: ch, gpsRetentionDays: 45 })).toEqual([]);
-    const ddl = await (await ch.client.query({ query: 'SHOW CREATE TABLE fleetgate.gps_tracking', format: 'TabSeparatedRaw' })).text();
+    const ddl = await (
+      await ch.client.query({ query: 'SHOW CREATE TABLE fleetgate.gps_tracking', format: 'TabSeparatedRaw' })
+    ).text();
     expect(ddl).toContain('ReplacingMergeTree');
     expect(ddl).toMatch(/TTL toDateTime\(ts\) \+ toIntervalDay\(45\)/);
     const now = Date.now();
-    const row = { device_id: 'v1', ts: now, lat: 55.75, lon: 37.61, source: 'mqtt', received_at: now, log_seq: 7, event_id: 'e1' };
+    const row = {
+      device_id: 'v1',
+      ts: now,
+      lat: 55.75,
+      lon: 37.61,
+      source: 'mqtt',
+      received_at: now,
+      log_seq: 7,
+      event_id: 'e1',
+    };
     await ch.client.insert({ table: 'fleetgate.gps_tracking', values: [row], format: 'JSONEachRow' });
     await ch.client.insert({ table: 'fleetgate.gps_tracking', values: [row], format: 'JSONEachRow' });
-    const count = await (await ch.client.query({ query: 'SELECT count() AS n FROM fleetgate.gps_tracking FINAL', format: 'JSONEachRow' })).json<{ n: string }>();
+    const count = await (
+      await ch.client.query({ query: 'SELECT count() AS n FROM fleetgate.gps_tracking FINAL', format: 'JSONEachRow' })
+    ).json<{ n: string }>();
     expect(Number(count[0]?.n)).toBe(1);
   });
 });

@@ -98,7 +98,15 @@ describe('fleetgate start (distributed: NATS_URL and DATABASE_URL)', () => {
       expect(p.output()).toMatch(/"eventLog":"jetstream"/);
       expect(p.output()).toMatch(/"postgres":"postgres"/);
       const { jetStreamEventLog } = await import('../../core/eventlog/jetstream.js');
-      const log = await jetStreamEventLog({ servers: nats.url, replicas: 1, eventsMaxAgeMs: 0, gpsMaxAgeMs: 3_600_000, dlqMaxAgeMs: 0, duplicateWindowMs: 60_000, gpsDuplicateWindowMs: 60_000 });
+      const log = await jetStreamEventLog({
+        servers: nats.url,
+        replicas: 1,
+        eventsMaxAgeMs: 0,
+        gpsMaxAgeMs: 3_600_000,
+        dlqMaxAgeMs: 0,
+        duplicateWindowMs: 60_000,
+        gpsDuplicateWindowMs: 60_000,
+      });
       expect(await log.lastSeq('EVENTS')).toBe(0);
       expect(await log.lastSeq('GPS')).toBe(0);
       await log.close();

@@ -1,16 +1,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { createServer } from 'node:net';
 import { packageRoot } from '../../core/paths.js';
 
-export const freePort = () =>
-  new Promise<number>((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
+export { freePort } from './natsServer.js';
 
 export interface GatewayProcess {
   child: ChildProcess;
@@ -47,7 +38,10 @@ export const runCli = (args: string[], env: Record<string, string>): GatewayProc
       const deadline = Date.now() + timeoutMs;
       while (Date.now() < deadline) {
         if (done) throw new Error(`gateway exited early:\n${err}\n${out.slice(-2000)}`);
-        const ok = await fetch(url).then((r) => r.ok, () => false);
+        const ok = await fetch(url).then(
+          (r) => r.ok,
+          () => false,
+        );
         if (ok) return;
         await new Promise((r) => setTimeout(r, 100));
       }

@@ -1,6 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { connect as tcpConnect, createServer } from 'node:net';
+import { createServer, connect as tcpConnect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -16,7 +16,8 @@ export interface NatsServerHandle {
   kill(): void;
 }
 
-const freePort = () =>
+/** A port on 127.0.0.1 that was free a moment ago (the OS picks it). */
+export const freePort = () =>
   new Promise<number>((resolve, reject) => {
     const srv = createServer();
     srv.once('error', reject);

@@ -1,0 +1,56 @@
+/**
+ * Benchmarks: `npm run bench -- <name> [options]`. Without a name (or with an unknown one) it
+ * lists them. Each bench is loaded only when asked for.
+ */
+interface Bench {
+  description: string;
+  run(args: string[]): Promise<number>;
+}
+
+const benches: Record<string, Bench> = {
+  eventlog: {
+    description:
+      'appends/s (single and batched, acked) and consumed/s for each event-log adapter, against raw JetStream; event-loop delay; chdb insert/query stalls. Options: --scale=F, --only=jetstream,embedded-pglite,embedded-postgres,chdb',
+    run: async (args) => (await import('./eventlog.js')).runEventLogBench(args),
+  },
+};
+
+const usage = () => {
+  console.log('usage: npm run bench -- <name> [options]\n\nbenches:');
+  for (const [name, b] of Object.entries(benches)) console.log(`  ${name.padEnd(10)} ${b.description}`);
+};
+
+const main = async (): Promise<number> => {
+  const [name, ...args] = process.argv.slice(2);
+  if (name === undefined || name === '--help' || name === '-h') {
+    usage();
+    return 0;
+  }
+  const bench = Object.hasOwn(benches, name) ? benches[name] : undefined;
+  if (!bench) {
+    console.error(`unknown bench "${name}"\n`);
+    usage();
+    return 2;
+  }
+  return bench.run(args);
+};
+
+main().then(
+  (code) => {
+    process.exitCode = code;
+    // Every connection, server and timer is closed by now; if something still holds the loop,
+    // say what and leave anyway rather than hang.
+    setTimeout(() => {
+      const handles = (process as unknown as { _getActiveHandles(): unknown[] })._getActiveHandles();
+      console.error(
+        `bench: ${handles.length} handle(s) still open after 10 s, exiting:`,
+        handles.map((h) => (h as object)?.constructor?.name),
+      );
+      process.exit(code);
+    }, 10_000).unref();
+  },
+  (e: unknown) => {
+    console.error(e);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,135 @@
+/**
+ * Small helpers shared by the benchmarks. The throw-away nats-server and temp directories are the
+ * tests' own (test/support), compiled into dist/ with the benchmarks.
+ */
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
+import postgres from 'postgres';
+
+export { freePort, startNatsServer } from '../test/support/natsServer.js';
+export { tempDir } from '../test/support/stores.js';
+
+// ---------------------------------------------------------------------------------------------
+// Postgres
+
+export const PG_ADMIN_URL = process.env.BENCH_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+
+/** A fresh, empty database on the machine's Postgres; `drop` removes it (and its connections). */
+export const createScratchDatabase = async (prefix: string) => {
+  const name = `${prefix}_${process.pid}_${Math.random().toString(36).slice(2, 8)}`;
+  const admin = postgres(PG_ADMIN_URL, { max: 1, onnotice: () => {}, connect_timeout: 5 });
+  try {
+    await admin.unsafe(`CREATE DATABASE ${name}`);
+  } catch (e) {
+    await admin.end({ timeout: 1 });
+    throw e;
+  }
+  return {
+    name,
+    url: PG_ADMIN_URL.replace(/\/[^/]*$/, `/${name}`),
+    drop: async () => {
+      try {
+        await admin.unsafe(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+      } finally {
+        await admin.end({ timeout: 5 });
+      }
+    },
+  };
+};
+
+// ---------------------------------------------------------------------------------------------
+// Measuring
+
+/** Runs `fn(0..n-1)` with at most `concurrency` calls in flight. */
+export const pool = async (n: number, concurrency: number, fn: (i: number) => Promise<unknown>) => {
+  let next = 0;
+  const worker = async () => {
+    while (next < n) await fn(next++);
+  };
+  await Promise.all(Array.from({ length: Math.max(1, Math.min(concurrency, n)) }, worker));
+};
+
+/** Event-loop sampling interval (ms): delays are reported as lateness beyond it. */
+export const LOOP_RESOLUTION_MS = 5;
+
+export interface LoopDelay {
+  /** Lateness of the sampling timer beyond its interval, in ms. */
+  p50: number;
+  p99: number;
+  max: number;
+  samples: number;
+}
+
+/** Starts sampling the event loop; the returned function stops and summarises. */
+export const watchLoop = (): (() => LoopDelay) => {
+  const h = monitorEventLoopDelay({ resolution: LOOP_RESOLUTION_MS });
+  h.enable();
+  return () => {
+    h.disable();
+    const late = (ns: number) => (h.count === 0 ? 0 : Math.max(0, ns / 1e6 - LOOP_RESOLUTION_MS));
+    return { p50: late(h.percentile(50)), p99: late(h.percentile(99)), max: late(h.max), samples: h.count };
+  };
+};
+
+/** With BENCH_CPU_PROFILE=<dir>, every timed phase also writes <dir>/<label>.cpuprofile. */
+const profileDir = process.env.BENCH_CPU_PROFILE;
+
+const startProfile = async (label: string | undefined) => {
+  if (!profileDir || !label) return async () => {};
+  const { Session } = await import('node:inspector/promises');
+  const session = new Session();
+  session.connect();
+  await session.post('Profiler.enable');
+  await session.post('Profiler.start');
+  return async () => {
+    const { profile } = await session.post('Profiler.stop');
+    session.disconnect();
+    await mkdir(profileDir, { recursive: true });
+    await writeFile(join(profileDir, `${label.replace(/[^\w.-]+/g, '_')}.cpuprofile`), JSON.stringify(profile));
+  };
+};
+
+/** Times `fn` while sampling the event loop and this process's CPU time (100% = one core busy). */
+export const timed = async <T>(
+  fn: () => Promise<T>,
+  label?: string,
+): Promise<{ value: T; seconds: number; loop: LoopDelay; cpuPercent: number }> => {
+  const stopProfile = await startProfile(label);
+  const stop = watchLoop();
+  const cpu0 = process.cpuUsage();
+  const t0 = performance.now();
+  try {
+    const value = await fn();
+    const seconds = (performance.now() - t0) / 1000;
+    const cpu = process.cpuUsage(cpu0);
+    return { value, seconds, loop: stop(), cpuPercent: seconds > 0 ? (cpu.user + cpu.system) / 1e4 / seconds : 0 };
+  } catch (e) {
+    stop();
+    throw e;
+  } finally {
+    await stopProfile();
+  }
+};
+
+// ---------------------------------------------------------------------------------------------
+// Output
+
+export const fmtInt = (n: number | undefined) =>
+  n === undefined || !Number.isFinite(n) ? '' : Math.round(n).toLocaleString('en-US');
+export const fmtMs = (n: number | undefined) =>
+  n === undefined || !Number.isFinite(n) ? '' : n < 10 ? n.toFixed(1) : Math.round(n).toString();
+
+/** A plain text table; columns whose header starts with '>' are right-aligned. */
+export const table = (headers: string[], rows: (string | number)[][]): string => {
+  const right = headers.map((h) => h.startsWith('>'));
+  const head = headers.map((h) => h.replace(/^>/, ''));
+  const cells = [head, ...rows.map((r) => r.map(String))];
+  const widths = head.map((_, i) => Math.max(...cells.map((r) => (r[i] ?? '').length)));
+  const line = (r: string[]) =>
+    r
+      .map((c, i) => (right[i] ? c.padStart(widths[i] ?? 0) : c.padEnd(widths[i] ?? 0)))
+      .join('  ')
+      .trimEnd();
+  return [line(head), widths.map((w) => '-'.repeat(w)).join('  '), ...cells.slice(1).map(line)].join('\n');
+};
