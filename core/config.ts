@@ -25,6 +25,23 @@ export interface Config {
   handlers: { concurrency: number; maxAttempts: number; ackWaitMs: number; backoffBaseMs: number; backoffMaxMs: number };
   projections: { batchSize: number; batchDelayMs: number };
   gps: { retentionDays: number };
+  api: {
+    publicUrl: string | undefined;
+    trustProxy: boolean;
+    maxBodyBytes: number;
+    bodyTimeoutMs: number;
+    rateLimit: { windowSeconds: number; perKey: number; perIp: number };
+    idempotencyTtlMs: number;
+    adminApiKey: string | undefined;
+  };
+  webhooks: {
+    stripeSecret: string | undefined;
+    stripeToleranceSeconds: number;
+    twilioAuthToken: string | undefined;
+    telegramSecret: string | undefined;
+    yookassa: { apiUrl: string; shopId: string | undefined; secretKey: string | undefined; allowlist: readonly string[] };
+    smsru: { baseUrl: string; apiKey: string | undefined; token: string | undefined };
+  };
 }
 
 const TRUE = new Set(['true', '1', 'yes', 'on']);
@@ -107,6 +124,28 @@ export const loadConfig = (raw: Record<string, string | undefined>): Config => {
     },
     projections: { batchSize: env.PROJECTION_BATCH_SIZE, batchDelayMs: env.PROJECTION_BATCH_DELAY_MS },
     gps: { retentionDays: env.GPS_STORE_HISTORY_DAYS },
+    api: {
+      publicUrl: env.PUBLIC_URL?.replace(/\/+$/, ''),
+      trustProxy: env.TRUST_PROXY,
+      maxBodyBytes: env.API_MAX_BODY_BYTES,
+      bodyTimeoutMs: env.API_BODY_TIMEOUT_SECONDS * 1000,
+      rateLimit: { windowSeconds: env.RATE_LIMIT_WINDOW_SECONDS, perKey: env.RATE_LIMIT_PER_KEY, perIp: env.RATE_LIMIT_PER_IP },
+      idempotencyTtlMs: env.IDEMPOTENCY_TTL_HOURS * 3_600_000,
+      adminApiKey: env.ADMIN_API_KEY,
+    },
+    webhooks: {
+      stripeSecret: env.STRIPE_WEBHOOK_SECRET,
+      stripeToleranceSeconds: env.STRIPE_WEBHOOK_TOLERANCE_SECONDS,
+      twilioAuthToken: env.TWILIO_AUTH_TOKEN,
+      telegramSecret: env.TELEGRAM_WEBHOOK_SECRET,
+      yookassa: {
+        apiUrl: env.YOOKASSA_API_URL.replace(/\/+$/, ''),
+        shopId: env.YANDEX_KASSA_SHOP_ID,
+        secretKey: env.YANDEX_KASSA_SECRET_KEY ?? env.YANDEX_KASSA_API_KEY,
+        allowlist: env.YOOKASSA_WEBHOOK_ALLOWLIST.split(',').map((s) => s.trim()).filter(Boolean),
+      },
+      smsru: { baseUrl: env.SMSRU_BASE_URL.replace(/\/+$/, ''), apiKey: env.SMS_API_KEY, token: env.SMSRU_WEBHOOK_TOKEN },
+    },
   };
   return deepFreeze(config);
 };

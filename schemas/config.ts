@@ -43,6 +43,30 @@ export const EnvSchema = Type.Object({
   SHUTDOWN_TIMEOUT_SECONDS: int(1, 600, 20, 'seconds to drain on SIGTERM'),
   ADMIN_API_KEY: Type.Optional(Type.String({ minLength: 32, description: 'an API key of at least 32 characters' })),
 
+  // HTTP API
+  PUBLIC_URL: url(['http', 'https'], 'the gateway\'s public base URL as providers call it (Twilio signs the full URL)'),
+  TRUST_PROXY: bool(false),
+  API_MAX_BODY_BYTES: int(1_024, 64 * 1_048_576, 1_048_576, 'largest request body in bytes'),
+  API_BODY_TIMEOUT_SECONDS: int(1, 600, 10, 'seconds a client has to send its whole body'),
+  RATE_LIMIT_WINDOW_SECONDS: int(1, 86_400, 60, 'rate-limit window in seconds'),
+  RATE_LIMIT_PER_KEY: int(0, 10_000_000, 6_000, 'requests per window per API key (0 = no limit)'),
+  RATE_LIMIT_PER_IP: int(0, 10_000_000, 12_000, 'requests per window per client address (0 = no limit)'),
+  IDEMPOTENCY_TTL_HOURS: int(1, 24 * 30, 24, 'hours an Idempotency-Key is remembered'),
+
+  // Webhooks
+  STRIPE_WEBHOOK_TOLERANCE_SECONDS: int(0, 86_400, 300, 'largest age of a Stripe signature timestamp (0 = no check)'),
+  YOOKASSA_API_URL: Type.String({
+    default: 'https://api.yookassa.ru/v3',
+    pattern: '^https?://\\S+$',
+    description: 'the YooKassa API base URL (webhooks re-fetch the object from it)',
+  }),
+  YOOKASSA_WEBHOOK_ALLOWLIST: Type.String({
+    default: '185.71.76.0/27,185.71.77.0/27,77.75.153.0/25,77.75.156.11,77.75.156.35,77.75.154.128/25,2a02:5180::/32',
+    description: 'comma-separated addresses or CIDR ranges YooKassa notifications may come from',
+  }),
+  SMSRU_BASE_URL: Type.String({ default: 'https://sms.ru', pattern: '^https?://\\S+$', description: 'the SMS.ru API base URL' }),
+  SMSRU_WEBHOOK_TOKEN: text('a secret that SMS.ru callbacks must carry as ?token= (the callback URL you register)'),
+
   // Stores and event log (distributed mode when set)
   DATABASE_URL: url(['postgres', 'postgresql'], 'the Postgres server'),
   PG_POOL_MAX: int(1, 100, 8, 'Postgres connections per process'),

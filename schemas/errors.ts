@@ -9,6 +9,20 @@ export const GatewayErrorCodes = {
   GW_ERR_DATA_DIR_LOCKED: 'another process holds the data directory',
   GW_ERR_NOT_FOUND: 'no such thing',
   GW_ERR_PROJECTION_FENCED: 'another runner advanced the projection checkpoint',
+  GW_ERR_VALIDATION: 'the request does not match its schema',
+  GW_ERR_MALFORMED_JSON: 'the body is not valid JSON',
+  GW_ERR_UNAUTHORIZED: 'no valid API key',
+  GW_ERR_FORBIDDEN: 'the API key lacks the scope this route needs',
+  GW_ERR_PAYLOAD_TOO_LARGE: 'the body exceeds the size limit',
+  GW_ERR_UNSUPPORTED_MEDIA_TYPE: 'the content type is not accepted here',
+  GW_ERR_RATE_LIMITED: 'too many requests',
+  GW_ERR_IDEMPOTENCY_MISMATCH: 'the Idempotency-Key was used with another request',
+  GW_ERR_IDEMPOTENCY_IN_PROGRESS: 'a request with this Idempotency-Key is still in progress',
+  GW_ERR_REQUEST_TIMEOUT: 'the body did not arrive in time',
+  GW_ERR_METHOD_NOT_ALLOWED: 'the route does not take this method',
+  GW_ERR_ROUTE_NOT_FOUND: 'no such route',
+  GW_ERR_INVALID_SIGNATURE: 'the webhook signature did not verify',
+  GW_ERR_INTERNAL: 'an unexpected error; see the logs by request id',
 } as const;
 export type GatewayErrorCode = keyof typeof GatewayErrorCodes;
 

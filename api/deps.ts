@@ -1,0 +1,17 @@
+import type { Config } from '../core/config.js';
+import type { EventLog } from '../core/eventlog/port.js';
+import type { Logger } from '../core/logger.js';
+import type { Sql } from '../core/stores/postgres.js';
+
+/** What the API's routes are built from (`api/app.ts` → `buildApi(deps)`); tests pass their own. */
+export interface ApiDeps {
+  config: Config;
+  log: EventLog;
+  /** Postgres: read models, API keys, idempotency records. */
+  sql: Sql;
+  logger: Logger;
+  /** Wall clock, injectable for tests (signature tolerance, idempotency expiry). */
+  now?: () => Date;
+  /** HTTP client for re-fetching provider objects (YooKassa); defaults to global fetch. */
+  fetch?: typeof fetch;
+}
