@@ -58,6 +58,8 @@ const toMessage = (stream: StreamName, r: LogRow): LogMessage => ({
 const FOLLOW_MAX_PAGE = 1_000;
 const FOLLOW_FIRST_PAGE = 100;
 const FOLLOW_PAGE_EVENTS = 10_000;
+/** Most messages one group commit writes. */
+const GROUP_MAX = 500;
 
 const unavailable = (op: string, cause: unknown) =>
   new GatewayError('GW_ERR_LOG_UNAVAILABLE', `embedded event log: ${op} failed`, { cause });
@@ -112,6 +114,68 @@ export const embeddedEventLog = (sql: Sql, options: EmbeddedEventLogOptions = {}
       throw unavailable('append', e);
     }
   };
+
+  /*
+   * Group commit: appends that arrive while one is in flight are written together by a single
+   * statement (one transaction, one WAL flush), each still its own message with its own sequence,
+   * message id and dedupe. At low load every append goes alone, so latency does not grow.
+   * Appends with an expected subject sequence go alone: their conflict must fail only them.
+   */
+  interface Queued {
+    subject: string;
+    stream: StreamName;
+    msgId: string;
+    headers: Record<string, string>;
+    events: readonly EventEnvelope[];
+    resolve(ack: AppendAck): void;
+    reject(e: unknown): void;
+  }
+  const queue: Queued[] = [];
+  let flushing = false;
+
+  const flushGroup = async (group: Queued[]) => {
+    const payload = group.map((g) => ({
+      stream: g.stream,
+      subject: g.subject,
+      msgId: g.msgId,
+      headers: g.headers,
+      events: g.events,
+    }));
+    try {
+      const rows = await sql<{ seq: string; duplicate: boolean }[]>`
+        SELECT r.seq, r.duplicate
+        FROM jsonb_array_elements(${sql.json(payload as unknown as postgres.JSONValue)}) WITH ORDINALITY AS g(m, ord),
+             LATERAL fleetgate_append(g.m->>'stream', g.m->>'subject', g.m->>'msgId', g.m->'headers', g.m->'events', NULL) r
+        ORDER BY g.ord`;
+      for (const stream of new Set(group.map((g) => g.stream))) appended.emit(stream);
+      group.forEach((g, i) => {
+        const row = rows[i];
+        g.resolve({ stream: g.stream, seq: Number(row?.seq), duplicate: Boolean(row?.duplicate) });
+      });
+    } catch (e) {
+      const err = unavailable('append', e);
+      for (const g of group) g.reject(err);
+    }
+  };
+
+  const flush = async () => {
+    flushing = true;
+    try {
+      while (queue.length > 0) await flushGroup(queue.splice(0, GROUP_MAX));
+    } finally {
+      flushing = false;
+    }
+  };
+
+  const appendGrouped = (subject: string, events: readonly EventEnvelope[], opts: AppendOptions) =>
+    new Promise<AppendAck>((resolve, reject) => {
+      validateSubject(subject);
+      if (events.length === 0) throw new RangeError('append needs at least one event');
+      const stream = streamOfSubject(subject);
+      const msgId = opts.msgId ?? batchMsgId(events);
+      queue.push({ subject, stream, msgId, headers: opts.headers ?? {}, events, resolve, reject });
+      if (!flushing) void flush();
+    });
 
   const read = async (stream: StreamName, max: number, opts: ReadOptions = {}): Promise<LogMessage[]> => {
     if (opts.filterSubject) validateFilter(opts.filterSubject);
@@ -322,8 +386,10 @@ export const embeddedEventLog = (sql: Sql, options: EmbeddedEventLogOptions = {}
 
   return {
     kind: 'embedded',
-    append: (subject, events, opts = {}) =>
-      appendOn(sql, subject, Array.isArray(events) ? events : [events as EventEnvelope], opts),
+    append: (subject, events, opts = {}) => {
+      const list = Array.isArray(events) ? events : [events as EventEnvelope];
+      return opts.expectedLastSubjectSeq === undefined ? appendGrouped(subject, list, opts) : appendOn(sql, subject, list, opts);
+    },
     consumer,
     async deleteConsumer(stream, name) {
       await sql`DELETE FROM fleetgate_consumers WHERE stream = ${stream} AND name = ${name}`;

@@ -91,6 +91,23 @@ export function eventLogContract(name: string, open: () => Promise<EventLogHarne
       expect(all.map((m) => m.seq)).toEqual([first.seq, b1.seq, explicit.seq]);
     });
 
+    it('keeps each of many concurrent appends its own message, deduping repeats within the burst', async () => {
+      const p = uniq();
+      const events = Array.from({ length: 60 }, (_, i) => ev(`evt.${p}.burst`, i));
+      // Every event twice, interleaved, all in flight at once: each id is stored exactly once.
+      const acks = await Promise.all(
+        [...events, ...events].map((e, i) => log.append(`evt.${p}.${i % 2 ? 'odd' : 'even'}`, e, { msgId: e.id })),
+      );
+      const first = acks.slice(0, 60);
+      const again = acks.slice(60);
+      const stored = acks.filter((a) => !a.duplicate);
+      expect(stored).toHaveLength(60);
+      expect(new Set(stored.map((a) => a.seq)).size).toBe(60);
+      again.forEach((a, i) => expect(a.seq).toBe(first[i]?.seq));
+      const read = await log.read('EVENTS', 200, { fromSeq: Math.min(...first.map((a) => a.seq)), filterSubject: `evt.${p}.>` });
+      expect(read.map((m) => m.msgId).sort()).toEqual(events.map((e) => e.id).sort());
+    });
+
     it('appends only while the subject is still at the expected sequence', async () => {
       const p = uniq();
       const s = `evt.${p}.agg`;
