@@ -89,10 +89,12 @@ export interface RouteSpec<B extends TSchema = TSchema, Q extends TSchema = TSch
   /** Not listed in /openapi.json (legacy routes, the docs page itself). */
   hidden?: boolean;
   responses: Readonly<Record<number, ResponseSpec>>;
-  handle(ctx: RequestContext<Static<B>, Static<Q>>): Promise<Reply>;
+  handle(ctx: RequestContext<Static<B>, QueryOf<Q>>): Promise<Reply>;
 }
 
+/** A route without a query schema sees every parameter as a string. */
+type QueryOf<Q extends TSchema> = unknown extends Static<Q> ? Record<string, string> : Static<Q>;
+
 /** Keeps the body/query types of a route literal while collecting routes into one list. */
-export const defineRoute = <B extends TSchema = TSchema, Q extends TSchema = TSchema>(
-  spec: RouteSpec<B, Q>,
-): RouteSpec => spec as unknown as RouteSpec;
+export const defineRoute = <B extends TSchema = TSchema, Q extends TSchema = TSchema>(spec: RouteSpec<B, Q>): RouteSpec =>
+  spec as unknown as RouteSpec;

@@ -87,7 +87,7 @@ const BATCH_CONCURRENCY = 4;
 const CONSUMER_BATCH = 256;
 const PHASE_TIMEOUT_MS = 180_000;
 /** The runner's production defaults (schemas/config.ts). */
-const PROJECTION_BATCH_SIZE = 1_000;
+const PROJECTION_BATCH_SIZE = 5_000;
 const PROJECTION_BATCH_DELAY_MS = 20;
 const CHDB_ROWS = 200_000;
 const CHDB_BATCH = 10_000;

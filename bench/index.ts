@@ -13,6 +13,11 @@ const benches: Record<string, Bench> = {
       'appends/s (single and batched, acked) and consumed/s for each event-log adapter, against raw JetStream; event-loop delay; chdb insert/query stalls. Options: --scale=F, --only=jetstream,embedded-pglite,embedded-postgres,chdb',
     run: async (args) => (await import('./eventlog.js')).runEventLogBench(args),
   },
+  api: {
+    description:
+      'POST /api/v1/sms req/s and p50/p99 at 100 connections against a bare uWS endpoint, embedded and JetStream+Postgres. Options: --seconds=N, --only=embedded,jetstream',
+    run: async (args) => (await import('./api.js')).runApiBench(args),
+  },
 };
 
 const usage = () => {

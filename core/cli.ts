@@ -1,9 +1,12 @@
 #!/usr/bin/env node
 import { parseArgs } from 'node:util';
+import { postgresApiKeyStore } from '../api/auth.js';
+import { mountApi } from '../api/index.js';
 import { buildHandlers } from '../handlers/index.js';
 import { projections } from '../projections/index.js';
 import { ROLES } from '../schemas/config.js';
 import { isGatewayError } from '../schemas/errors.js';
+import { isScope, SCOPES } from '../schemas/http/scopes.js';
 import { type Config, loadConfig, readEnv } from './config.js';
 import { createLogger, type Logger } from './logger.js';
 import { openStores, startGateway } from './main.js';
@@ -15,6 +18,11 @@ Usage:
   fleetgate start [--roles ${ROLES.join(',')}]   run the gateway (all roles by default)
   fleetgate migrate                                  apply Postgres and ClickHouse migrations
   fleetgate replay NAME                              rebuild a projection from the event log
+  fleetgate apikeys create --scopes sms,email [--name NAME]
+                                                     create an API key (printed once)
+  fleetgate apikeys list                             list keys (prefix, scopes; never the key)
+  fleetgate apikeys revoke PREFIX                    revoke a key
+Scopes: ${SCOPES.join(', ')} (admin implies all).
   fleetgate help
 
 Configuration comes from the environment and an optional .env (see README).`;
@@ -37,7 +45,13 @@ const run = async (logger: Logger, work: () => Promise<void>) => {
 };
 
 const start = async (config: Config, logger: Logger) => {
-  const gateway = await startGateway(config, logger, { projections, handlers: buildHandlers(config) });
+  const gateway = await startGateway(config, logger, {
+    projections,
+    handlers: buildHandlers(config),
+    mountApi: async (app, stores) => {
+      await mountApi(app, { config, log: stores.log, sql: stores.postgres.sql, logger });
+    },
+  });
   await new Promise<void>((resolve) => {
     let signals = 0;
     const onSignal = (signal: NodeJS.Signals) => {
@@ -61,11 +75,59 @@ const start = async (config: Config, logger: Logger) => {
   });
 };
 
+/** `fleetgate apikeys ...`: works on the stores directly (stop an embedded gateway first: it holds DATA_DIR). */
+const apikeys = async (config: Config, logger: Logger, args: string[], values: { scopes?: string; name?: string }) => {
+  const [sub] = args;
+  if (sub === 'create') {
+    const scopes = (values.scopes ?? fail('apikeys create needs --scopes, e.g. --scopes sms,email'))
+      .split(',')
+      .map((s) => s.trim());
+    const bad = scopes.filter((s) => !isScope(s));
+    if (bad.length || scopes.length === 0) fail(`unknown scope(s) ${bad.join(', ')}; known: ${SCOPES.join(', ')}`);
+    return run(logger, async () => {
+      const stores = await openStores(config, logger, { clickhouse: false });
+      try {
+        const { key, prefix } = await postgresApiKeyStore(stores.postgres.sql).create(scopes.filter(isScope), values.name ?? '');
+        process.stdout.write(`${key}\n`);
+        process.stderr.write(`fleetgate: key ${prefix} created with scopes ${scopes.join(',')}; it is not shown again\n`);
+      } finally {
+        await stores.close();
+      }
+    });
+  }
+  if (sub === 'list' || sub === 'revoke') {
+    const prefix = sub === 'revoke' ? (args[1] ?? fail('apikeys revoke needs the key prefix (see apikeys list)')) : '';
+    return run(logger, async () => {
+      const stores = await openStores(config, logger, { clickhouse: false });
+      try {
+        const keys = postgresApiKeyStore(stores.postgres.sql);
+        if (sub === 'revoke') {
+          if (!(await keys.revoke(prefix))) fail(`no active key with prefix ${prefix}`, 1);
+          process.stdout.write(`revoked ${prefix}\n`);
+          return;
+        }
+        for (const k of await keys.list()) {
+          const state = k.revokedAt ? `revoked ${k.revokedAt.toISOString()}` : 'active';
+          process.stdout.write(`${k.prefix}\t${k.scopes.join(',')}\t${state}\t${k.name}\n`);
+        }
+      } finally {
+        await stores.close();
+      }
+    });
+  }
+  return fail('apikeys needs create, list or revoke');
+};
+
 const main = async () => {
   const { positionals, values } = parseArgs({
     allowPositionals: true,
     strict: true,
-    options: { roles: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+    options: {
+      roles: { type: 'string' },
+      scopes: { type: 'string' },
+      name: { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
   });
   const [command = 'help', ...rest] = positionals;
   if (values.help || command === 'help') {
@@ -111,6 +173,8 @@ const main = async () => {
         }
       });
     }
+    case 'apikeys':
+      return apikeys(config, logger, rest, values);
     default:
       fail(`unknown command "${command}"\n\n${USAGE}`);
   }

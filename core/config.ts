@@ -142,7 +142,9 @@ export const loadConfig = (raw: Record<string, string | undefined>): Config => {
         apiUrl: env.YOOKASSA_API_URL.replace(/\/+$/, ''),
         shopId: env.YANDEX_KASSA_SHOP_ID,
         secretKey: env.YANDEX_KASSA_SECRET_KEY ?? env.YANDEX_KASSA_API_KEY,
-        allowlist: env.YOOKASSA_WEBHOOK_ALLOWLIST.split(',').map((s) => s.trim()).filter(Boolean),
+        allowlist: env.YOOKASSA_WEBHOOK_ALLOWLIST.split(',')
+          .map((s) => s.trim())
+          .filter(Boolean),
       },
       smsru: { baseUrl: env.SMSRU_BASE_URL.replace(/\/+$/, ''), apiKey: env.SMS_API_KEY, token: env.SMSRU_WEBHOOK_TOKEN },
     },

@@ -4,6 +4,7 @@ import { embeddedEventLog } from './eventlog/embedded.js';
 import { instrumentedEventLog } from './eventlog/instrumented.js';
 import type { EventLog } from './eventlog/port.js';
 import { type HttpServer, startHttpServer } from './http/server.js';
+import type { TemplatedApp } from './http/uws.js';
 import type { Logger } from './logger.js';
 import { type Handler, type HandlerRunner, handlerRunner } from './runners/handlerRunner.js';
 import { type Projection, type ProjectionRunner, projectionRunner } from './runners/projectionRunner.js';
@@ -69,6 +70,8 @@ export const openStores = async (config: Config, logger: Logger, opts: { clickho
 export interface GatewayParts {
   projections: readonly Projection[];
   handlers: readonly Handler[];
+  /** The `api` role's routes, added to the HTTP server before it listens. */
+  mountApi?(app: TemplatedApp, stores: Stores): Promise<void>;
 }
 
 export interface Gateway {
@@ -100,6 +103,9 @@ export const startGateway = async (config: Config, logger: Logger, parts: Gatewa
       host: config.http.host,
       port: config.http.port,
       logger,
+      ...(roles.has('api') && parts.mountApi
+        ? { mount: (app: TemplatedApp) => parts.mountApi?.(app, stores) as Promise<void> }
+        : {}),
       readiness: async () => {
         const [pg, log, ch] = await Promise.all([
           stores.postgres.sql`SELECT 1`.then(

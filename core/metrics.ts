@@ -42,6 +42,12 @@ export const metrics = {
     buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
     registers: [registry],
   }),
+  httpRefusals: new Counter({
+    name: 'fleetgate_http_refusals_total',
+    help: 'HTTP requests answered with a problem document, by route and error code',
+    labelNames: ['route', 'code'] as const,
+    registers: [registry],
+  }),
   httpRequests: new Histogram({
     name: 'fleetgate_http_request_duration_seconds',
     help: 'HTTP requests by route and status',

@@ -44,7 +44,7 @@ export const EnvSchema = Type.Object({
   ADMIN_API_KEY: Type.Optional(Type.String({ minLength: 32, description: 'an API key of at least 32 characters' })),
 
   // HTTP API
-  PUBLIC_URL: url(['http', 'https'], 'the gateway\'s public base URL as providers call it (Twilio signs the full URL)'),
+  PUBLIC_URL: url(['http', 'https'], "the gateway's public base URL as providers call it (Twilio signs the full URL)"),
   TRUST_PROXY: bool(false),
   API_MAX_BODY_BYTES: int(1_024, 64 * 1_048_576, 1_048_576, 'largest request body in bytes'),
   API_BODY_TIMEOUT_SECONDS: int(1, 600, 10, 'seconds a client has to send its whole body'),

@@ -21,6 +21,8 @@ export interface HttpServerOptions {
   port: number;
   logger: Logger;
   readiness(): Promise<Readiness>;
+  /** Adds the roles' routes before the server listens. */
+  mount?(app: TemplatedApp): Promise<void>;
 }
 
 /**
@@ -86,6 +88,7 @@ export const startHttpServer = async (opts: HttpServerOptions): Promise<HttpServ
     })),
   );
 
+  await opts.mount?.(app);
   const listenSocket = await new Promise<us_listen_socket>((resolve, reject) => {
     app.listen(opts.host, opts.port, (token) => {
       if (token) resolve(token);

@@ -1,0 +1,130 @@
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { v7 as uuidv7 } from 'uuid';
+import type { Sql } from '../core/stores/postgres.js';
+import { isScope, type Scope } from '../schemas/http/scopes.js';
+import type { ApiPrincipal } from './route.js';
+
+/*
+ * API keys look like `fgk_<prefix>_<secret>`. Only a SHA-256 of the whole key is stored; the
+ * prefix finds the row, then the hashes are compared in constant time. A key of another shape
+ * (ADMIN_API_KEY chosen by an operator) gets a prefix derived from its hash.
+ */
+const KEY_RE = /^fgk_([a-z0-9]{12})_[A-Za-z0-9_-]{43}$/;
+
+const sha256 = (s: string) => createHash('sha256').update(s).digest();
+
+export const prefixOf = (key: string): string => KEY_RE.exec(key)?.[1] ?? `h${sha256(key).toString('hex').slice(0, 11)}`;
+
+export const generateApiKey = (): string => {
+  const prefix = randomBytes(8).toString('hex').slice(0, 12);
+  return `fgk_${prefix}_${randomBytes(32).toString('base64url')}`;
+};
+
+interface KeyRow {
+  id: string;
+  prefix: string;
+  key_hash: Buffer;
+  scopes: string[];
+  revoked_at: Date | null;
+}
+
+export interface ApiKeyStore {
+  /** Creates a key and returns it in full: the only time it exists outside the caller's hands. */
+  create(scopes: readonly Scope[], name?: string, key?: string): Promise<{ id: string; prefix: string; key: string }>;
+  /** The principal for a presented key, or undefined. Cached briefly: revocation takes effect within `cacheMs`. */
+  authenticate(presented: string): Promise<ApiPrincipal | undefined>;
+  revoke(prefix: string): Promise<boolean>;
+  list(): Promise<{ id: string; prefix: string; name: string; scopes: string[]; createdAt: Date; revokedAt: Date | null }[]>;
+  /** Is there any usable key at all? (first start creates an admin key) */
+  any(): Promise<boolean>;
+}
+
+export const postgresApiKeyStore = (sql: Sql, opts: { cacheMs?: number; now?: () => number } = {}): ApiKeyStore => {
+  const cacheMs = opts.cacheMs ?? 10_000;
+  const now = opts.now ?? Date.now;
+  const cache = new Map<string, { row: KeyRow | undefined; until: number }>();
+
+  const rowFor = async (prefix: string): Promise<KeyRow | undefined> => {
+    const hit = cache.get(prefix);
+    if (hit && hit.until > now()) return hit.row;
+    const [row] = await sql<KeyRow[]>`SELECT id, prefix, key_hash, scopes, revoked_at FROM api_keys WHERE prefix = ${prefix}`;
+    if (cache.size > 10_000) cache.clear(); // bounded: random prefixes must not grow memory
+    cache.set(prefix, { row, until: now() + cacheMs });
+    return row;
+  };
+
+  return {
+    async create(scopes, name = '', key = generateApiKey()) {
+      const id = uuidv7();
+      const prefix = prefixOf(key);
+      await sql`INSERT INTO api_keys (id, prefix, key_hash, name, scopes)
+                VALUES (${id}, ${prefix}, ${sha256(key)}, ${name}, ${sql.array([...scopes])})`;
+      cache.delete(prefix);
+      return { id, prefix, key };
+    },
+    async authenticate(presented) {
+      if (presented.length < 16 || presented.length > 256) return undefined;
+      const row = await rowFor(prefixOf(presented));
+      // Compared even when no row matched, so a miss and a wrong secret take the same time.
+      const stored = row?.key_hash ?? Buffer.alloc(32);
+      const ok = timingSafeEqual(sha256(presented), stored) && row !== undefined && row.revoked_at === null;
+      if (!ok || !row) return undefined;
+      return { keyId: row.id, prefix: row.prefix, scopes: row.scopes.filter(isScope) };
+    },
+    async revoke(prefix) {
+      const r = await sql`UPDATE api_keys SET revoked_at = now() WHERE prefix = ${prefix} AND revoked_at IS NULL`;
+      cache.delete(prefix);
+      return r.count > 0;
+    },
+    async list() {
+      const rows = await sql<
+        { id: string; prefix: string; name: string; scopes: string[]; created_at: Date; revoked_at: Date | null }[]
+      >`
+        SELECT id, prefix, name, scopes, created_at, revoked_at FROM api_keys ORDER BY created_at`;
+      return rows.map((r) => ({
+        id: r.id,
+        prefix: r.prefix,
+        name: r.name,
+        scopes: r.scopes,
+        createdAt: r.created_at,
+        revokedAt: r.revoked_at,
+      }));
+    },
+    async any() {
+      const [r] = await sql<{ n: number }[]>`SELECT count(*)::int AS n FROM api_keys WHERE revoked_at IS NULL`;
+      return (r?.n ?? 0) > 0;
+    },
+  };
+};
+
+export const hasScope = (p: ApiPrincipal, scope: Scope) => p.scopes.includes('admin') || p.scopes.includes(scope);
+
+/** The key from `Authorization: Bearer <key>` (or `X-API-Key`, which the PHP CRM used). */
+export const presentedKey = (headers: Readonly<Record<string, string>>): string | undefined => {
+  const auth = headers.authorization;
+  if (auth) {
+    const m = /^Bearer\s+(\S+)\s*$/i.exec(auth);
+    return m?.[1];
+  }
+  return headers['x-api-key']?.trim() || undefined;
+};
+
+/**
+ * First start: with no usable key, ADMIN_API_KEY becomes the admin key, or a new one is made
+ * and returned for printing once. With ADMIN_API_KEY set it is always (re)registered.
+ */
+export const ensureAdminKey = async (
+  keys: ApiKeyStore,
+  sql: Sql,
+  adminApiKey: string | undefined,
+): Promise<{ created: 'env' | 'generated'; key?: string } | undefined> => {
+  if (adminApiKey) {
+    const [exists] = await sql`SELECT 1 FROM api_keys WHERE prefix = ${prefixOf(adminApiKey)}`;
+    if (exists) return undefined;
+    await keys.create(['admin'], 'ADMIN_API_KEY', adminApiKey);
+    return { created: 'env' };
+  }
+  if (await keys.any()) return undefined;
+  const { key } = await keys.create(['admin'], 'first start');
+  return { created: 'generated', key };
+};

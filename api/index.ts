@@ -1,0 +1,46 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { TemplatedApp } from '../core/http/uws.js';
+import { packageRoot } from '../core/paths.js';
+import { bindRoutes } from './app.js';
+import { ensureAdminKey, postgresApiKeyStore } from './auth.js';
+import type { ApiDeps } from './deps.js';
+import { idempotencyStore } from './idempotency.js';
+import { rateLimiter } from './rateLimit.js';
+import type { RouteSpec } from './route.js';
+import { docsRoutes } from './routes/docs.js';
+import { smsRoutes } from './routes/sms.js';
+import { webhookRoutes } from './routes/webhooks.js';
+
+const { version } = JSON.parse(readFileSync(join(packageRoot, 'package.json'), 'utf8')) as { version: string };
+
+/** Every route of the API, in one list (bound to uWS, and documented in /openapi.json). */
+export const apiRoutes = (deps: ApiDeps): RouteSpec[] => {
+  const routes: RouteSpec[] = [...smsRoutes(deps), ...webhookRoutes(deps)];
+  const info = { version, ...(deps.config.api.publicUrl ? { serverUrl: deps.config.api.publicUrl } : {}) };
+  return [...routes, ...docsRoutes(() => routes, info)];
+};
+
+/**
+ * The `api` role: binds every route, and on first start makes sure an admin key exists
+ * (printed once to stdout when generated; never logged).
+ */
+export const mountApi = async (app: TemplatedApp, deps: ApiDeps) => {
+  const keys = postgresApiKeyStore(deps.sql);
+  const admin = await ensureAdminKey(keys, deps.sql, deps.config.api.adminApiKey);
+  if (admin?.created === 'generated') {
+    process.stdout.write(
+      `\nfleetgate: no API key existed, so an admin key was created. It is shown only this once:\n\n  ${admin.key}\n\nCreate narrower keys with: fleetgate apikeys create --scopes sms,email\n\n`,
+    );
+  } else if (admin?.created === 'env') {
+    deps.logger.info('ADMIN_API_KEY registered as an admin key');
+  }
+  const idempotency = idempotencyStore(deps.sql, { ttlMs: deps.config.api.idempotencyTtlMs });
+  const purge = setInterval(() => {
+    idempotency.purgeExpired().catch((err) => deps.logger.warn({ err }, 'purging idempotency keys failed'));
+  }, 3_600_000);
+  purge.unref();
+  const routes = apiRoutes(deps);
+  bindRoutes(app, deps, { keys, limiter: rateLimiter(deps.config.api.rateLimit), idempotency }, routes);
+  return { routes, keys, close: () => clearInterval(purge) };
+};

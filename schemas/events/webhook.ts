@@ -1,0 +1,55 @@
+import { type Static, Type } from '@sinclair/typebox';
+
+/** The providers that may call `POST /webhooks/{provider}`; each is one token of the subject. */
+export const WebhookProvider = Type.Union([
+  Type.Literal('stripe'),
+  Type.Literal('twilio'),
+  Type.Literal('telegram'),
+  Type.Literal('yookassa'),
+  Type.Literal('smsru'),
+]);
+export type WebhookProvider = Static<typeof WebhookProvider>;
+export const WEBHOOK_PROVIDERS: readonly WebhookProvider[] = ['stripe', 'twilio', 'telegram', 'yookassa', 'smsru'];
+
+export const WEBHOOK_RECEIVED = 'webhook.received';
+
+/** Log subject of a provider's deliveries (stream EVENTS). */
+export const webhookSubject = (provider: WebhookProvider) => `evt.webhook.${provider}`;
+
+/**
+ * One provider event as it arrived at `POST /webhooks/{provider}`, valid or not: the audit trail
+ * and the input of whatever processes provider events. Only deliveries with `signatureValid`,
+ * no `error` and not `duplicate` may be acted upon.
+ */
+export const WebhookReceivedData = Type.Object(
+  {
+    provider: WebhookProvider,
+    /** The provider's id of the event (Stripe `evt_…`, `${MessageSid}:${MessageStatus}`, …); on a refused delivery, what it claimed. */
+    providerEventId: Type.Optional(Type.String({ maxLength: 512 })),
+    /** The provider's event type (Stripe `type`, YooKassa `event`, Twilio `MessageStatus`, …). */
+    eventType: Type.Optional(Type.String({ maxLength: 256 })),
+    /** The provider's authentication held: signature, secret token, or allowlist plus re-fetch. */
+    signatureValid: Type.Boolean(),
+    /** This provider event id was already received and accepted; recorded for audit, not processed again. */
+    duplicate: Type.Boolean(),
+    /** Why the delivery was refused or could not be verified. */
+    error: Type.Optional(Type.String()),
+    remoteAddr: Type.String(),
+    /** Non-secret headers that bear on verification (never Authorization or secret tokens). */
+    headers: Type.Record(Type.String(), Type.String()),
+    contentType: Type.Optional(Type.String()),
+    /** The request body byte for byte. */
+    bodyBase64: Type.String({ contentEncoding: 'base64' }),
+    /** Hex SHA-256 of the raw body. */
+    payloadSha256: Type.String({ pattern: '^[0-9a-f]{64}$' }),
+    receivedAt: Type.String({ format: 'date-time' }),
+  },
+  { additionalProperties: false },
+);
+export type WebhookReceivedData = Static<typeof WebhookReceivedData>;
+
+export const WebhookReceived = Type.Object({
+  type: Type.Literal(WEBHOOK_RECEIVED),
+  data: WebhookReceivedData,
+});
+export type WebhookReceived = Static<typeof WebhookReceived>;

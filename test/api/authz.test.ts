@@ -1,0 +1,82 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { apiRoutes } from '../../api/index.js';
+import type { RouteSpec } from '../../api/route.js';
+import { silentLogger } from '../../core/logger.js';
+import type { PostgresStore } from '../../core/stores/postgres.js';
+import { SCOPES, type Scope } from '../../schemas/http/scopes.js';
+import { type ApiHarness, startApi } from '../support/apiServer.js';
+import { freshPglite } from '../support/stores.js';
+
+let store: PostgresStore;
+let api: ApiHarness;
+let routes: RouteSpec[];
+
+beforeAll(async () => {
+  store = await freshPglite();
+  api = await startApi(store);
+  routes = apiRoutes({ config: api.config, log: api.log, sql: store.sql, logger: silentLogger() });
+}, 60_000);
+afterAll(async () => {
+  await api?.close();
+  await store?.close();
+});
+
+const concrete = (path: string) =>
+  path.replace(/\{(\w+)\}/g, (_, n: string) => (n === 'id' ? '0190a4b2-0000-7000-8000-000000000000' : `x-${n}`));
+
+const call = (r: RouteSpec, key?: string) =>
+  fetch(`${api.url}${concrete(r.path)}`, {
+    method: r.method,
+    headers: { 'content-type': 'application/json', ...(key ? { authorization: `Bearer ${key}` } : {}) },
+    ...(r.method === 'GET' ? {} : { body: '{}' }),
+  });
+
+describe('authorization over every route', () => {
+  it('refuses no key and a wrong key (401), a key without the scope (403), and lets the right scope through', async () => {
+    const guarded = routes.filter((r) => r.auth !== 'public');
+    expect(guarded.length).toBeGreaterThan(0);
+    const wrong = `fgk_000000000000_${'A'.repeat(43)}`;
+    for (const r of guarded) {
+      const scope = (r.auth as { scope: Scope }).scope;
+      const other = SCOPES.find((s) => s !== scope && s !== 'admin') as Scope;
+      const [none, bad, missing, right, admin] = await Promise.all([
+        call(r),
+        call(r, wrong),
+        api.key([other]).then((k) => call(r, k)),
+        api.key([scope]).then((k) => call(r, k)),
+        api.key(['admin']).then((k) => call(r, k)),
+      ]);
+      const label = `${r.method} ${r.path}`;
+      expect([label, none.status, none.headers.get('content-type')]).toEqual([label, 401, 'application/problem+json']);
+      expect(none.headers.get('www-authenticate')).toMatch(/^Bearer/);
+      expect([label, bad.status]).toEqual([label, 401]);
+      expect([label, missing.status, ((await missing.json()) as { code: string }).code]).toEqual([
+        label,
+        403,
+        'GW_ERR_FORBIDDEN',
+      ]);
+      expect([label, [401, 403].includes(right.status)]).toEqual([label, false]);
+      expect([label, [401, 403].includes(admin.status)]).toEqual([label, false]);
+    }
+  });
+
+  it('serves public routes without a key', async () => {
+    const open = routes.filter((r) => r.auth === 'public' && r.method === 'GET');
+    for (const r of open) {
+      const res = await call(r);
+      expect([r.path, [401, 403].includes(res.status)]).toEqual([r.path, false]);
+    }
+  });
+
+  it('stops honouring a revoked key once the cache expires', async () => {
+    const { postgresApiKeyStore, prefixOf } = await import('../../api/auth.js');
+    const keys = postgresApiKeyStore(store.sql, { cacheMs: 0 });
+    const key = await api.key(['sms']);
+    expect(await keys.authenticate(key)).toBeDefined();
+    expect(await keys.revoke(prefixOf(key))).toBe(true);
+    expect(await keys.authenticate(key)).toBeUndefined();
+    // A key is never stored in the clear.
+    const rows = await store.sql<{ key_hash: Buffer }[]>`SELECT key_hash FROM api_keys`;
+    expect(rows.every((r) => !r.key_hash.toString('latin1').includes(key))).toBe(true);
+  });
+});
