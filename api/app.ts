@@ -1,5 +1,5 @@
+import { randomBytes } from 'node:crypto';
 import { Value } from '@sinclair/typebox/value';
-import { v7 as uuidv7 } from 'uuid';
 import type { HttpRequest, HttpResponse, TemplatedApp } from '../core/http/uws.js';
 import { metrics } from '../core/metrics.js';
 import { type ApiKeyStore, hasScope, presentedKey } from './auth.js';
@@ -16,6 +16,11 @@ export interface ApiPipeline {
   limiter: RateLimiter;
   idempotency: IdempotencyStore;
 }
+
+/** Request ids: a per-process random prefix and a counter (a UUID per request costs a random fill). */
+const ID_PREFIX = randomBytes(6).toString('base64url');
+let idCounter = 0;
+const nextRequestId = () => `${ID_PREFIX}-${(++idCounter).toString(36)}`;
 
 const JSON_TYPE = /^application\/(?:[\w.+-]+\+)?json\s*(?:;|$)/i;
 const REQUEST_ID = /^[\w.:-]{1,64}$/;
@@ -70,14 +75,12 @@ export const bindRoutes = (app: TemplatedApp, deps: ApiDeps, pipeline: ApiPipeli
   const compiled = routes.map((r) => ({ route: r, ...compilePath(r.path) }));
 
   const run = async (
-    ex: Exchange,
     route: RouteSpec,
     snap: ReturnType<typeof snapshot>,
     method: Method,
     body: Promise<Buffer> | undefined,
     requestId: string,
   ): Promise<Reply & { close?: boolean }> => {
-    const log = logger.child({ requestId, route: route.path });
     const address = clientAddress(config.api.trustProxy, snap.remoteAddress, snap.headers);
     await pipeline.limiter.address(address);
     let principal: ApiPrincipal | undefined;
@@ -109,6 +112,7 @@ export const bindRoutes = (app: TemplatedApp, deps: ApiDeps, pipeline: ApiPipeli
     }
     const queryParams = Object.fromEntries(new URLSearchParams(snap.rawQuery));
     const query = route.query ? validate(route.query, Value.Convert(route.query, queryParams), 'query') : queryParams;
+    let log: RequestContext['logger'] | undefined;
     const ctx: RequestContext = {
       requestId,
       method,
@@ -122,7 +126,11 @@ export const bindRoutes = (app: TemplatedApp, deps: ApiDeps, pipeline: ApiPipeli
       rawBody,
       body: parsed,
       principal,
-      logger: log,
+      // A child logger per request costs more than the request itself: made only when used.
+      get logger() {
+        log ??= logger.child({ requestId, route: route.path });
+        return log;
+      },
     };
     const idemKey = route.idempotent ? snap.headers['idempotency-key'] : undefined;
     if (idemKey === undefined || !principal) return route.handle(ctx);
@@ -142,7 +150,7 @@ export const bindRoutes = (app: TemplatedApp, deps: ApiDeps, pipeline: ApiPipeli
     } catch (e) {
       await pipeline.idempotency
         .release(principal.keyId, idemKey)
-        .catch((err) => log.error({ err }, 'idempotency release failed'));
+        .catch((err) => ctx.logger.error({ err }, 'idempotency release failed'));
       throw e;
     }
     await pipeline.idempotency.complete(principal.keyId, idemKey, { status: reply.status, body: reply.body ?? null });
@@ -153,7 +161,9 @@ export const bindRoutes = (app: TemplatedApp, deps: ApiDeps, pipeline: ApiPipeli
     const method = route.method;
     const ex = new Exchange(res);
     const snap = snapshot(res, req, names);
-    const requestId = REQUEST_ID.test(snap.headers['x-request-id'] ?? '') ? (snap.headers['x-request-id'] as string) : uuidv7();
+    const requestId = REQUEST_ID.test(snap.headers['x-request-id'] ?? '')
+      ? (snap.headers['x-request-id'] as string)
+      : nextRequestId();
     const stopTimer = metrics.httpRequests.startTimer({ method, route: route.path });
     const format = route.bodyFormat ?? (route.body ? 'json' : 'none');
     const limit = route.maxBodyBytes ?? config.api.maxBodyBytes;
@@ -170,7 +180,7 @@ export const bindRoutes = (app: TemplatedApp, deps: ApiDeps, pipeline: ApiPipeli
         body.catch(() => {});
       }
     }
-    const answered = early ? Promise.reject(early) : run(ex, route, snap, method, body, requestId);
+    const answered = early ? Promise.reject(early) : run(route, snap, method, body, requestId);
     answered
       .then(
         (reply) => {
@@ -218,7 +228,7 @@ export const bindRoutes = (app: TemplatedApp, deps: ApiDeps, pipeline: ApiPipeli
     const ex = new Exchange(res);
     const path = req.getUrl();
     const method = req.getCaseSensitiveMethod().toUpperCase();
-    const requestId = uuidv7();
+    const requestId = nextRequestId();
     const allowed = compiled.filter((c) => c.regex.test(path)).map((c) => c.route.method);
     const e = allowed.length
       ? new HttpProblem('GW_ERR_METHOD_NOT_ALLOWED', `${method} is not served here; use ${[...new Set(allowed)].join(', ')}`, {

@@ -1,5 +1,5 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
-import { v7 as uuidv7 } from 'uuid';
+import { uuidv7 } from '../core/eventlog/uuid.js';
 import type { Sql } from '../core/stores/postgres.js';
 import { isScope, type Scope } from '../schemas/http/scopes.js';
 import type { ApiPrincipal } from './route.js';

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
-import { v7 as uuidv7 } from 'uuid';
-import { newEvent } from '../core/eventlog/newEvent.js';
-import type { AppendAck, EventLog } from '../core/eventlog/port.js';
+import { batchMsgId, newEvent } from '../core/eventlog/newEvent.js';
+import type { AppendAck, EventEnvelope, EventLog } from '../core/eventlog/port.js';
+import { uuidv7 } from '../core/eventlog/uuid.js';
 import type { Priority } from '../schemas/events/envelope.js';
 
 /**
@@ -21,7 +21,48 @@ export const commandId = (keyId: string, idempotencyKey: string | undefined): st
 /** Subject of a channel's commands: one per priority, so handlers can take urgent work first. */
 export const commandSubject = (domain: string, priority: Priority) => `evt.${domain}.cmd.${priority}`;
 
-/** Appends a `<domain>.requested` event and resolves once the log holds it durably. */
+/** Most commands coalesced into one log message. */
+const MAX_COALESCED = 256;
+
+/**
+ * Group commit for commands: while one append to a subject is in flight, the commands that arrive
+ * for it wait and go together as one log message (each event keeps its id), so a burst costs a
+ * few appends instead of one each. A lone command is appended at once: no added latency.
+ */
+const coalescer = (log: EventLog) => {
+  const queues = new Map<string, { event: EventEnvelope; resolve(a: AppendAck): void; reject(e: unknown): void }[]>();
+  const flush = async (subject: string, queue: NonNullable<ReturnType<typeof queues.get>>) => {
+    while (queue.length > 0) {
+      const batch = queue.splice(0, MAX_COALESCED);
+      const events = batch.map((b) => b.event);
+      try {
+        const ack = await log.append(subject, events, { msgId: batchMsgId(events) });
+        for (const b of batch) b.resolve(ack);
+      } catch (e) {
+        for (const b of batch) b.reject(e);
+      }
+    }
+    queues.delete(subject);
+  };
+  return (subject: string, event: EventEnvelope) =>
+    new Promise<AppendAck>((resolve, reject) => {
+      const queue = queues.get(subject);
+      if (queue) {
+        queue.push({ event, resolve, reject });
+        return;
+      }
+      const fresh = [{ event, resolve, reject }];
+      queues.set(subject, fresh);
+      void flush(subject, fresh);
+    });
+};
+const coalescers = new WeakMap<EventLog, ReturnType<typeof coalescer>>();
+
+/**
+ * Appends a `<domain>.requested` event and resolves once the log holds it durably. A command with
+ * an Idempotency-Key is its own message with its id as message id (a redo after a crash is then a
+ * duplicate the log drops); others may share a message with concurrent commands.
+ */
 export const appendCommand = async <D>(
   log: EventLog,
   cmd: { id: string; domain: string; type: string; priority: Priority; data: D; idempotencyKey?: string },
@@ -35,5 +76,11 @@ export const appendCommand = async <D>(
     data: cmd.data,
     ...(cmd.idempotencyKey === undefined ? {} : { idempotencyKey: cmd.idempotencyKey }),
   });
-  return log.append(subject, event, { msgId: cmd.id });
+  if (cmd.idempotencyKey !== undefined) return log.append(subject, event, { msgId: cmd.id });
+  let coalesce = coalescers.get(log);
+  if (!coalesce) {
+    coalesce = coalescer(log);
+    coalescers.set(log, coalesce);
+  }
+  return coalesce(subject, event);
 };

@@ -67,9 +67,9 @@ const stop = (child: ChildProcess) =>
     setTimeout(() => child.kill('SIGKILL'), 20_000).unref();
   });
 
-const startGateway = async (env: Record<string, string>) => {
+const startGateway = async (env: Record<string, string>, roles: string) => {
   const port = await freePort();
-  const child = spawn(process.execPath, [join(packageRoot, 'dist/core/cli.js'), 'start', '--roles', 'api,projections'], {
+  const child = spawn(process.execPath, [join(packageRoot, 'dist/core/cli.js'), 'start', '--roles', roles], {
     env: {
       ...process.env,
       HTTP_PORT: String(port),
@@ -112,6 +112,7 @@ export const runApiBench = async (args: string[]): Promise<number> => {
     ?.split('=')[1]
     ?.split(',');
   const want = (n: string) => !only || only.includes(n);
+  const roles = args.find((a) => a.startsWith('--roles='))?.split('=')[1] ?? 'api,projections';
   const sms = JSON.stringify({ to: '+79991234567', text: 'Your driver is on the way', priority: 'normal' });
   const rows: (string | number)[][] = [];
   const results: Record<string, Load> = {};
@@ -156,7 +157,7 @@ export const runApiBench = async (args: string[]): Promise<number> => {
     for (const t of targets) {
       if (!want(t.name.startsWith('embedded') ? 'embedded' : 'jetstream')) continue;
       const setup = await t.env();
-      const gw = await startGateway(setup.env);
+      const gw = await startGateway(setup.env, roles);
       try {
         const headers = { authorization: `Bearer ${ADMIN_KEY}` };
         await load(`${gw.url}/api/v1/sms`, { seconds: 2, headers, body: sms }); // warm-up (JIT, pools)
@@ -174,7 +175,9 @@ export const runApiBench = async (args: string[]): Promise<number> => {
     await stop(bare);
   }
 
-  console.log(`\nPOST /api/v1/sms at ${CONNECTIONS} connections, ${seconds} s per phase (202 after the durable append)\n`);
+  console.log(
+    `\nPOST /api/v1/sms at ${CONNECTIONS} connections, ${seconds} s per phase (202 after the durable append); gateway roles: ${roles}\n`,
+  );
   console.log(table(['phase', '>req/s', '>p50 ms', '>p99 ms', '>requests', '>failed'], rows));
   const ceiling = results['bare uWS 202']?.rps ?? 0;
   console.log('\ntargets:');

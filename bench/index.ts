@@ -15,7 +15,7 @@ const benches: Record<string, Bench> = {
   },
   api: {
     description:
-      'POST /api/v1/sms req/s and p50/p99 at 100 connections against a bare uWS endpoint, embedded and JetStream+Postgres. Options: --seconds=N, --only=embedded,jetstream',
+      'POST /api/v1/sms req/s and p50/p99 at 100 connections against a bare uWS endpoint, embedded and JetStream+Postgres. Options: --seconds=N, --only=embedded,jetstream, --roles=api (default api,projections)',
     run: async (args) => (await import('./api.js')).runApiBench(args),
   },
 };

@@ -31,7 +31,7 @@ export const metrics = {
   }),
   handled: new Counter({
     name: 'fleetgate_handler_events_total',
-    help: 'Command events handled, by outcome (ok, retry, dead_letter, skipped)',
+    help: 'Command messages handled, by outcome (ok, retry, dead_letter, split: commands split out of a coalesced message)',
     labelNames: ['handler', 'priority', 'outcome'] as const,
     registers: [registry],
   }),

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
-import { v7 as uuidv7 } from 'uuid';
 import type { EventEnvelope } from './port.js';
+import { uuidv7 } from './uuid.js';
 
 export interface NewEventInput<D> {
   type: string;

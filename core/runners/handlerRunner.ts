@@ -1,9 +1,9 @@
 import { PRIORITIES, type Priority } from '../../schemas/events/envelope.js';
 import { derivedMsgId, newEvent } from '../eventlog/newEvent.js';
-import type { Consumer, Delivery, EventLog, StreamName } from '../eventlog/port.js';
+import type { Consumer, Delivery, EventEnvelope, EventLog, StreamName } from '../eventlog/port.js';
 import type { Logger } from '../logger.js';
 import { metrics } from '../metrics.js';
-import type { StoredEvent } from './projectionRunner.js';
+import { SPLIT_HEADER, type StoredEvent } from './projectionRunner.js';
 
 /** An event a handler wants appended as the outcome of the one it handled. */
 export interface ResultEvent {
@@ -112,11 +112,35 @@ export const handlerRunner = (opts: HandlerRunnerOptions): HandlerRunner => {
     }
   };
 
+  /*
+   * A message of several commands (the API coalesces bursts) is first split into one message per
+   * command, appended under the same subject: each is then handled, retried and dead-lettered on
+   * its own, and a failure or crash never makes the handler redo a sibling it already finished.
+   * Message ids derive from the original's position, so a split redone after a crash is a duplicate.
+   */
+  const split = async (delivery: Delivery, events: readonly EventEnvelope[]) => {
+    await Promise.all(
+      events.map((e, i) =>
+        log.append(delivery.subject, e, {
+          msgId: `s-${delivery.stream}-${delivery.seq}-${i}`,
+          headers: { [SPLIT_HEADER]: `${delivery.stream}:${delivery.seq}` },
+        }),
+      ),
+    );
+  };
+
   const process = async ({ delivery, priority }: Buffered) => {
     const labels = { handler: handler.name, priority };
     const attempt = delivery.deliveryCount;
     const stop = metrics.handlerSeconds.startTimer({ handler: handler.name });
     try {
+      const mine = delivery.events.filter((e) => handler.eventTypes.includes(e.type));
+      if (mine.length > 1) {
+        await split(delivery, mine);
+        await delivery.ack();
+        metrics.handled.inc({ ...labels, outcome: 'split' }, mine.length);
+        return;
+      }
       for (const e of delivery.events) {
         if (!handler.eventTypes.includes(e.type)) continue;
         const event: StoredEvent = { ...e, seq: delivery.seq, stream: delivery.stream };

@@ -5,6 +5,12 @@ import type { Logger } from '../logger.js';
 import { metrics } from '../metrics.js';
 import type { Sql, TransactionSql } from '../stores/postgres.js';
 
+/**
+ * Set on a single-event copy the handler runner appends when it splits a multi-event command
+ * message: the value is `<stream>:<seq>` of the original. Read models skip such copies.
+ */
+export const SPLIT_HEADER = 'fg-split-of';
+
 /** An event together with its place in the log. */
 export type StoredEvent = EventEnvelope & { seq: number; stream: StreamName };
 
@@ -74,7 +80,9 @@ export const applyBatch = async (sql: Sql, projection: Projection, from: number,
     if (Number(row?.last_seq) !== from) {
       throw new GatewayError('GW_ERR_PROJECTION_FENCED', `${projection.name}: checkpoint moved from ${from} to ${row?.last_seq}`);
     }
-    await projection.apply(tx, messages.flatMap(toStored));
+    // Split copies (handler runner) repeat events already in the log: work, not history.
+    const events = messages.filter((m) => m.headers[SPLIT_HEADER] === undefined).flatMap(toStored);
+    if (events.length > 0) await projection.apply(tx, events);
     await tx`UPDATE projection_checkpoints SET last_seq = ${to}, updated_at = now() WHERE name = ${projection.name}`;
   });
   return to;

@@ -105,7 +105,7 @@ describe('HTTP transport', () => {
     expect(given.headers.get('x-request-id')).toBe('crm-req-42');
     expect(((await given.json()) as { requestId: string }).requestId).toBe('crm-req-42');
     const made = await fetch(`${api.url}/api/v1/sms/x`);
-    expect(made.headers.get('x-request-id')).toMatch(/^[0-9a-f-]{36}$/);
+    expect(made.headers.get('x-request-id')).toMatch(/^[\w-]{8}-[0-9a-z]+$/);
   });
 
   it('limits requests per API key with 429 and Retry-After', async () => {

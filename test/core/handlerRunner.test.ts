@@ -78,6 +78,50 @@ describe('handler runner', () => {
     expect((await log.read('DLQ', 5, { filterSubject: `dlq.${domain}-normal` })).length).toBe(0);
   });
 
+  it('splits a message of several commands so a failing one is retried alone', async () => {
+    const domain = ns();
+    const calls = new Map<number, number>();
+    const r = runner({
+      name: domain,
+      stream: 'EVENTS',
+      subjects: subjectsFor(domain),
+      eventTypes: [`${domain}.requested`],
+      async handle(event) {
+        const i = (event.data as { i: number }).i;
+        calls.set(i, (calls.get(i) ?? 0) + 1);
+        if (i === 2 && calls.get(i) === 1) throw new HandlerError('provider 503', true);
+        return [{ subject: `evt.${domain}.result`, type: `${domain}.sent`, data: { i } }];
+      },
+    });
+    // One log message holding three commands, as the API writes a burst.
+    const subject = `evt.${domain}.normal.burst`;
+    const batch = [1, 2, 3].map((i) => newEvent({ type: `${domain}.requested`, subject, source: 'test', data: { i } }));
+    const original = await log.append(subject, batch);
+    await r.start();
+    const results = async () => (await log.read('EVENTS', 20, { filterSubject: `evt.${domain}.result` })).length;
+    await until(async () => (await results()) === 3);
+    await r.stop();
+    expect(Object.fromEntries(calls)).toEqual({ 1: 1, 2: 2, 3: 1 });
+    const copies = (await log.read('EVENTS', 20, { filterSubject: subject })).filter((m) => m.seq !== original.seq);
+    expect(copies.map((m) => m.events.map((e) => e.id))).toEqual(batch.map((e) => [e.id]));
+    expect(copies.every((m) => m.headers['fg-split-of'] === `EVENTS:${original.seq}`)).toBe(true);
+    // Read models fold the original only: a copy is work, not history.
+    const folded: string[] = [];
+    const { applyBatch, readCheckpoint } = await import('../../core/runners/projectionRunner.js');
+    const projection = {
+      name: `${domain}_fold`,
+      stream: 'EVENTS' as const,
+      apply: async (_tx: unknown, events: readonly { id: string }[]) => {
+        folded.push(...events.map((e) => e.id));
+      },
+      reset: async () => {},
+    };
+    const from = await readCheckpoint(store.sql, projection);
+    const [first] = await log.read('EVENTS', 1, { fromSeq: original.seq });
+    await applyBatch(store.sql, projection, from, [first as never, ...(copies as never[])]);
+    expect(folded).toEqual(batch.map((e) => e.id));
+  });
+
   it('dead-letters a permanent failure at once and a retryable one after max attempts', async () => {
     const domain = ns();
     const calls = new Map<string, number>();
