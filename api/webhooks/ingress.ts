@@ -102,7 +102,9 @@ export const handleWebhook = async (
     if (verdict === 'invalid') throw new HttpProblem('GW_ERR_INVALID_SIGNATURE', reason);
     if (verdict === 'malformed') throw new HttpProblem('GW_ERR_VALIDATION', reason);
     // The provider retries a 5xx; nothing was accepted.
-    throw new HttpProblem('GW_ERR_INTERNAL', `the delivery could not be verified now (${reason}); retry later`);
+    throw new HttpProblem('GW_ERR_PROVIDER_UNAVAILABLE', `the delivery could not be verified now (${reason}); retry later`, {
+      headers: { 'retry-after': '30' },
+    });
   }
 
   const events = verification.events.length > 0 ? verification.events : [{}];

@@ -224,7 +224,7 @@ describe('webhook ingress', () => {
     expect(JSON.stringify(e)).not.toContain(SECRETS.TELEGRAM_WEBHOOK_SECRET);
   });
 
-  it('accepts a YooKassa notification the API confirms; an API outage is recorded and answered 500', async () => {
+  it('accepts a YooKassa notification the API confirms; an API outage is recorded and answered 503 with Retry-After', async () => {
     const body = JSON.stringify({
       type: 'notification',
       event: 'payment.succeeded',
@@ -232,7 +232,7 @@ describe('webhook ingress', () => {
     });
     expect((await deliver('yookassa', body)).status).toBe(200);
     api.failNext(503);
-    expect((await refusal(deliver('yookassa', body))).status).toBe(500);
+    expect((await refusal(deliver('yookassa', body))).status).toBe(503);
     const events = await recorded('yookassa');
     expect(events.map((e) => [e.data.signatureValid, e.data.duplicate, e.data.error?.slice(0, 14)])).toEqual([
       [true, false, undefined],
