@@ -37,11 +37,30 @@ const compilePath = (path: string) => {
 };
 
 /** What must be read from uWS's request before the handler returns (it is invalid afterwards). */
-const snapshot = (res: HttpResponse, req: HttpRequest, names: readonly string[]) => {
+/** The headers the pipeline and JSON routes read; raw-body routes (webhooks) get them all. */
+const PIPELINE_HEADERS = [
+  'authorization',
+  'x-api-key',
+  'content-type',
+  'content-length',
+  'idempotency-key',
+  'x-request-id',
+  'x-forwarded-for',
+  'host',
+] as const;
+
+const snapshot = (res: HttpResponse, req: HttpRequest, names: readonly string[], allHeaders: boolean) => {
   const headers: Record<string, string> = {};
-  req.forEach((k, v) => {
-    headers[k] = v;
-  });
+  if (allHeaders) {
+    req.forEach((k, v) => {
+      headers[k] = v;
+    });
+  } else {
+    for (const name of PIPELINE_HEADERS) {
+      const v = req.getHeader(name);
+      if (v !== '') headers[name] = v;
+    }
+  }
   const params: Record<string, string> = {};
   names.forEach((n, i) => {
     const raw = req.getParameter(i) ?? '';
@@ -73,6 +92,8 @@ const clientAddress = (trustProxy: boolean, remote: string, headers: Readonly<Re
 export const bindRoutes = (app: TemplatedApp, deps: ApiDeps, pipeline: ApiPipeline, routes: readonly RouteSpec[]) => {
   const { config, logger } = deps;
   const compiled = routes.map((r) => ({ route: r, ...compilePath(r.path) }));
+  // An access line per request only at debug: at info it would cost more than the request.
+  const debug = logger.isLevelEnabled('debug');
 
   const run = async (
     route: RouteSpec,
@@ -160,7 +181,7 @@ export const bindRoutes = (app: TemplatedApp, deps: ApiDeps, pipeline: ApiPipeli
   const handlerFor = (route: RouteSpec, names: readonly string[]) => (res: HttpResponse, req: HttpRequest) => {
     const method = route.method;
     const ex = new Exchange(res);
-    const snap = snapshot(res, req, names);
+    const snap = snapshot(res, req, names, route.bodyFormat === 'raw' || route.allHeaders === true);
     const requestId = REQUEST_ID.test(snap.headers['x-request-id'] ?? '')
       ? (snap.headers['x-request-id'] as string)
       : nextRequestId();
@@ -214,7 +235,9 @@ export const bindRoutes = (app: TemplatedApp, deps: ApiDeps, pipeline: ApiPipeli
           stopTimer({ status: 'aborted' });
           return;
         }
-        stopTimer({ status: String(out.status) });
+        const seconds = stopTimer({ status: String(out.status) });
+        if (debug)
+          logger.debug({ requestId, method, route: route.path, status: out.status, ms: Math.round(seconds * 1000) }, 'request');
       })
       .catch((err) => logger.error({ err, requestId }, 'writing the response failed'));
   };

@@ -13,7 +13,8 @@ const KEY_RE = /^fgk_([a-z0-9]{12})_[A-Za-z0-9_-]{43}$/;
 
 const sha256 = (s: string) => createHash('sha256').update(s).digest();
 
-export const prefixOf = (key: string): string => KEY_RE.exec(key)?.[1] ?? `h${sha256(key).toString('hex').slice(0, 11)}`;
+export const prefixOf = (key: string, hash?: Buffer): string =>
+  KEY_RE.exec(key)?.[1] ?? `h${(hash ?? sha256(key)).toString('hex').slice(0, 11)}`;
 
 export const generateApiKey = (): string => {
   const prefix = randomBytes(8).toString('hex').slice(0, 12);
@@ -64,10 +65,11 @@ export const postgresApiKeyStore = (sql: Sql, opts: { cacheMs?: number; now?: ()
     },
     async authenticate(presented) {
       if (presented.length < 16 || presented.length > 256) return undefined;
-      const row = await rowFor(prefixOf(presented));
+      const hash = sha256(presented);
+      const row = await rowFor(prefixOf(presented, hash));
       // Compared even when no row matched, so a miss and a wrong secret take the same time.
       const stored = row?.key_hash ?? Buffer.alloc(32);
-      const ok = timingSafeEqual(sha256(presented), stored) && row !== undefined && row.revoked_at === null;
+      const ok = timingSafeEqual(hash, stored) && row !== undefined && row.revoked_at === null;
       if (!ok || !row) return undefined;
       return { keyId: row.id, prefix: row.prefix, scopes: row.scopes.filter(isScope) };
     },

@@ -29,7 +29,10 @@ export interface RequestContext<B = unknown, Q = Record<string, string>> {
   rawQuery: string;
   /** The query, validated against `RouteSpec.query` when given (else every parameter, last wins). */
   query: Q;
-  /** Header names lower-case; a repeated header keeps its last value. */
+  /**
+   * Header names lower-case; a repeated header keeps its last value. Only the pipeline's own
+   * unless the route asks for all (`allHeaders`, or a raw body).
+   */
   headers: Readonly<Record<string, string>>;
   /** The client's address as text (IPv4 or IPv6). */
   remoteAddress: string;
@@ -84,6 +87,11 @@ export interface RouteSpec<B extends TSchema = TSchema, Q extends TSchema = TSch
   maxBodyBytes?: number;
   /** Query schema; values arrive as strings and are converted where the schema says number/boolean. */
   query?: Q;
+  /**
+   * The route reads headers beyond the pipeline's own (auth, content type and length,
+   * Idempotency-Key, X-Request-Id, X-Forwarded-For, Host). Implied for raw-body routes.
+   */
+  allHeaders?: boolean;
   /** Honours `Idempotency-Key` (commands). */
   idempotent?: boolean;
   /** Not listed in /openapi.json (legacy routes, the docs page itself). */

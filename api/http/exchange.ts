@@ -54,18 +54,37 @@ export class Exchange {
     });
   }
 
-  /** Writes the whole answer in one corked syscall, unless the client is gone or it was answered. */
+  /**
+   * Writes the whole answer in one corked syscall, unless the client is gone or it was answered.
+   * A large body goes out as fast as the client reads it (tryEnd + onWritable), so a slow reader
+   * of a big document holds one buffer, not a growing copy in uWS's backlog.
+   */
   send(status: number, headers: Readonly<Record<string, string>>, body: string | Buffer, close = false): boolean {
     if (this.aborted || this.done) return false;
     this.done = true;
+    const bytes = typeof body === 'string' && body.length > LARGE ? Buffer.from(body) : body;
     this.res.cork(() => {
       this.res.writeStatus(statusLine(status));
       for (const [k, v] of Object.entries(headers)) this.res.writeHeader(k, v);
-      this.res.end(body, close);
+      if (typeof bytes === 'string' || bytes.length <= LARGE) {
+        this.res.end(bytes, close);
+        return;
+      }
+      const start = this.res.getWriteOffset();
+      const [, done] = this.res.tryEnd(bytes, bytes.length);
+      if (done) return;
+      this.res.onWritable((offset) => {
+        if (this.aborted) return true;
+        const [ok] = this.res.tryEnd(bytes.subarray(offset - start), bytes.length);
+        return ok;
+      });
     });
     return true;
   }
 }
+
+/** Bodies above this are written with back-pressure. */
+const LARGE = 64 * 1024;
 
 /** The client disconnected; nothing is to be answered. */
 export class ClientGone extends Error {

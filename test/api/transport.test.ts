@@ -91,6 +91,24 @@ describe('HTTP transport', () => {
     expect(c.received()).toMatch(/^HTTP\/1\.1 413/);
   });
 
+  it('streams a large body to a client that reads slowly, whole and in order', async () => {
+    const path = '/docs/assets/swagger-ui-bundle.js';
+    const expected = Buffer.from(await (await fetch(`${api.url}${path}`)).arrayBuffer());
+    expect(expected.length).toBeGreaterThan(512 * 1024);
+    const socket = connect({ host: '127.0.0.1', port: api.port });
+    socket.write(`GET ${path} HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n`);
+    socket.pause(); // the kernel buffers fill; uWS must wait for onWritable
+    await new Promise((r) => setTimeout(r, 300));
+    const chunks: Buffer[] = [];
+    socket.on('data', (d: Buffer) => chunks.push(d));
+    socket.resume();
+    await new Promise((r) => socket.once('close', r));
+    const raw = Buffer.concat(chunks);
+    const bodyAt = raw.indexOf('\r\n\r\n') + 4;
+    expect(raw.subarray(0, 12).toString()).toBe('HTTP/1.1 200');
+    expect(raw.subarray(bodyAt).equals(expected)).toBe(true);
+  });
+
   it('answers 404 for an unknown route and 405 with Allow for a known path under another method', async () => {
     const missing = await fetch(`${api.url}/api/v1/nothing-here`);
     expect(missing.status).toBe(404);
