@@ -1,4 +1,5 @@
 import type { Config } from '../core/config.js';
+import type { DeviceRegistry } from '../core/devices/registry.js';
 import type { EventLog } from '../core/eventlog/port.js';
 import type { Logger } from '../core/logger.js';
 import type { Sql } from '../core/stores/postgres.js';
@@ -12,6 +13,8 @@ export interface ApiDeps {
   logger: Logger;
   /** Wall clock, injectable for tests (signature tolerance, idempotency expiry). */
   now?: () => Date;
+  /** The device registry shared with the ingest role (one auth cache per process). */
+  devices?: DeviceRegistry;
   /** HTTP client for re-fetching provider objects (YooKassa); defaults to global fetch. */
   fetch?: typeof fetch;
 }

@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { deviceRegistry } from '../core/devices/registry.js';
 import type { TemplatedApp } from '../core/http/uws.js';
 import { packageRoot } from '../core/paths.js';
 import { bindRoutes } from './app.js';
@@ -8,6 +9,7 @@ import type { ApiDeps } from './deps.js';
 import { idempotencyStore } from './idempotency.js';
 import { rateLimiter } from './rateLimit.js';
 import type { RouteSpec } from './route.js';
+import { deviceRoutes } from './routes/devices.js';
 import { docsRoutes } from './routes/docs.js';
 import { smsRoutes } from './routes/sms.js';
 import { webhookRoutes } from './routes/webhooks.js';
@@ -16,7 +18,11 @@ const { version } = JSON.parse(readFileSync(join(packageRoot, 'package.json'), '
 
 /** Every route of the API, in one list (bound to uWS, and documented in /openapi.json). */
 export const apiRoutes = (deps: ApiDeps): RouteSpec[] => {
-  const routes: RouteSpec[] = [...smsRoutes(deps), ...webhookRoutes(deps)];
+  const routes: RouteSpec[] = [
+    ...smsRoutes(deps),
+    ...deviceRoutes(deps, deps.devices ?? deviceRegistry(deps.sql)),
+    ...webhookRoutes(deps),
+  ];
   const info = { version, ...(deps.config.api.publicUrl ? { serverUrl: deps.config.api.publicUrl } : {}) };
   return [...routes, ...docsRoutes(() => routes, info)];
 };

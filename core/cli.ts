@@ -1,13 +1,16 @@
 #!/usr/bin/env node
 import { parseArgs } from 'node:util';
+import { Value } from '@sinclair/typebox/value';
 import { postgresApiKeyStore } from '../api/auth.js';
 import { mountApi } from '../api/index.js';
 import { buildHandlers } from '../handlers/index.js';
 import { projections } from '../projections/index.js';
 import { ROLES } from '../schemas/config.js';
 import { isGatewayError } from '../schemas/errors.js';
+import { DeviceId } from '../schemas/http/devices.js';
 import { isScope, SCOPES } from '../schemas/http/scopes.js';
 import { type Config, loadConfig, readEnv } from './config.js';
+import { deviceRegistry } from './devices/registry.js';
 import { createLogger, type Logger } from './logger.js';
 import { openStores, startGateway } from './main.js';
 import { rebuildProjection } from './runners/projectionRunner.js';
@@ -21,6 +24,8 @@ Usage:
   fleetgate apikeys create --scopes sms,email [--name NAME]
                                                      create an API key (printed once)
   fleetgate apikeys list                             list keys (prefix, scopes; never the key)
+  fleetgate devices add ID [--kind unit|phone] [--driver DRIVER_ID] [--name NAME]
+                                                     register a device (its token is printed once)
   fleetgate apikeys revoke PREFIX                    revoke a key
 Scopes: ${SCOPES.join(', ')} (admin implies all).
   fleetgate help
@@ -118,6 +123,35 @@ const apikeys = async (config: Config, logger: Logger, args: string[], values: {
   return fail('apikeys needs create, list or revoke');
 };
 
+/** `fleetgate devices add ID`: same registry as `POST /api/v1/devices`. */
+const devices = async (
+  config: Config,
+  logger: Logger,
+  args: string[],
+  values: { kind?: string; driver?: string; name?: string },
+) => {
+  const [sub, id] = args;
+  if (sub !== 'add' || !id) return fail('usage: fleetgate devices add ID [--kind unit|phone] [--driver DRIVER_ID]');
+  if (!Value.Check(DeviceId, id)) fail(`invalid device id "${id}": ${DeviceId.description}`);
+  const kind = values.kind ?? 'unit';
+  if (kind !== 'unit' && kind !== 'phone') fail(`--kind must be unit or phone, not "${kind}"`);
+  return run(logger, async () => {
+    const stores = await openStores(config, logger, { clickhouse: false });
+    try {
+      const created = await deviceRegistry(stores.postgres.sql).create({
+        id,
+        kind: kind as 'unit' | 'phone',
+        ...(values.driver ? { driverId: values.driver } : {}),
+        ...(values.name ? { name: values.name } : {}),
+      });
+      process.stdout.write(`${created.token}\n`);
+      process.stderr.write(`fleetgate: device ${id} (${created.kind}) registered; its token is not shown again\n`);
+    } finally {
+      await stores.close();
+    }
+  });
+};
+
 const main = async () => {
   const { positionals, values } = parseArgs({
     allowPositionals: true,
@@ -125,6 +159,8 @@ const main = async () => {
     options: {
       roles: { type: 'string' },
       scopes: { type: 'string' },
+      kind: { type: 'string' },
+      driver: { type: 'string' },
       name: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -175,6 +211,8 @@ const main = async () => {
     }
     case 'apikeys':
       return apikeys(config, logger, rest, values);
+    case 'devices':
+      return devices(config, logger, rest, values);
     default:
       fail(`unknown command "${command}"\n\n${USAGE}`);
   }

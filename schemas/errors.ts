@@ -8,6 +8,7 @@ export const GatewayErrorCodes = {
   GW_ERR_LOG_UNAVAILABLE: 'the event log did not acknowledge the append',
   GW_ERR_DATA_DIR_LOCKED: 'another process holds the data directory',
   GW_ERR_NOT_FOUND: 'no such thing',
+  GW_ERR_CONFLICT: 'it already exists',
   GW_ERR_PROJECTION_FENCED: 'another runner advanced the projection checkpoint',
   GW_ERR_VALIDATION: 'the request does not match its schema',
   GW_ERR_MALFORMED_JSON: 'the body is not valid JSON',
