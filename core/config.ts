@@ -24,7 +24,19 @@ export interface Config {
   nats: JetStreamConfig | undefined;
   handlers: { concurrency: number; maxAttempts: number; ackWaitMs: number; backoffBaseMs: number; backoffMaxMs: number };
   projections: { batchSize: number; batchDelayMs: number };
-  gps: { retentionDays: number };
+  gps: {
+    retentionDays: number;
+    enabled: boolean;
+    offlineAfterMs: number;
+    maxFutureMs: number;
+    maxPointsPerMessage: number;
+    batchMaxPoints: number;
+    batchMaxMs: number;
+    clickhouseBatchRows: number;
+    clickhouseBatchMs: number;
+  };
+  mqtt: { port: number; maxPacketBytes: number; keepaliveMaxSeconds: number; connectsPerIpPerMinute: number };
+  analytics: { maxRows: number; maxSeconds: number };
   api: {
     publicUrl: string | undefined;
     trustProxy: boolean;
@@ -123,7 +135,24 @@ export const loadConfig = (raw: Record<string, string | undefined>): Config => {
       backoffMaxMs: env.HANDLER_BACKOFF_MAX_MS,
     },
     projections: { batchSize: env.PROJECTION_BATCH_SIZE, batchDelayMs: env.PROJECTION_BATCH_DELAY_MS },
-    gps: { retentionDays: env.GPS_STORE_HISTORY_DAYS },
+    gps: {
+      retentionDays: env.GPS_STORE_HISTORY_DAYS,
+      enabled: env.GPS_TRACKING_ENABLED,
+      offlineAfterMs: env.GPS_OFFLINE_AFTER * 1000,
+      maxFutureMs: env.GPS_MAX_FUTURE_SECONDS * 1000,
+      maxPointsPerMessage: env.GPS_MAX_POINTS_PER_MESSAGE,
+      batchMaxPoints: env.GPS_BATCH_MAX_POINTS,
+      batchMaxMs: env.GPS_BATCH_MAX_MS,
+      clickhouseBatchRows: env.GPS_CLICKHOUSE_BATCH_ROWS,
+      clickhouseBatchMs: env.GPS_CLICKHOUSE_BATCH_MS,
+    },
+    mqtt: {
+      port: env.MQTT_PORT,
+      maxPacketBytes: env.MQTT_MAX_PACKET_BYTES,
+      keepaliveMaxSeconds: env.MQTT_KEEPALIVE_MAX_SECONDS,
+      connectsPerIpPerMinute: env.MQTT_CONNECTS_PER_IP_PER_MINUTE,
+    },
+    analytics: { maxRows: env.ANALYTICS_MAX_ROWS, maxSeconds: env.ANALYTICS_MAX_SECONDS },
     api: {
       publicUrl: env.PUBLIC_URL?.replace(/\/+$/, ''),
       trustProxy: env.TRUST_PROXY,

@@ -149,6 +149,17 @@ export const EnvSchema = Type.Object({
   GPS_UPDATE_INTERVAL: int(1, 86_400, 30, 'seconds between device reports'),
   GPS_STORE_HISTORY_DAYS: int(1, 36_500, 90, 'days of location history kept'),
   GPS_OFFLINE_AFTER: int(5, 86_400, 300, 'seconds without a report before a vehicle is offline'),
+  GPS_MAX_FUTURE_SECONDS: int(0, 86_400, 300, 'how far in the future a fix time may be (device clock skew)'),
+  GPS_MAX_POINTS_PER_MESSAGE: int(1, 10_000, 1_000, 'points in one MQTT/WS message (offline buffers)'),
+  GPS_BATCH_MAX_POINTS: int(1, 100_000, 2_000, 'points the ingest coalesces into one log append'),
+  GPS_BATCH_MAX_MS: int(0, 1_000, 5, 'ms the ingest waits to fill a batch'),
+  GPS_CLICKHOUSE_BATCH_ROWS: int(1, 1_000_000, 20_000, 'rows per ClickHouse insert'),
+  GPS_CLICKHOUSE_BATCH_MS: int(0, 60_000, 200, 'ms the ClickHouse projection waits to fill an insert'),
+  MQTT_MAX_PACKET_BYTES: int(256, 16 * 1_048_576, 262_144, 'largest MQTT packet accepted'),
+  MQTT_KEEPALIVE_MAX_SECONDS: int(10, 65_535, 1_200, 'largest keep-alive a device may ask for'),
+  MQTT_CONNECTS_PER_IP_PER_MINUTE: int(0, 1_000_000, 600, 'MQTT connection attempts per address per minute (0 = no limit)'),
+  ANALYTICS_MAX_ROWS: int(1, 10_000_000, 100_000, 'rows an analytics query may return'),
+  ANALYTICS_MAX_SECONDS: int(1, 3_600, 30, 'seconds an analytics query may run'),
 
   // Export
   EXPORT_PATH: text('the directory for export files (default DATA_DIR/exports)'),
