@@ -3,6 +3,7 @@ import { batchMsgId, newEvent } from '../core/eventlog/newEvent.js';
 import type { AppendAck, EventEnvelope, EventLog } from '../core/eventlog/port.js';
 import { uuidv7 } from '../core/eventlog/uuid.js';
 import type { Priority } from '../schemas/events/envelope.js';
+import type { RequestContext } from './route.js';
 
 /**
  * The id of a command. With an Idempotency-Key it is derived from (API key, Idempotency-Key), so
@@ -23,6 +24,8 @@ export const commandSubject = (domain: string, priority: Priority) => `evt.${dom
 
 /** Most commands coalesced into one log message. */
 const MAX_COALESCED = 256;
+/** And at most about this many bytes of JSON: a log message must stay under NATS' 1 MiB default. */
+const MAX_COALESCED_BYTES = 768 * 1024;
 
 /**
  * Group commit for commands: while one append to a subject is in flight, the commands that arrive
@@ -30,10 +33,20 @@ const MAX_COALESCED = 256;
  * few appends instead of one each. A lone command is appended at once: no added latency.
  */
 const coalescer = (log: EventLog) => {
-  const queues = new Map<string, { event: EventEnvelope; resolve(a: AppendAck): void; reject(e: unknown): void }[]>();
+  const queues = new Map<
+    string,
+    { event: EventEnvelope; size: number; resolve(a: AppendAck): void; reject(e: unknown): void }[]
+  >();
   const flush = async (subject: string, queue: NonNullable<ReturnType<typeof queues.get>>) => {
     while (queue.length > 0) {
-      const batch = queue.splice(0, MAX_COALESCED);
+      let take = 0;
+      let bytes = 0;
+      while (take < queue.length && take < MAX_COALESCED) {
+        bytes += (queue[take] as { size: number }).size;
+        if (take > 0 && bytes > MAX_COALESCED_BYTES) break;
+        take++;
+      }
+      const batch = queue.splice(0, take);
       const events = batch.map((b) => b.event);
       try {
         const ack = await log.append(subject, events, { msgId: batchMsgId(events) });
@@ -48,10 +61,10 @@ const coalescer = (log: EventLog) => {
     new Promise<AppendAck>((resolve, reject) => {
       const queue = queues.get(subject);
       if (queue) {
-        queue.push({ event, resolve, reject });
+        queue.push({ event, size: JSON.stringify(event.data).length, resolve, reject });
         return;
       }
-      const fresh = [{ event, resolve, reject }];
+      const fresh = [{ event, size: 0, resolve, reject }];
       queues.set(subject, fresh);
       void flush(subject, fresh);
     });
@@ -61,13 +74,15 @@ const coalescers = new WeakMap<EventLog, ReturnType<typeof coalescer>>();
 /**
  * Appends a `<domain>.requested` event and resolves once the log holds it durably. A command with
  * an Idempotency-Key is its own message with its id as message id (a redo after a crash is then a
- * duplicate the log drops); others may share a message with concurrent commands.
+ * duplicate the log drops); others may share a message with concurrent commands. `subject`
+ * replaces the priority subject for events no handler takes (push token registrations): a
+ * handler's work queue then never has to skip them.
  */
 export const appendCommand = async <D>(
   log: EventLog,
-  cmd: { id: string; domain: string; type: string; priority: Priority; data: D; idempotencyKey?: string },
+  cmd: { id: string; domain: string; type: string; priority: Priority; data: D; idempotencyKey?: string; subject?: string },
 ): Promise<AppendAck> => {
-  const subject = commandSubject(cmd.domain, cmd.priority);
+  const subject = cmd.subject ?? commandSubject(cmd.domain, cmd.priority);
   const event = newEvent({
     id: cmd.id,
     type: cmd.type,
@@ -83,4 +98,33 @@ export const appendCommand = async <D>(
     coalescers.set(log, coalesce);
   }
   return coalesce(subject, event);
+};
+
+/** Who asked: the authenticated key, and its headers for the Idempotency-Key. */
+export type CommandCaller = Pick<RequestContext, 'principal' | 'headers'>;
+
+/**
+ * Issues a command for any channel, v1 or legacy: the same id rules (Idempotency-Key), the same
+ * audit fields (`requestedBy`, `via`), so a legacy request appends what the v1 call would.
+ */
+export const issueCommand = async <D extends object>(
+  log: EventLog,
+  caller: CommandCaller,
+  cmd: { domain: string; type: string; priority?: Priority; subject?: string; data: D },
+  via: string,
+) => {
+  const principal = caller.principal;
+  if (!principal) throw new Error(`a ${cmd.type} command needs an authenticated caller`);
+  const idempotencyKey = caller.headers['idempotency-key'];
+  const id = commandId(principal.keyId, idempotencyKey);
+  await appendCommand(log, {
+    id,
+    domain: cmd.domain,
+    type: cmd.type,
+    priority: cmd.priority ?? 'normal',
+    data: { ...cmd.data, requestedBy: principal.prefix, via },
+    ...(cmd.subject === undefined ? {} : { subject: cmd.subject }),
+    ...(idempotencyKey === undefined ? {} : { idempotencyKey }),
+  });
+  return { id, status: 'queued' as const };
 };

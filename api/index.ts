@@ -7,8 +7,10 @@ import { bindRoutes } from './app.js';
 import { ensureAdminKey, postgresApiKeyStore } from './auth.js';
 import type { ApiDeps } from './deps.js';
 import { idempotencyStore } from './idempotency.js';
+import { legacyRoutes } from './legacy/index.js';
 import { rateLimiter } from './rateLimit.js';
 import type { RouteSpec } from './route.js';
+import { commandRoutes } from './routes/commands.js';
 import { deviceRoutes } from './routes/devices.js';
 import { docsRoutes } from './routes/docs.js';
 import { smsRoutes } from './routes/sms.js';
@@ -20,6 +22,8 @@ const { version } = JSON.parse(readFileSync(join(packageRoot, 'package.json'), '
 export const apiRoutes = (deps: ApiDeps): RouteSpec[] => {
   const routes: RouteSpec[] = [
     ...smsRoutes(deps),
+    ...commandRoutes(deps),
+    ...legacyRoutes(deps),
     ...deviceRoutes(deps, deps.devices ?? deviceRegistry(deps.sql)),
     ...webhookRoutes(deps),
   ];

@@ -35,13 +35,16 @@ export const fieldErrors = (schema: TSchema, value: unknown): FieldError[] => {
   return [...seen.values()];
 };
 
-/** Returns `value` typed by `schema`, or throws a 400 problem naming each refused field. */
-export const validate = <T>(schema: TSchema, value: unknown, where: 'body' | 'query'): T => {
-  if (checkerFor(schema).Check(value)) return value as T;
-  const errors = fieldErrors(schema, value);
-  throw new HttpProblem(
+/** The 400 problem naming each refused field; also for rules a schema cannot say (one of two fields). */
+export const invalidFields = (errors: FieldError[], where: 'body' | 'query' = 'body') =>
+  new HttpProblem(
     'GW_ERR_VALIDATION',
     `the ${where} has ${errors.length} invalid field${errors.length === 1 ? '' : 's'}: ${errors.map((e) => e.field).join(', ')}`,
     { errors },
   );
+
+/** Returns `value` typed by `schema`, or throws a 400 problem naming each refused field. */
+export const validate = <T>(schema: TSchema, value: unknown, where: 'body' | 'query'): T => {
+  if (checkerFor(schema).Check(value)) return value as T;
+  throw invalidFields(fieldErrors(schema, value), where);
 };

@@ -1,0 +1,123 @@
+import { CreatePaymentRequest, RefundPaymentRequest } from '../../schemas/http/payment.js';
+import type { ApiDeps } from '../deps.js';
+import { HttpProblem } from '../problemDetails.js';
+import type { RouteSpec } from '../route.js';
+import { minorDigits, requestPayment, requestRefund } from '../routes/payments.js';
+import { isUuid } from '../routes/rules.js';
+import { validate } from '../validation.js';
+import { asLegacy, compact, type LegacyAction, legacyRoute, lower, missing, ok, text } from './common.js';
+
+const NAMES = { orderId: 'application_id', returnUrl: 'return_url', 'customer.email': 'customer_email' };
+/** The PHP gateway's names for the providers (`PAYMENT_PROVIDER=yandex`). */
+const PROVIDERS: Readonly<Record<string, string>> = {
+  yandex: 'yookassa',
+  yandex_kassa: 'yookassa',
+  yookassa: 'yookassa',
+  stripe: 'stripe',
+};
+/** PaymentGateway.php's defaults. */
+const DEFAULT_CURRENCY = 'RUB';
+const DEFAULT_DESCRIPTION = 'Payment for application';
+
+/**
+ * The PHP API took amounts in major units (`5000.00` roubles; it sent YooKassa
+ * `number_format($amount, 2)` and Stripe `$amount * 100`); v1 takes integer minor units.
+ * Converted from the decimal text, never through a float product.
+ */
+export const majorToMinor = (v: unknown, currency: string): unknown => {
+  const s = typeof v === 'number' ? String(v) : typeof v === 'string' ? v.trim() : undefined;
+  if (s === undefined) return v;
+  const m = /^(\d+)(?:\.(\d+))?$/.exec(s);
+  if (!m) throw missing('amount', 'a positive amount in major units, e.g. 1500.00');
+  const digits = minorDigits(currency);
+  const fraction = (m[2] ?? '').replace(/0+$/, '');
+  if (fraction.length > digits) throw missing('amount', `${currency} has ${digits} decimal places; ${s} has more`);
+  return Number((m[1] as string) + fraction.padEnd(digits, '0'));
+};
+
+interface PaymentRow {
+  id: string;
+  status: string;
+  currency: string;
+  provider_payment_id: string | null;
+  confirmation_url: string | null;
+}
+
+/** By our id (what `create` answers as transaction_id) or by the provider's payment id. */
+const findPayment = async (deps: ApiDeps, ref: string) => {
+  const [row] = isUuid(ref)
+    ? await deps.sql<PaymentRow[]>`SELECT id, status, currency, provider_payment_id, confirmation_url
+                                   FROM payment_transactions WHERE id = ${ref}`
+    : await deps.sql<PaymentRow[]>`SELECT id, status, currency, provider_payment_id, confirmation_url
+                                   FROM payment_transactions WHERE provider_payment_id = ${ref} LIMIT 1`;
+  return row;
+};
+
+/**
+ * `/api/payment-gateway.php`: POST `action=create|refund`, GET `action=status`. The payment link
+ * comes from the provider, which the handler calls after this answers: `create` returns
+ * `payment_link: null`, and `status` shows the link once the provider gave it.
+ */
+export const paymentGatewayPhp = (deps: ApiDeps): RouteSpec[] => {
+  const create: LegacyAction = async ({ ctx, body, via }) => {
+    const cur = text(body.currency);
+    const currency = typeof cur === 'string' ? cur.toUpperCase() : DEFAULT_CURRENCY;
+    const email = text(body.customer_email);
+    const provider = lower(text(body.provider));
+    const req = compact({
+      orderId: text(body.application_id ?? body.order_id),
+      amount: majorToMinor(text(body.amount), currency),
+      currency,
+      description: text(body.description) ?? DEFAULT_DESCRIPTION,
+      returnUrl: text(body.return_url),
+      customer: email === undefined ? undefined : { email },
+      provider: typeof provider === 'string' ? (PROVIDERS[provider] ?? provider) : provider,
+    });
+    const { id } = await asLegacy(NAMES, () =>
+      requestPayment(deps, ctx, validate<CreatePaymentRequest>(CreatePaymentRequest, req, 'body'), via),
+    );
+    return ok({ transaction_id: id, id, payment_link: null, status: 'pending' });
+  };
+
+  const refund: LegacyAction = async ({ ctx, body, via }) => {
+    const ref = text(body.transaction_id ?? body.id);
+    if (typeof ref !== 'string') throw missing('transaction_id', 'Transaction ID required');
+    const row = await findPayment(deps, ref);
+    if (!row && !isUuid(ref)) throw new HttpProblem('GW_ERR_NOT_FOUND', `no payment ${ref}`);
+    // The PHP gateway refunded in RUB whatever the payment's currency; the payment's own is right.
+    const req = compact({ amount: majorToMinor(text(body.amount), row?.currency.trim() ?? DEFAULT_CURRENCY) });
+    const { id, status } = await asLegacy({}, () =>
+      requestRefund(
+        deps,
+        ctx,
+        row?.id ?? ref.toLowerCase(),
+        validate<RefundPaymentRequest>(RefundPaymentRequest, req, 'body'),
+        via,
+      ),
+    );
+    return ok({ refund_id: id, id, status });
+  };
+
+  const status: LegacyAction = async ({ query }) => {
+    const ref = text(query.transaction_id ?? query.id);
+    if (typeof ref !== 'string') throw missing('transaction_id', 'Transaction ID required');
+    const row = await findPayment(deps, ref);
+    if (!row) throw new HttpProblem('GW_ERR_NOT_FOUND', `no payment ${ref}`);
+    return ok({
+      id: row.id,
+      transaction_id: row.provider_payment_id ?? row.id,
+      status: row.status,
+      payment_link: row.confirmation_url,
+    });
+  };
+
+  const endpoint = {
+    path: '/api/payment-gateway.php',
+    scope: 'payments',
+    summary: 'Legacy payment endpoint of the PHP CRM',
+  } as const;
+  return [
+    legacyRoute({ ...endpoint, method: 'POST', actions: { create, refund } }),
+    legacyRoute({ ...endpoint, method: 'GET', actions: { status } }),
+  ];
+};

@@ -1,0 +1,56 @@
+import { type Static, Type } from '@sinclair/typebox';
+import { CommandAudit } from './command.js';
+import { Priority } from './envelope.js';
+
+/** Deliberately loose (RFC 5322 allows far more): one `@`, a dot in the domain, no spaces or list separators. */
+export const EmailAddress = Type.String({
+  maxLength: 254,
+  pattern: '^[^\\s@<>(),;:"]+@[^\\s@<>(),;:"]+\\.[^\\s@<>(),;:"]+$',
+  description: 'one e-mail address, e.g. driver@example.com',
+});
+
+/** A template under the handler's template directory (`application_assigned`, `password_reset`, …). */
+export const EmailTemplateName = Type.String({ pattern: '^[a-z0-9][a-z0-9_-]{0,63}$', description: 'a template name' });
+
+/**
+ * Base64 without line breaks. Padding to a multiple of 4 is checked by the route: a pattern with a
+ * repeated group overflows V8's regex stack on a 10 MB attachment.
+ */
+export const Base64 = Type.String({ pattern: '^[A-Za-z0-9+/]*={0,2}$' });
+
+/**
+ * The decoded size all attachments of one e-mail may add up to. They travel inside the
+ * `email.requested` event, and a log message must stay under NATS' default max_payload (1 MiB)
+ * once base64 (4/3) and the envelope are added. Larger files need an object store (not built).
+ */
+export const EMAIL_ATTACHMENTS_MAX_BYTES = 512 * 1024;
+
+export const EmailAttachment = Type.Object(
+  {
+    filename: Type.String({ minLength: 1, maxLength: 255, pattern: '^[^/\\\\\\x00-\\x1f]+$' }),
+    contentBase64: { ...Base64, description: 'the file, base64 (standard alphabet, padded, no line breaks)' },
+    contentType: Type.String({ maxLength: 255, pattern: '^[\\w.+-]+/[\\w.+-]+$', description: 'e.g. application/pdf' }),
+  },
+  { additionalProperties: false },
+);
+export type EmailAttachment = Static<typeof EmailAttachment>;
+
+/** The fields of an e-mail command, shared by the HTTP body and the event. */
+export const emailFields = {
+  to: EmailAddress,
+  subject: Type.Optional(Type.String({ minLength: 1, maxLength: 998 })),
+  template: Type.Optional(EmailTemplateName),
+  data: Type.Optional(Type.Record(Type.String(), Type.Unknown(), { description: 'template variables' })),
+  html: Type.Optional(Type.String({ minLength: 1 })),
+  text: Type.Optional(Type.String({ minLength: 1 })),
+  attachments: Type.Optional(Type.Array(EmailAttachment, { maxItems: 20 })),
+};
+
+/** `email.requested`: a client asked for an e-mail; the handler renders the template and sends it. */
+export const EmailRequested = Type.Object(
+  { ...emailFields, priority: Priority, ...CommandAudit },
+  { additionalProperties: false },
+);
+export type EmailRequested = Static<typeof EmailRequested>;
+
+export const EMAIL_REQUESTED = 'email.requested';
