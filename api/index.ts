@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import type { ClickHouseClient } from '@clickhouse/client';
 import { deviceRegistry } from '../core/devices/registry.js';
 import type { TemplatedApp } from '../core/http/uws.js';
 import { packageRoot } from '../core/paths.js';
@@ -10,22 +11,35 @@ import { idempotencyStore } from './idempotency.js';
 import { legacyRoutes } from './legacy/index.js';
 import { rateLimiter } from './rateLimit.js';
 import type { RouteSpec } from './route.js';
+import { analyticsRoutes } from './routes/analytics.js';
 import { commandRoutes } from './routes/commands.js';
+import { deviceCommandRoutes } from './routes/deviceCommands.js';
 import { deviceRoutes } from './routes/devices.js';
 import { docsRoutes } from './routes/docs.js';
 import { smsRoutes } from './routes/sms.js';
+import { vehicleRoutes } from './routes/vehicles.js';
 import { webhookRoutes } from './routes/webhooks.js';
+
+/** ClickHouse clients, when this process opened ClickHouse: the main one and the read-only one. */
+export interface ApiClickHouse {
+  clickhouse?: ClickHouseClient | undefined;
+  analytics?: ClickHouseClient | undefined;
+}
 
 const { version } = JSON.parse(readFileSync(join(packageRoot, 'package.json'), 'utf8')) as { version: string };
 
 /** Every route of the API, in one list (bound to uWS, and documented in /openapi.json). */
-export const apiRoutes = (deps: ApiDeps): RouteSpec[] => {
+export const apiRoutes = (deps: ApiDeps, ch: ApiClickHouse = {}): RouteSpec[] => {
+  const devices = deps.devices ?? deviceRegistry(deps.sql);
   const routes: RouteSpec[] = [
     ...smsRoutes(deps),
     ...commandRoutes(deps),
     ...legacyRoutes(deps),
-    ...deviceRoutes(deps, deps.devices ?? deviceRegistry(deps.sql)),
+    ...deviceRoutes(deps, devices),
+    ...deviceCommandRoutes(deps, devices),
     ...webhookRoutes(deps),
+    ...(ch.clickhouse ? vehicleRoutes({ ...deps, clickhouse: ch.clickhouse }) : []),
+    ...(ch.analytics ? analyticsRoutes({ analytics: ch.analytics, config: deps.config }) : []),
   ];
   const info = { version, ...(deps.config.api.publicUrl ? { serverUrl: deps.config.api.publicUrl } : {}) };
   return [...routes, ...docsRoutes(() => routes, info)];
@@ -35,7 +49,7 @@ export const apiRoutes = (deps: ApiDeps): RouteSpec[] => {
  * The `api` role: binds every route, and on first start makes sure an admin key exists
  * (printed once to stdout when generated; never logged).
  */
-export const mountApi = async (app: TemplatedApp, deps: ApiDeps) => {
+export const mountApi = async (app: TemplatedApp, deps: ApiDeps, ch: ApiClickHouse = {}) => {
   const keys = postgresApiKeyStore(deps.sql);
   const admin = await ensureAdminKey(keys, deps.sql, deps.config.api.adminApiKey);
   if (admin?.created === 'generated') {
@@ -50,7 +64,13 @@ export const mountApi = async (app: TemplatedApp, deps: ApiDeps) => {
     idempotency.purgeExpired().catch((err) => deps.logger.warn({ err }, 'purging idempotency keys failed'));
   }, 3_600_000);
   purge.unref();
-  const routes = apiRoutes(deps);
+  const routes = apiRoutes(deps, ch);
   bindRoutes(app, deps, { keys, limiter: rateLimiter(deps.config.api.rateLimit), idempotency }, routes);
-  return { routes, keys, close: () => clearInterval(purge) };
+  return {
+    routes,
+    keys,
+    close: async () => {
+      clearInterval(purge);
+    },
+  };
 };

@@ -4,6 +4,7 @@ import { Value } from '@sinclair/typebox/value';
 import { postgresApiKeyStore } from '../api/auth.js';
 import { mountApi } from '../api/index.js';
 import { buildHandlers } from '../handlers/index.js';
+import { GPS_TRACKING, gpsTrackingProjection, rebuildGpsTracking } from '../projections/gpsTracking.js';
 import { projections } from '../projections/index.js';
 import { ROLES } from '../schemas/config.js';
 import { isGatewayError } from '../schemas/errors.js';
@@ -14,6 +15,7 @@ import { deviceRegistry } from './devices/registry.js';
 import { createLogger, type Logger } from './logger.js';
 import { openStores, startGateway } from './main.js';
 import { rebuildProjection } from './runners/projectionRunner.js';
+import { openAnalyticsClient } from './stores/clickhouseAnalytics.js';
 
 const USAGE = `fleetgate – event-sourced edge gateway for a fleet CRM
 
@@ -54,8 +56,32 @@ const start = async (config: Config, logger: Logger) => {
     projections,
     handlers: buildHandlers(config),
     mountApi: async (app, stores) => {
-      await mountApi(app, { config, log: stores.log, sql: stores.postgres.sql, logger });
+      const ch = stores.clickhouse;
+      const analytics = ch ? await openAnalyticsClient(config, ch) : undefined;
+      const mounted = await mountApi(
+        app,
+        { config, log: stores.log, sql: stores.postgres.sql, logger },
+        { clickhouse: ch?.client, analytics: analytics?.client },
+      );
+      return {
+        close: async () => {
+          await mounted.close();
+          await analytics?.close();
+        },
+      };
     },
+    extraProjections: (stores) =>
+      stores.clickhouse && config.gps.enabled
+        ? [
+            gpsTrackingProjection({
+              log: stores.log,
+              sql: stores.postgres.sql,
+              clickhouse: stores.clickhouse.client,
+              config,
+              logger,
+            }),
+          ]
+        : [],
   });
   await new Promise<void>((resolve) => {
     let signals = 0;
@@ -190,12 +216,18 @@ const main = async () => {
     case 'replay': {
       const name = rest[0] ?? fail('replay needs a projection name');
       const projection = projections.find((p) => p.name === name);
-      if (!projection) {
-        return fail(`unknown projection "${name}"; known: ${projections.map((p) => p.name).join(', ') || '(none yet)'}`);
+      if (!projection && name !== GPS_TRACKING) {
+        return fail(`unknown projection "${name}"; known: ${[...projections.map((p) => p.name), GPS_TRACKING].join(', ')}`);
       }
       return run(logger, async () => {
         const stores = await openStores(config, logger, { clickhouse: true });
         try {
+          if (!projection) {
+            const clickhouse = stores.clickhouse?.client as NonNullable<typeof stores.clickhouse>['client'];
+            const seq = await rebuildGpsTracking({ log: stores.log, sql: stores.postgres.sql, clickhouse, config, logger });
+            logger.info({ projection: name, checkpoint: seq }, 'replay finished');
+            return;
+          }
           const seq = await rebuildProjection({
             log: stores.log,
             sql: stores.postgres.sql,

@@ -71,7 +71,11 @@ export interface GatewayParts {
   projections: readonly Projection[];
   handlers: readonly Handler[];
   /** The `api` role's routes, added to the HTTP server before it listens. */
-  mountApi?(app: TemplatedApp, stores: Stores): Promise<void>;
+  mountApi?(app: TemplatedApp, stores: Stores): Promise<{ close(): Promise<void> } | undefined>;
+  /** Read models outside Postgres (ClickHouse history), run by the `projections` role. */
+  extraProjections?(stores: Stores): ProjectionRunner[];
+  /** The `ingest` role: device-facing servers (MQTT). */
+  startIngest?(stores: Stores): Promise<{ close(): Promise<void> }>;
 }
 
 export interface Gateway {
@@ -87,18 +91,22 @@ export interface Gateway {
 export const startGateway = async (config: Config, logger: Logger, parts: GatewayParts): Promise<Gateway> => {
   const roles = new Set(config.roles);
   const stores = await openStores(config, logger, { clickhouse: roles.has('projections') || roles.has('api') });
-  const projections = roles.has('projections')
+  const projections: ProjectionRunner[] = roles.has('projections')
     ? parts.projections.map((projection) =>
         projectionRunner({ log: stores.log, sql: stores.postgres.sql, projection, logger, ...config.projections }),
       )
     : [];
+  if (roles.has('projections') && parts.extraProjections) projections.push(...parts.extraProjections(stores));
   const handlers = roles.has('handlers')
     ? parts.handlers.map((handler) => handlerRunner({ log: stores.log, handler, logger, ...config.handlers }))
     : [];
   let http: HttpServer | undefined;
+  let ingest: { close(): Promise<void> } | undefined;
+  let api: { close(): Promise<void> } | undefined;
   try {
     for (const p of projections) await p.start();
     for (const h of handlers) await h.start();
+    if (roles.has('ingest') && parts.startIngest) ingest = await parts.startIngest(stores);
     http = await startHttpServer({
       host: config.http.host,
       port: config.http.port,
@@ -124,6 +132,8 @@ export const startGateway = async (config: Config, logger: Logger, parts: Gatewa
       },
     });
   } catch (e) {
+    await ingest?.close();
+    await api?.close();
     await Promise.all(handlers.map((h) => h.stop(1_000)));
     await Promise.all(projections.map((p) => p.stop()));
     await stores.close();
@@ -141,9 +151,11 @@ export const startGateway = async (config: Config, logger: Logger, parts: Gatewa
       (stopping ??= (async () => {
         logger.info('shutting down: intake stopped');
         http?.stopIntake();
+        await ingest?.close();
         await Promise.all(handlers.map((h) => h.stop(config.shutdownTimeoutMs)));
         await Promise.all(projections.map((p) => p.stop()));
         http?.close();
+        await api?.close();
         await stores.close();
         logger.info('shut down cleanly');
       })()),

@@ -1,9 +1,17 @@
 import type { Projection } from '../core/runners/projectionRunner.js';
+import { deviceCommandsProjection } from './deviceCommands.js';
 import { smsLogProjection } from './smsLog.js';
+import { vehiclePositionsProjection } from './vehiclePositions.js';
 import { webhookEventsProjection } from './webhookEvents.js';
 
 /**
  * Every read model the `projections` role runs, by name (`fleetgate replay NAME`). Each channel
- * issue adds its own here.
+ * issue adds its own here. `gps_tracking` is not here: it writes ClickHouse, not Postgres
+ * (`projections/gpsTracking.ts`).
  */
-export const projections: readonly Projection[] = [smsLogProjection, webhookEventsProjection];
+export const projections: readonly Projection[] = [
+  smsLogProjection,
+  webhookEventsProjection,
+  vehiclePositionsProjection,
+  deviceCommandsProjection,
+];

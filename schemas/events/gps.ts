@@ -7,7 +7,10 @@ export const GpsSource = Type.Union([Type.Literal('mqtt'), Type.Literal('ws'), T
 export type GpsSource = Static<typeof GpsSource>;
 
 /** Extra device fields kept as they came (OsmAnd `ignition=true`, …): scalars only. */
-export const GpsAttributes = Type.Record(Type.String({ maxLength: 64 }), Type.Union([Type.String({ maxLength: 256 }), Type.Number(), Type.Boolean()]));
+export const GpsAttributes = Type.Record(
+  Type.String({ maxLength: 64 }),
+  Type.Union([Type.String({ maxLength: 256 }), Type.Number(), Type.Boolean()]),
+);
 
 /**
  * The gateway's own units, whatever the device sent: time in ms since the epoch (UTC), degrees,

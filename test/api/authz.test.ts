@@ -5,19 +5,27 @@ import { silentLogger } from '../../core/logger.js';
 import type { PostgresStore } from '../../core/stores/postgres.js';
 import { SCOPES, type Scope } from '../../schemas/http/scopes.js';
 import { type ApiHarness, startApi } from '../support/apiServer.js';
+import { migrateClickHouse, openTestChdb } from '../support/gps.js';
 import { freshPglite } from '../support/stores.js';
 
 let store: PostgresStore;
 let api: ApiHarness;
 let routes: RouteSpec[];
 
+let chdb: Awaited<ReturnType<typeof openTestChdb>>;
+
 beforeAll(async () => {
   store = await freshPglite();
-  api = await startApi(store);
-  routes = apiRoutes({ config: api.config, log: api.log, sql: store.sql, logger: silentLogger() });
+  chdb = await openTestChdb();
+  await migrateClickHouse(store, chdb.store);
+  // Every route, the ClickHouse ones included (the read-only profile matters not for auth).
+  const ch = { clickhouse: chdb.client, analytics: chdb.client };
+  api = await startApi(store, {}, ch);
+  routes = apiRoutes({ config: api.config, log: api.log, sql: store.sql, logger: silentLogger() }, ch);
 }, 60_000);
 afterAll(async () => {
   await api?.close();
+  await chdb?.close();
   await store?.close();
 });
 

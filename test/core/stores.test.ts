@@ -37,7 +37,7 @@ describe('stores', () => {
     const ch = await openClickHouse({ chdbDir: join(t.dir, 'ch') });
     cleanups.push(ch.close);
     const applied = await migrate({ postgres: pg, clickhouse: ch, gpsRetentionDays: 45 });
-    expect(applied).toEqual(['clickhouse/001_gps_tracking.sql']);
+    expect(applied).toEqual(['clickhouse/001_gps_tracking.sql', 'clickhouse/002_views.sql']);
     expect(await migrate({ postgres: pg, clickhouse: ch, gpsRetentionDays: 45 })).toEqual([]);
     const ddl = await (
       await ch.client.query({ query: 'SHOW CREATE TABLE fleetgate.gps_tracking', format: 'TabSeparatedRaw' })

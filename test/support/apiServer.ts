@@ -1,5 +1,5 @@
 import { postgresApiKeyStore } from '../../api/auth.js';
-import { mountApi } from '../../api/index.js';
+import { type ApiClickHouse, mountApi } from '../../api/index.js';
 import { type Config, loadConfig } from '../../core/config.js';
 import { embeddedEventLog } from '../../core/eventlog/embedded.js';
 import type { EventLog } from '../../core/eventlog/port.js';
@@ -25,7 +25,11 @@ export interface ApiHarness {
 }
 
 /** The API role on a free port, over the embedded log on `store`, with the projections running. */
-export const startApi = async (store: PostgresStore, env: Record<string, string> = {}): Promise<ApiHarness> => {
+export const startApi = async (
+  store: PostgresStore,
+  env: Record<string, string> = {},
+  ch: ApiClickHouse = {},
+): Promise<ApiHarness> => {
   const config = loadConfig({ DATA_DIR: '/nonexistent', ADMIN_API_KEY: 'test-admin-key-0123456789abcdefghijklmnop', ...env });
   const logger = silentLogger();
   const log = embeddedEventLog(store.sql, { pollMs: 20 });
@@ -40,7 +44,7 @@ export const startApi = async (store: PostgresStore, env: Record<string, string>
     logger,
     readiness: async () => ({ ready: true, checks: {} }),
     mount: async (app) => {
-      mounted = await mountApi(app, { config, log, sql: store.sql, logger });
+      mounted = await mountApi(app, { config, log, sql: store.sql, logger }, ch);
     },
   });
   const keys = postgresApiKeyStore(store.sql);
@@ -56,7 +60,7 @@ export const startApi = async (store: PostgresStore, env: Record<string, string>
     },
     close: async () => {
       http.close();
-      mounted?.close();
+      await mounted?.close();
       for (const r of runners) await r.stop();
       await log.close();
     },

@@ -1,0 +1,46 @@
+import { type ClickHouseClient, type ClickHouseSettings, createClient } from '@clickhouse/client';
+import type { Config } from '../config.js';
+import type { ClickHouseStore } from './clickhouse.js';
+
+/**
+ * The analysts' settings profile. `readonly` comes last: chdb sends each entry as a `SET`, and
+ * once readonly=1 is on no other setting may change (setting it again to 1 is allowed, so every
+ * later query repeats the same SETs harmlessly). `max_result_rows` is one over the API's limit so
+ * the route can tell "exactly the limit" from "truncated"; `break` stops reading instead of
+ * failing (ClickHouse stops at a block boundary, the route cuts the rest).
+ */
+export const analyticsSettings = (analytics: Config['analytics']): ClickHouseSettings => ({
+  max_result_rows: String(analytics.maxRows + 1),
+  result_overflow_mode: 'break',
+  max_execution_time: analytics.maxSeconds,
+  readonly: '1',
+});
+
+/**
+ * A ClickHouse client whose every query runs read-only, enforced by ClickHouse (readonly=1
+ * refuses INSERT, DDL, SET and table functions such as file() and url()), with row and time
+ * limits. chdb applies settings to its one session for good (EMBEDDED_STACK.md §2), so this is
+ * a separate connection on the same data directory; the main store's connection stays
+ * read-write. Open it after `mainStore` (chdb binds the directory on the first connection).
+ */
+export const openAnalyticsClient = async (
+  config: Pick<Config, 'clickhouse' | 'analytics'>,
+  mainStore: Pick<ClickHouseStore, 'target'>,
+): Promise<ClickHouseStore> => {
+  const clickhouse_settings = analyticsSettings(config.analytics);
+  let client: ClickHouseClient;
+  if (mainStore.target === 'server') {
+    if (!config.clickhouse.url) throw new Error('openAnalyticsClient: the main store is a server but CLICKHOUSE_URL is not set');
+    client = createClient({
+      url: config.clickhouse.url,
+      // The server ends the query at max_execution_time; the socket waits a little longer for its error.
+      request_timeout: (config.analytics.maxSeconds + 10) * 1000,
+      clickhouse_settings,
+    });
+  } else {
+    const { createChdbConnection } = await import('chdb/connection');
+    const connection = createChdbConnection({ path: config.clickhouse.chdbDir });
+    client = createClient({ connection, clickhouse_settings } as Parameters<typeof createClient>[0]);
+  }
+  return { client, target: mainStore.target, close: () => client.close() };
+};

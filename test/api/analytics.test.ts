@@ -1,0 +1,170 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { analyticsRoutes } from '../../api/routes/analytics.js';
+import { silentLogger } from '../../core/logger.js';
+import type { ClickHouseStore } from '../../core/stores/clickhouse.js';
+import { openAnalyticsClient } from '../../core/stores/clickhouseAnalytics.js';
+import { GPS_TRACKING_TABLE, gpsRows, gpsTrackingProjection, insertGpsRows } from '../../projections/gpsTracking.js';
+import type { ApiHarness } from '../support/apiServer.js';
+import { aPoint, appendPoints, chRows, migrateClickHouse, openTestChdb } from '../support/gps.js';
+import { startRoutes } from '../support/routesServer.js';
+import { freshPglite } from '../support/stores.js';
+
+const ENV = { ANALYTICS_MAX_ROWS: '5', ANALYTICS_MAX_SECONDS: '1' };
+let ch: Awaited<ReturnType<typeof openTestChdb>>;
+let pg: Awaited<ReturnType<typeof freshPglite>>;
+let analytics: ClickHouseStore;
+let api: ApiHarness;
+let key: string;
+
+/** Yesterday 10:00 UTC: one UTC day for the daily view, well inside retention. */
+const DAY = Math.floor(Date.now() / 86_400_000) * 86_400_000 - 86_400_000 + 10 * 3_600_000;
+/**
+ * bus-7 drives 10 fixes 100 m apart at 60 km/h, stands still for 10 minutes (11 fixes, one a
+ * minute), then does 120 km/h for 3 fixes 333 m apart.
+ */
+const drive = () => {
+  const points = [];
+  let t = DAY;
+  let lat = 55;
+  for (let i = 0; i < 10; i++, t += 6_000, lat += 0.0009) points.push(aPoint('bus-7', t, { lat, lon: 37, speed: 60 }));
+  for (let i = 0; i < 11; i++, t += 60_000) points.push(aPoint('bus-7', t, { lat, lon: 37, speed: 0 }));
+  for (let i = 0; i < 3; i++, t += 10_000) {
+    lat += 0.003;
+    points.push(aPoint('bus-7', t, { lat, lon: 37, speed: 120 }));
+  }
+  return points;
+};
+
+beforeAll(async () => {
+  [ch, pg] = await Promise.all([openTestChdb(ENV), freshPglite()]);
+  await migrateClickHouse(pg, ch.store);
+  analytics = await openAnalyticsClient(ch.config, ch.store);
+  api = await startRoutes(pg, () => analyticsRoutes({ analytics: analytics.client, config: ch.config }), ENV);
+  key = await api.key(['analytics']);
+  const points = drive();
+  await appendPoints(api.log, points.slice(0, 12));
+  await appendPoints(api.log, points.slice(12));
+  const tracking = gpsTrackingProjection({
+    log: api.log,
+    sql: pg.sql,
+    clickhouse: ch.client,
+    config: ch.config,
+    logger: silentLogger(),
+  });
+  await tracking.start();
+  await tracking.caughtUp(10_000);
+  await tracking.stop();
+  // A replay's worth of duplicates, physically present: the views must still count each fix once.
+  await insertGpsRows(ch.client, gpsRows(await api.log.read('GPS', 100)));
+}, 120_000);
+afterAll(async () => {
+  await api?.close();
+  await analytics?.close();
+  await pg?.close();
+  await ch?.close();
+});
+
+const query = (sql: string, as = key) =>
+  fetch(`${api.url}/api/v1/analytics/query`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${as}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ sql }),
+  });
+const rows = async (sql: string) => {
+  const res = await query(sql);
+  const body = (await res.json()) as { rows: Record<string, unknown>[]; elapsedMs: number; truncated?: boolean };
+  expect(res.status, JSON.stringify(body)).toBe(200);
+  return body;
+};
+const refusal = async (sql: string) => {
+  const res = await query(sql);
+  return { status: res.status, ...((await res.json()) as { code: string; detail: string }) };
+};
+
+describe('POST /api/v1/analytics/query', () => {
+  it('runs a SELECT and answers rows and elapsedMs', async () => {
+    const body = await rows('SELECT 1 + 1 AS two, toString(42) AS s');
+    expect(body.rows).toEqual([{ two: 2, s: '42' }]);
+    expect(body.elapsedMs).toBeGreaterThanOrEqual(0);
+    expect(body.truncated).toBeUndefined();
+  });
+
+  it.each([
+    [
+      'INSERT',
+      `INSERT INTO ${GPS_TRACKING_TABLE} (device_id, ts, lat, lon, source, received_at, log_seq, event_id) VALUES ('x', now(), 1, 1, 'mqtt', now(), 1, 'x')`,
+    ],
+    ['DROP', `DROP TABLE ${GPS_TRACKING_TABLE}`],
+    ['CREATE', 'CREATE TABLE fleetgate.scratch (a Int8) ENGINE = Memory'],
+    ['TRUNCATE', `TRUNCATE TABLE ${GPS_TRACKING_TABLE}`],
+    ['lifting readonly', 'SELECT 1 SETTINGS readonly = 0'],
+    ['file()', "SELECT * FROM file('/etc/passwd', LineAsString)"],
+    ['a higher row limit', 'SELECT number FROM numbers(100) SETTINGS max_result_rows = 1000'],
+  ])('refuses %s with a 400 naming the ClickHouse error (READONLY, 164)', async (_, sql) => {
+    const p = await refusal(sql);
+    expect(p).toMatchObject({ status: 400, code: 'GW_ERR_VALIDATION' });
+    expect(p.detail).toContain('READONLY (164)');
+  });
+
+  it('left the data alone, and the main client still writes (a separate settings profile)', async () => {
+    const [n] = await chRows<{ n: string }>(ch.client, `SELECT count() AS n FROM ${GPS_TRACKING_TABLE} FINAL`);
+    expect(Number(n?.n)).toBe(24);
+    await ch.client.command({ query: 'CREATE TABLE IF NOT EXISTS fleetgate.rw_probe (a Int8) ENGINE = Memory' });
+    await ch.client.command({ query: 'DROP TABLE fleetgate.rw_probe' });
+  });
+
+  it('enforces the row limit (ANALYTICS_MAX_ROWS) and says when it truncated', async () => {
+    const many = await rows('SELECT number FROM numbers(100000)');
+    expect(many.rows).toEqual([0, 1, 2, 3, 4].map((number) => ({ number })));
+    expect(many.truncated).toBe(true);
+    const exact = await rows('SELECT number FROM numbers(5)');
+    expect(exact.rows).toHaveLength(5);
+    expect(exact.truncated).toBeUndefined();
+  });
+
+  it('ends a query at ANALYTICS_MAX_SECONDS (TIMEOUT_EXCEEDED) and reports syntax errors', async () => {
+    const slow = await refusal('SELECT sum(number) FROM numbers(1000000000000)');
+    expect(slow).toMatchObject({ status: 400, code: 'GW_ERR_VALIDATION' });
+    expect(slow.detail).toContain('TIMEOUT_EXCEEDED (159)');
+    expect((await refusal('SELEC 1')).detail).toContain('SYNTAX_ERROR (62)');
+    // The client appends FORMAT JSONEachRow, which SET does not take: refused before it could run.
+    expect(await refusal('SET readonly = 0')).toMatchObject({ status: 400, code: 'GW_ERR_VALIDATION' });
+  });
+
+  it('needs the analytics scope', async () => {
+    expect((await query('SELECT 1', await api.key(['vehicles']))).status).toBe(403);
+  });
+});
+
+describe('analyst views (schemas/clickhouse/002_views.sql)', () => {
+  it('gps_points shows each fix once although it was inserted twice', async () => {
+    expect((await rows(`SELECT count() AS n FROM ${GPS_TRACKING_TABLE}`)).rows[0]?.n).toBe(48);
+    expect((await rows('SELECT count() AS n FROM fleetgate.gps_points')).rows[0]?.n).toBe(24);
+  });
+
+  it('gps_daily: points and distance per vehicle per day', async () => {
+    const [day] = (await rows(`SELECT * FROM fleetgate.gps_daily WHERE device_id = 'bus-7'`)).rows;
+    expect(day).toMatchObject({
+      device_id: 'bus-7',
+      day: new Date(DAY).toISOString().slice(0, 10),
+      points: 24,
+      max_speed_kmh: 120,
+    });
+    // 9 steps of 0.0009° + one of 0.0009° into the stop + 3 of 0.003° of latitude, about 111.4 km per degree here.
+    expect(day?.distance_km).toBeCloseTo(((10 * 0.0009 + 3 * 0.003) * 2_004) / 18, 1);
+  });
+
+  it('gps_stops(min_minutes): the 10-minute stand-still, and nothing at 20 minutes', async () => {
+    const { rows: stops } = await rows('SELECT device_id, minutes, points, lat FROM fleetgate.gps_stops(min_minutes = 5)');
+    expect(stops).toEqual([{ device_id: 'bus-7', minutes: 10, points: 11, lat: expect.closeTo(55.009, 6) }]);
+    expect((await rows('SELECT * FROM fleetgate.gps_stops(min_minutes = 20)')).rows).toEqual([]);
+  });
+
+  it('gps_speeding(limit): one episode over 90 km/h, none over 130', async () => {
+    const { rows: episodes } = await rows(
+      'SELECT device_id, seconds, max_speed_kmh, points FROM fleetgate.gps_speeding(limit = 90)',
+    );
+    expect(episodes).toEqual([{ device_id: 'bus-7', seconds: 20, max_speed_kmh: 120, points: 3 }]);
+    expect((await rows('SELECT * FROM fleetgate.gps_speeding(limit = 130)')).rows).toEqual([]);
+  });
+});
