@@ -73,6 +73,7 @@ const startGateway = async (env: Record<string, string>, roles: string) => {
     env: {
       ...process.env,
       HTTP_PORT: String(port),
+      MQTT_PORT: String(await freePort()),
       HTTP_HOST: '127.0.0.1',
       ADMIN_API_KEY: ADMIN_KEY,
       LOG_LEVEL: 'warn',

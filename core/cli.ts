@@ -1,9 +1,12 @@
 #!/usr/bin/env node
+import { hostname } from 'node:os';
 import { parseArgs } from 'node:util';
 import { Value } from '@sinclair/typebox/value';
 import { postgresApiKeyStore } from '../api/auth.js';
 import { mountApi } from '../api/index.js';
 import { buildHandlers } from '../handlers/index.js';
+import { startMqttIngest } from '../ingest/mqtt/broker.js';
+import { startDownlink } from '../ingest/mqtt/downlink.js';
 import { GPS_TRACKING, gpsTrackingProjection, rebuildGpsTracking } from '../projections/gpsTracking.js';
 import { projections } from '../projections/index.js';
 import { ROLES } from '../schemas/config.js';
@@ -11,11 +14,12 @@ import { isGatewayError } from '../schemas/errors.js';
 import { DeviceId } from '../schemas/http/devices.js';
 import { isScope, SCOPES } from '../schemas/http/scopes.js';
 import { type Config, loadConfig, readEnv } from './config.js';
-import { deviceRegistry } from './devices/registry.js';
+import { type DeviceRegistry, deviceRegistry } from './devices/registry.js';
 import { createLogger, type Logger } from './logger.js';
 import { openStores, startGateway } from './main.js';
 import { rebuildProjection } from './runners/projectionRunner.js';
 import { openAnalyticsClient } from './stores/clickhouseAnalytics.js';
+import type { Sql } from './stores/postgres.js';
 
 const USAGE = `fleetgate – event-sourced edge gateway for a fleet CRM
 
@@ -52,6 +56,12 @@ const run = async (logger: Logger, work: () => Promise<void>) => {
 };
 
 const start = async (config: Config, logger: Logger) => {
+  let devices: DeviceRegistry | undefined;
+  // One registry (and auth cache) per process, shared by the API and the MQTT ingest.
+  const registryOf = (sql: Sql) => {
+    devices ??= deviceRegistry(sql);
+    return devices;
+  };
   const gateway = await startGateway(config, logger, {
     projections,
     handlers: buildHandlers(config),
@@ -60,13 +70,43 @@ const start = async (config: Config, logger: Logger) => {
       const analytics = ch ? await openAnalyticsClient(config, ch) : undefined;
       const mounted = await mountApi(
         app,
-        { config, log: stores.log, sql: stores.postgres.sql, logger },
+        { config, log: stores.log, sql: stores.postgres.sql, logger, devices: registryOf(stores.postgres.sql) },
         { clickhouse: ch?.client, analytics: analytics?.client },
       );
       return {
         close: async () => {
           await mounted.close();
           await analytics?.close();
+        },
+      };
+    },
+    startIngest: async (stores) => {
+      const mqtt = await startMqttIngest({
+        config,
+        log: stores.log,
+        devices: registryOf(stores.postgres.sql),
+        logger: logger.child({ part: 'mqtt' }),
+      }).catch((e: unknown) => {
+        // The default port is often a local Mosquitto's: say so and run without MQTT, unless the
+        // operator asked for that port.
+        if (config.mqtt.portExplicit || !isGatewayError(e, 'GW_ERR_CONFIG')) throw e;
+        logger.error({ err: (e as Error).message }, 'MQTT ingest is OFF: set MQTT_PORT to a free port to take GPS units');
+        return undefined;
+      });
+      if (!mqtt) return { close: async () => {} };
+      const downlink = await startDownlink({
+        log: stores.log,
+        sql: stores.postgres.sql,
+        broker: mqtt.broker,
+        logger,
+        node: `${hostname()}:${process.pid}`,
+        deviceIdOf: mqtt.deviceIdOf,
+      });
+      logger.info({ port: mqtt.port }, 'mqtt listening');
+      return {
+        close: async () => {
+          await downlink.close();
+          await mqtt.close();
         },
       };
     },

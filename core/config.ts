@@ -35,7 +35,14 @@ export interface Config {
     clickhouseBatchRows: number;
     clickhouseBatchMs: number;
   };
-  mqtt: { port: number; maxPacketBytes: number; keepaliveMaxSeconds: number; connectsPerIpPerMinute: number };
+  mqtt: {
+    port: number;
+    /** MQTT_PORT was set: a port in use stops start-up instead of turning MQTT off. */
+    portExplicit: boolean;
+    maxPacketBytes: number;
+    keepaliveMaxSeconds: number;
+    connectsPerIpPerMinute: number;
+  };
   analytics: { maxRows: number; maxSeconds: number };
   api: {
     publicUrl: string | undefined;
@@ -148,6 +155,7 @@ export const loadConfig = (raw: Record<string, string | undefined>): Config => {
     },
     mqtt: {
       port: env.MQTT_PORT,
+      portExplicit: Boolean(raw.MQTT_PORT?.trim()),
       maxPacketBytes: env.MQTT_MAX_PACKET_BYTES,
       keepaliveMaxSeconds: env.MQTT_KEEPALIVE_MAX_SECONDS,
       connectsPerIpPerMinute: env.MQTT_CONNECTS_PER_IP_PER_MINUTE,

@@ -1,0 +1,131 @@
+import type { Socket } from 'node:net';
+import { mqttMetrics } from './metrics.js';
+
+/**
+ * Stops every guarded socket from being read while closed: the broker's parser gets nothing, the
+ * socket's buffer fills to its high-water mark, and TCP pushes back on the devices. Used while
+ * the GPS intake is saturated, and at shutdown.
+ */
+export const readGate = () => {
+  let open = true;
+  const parked = new Set<Socket>();
+  return {
+    get open() {
+      return open;
+    },
+    park(socket: Socket) {
+      parked.add(socket);
+      mqttMetrics.pausedSockets.set(parked.size);
+    },
+    forget(socket: Socket) {
+      if (parked.delete(socket)) mqttMetrics.pausedSockets.set(parked.size);
+    },
+    close() {
+      if (open) mqttMetrics.intakePauses.inc();
+      open = false;
+    },
+    reopen() {
+      open = true;
+      const waiting = [...parked];
+      parked.clear();
+      mqttMetrics.pausedSockets.set(0);
+      // Aedes reads only from its 'readable' listener; a parked socket already had that event and
+      // would wait for the next packet that a device blocked on its PUBACKs never sends.
+      for (const s of waiting) if (!s.destroyed) s.emit('readable');
+    },
+  };
+};
+export type ReadGate = ReturnType<typeof readGate>;
+
+export type FrameViolation = 'packet_too_large' | 'malformed_packet';
+
+export interface FrameLimits {
+  /** Largest packet, fixed header included. */
+  maxPacketBytes: number;
+  /** Largest first packet, which must be CONNECT: an unauthenticated peer gets little memory. */
+  maxConnectBytes: number;
+}
+
+/**
+ * Walks MQTT fixed headers across chunks without buffering, and reports the first packet whose
+ * Remaining Length exceeds the limit – as soon as its 2–5 header bytes arrived, before a payload
+ * byte is buffered. Aedes has no maximum packet size for 3.1.1 and its parser reserves whatever
+ * the header announces (up to 256 MB from 5 bytes, moscajs/aedes#1086).
+ */
+export const frameScanner = (limits: FrameLimits) => {
+  let first = true;
+  let state: 'type' | 'length' | 'body' = 'type';
+  let length = 0;
+  let multiplier = 1;
+  let lengthBytes = 0;
+  let skip = 0;
+  return (buf: Buffer): { violation: FrameViolation; detail: string } | undefined => {
+    let i = 0;
+    while (i < buf.length) {
+      if (state === 'body') {
+        const n = Math.min(skip, buf.length - i);
+        i += n;
+        skip -= n;
+        if (skip === 0) state = 'type';
+        continue;
+      }
+      const byte = buf[i++] as number;
+      if (state === 'type') {
+        // [MQTT-3.1.0-1] the first packet must be CONNECT (type 1)
+        if (first && byte >> 4 !== 1) return { violation: 'malformed_packet', detail: 'first packet is not CONNECT' };
+        state = 'length';
+        length = 0;
+        multiplier = 1;
+        lengthBytes = 0;
+        continue;
+      }
+      length += (byte & 0x7f) * multiplier;
+      multiplier *= 128;
+      lengthBytes++;
+      if (byte & 0x80) {
+        if (lengthBytes === 4) return { violation: 'malformed_packet', detail: 'remaining length longer than 4 bytes' };
+        continue;
+      }
+      const total = 1 + lengthBytes + length;
+      const limit = first ? limits.maxConnectBytes : limits.maxPacketBytes;
+      if (total > limit) return { violation: 'packet_too_large', detail: `${total} bytes announced, limit ${limit}` };
+      first = false;
+      skip = length;
+      state = skip === 0 ? 'type' : 'body';
+    }
+    return undefined;
+  };
+};
+
+/**
+ * Puts the frame scanner and the read gate between a socket and Aedes. Aedes pulls bytes only
+ * through `conn.read()`, so wrapping that one method sees every byte it parses while the socket
+ * itself stays the real one (remote address, timeouts, drain) for Aedes and for Node.
+ */
+export const guardSocket = (
+  socket: Socket,
+  limits: FrameLimits,
+  gate: ReadGate,
+  onViolation: (violation: FrameViolation, detail: string) => void,
+): void => {
+  const scan = frameScanner(limits);
+  const read = socket.read.bind(socket);
+  socket.read = (size?: number) => {
+    if (size === 0) return read(0); // Node's own "refill" call, never returns data
+    if (!gate.open) {
+      gate.park(socket);
+      return null;
+    }
+    const chunk: Buffer | null = read(size);
+    if (chunk) {
+      const bad = scan(chunk);
+      if (bad) {
+        onViolation(bad.violation, bad.detail);
+        socket.destroy();
+        return null;
+      }
+    }
+    return chunk;
+  };
+  socket.once('close', () => gate.forget(socket));
+};

@@ -1,0 +1,139 @@
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import mqtt, { type MqttClient } from 'mqtt';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { freePort, runCli } from '../support/gatewayProcess.js';
+import { tempDir } from '../support/stores.js';
+
+const exec = promisify(execFile);
+const ADMIN = 'e2e-admin-key-0123456789abcdefghijklmnopqrstuv';
+let dir: { dir: string; remove(): Promise<void> };
+let gw: ReturnType<typeof runCli>;
+let base: string;
+let mqttPort: number;
+
+beforeAll(async () => {
+  dir = await tempDir('fg-e2e-gps-');
+  const port = await freePort();
+  mqttPort = await freePort();
+  base = `http://127.0.0.1:${port}`;
+  gw = runCli(['start'], {
+    DATA_DIR: dir.dir,
+    HTTP_PORT: String(port),
+    MQTT_PORT: String(mqttPort),
+    ADMIN_API_KEY: ADMIN,
+    LOG_LEVEL: process.env.E2E_LOG_LEVEL ?? 'warn',
+    GPS_CLICKHOUSE_BATCH_MS: '50',
+  });
+  await gw.waitHealthy(`${base}/readyz`, 120_000);
+}, 150_000);
+afterAll(async () => {
+  gw?.child.kill('SIGTERM');
+  await gw?.exited;
+  await dir?.remove();
+});
+
+const api = async (method: string, path: string, body?: unknown) => {
+  const res = await fetch(`${base}${path}`, {
+    method,
+    headers: { authorization: `Bearer ${ADMIN}`, 'content-type': 'application/json' },
+    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+  });
+  return { status: res.status, body: (await res.json()) as Record<string, unknown> };
+};
+const register = async (id: string) => (await api('POST', '/api/v1/devices', { id })).body.token as string;
+const connect = (id: string, token: string, session: { clientId?: string; clean?: boolean } = {}) =>
+  new Promise<MqttClient>((resolve, reject) => {
+    const c = mqtt.connect(`mqtt://127.0.0.1:${mqttPort}`, {
+      username: id,
+      password: token,
+      protocolVersion: 4,
+      reconnectPeriod: 0,
+      ...session,
+    });
+    c.once('connect', () => resolve(c));
+    c.once('error', reject);
+  });
+const until = async <T>(f: () => Promise<T | undefined>, what: string, ms = 20_000): Promise<T> => {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const v = await f();
+    if (v !== undefined) return v;
+    if (Date.now() > deadline) throw new Error(`${what}: not within ${ms} ms`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+};
+
+describe('GPS end to end in the real process', () => {
+  it('takes points over MQTT (mqtt.js and mosquitto_pub) into the track, the positions and analytics, each once', async () => {
+    const token = await register('truck-1');
+    const c = await connect('truck-1', token);
+    const t0 = Date.now() - 60_000;
+    const points = Array.from({ length: 5 }, (_, i) => ({
+      ts: t0 + i * 1000,
+      lat: 55.75 + i * 0.001,
+      lon: 37.61,
+      speed: 40 + i,
+      id: `p${i}`,
+    }));
+    await c.publishAsync('v1/devices/truck-1/location', JSON.stringify(points.slice(0, 3)), { qos: 1 });
+    await c.publishAsync('v1/devices/truck-1/location', JSON.stringify(points[3]), { qos: 1 });
+    await c.publishAsync('v1/devices/truck-1/location', JSON.stringify(points[3]), { qos: 1 }); // a resend
+    await c.endAsync();
+    await exec('mosquitto_pub', [
+      '-V',
+      'mqttv311',
+      '-h',
+      '127.0.0.1',
+      '-p',
+      String(mqttPort),
+      '-u',
+      'truck-1',
+      '-P',
+      token,
+      '-q',
+      '1',
+      '-t',
+      'v1/devices/truck-1/location',
+      '-m',
+      JSON.stringify(points[4]),
+    ]);
+
+    const track = await until(async () => {
+      const r = await api('GET', `/api/v1/vehicles/truck-1/track?from=${t0 - 1}&to=${t0 + 10_000}`);
+      const pts = (r.body.points as { ts: number }[] | undefined) ?? [];
+      return pts.length >= 5 ? pts : undefined;
+    }, 'five points in the track');
+    expect(track.map((p) => p.ts)).toEqual(points.map((p) => p.ts));
+    const positions = await api('GET', '/api/v1/vehicles/positions?ids=truck-1');
+    expect(JSON.stringify(positions.body)).toContain(String(points[4]?.lat));
+    const refused = await api('POST', '/api/v1/analytics/query', { sql: 'DROP TABLE fleetgate.gps_tracking' });
+    expect(refused.status).toBe(400);
+    const count = await api('POST', '/api/v1/analytics/query', {
+      sql: "SELECT count() AS n FROM fleetgate.gps_tracking FINAL WHERE device_id = 'truck-1'",
+    });
+    expect(Number((count.body.rows as { n: string }[])[0]?.n)).toBe(5);
+  }, 60_000);
+
+  it('delivers a downlink command to a connected device, and one sent while offline when it connects', async () => {
+    const token = await register('truck-2');
+    const offline = await api('POST', '/api/v1/devices/truck-2/commands', { command: 'set_interval', payload: { seconds: 5 } });
+    expect(offline.status).toBe(202);
+    await new Promise((r) => setTimeout(r, 300)); // projected meanwhile
+    // A persistent session: Aedes then reports which message a PUBACK acknowledges.
+    const c = await connect('truck-2', token, { clientId: 'truck-2', clean: false });
+    const received: { id: string; command: string }[] = [];
+    c.on('message', (_t, payload) => received.push(JSON.parse(payload.toString())));
+    await c.subscribeAsync('v1/devices/truck-2/commands', { qos: 1 });
+    await until(async () => (received.length >= 1 ? true : undefined), 'the queued command');
+    const live = await api('POST', '/api/v1/devices/truck-2/commands', { command: 'reboot' });
+    await until(async () => (received.some((m) => m.id === live.body.id) ? true : undefined), 'the live command');
+    expect(received.map((m) => m.command)).toEqual(['set_interval', 'reboot']);
+    const status = await until(async () => {
+      const r = await api('GET', `/api/v1/devices/truck-2/commands/${live.body.id}`);
+      return r.body.status === 'acked' ? r.body : undefined;
+    }, 'the acked status');
+    expect(status.ackedAt).not.toBeNull();
+    await c.endAsync();
+  }, 60_000);
+});
