@@ -7,6 +7,7 @@ import { mountApi } from '../api/index.js';
 import { buildHandlers } from '../handlers/index.js';
 import { startMqttIngest } from '../ingest/mqtt/broker.js';
 import { startDownlink } from '../ingest/mqtt/downlink.js';
+import { startRevocation } from '../ingest/mqtt/revocation.js';
 import { GPS_TRACKING, gpsTrackingProjection, rebuildGpsTracking } from '../projections/gpsTracking.js';
 import { projections } from '../projections/index.js';
 import { ROLES } from '../schemas/config.js';
@@ -102,9 +103,17 @@ const start = async (config: Config, logger: Logger) => {
         node: `${hostname()}:${process.pid}`,
         deviceIdOf: mqtt.deviceIdOf,
       });
+      const revocation = await startRevocation({
+        log: stores.log,
+        broker: mqtt.broker,
+        devices: registryOf(stores.postgres.sql),
+        deviceIdOf: mqtt.deviceIdOf,
+        logger,
+      });
       logger.info({ port: mqtt.port }, 'mqtt listening');
       return {
         close: async () => {
+          await revocation.close();
           await downlink.close();
           await mqtt.close();
         },

@@ -110,6 +110,8 @@ export const deviceRegistry = (sql: Sql, opts: { cacheMs?: number; now?: () => n
       if (r.count === 0) throw new GatewayError('GW_ERR_NOT_FOUND', `no device ${id}`);
       forget(id);
     },
+    /** Drops what this process cached about a device (changed elsewhere: another process, the CLI). */
+    invalidate: forget,
     async get(id: string): Promise<DeviceInfo | undefined> {
       const [row] = await sql<Row[]>`SELECT * FROM devices WHERE id = ${id}`;
       return row ? toInfo(row) : undefined;

@@ -136,4 +136,16 @@ describe('GPS end to end in the real process', () => {
     expect(status.ackedAt).not.toBeNull();
     await c.endAsync();
   }, 60_000);
+
+  it('closes a device session at once when its token is rotated, and refuses the old token', async () => {
+    const old = await register('truck-3');
+    const c = await connect('truck-3', old);
+    const closed = new Promise<void>((resolve) => c.once('close', () => resolve()));
+    const rotated = await api('POST', '/api/v1/devices/truck-3/rotate');
+    expect(rotated.status).toBe(200);
+    await closed;
+    await expect(connect('truck-3', old)).rejects.toThrow(/Bad username or password|Not authorized/i);
+    const again = await connect('truck-3', rotated.body.token as string);
+    await again.endAsync();
+  }, 30_000);
 });

@@ -1,0 +1,44 @@
+import type { Aedes, Client } from 'aedes';
+import type { EventLog } from '../../core/eventlog/port.js';
+import type { Logger } from '../../core/logger.js';
+
+/** Registry changes that must end a device's sessions at once (audit events from `api/routes/devices.ts`). */
+const REVOKING = new Set(['device.disabled', 'device.token_rotated']);
+
+/**
+ * Follows the registry's audit events (from any process, through the log) and, for a device
+ * that was disabled or got a new token, drops its cached credentials here and closes its
+ * connections: a revoked token stops working now, not at the next reconnect.
+ */
+export const startRevocation = async (opts: {
+  log: EventLog;
+  broker: Aedes;
+  devices: { invalidate(id: string): void };
+  deviceIdOf(client: Client): string | undefined;
+  logger: Logger;
+}) => {
+  const abort = new AbortController();
+  const from = (await opts.log.lastSeq('EVENTS')) + 1;
+  const done = (async () => {
+    for await (const m of opts.log.follow('EVENTS', { fromSeq: from, filterSubject: 'evt.device.>', signal: abort.signal })) {
+      for (const e of m.events) {
+        if (!REVOKING.has(e.type)) continue;
+        const deviceId = (e.data as { deviceId: string }).deviceId;
+        opts.devices.invalidate(deviceId);
+        // `clients` (client id → Client) is Aedes' own registry; its typings leave it out.
+        const connected = (opts.broker as unknown as { clients: Record<string, Client> }).clients;
+        const clients = Object.values(connected).filter((c) => opts.deviceIdOf(c) === deviceId);
+        for (const c of clients) c.close();
+        if (clients.length) opts.logger.info({ deviceId, reason: e.type, closed: clients.length }, 'device sessions closed');
+      }
+    }
+  })().catch((err) => {
+    if (!abort.signal.aborted) opts.logger.error({ err }, 'revocation follower stopped');
+  });
+  return {
+    async close() {
+      abort.abort();
+      await done;
+    },
+  };
+};
