@@ -8,6 +8,7 @@ import { buildHandlers } from '../handlers/index.js';
 import { startMqttIngest } from '../ingest/mqtt/broker.js';
 import { startDownlink } from '../ingest/mqtt/downlink.js';
 import { startRevocation } from '../ingest/mqtt/revocation.js';
+import { mountDriverSocket } from '../ingest/ws/driverSocket.js';
 import { GPS_TRACKING, gpsTrackingProjection, rebuildGpsTracking } from '../projections/gpsTracking.js';
 import { projections } from '../projections/index.js';
 import { ROLES } from '../schemas/config.js';
@@ -119,6 +120,13 @@ const start = async (config: Config, logger: Logger) => {
         },
       };
     },
+    mountIngest: async (app, stores) =>
+      mountDriverSocket(app, {
+        config,
+        log: stores.log,
+        devices: registryOf(stores.postgres.sql),
+        logger: logger.child({ part: 'ws' }),
+      }),
     extraProjections: (stores) =>
       stores.clickhouse && config.gps.enabled
         ? [

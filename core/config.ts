@@ -44,6 +44,7 @@ export interface Config {
     connectsPerIpPerMinute: number;
   };
   analytics: { maxRows: number; maxSeconds: number };
+  ws: { maxMessageBytes: number; idleTimeoutSeconds: number; maxMessagesPerSecond: number; maxBufferedBytes: number };
   api: {
     publicUrl: string | undefined;
     trustProxy: boolean;
@@ -161,6 +162,12 @@ export const loadConfig = (raw: Record<string, string | undefined>): Config => {
       connectsPerIpPerMinute: env.MQTT_CONNECTS_PER_IP_PER_MINUTE,
     },
     analytics: { maxRows: env.ANALYTICS_MAX_ROWS, maxSeconds: env.ANALYTICS_MAX_SECONDS },
+    ws: {
+      maxMessageBytes: env.WS_MAX_MESSAGE_BYTES,
+      idleTimeoutSeconds: env.WS_IDLE_TIMEOUT_SECONDS,
+      maxMessagesPerSecond: env.WS_MAX_MESSAGES_PER_SECOND,
+      maxBufferedBytes: env.WS_MAX_BUFFERED_BYTES,
+    },
     api: {
       publicUrl: env.PUBLIC_URL?.replace(/\/+$/, ''),
       trustProxy: env.TRUST_PROXY,

@@ -74,8 +74,10 @@ export interface GatewayParts {
   mountApi?(app: TemplatedApp, stores: Stores): Promise<{ close(): Promise<void> } | undefined>;
   /** Read models outside Postgres (ClickHouse history), run by the `projections` role. */
   extraProjections?(stores: Stores): ProjectionRunner[];
-  /** The `ingest` role: device-facing servers (MQTT). */
+  /** The `ingest` role: device-facing servers (MQTT, OsmAnd). */
   startIngest?(stores: Stores): Promise<{ close(): Promise<void> }>;
+  /** The `ingest` role's WebSocket routes on the HTTP server (driver phones). */
+  mountIngest?(app: TemplatedApp, stores: Stores): Promise<{ close(): Promise<void> }>;
 }
 
 export interface Gateway {
@@ -103,6 +105,7 @@ export const startGateway = async (config: Config, logger: Logger, parts: Gatewa
   let http: HttpServer | undefined;
   let ingest: { close(): Promise<void> } | undefined;
   let api: { close(): Promise<void> } | undefined;
+  let sockets: { close(): Promise<void> } | undefined;
   try {
     for (const p of projections) await p.start();
     for (const h of handlers) await h.start();
@@ -111,9 +114,10 @@ export const startGateway = async (config: Config, logger: Logger, parts: Gatewa
       host: config.http.host,
       port: config.http.port,
       logger,
-      ...(roles.has('api') && parts.mountApi
-        ? { mount: (app: TemplatedApp) => parts.mountApi?.(app, stores) as Promise<void> }
-        : {}),
+      mount: async (app: TemplatedApp) => {
+        if (roles.has('ingest') && parts.mountIngest) sockets = await parts.mountIngest(app, stores);
+        if (roles.has('api') && parts.mountApi) api = await parts.mountApi(app, stores);
+      },
       readiness: async () => {
         const [pg, log, ch] = await Promise.all([
           stores.postgres.sql`SELECT 1`.then(
@@ -132,6 +136,7 @@ export const startGateway = async (config: Config, logger: Logger, parts: Gatewa
       },
     });
   } catch (e) {
+    await sockets?.close();
     await ingest?.close();
     await api?.close();
     await Promise.all(handlers.map((h) => h.stop(1_000)));
@@ -151,6 +156,7 @@ export const startGateway = async (config: Config, logger: Logger, parts: Gatewa
       (stopping ??= (async () => {
         logger.info('shutting down: intake stopped');
         http?.stopIntake();
+        await sockets?.close();
         await ingest?.close();
         await Promise.all(handlers.map((h) => h.stop(config.shutdownTimeoutMs)));
         await Promise.all(projections.map((p) => p.stop()));

@@ -158,6 +158,10 @@ export const EnvSchema = Type.Object({
   MQTT_MAX_PACKET_BYTES: int(256, 16 * 1_048_576, 262_144, 'largest MQTT packet accepted'),
   MQTT_KEEPALIVE_MAX_SECONDS: int(10, 65_535, 1_200, 'largest keep-alive a device may ask for'),
   MQTT_CONNECTS_PER_IP_PER_MINUTE: int(0, 1_000_000, 600, 'MQTT connection attempts per address per minute (0 = no limit)'),
+  WS_MAX_MESSAGE_BYTES: int(1_024, 16 * 1_048_576, 65_536, 'largest driver WebSocket message (larger: closed with 1009)'),
+  WS_IDLE_TIMEOUT_SECONDS: int(8, 3_600, 120, 'seconds a driver WebSocket may stay silent'),
+  WS_MAX_MESSAGES_PER_SECOND: int(1, 10_000, 20, 'messages per second per driver WebSocket'),
+  WS_MAX_BUFFERED_BYTES: int(4_096, 64 * 1_048_576, 262_144, 'unsent bytes to a driver before it is dropped'),
   ANALYTICS_MAX_ROWS: int(1, 10_000_000, 100_000, 'rows an analytics query may return'),
   ANALYTICS_MAX_SECONDS: int(1, 3_600, 30, 'seconds an analytics query may run'),
 

@@ -9,4 +9,4 @@ export const uws = require('uWebSockets.js') as typeof Uws;
 /** Did the native binary for this Node ABI load (not the `ws` fallback)? */
 export const uwsIsNative = (): boolean => Object.keys(require.cache).some((k) => /[\\/]uws_[^\\/]+\.node$/.test(k));
 
-export type { HttpRequest, HttpResponse, TemplatedApp, us_listen_socket } from 'uWebSockets.js';
+export type { HttpRequest, HttpResponse, TemplatedApp, us_listen_socket, WebSocket } from 'uWebSockets.js';
