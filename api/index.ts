@@ -9,6 +9,7 @@ import { ensureAdminKey, postgresApiKeyStore } from './auth.js';
 import type { ApiDeps } from './deps.js';
 import { idempotencyStore } from './idempotency.js';
 import { legacyRoutes } from './legacy/index.js';
+import { mountLiveFeed } from './live/liveFeed.js';
 import { rateLimiter } from './rateLimit.js';
 import type { RouteSpec } from './route.js';
 import { analyticsRoutes } from './routes/analytics.js';
@@ -66,11 +67,20 @@ export const mountApi = async (app: TemplatedApp, deps: ApiDeps, ch: ApiClickHou
   purge.unref();
   const routes = apiRoutes(deps, ch);
   bindRoutes(app, deps, { keys, limiter: rateLimiter(deps.config.api.rateLimit), idempotency }, routes);
+  const live = await mountLiveFeed(app, {
+    log: deps.log,
+    sql: deps.sql,
+    keys,
+    logger: deps.logger,
+    offlineAfterMs: deps.config.gps.offlineAfterMs,
+    maxBufferedBytes: deps.config.ws.maxBufferedBytes,
+  });
   return {
     routes,
     keys,
     close: async () => {
       clearInterval(purge);
+      await live.close();
     },
   };
 };

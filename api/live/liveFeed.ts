@@ -1,0 +1,168 @@
+import type { EventLog } from '../../core/eventlog/port.js';
+import type { TemplatedApp, WebSocket } from '../../core/http/uws.js';
+import type { Logger } from '../../core/logger.js';
+import type { Sql } from '../../core/stores/postgres.js';
+import type { GpsReported } from '../../schemas/events/gps.js';
+import { type ApiKeyStore, hasScope, presentedKey } from '../auth.js';
+
+interface Subscriber {
+  keyPrefix: string;
+  /** null: every vehicle. */
+  vehicles: Set<string> | null;
+}
+
+/** Topics of uWS's own pub/sub: one per vehicle, plus one for "everything". */
+const ALL = 'live/*';
+const topicOf = (deviceId: string) => `live/${deviceId}`;
+
+export interface LiveFeedOptions {
+  log: EventLog;
+  sql: Sql;
+  keys: ApiKeyStore;
+  logger: Logger;
+  offlineAfterMs: number;
+  /** Unsent bytes a subscriber may have before it is dropped. */
+  maxBufferedBytes: number;
+  /** How often offline transitions are checked. */
+  sweepMs?: number;
+}
+
+/**
+ * `/v1/ws/live`: CRM dashboards (API key with `vehicles`, as Bearer or `?key=`) subscribe to all
+ * vehicles or a list and get each new position and online/offline transitions. Every process
+ * follows the GPS stream itself (JetStream in the distributed mode), so a subscriber on any
+ * process sees every vehicle's points; fan-out is uWS pub/sub, and a subscriber that does not
+ * read is dropped at `maxBufferedBytes` instead of growing memory.
+ */
+export const mountLiveFeed = async (app: TemplatedApp, opts: LiveFeedOptions) => {
+  const { log, logger } = opts;
+  const lastSeen = new Map<string, number>();
+  const offline = new Set<string>();
+  const sockets = new Set<WebSocket<Subscriber>>();
+  const abort = new AbortController();
+
+  const publish = (deviceId: string, message: object) => {
+    const text = JSON.stringify(message);
+    app.publish(topicOf(deviceId), text);
+    app.publish(ALL, text);
+  };
+
+  app.ws<Subscriber>('/v1/ws/live', {
+    maxPayloadLength: 16 * 1024,
+    idleTimeout: 120,
+    sendPingsAutomatically: true,
+    maxBackpressure: opts.maxBufferedBytes,
+    closeOnBackpressureLimit: 1,
+    upgrade: (res, req, context) => {
+      const headers = { authorization: req.getHeader('authorization') };
+      const key = presentedKey(headers) ?? new URLSearchParams(req.getQuery() ?? '').get('key') ?? '';
+      const wsKey = req.getHeader('sec-websocket-key');
+      const protocol = req.getHeader('sec-websocket-protocol');
+      const extensions = req.getHeader('sec-websocket-extensions');
+      let aborted = false;
+      res.onAborted(() => {
+        aborted = true;
+      });
+      const refuse = (status: string, code: string) => {
+        if (!aborted)
+          res.cork(() => res.writeStatus(status).writeHeader('content-type', 'application/json').end(JSON.stringify({ code })));
+      };
+      opts.keys.authenticate(key).then(
+        (principal) => {
+          if (aborted) return;
+          if (!principal) return refuse('401 Unauthorized', 'GW_ERR_UNAUTHORIZED');
+          if (!hasScope(principal, 'vehicles')) return refuse('403 Forbidden', 'GW_ERR_FORBIDDEN');
+          res.cork(() =>
+            res.upgrade<Subscriber>({ keyPrefix: principal.prefix, vehicles: new Set() }, wsKey, protocol, extensions, context),
+          );
+        },
+        () => refuse('503 Service Unavailable', 'GW_ERR_INTERNAL'),
+      );
+    },
+    open: (ws) => {
+      sockets.add(ws);
+    },
+    message: (ws, message) => {
+      let msg: { type?: string; vehicles?: unknown };
+      try {
+        msg = JSON.parse(Buffer.from(message).toString('utf8'));
+      } catch {
+        ws.send(JSON.stringify({ type: 'error', code: 'malformed_json' }));
+        return;
+      }
+      if (msg.type !== 'subscribe') {
+        ws.send(
+          JSON.stringify({
+            type: 'error',
+            code: 'unknown_type',
+            reason: 'send { "type": "subscribe", "vehicles": "*" | ["id", ...] }',
+          }),
+        );
+        return;
+      }
+      const all = msg.vehicles === '*' || msg.vehicles === undefined;
+      const list = Array.isArray(msg.vehicles)
+        ? msg.vehicles.filter((v): v is string => typeof v === 'string').slice(0, 10_000)
+        : [];
+      if (!all && list.length === 0) {
+        ws.send(JSON.stringify({ type: 'error', code: 'invalid_field', reason: 'vehicles must be "*" or a list of device ids' }));
+        return;
+      }
+      const s = ws.getUserData();
+      for (const t of ws.getTopics()) ws.unsubscribe(t);
+      s.vehicles = all ? null : new Set(list);
+      if (all) ws.subscribe(ALL);
+      else for (const v of list) ws.subscribe(topicOf(v));
+      ws.send(JSON.stringify({ type: 'subscribed', vehicles: all ? '*' : list }));
+    },
+    close: (ws) => {
+      sockets.delete(ws);
+    },
+  });
+
+  const from = (await log.lastSeq('GPS')) + 1;
+  const follow = (async () => {
+    for await (const m of log.follow('GPS', { fromSeq: from, signal: abort.signal })) {
+      for (const e of m.events) {
+        const p = e.data as GpsReported;
+        const seen = lastSeen.get(p.deviceId) ?? 0;
+        lastSeen.set(p.deviceId, Math.max(seen, p.receivedAt));
+        if (offline.delete(p.deviceId) || seen === 0)
+          publish(p.deviceId, { type: 'status', deviceId: p.deviceId, online: true, lastSeen: p.receivedAt });
+        publish(p.deviceId, {
+          type: 'position',
+          deviceId: p.deviceId,
+          ts: p.ts,
+          lat: p.lat,
+          lon: p.lon,
+          speed: p.speed ?? null,
+          heading: p.heading ?? null,
+          battery: p.battery ?? null,
+          source: p.source,
+          receivedAt: p.receivedAt,
+        });
+      }
+    }
+  })().catch((err) => {
+    if (!abort.signal.aborted) logger.error({ err }, 'live feed follower stopped');
+  });
+  const sweep = setInterval(() => {
+    const now = Date.now();
+    for (const [deviceId, at] of lastSeen) {
+      if (!offline.has(deviceId) && now - at > opts.offlineAfterMs) {
+        offline.add(deviceId);
+        publish(deviceId, { type: 'status', deviceId, online: false, lastSeen: at });
+      }
+    }
+  }, opts.sweepMs ?? 1_000);
+  sweep.unref();
+
+  return {
+    async close() {
+      clearInterval(sweep);
+      abort.abort();
+      for (const ws of sockets) ws.end(1001, 'server shutting down');
+      await follow;
+    },
+  };
+};

@@ -1,0 +1,121 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
+import type { PostgresStore } from '../../core/stores/postgres.js';
+import { gpsEvent } from '../../ingest/gps/batcher.js';
+import { gpsSubject } from '../../schemas/events/gps.js';
+import { type ApiHarness, startApi } from '../support/apiServer.js';
+import { freshPglite } from '../support/stores.js';
+
+let store: PostgresStore;
+let api: ApiHarness;
+let key: string;
+beforeAll(async () => {
+  store = await freshPglite();
+  api = await startApi(store, { GPS_OFFLINE_AFTER: '5', WS_MAX_BUFFERED_BYTES: '16384' });
+  key = await api.key(['vehicles']);
+}, 60_000);
+afterAll(async () => {
+  await api?.close();
+  await store?.close();
+});
+
+interface Msg {
+  type: string;
+  deviceId?: string;
+  ts?: number;
+  online?: boolean;
+  source?: string;
+}
+const subscribe = (vehicles: '*' | string[], k = key) =>
+  new Promise<{ ws: WebSocket; got: Msg[]; closed: Promise<number> }>((resolve, reject) => {
+    const ws = new WebSocket(`${api.url.replace('http', 'ws')}/v1/ws/live?key=${k}`);
+    const got: Msg[] = [];
+    const closed = new Promise<number>((r) => ws.once('close', (c) => r(c)));
+    ws.on('message', (d) => {
+      const m = JSON.parse(d.toString()) as Msg;
+      if (m.type === 'subscribed') resolve({ ws, got, closed });
+      else got.push(m);
+    });
+    ws.once('open', () => ws.send(JSON.stringify({ type: 'subscribe', vehicles })));
+    ws.once('unexpected-response', (_q, res) => reject(new Error(`HTTP ${res.statusCode}`)));
+    ws.once('error', reject);
+  });
+const report = (deviceId: string, i: number, source: 'mqtt' | 'ws' | 'osmand' = 'mqtt') =>
+  api.log.append(gpsSubject(source), [
+    gpsEvent({
+      deviceId,
+      ts: Date.now() - 10_000 + i,
+      lat: 55 + i / 1000,
+      lon: 37,
+      source,
+      receivedAt: Date.now(),
+      pointId: `${deviceId}-${i}`,
+    }),
+  ]);
+const until = async (cond: () => boolean, ms = 10_000) => {
+  const deadline = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 20));
+  }
+};
+
+describe('/v1/ws/live', () => {
+  it('streams positions from every source in order per vehicle, only the vehicles asked for, and online/offline transitions', async () => {
+    const all = await subscribe('*');
+    const one = await subscribe(['van-2']);
+    const sources = ['mqtt', 'ws', 'osmand'] as const;
+    for (let i = 0; i < 9; i++) await report(i % 2 ? 'van-1' : 'van-2', i, sources[i % 3]);
+    await until(() => all.got.filter((m) => m.type === 'position').length === 9);
+    const van2 = all.got.filter((m) => m.type === 'position' && m.deviceId === 'van-2').map((m) => m.ts as number);
+    expect(van2).toEqual([...van2].sort((a, b) => a - b));
+    expect(new Set(all.got.filter((m) => m.type === 'position').map((m) => m.source))).toEqual(new Set(sources));
+    expect(
+      all.got
+        .filter((m) => m.type === 'status' && m.online)
+        .map((m) => m.deviceId)
+        .sort(),
+    ).toEqual(['van-1', 'van-2']);
+    await until(() => one.got.filter((m) => m.type === 'position').length === 5);
+    expect(new Set(one.got.map((m) => m.deviceId))).toEqual(new Set(['van-2']));
+    // No report for GPS_OFFLINE_AFTER (5 s): each goes offline once.
+    await until(() => all.got.filter((m) => m.type === 'status' && m.online === false).length === 2, 10_000);
+    all.ws.close();
+    one.ws.close();
+  }, 20_000);
+
+  it('refuses a key without the vehicles scope', async () => {
+    await expect(subscribe('*', await api.key(['sms']))).rejects.toThrow('HTTP 403');
+    await expect(subscribe('*', 'nope')).rejects.toThrow('HTTP 401');
+  });
+
+  it('drops a subscriber that stops reading instead of buffering for it', async () => {
+    const slow = await subscribe('*');
+    (slow.ws as unknown as { _socket: { pause(): void } })._socket.pause();
+    const healthy = await subscribe('*');
+    const rss0 = process.memoryUsage().rss;
+    // ~12 MB of positions: more than the kernel's socket buffers hold for the paused reader.
+    const total = 60_000;
+    for (let b = 0; b < total / 1000; b++) {
+      await api.log.append(
+        gpsSubject('mqtt'),
+        Array.from({ length: 1000 }, (_, k) =>
+          gpsEvent({
+            deviceId: `bus-${k % 50}`,
+            ts: Date.now() - 60_000 + b * 1000 + k,
+            lat: 55,
+            lon: 37,
+            source: 'mqtt',
+            receivedAt: Date.now(),
+            pointId: `s-${b}-${k}`,
+          }),
+        ),
+      );
+    }
+    await until(() => healthy.got.filter((m) => m.type === 'position').length >= total, 30_000);
+    (slow.ws as unknown as { _socket: { resume(): void } })._socket.resume();
+    expect(await slow.closed).not.toBe(1000);
+    expect(process.memoryUsage().rss - rss0).toBeLessThan(100 * 1024 * 1024);
+    healthy.ws.close();
+  }, 60_000);
+});
