@@ -10,6 +10,7 @@ import type { ApiDeps } from './deps.js';
 import { idempotencyStore } from './idempotency.js';
 import { legacyRoutes } from './legacy/index.js';
 import { mountLiveFeed } from './live/liveFeed.js';
+import { livePageRoutes } from './live/page.js';
 import { rateLimiter } from './rateLimit.js';
 import type { RouteSpec } from './route.js';
 import { analyticsRoutes } from './routes/analytics.js';
@@ -43,7 +44,7 @@ export const apiRoutes = (deps: ApiDeps, ch: ApiClickHouse = {}): RouteSpec[] =>
     ...(ch.analytics ? analyticsRoutes({ analytics: ch.analytics, config: deps.config }) : []),
   ];
   const info = { version, ...(deps.config.api.publicUrl ? { serverUrl: deps.config.api.publicUrl } : {}) };
-  return [...routes, ...docsRoutes(() => routes, info)];
+  return [...routes, ...docsRoutes(() => routes, info), ...livePageRoutes({ tileUrl: deps.config.live.tileUrl })];
 };
 
 /**

@@ -45,6 +45,7 @@ export interface Config {
   };
   analytics: { maxRows: number; maxSeconds: number };
   ws: { maxMessageBytes: number; idleTimeoutSeconds: number; maxMessagesPerSecond: number; maxBufferedBytes: number };
+  live: { tileUrl: string | undefined };
   api: {
     publicUrl: string | undefined;
     trustProxy: boolean;
@@ -162,6 +163,7 @@ export const loadConfig = (raw: Record<string, string | undefined>): Config => {
       connectsPerIpPerMinute: env.MQTT_CONNECTS_PER_IP_PER_MINUTE,
     },
     analytics: { maxRows: env.ANALYTICS_MAX_ROWS, maxSeconds: env.ANALYTICS_MAX_SECONDS },
+    live: { tileUrl: env.LIVE_TILE_URL },
     ws: {
       maxMessageBytes: env.WS_MAX_MESSAGE_BYTES,
       idleTimeoutSeconds: env.WS_IDLE_TIMEOUT_SECONDS,

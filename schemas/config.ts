@@ -162,6 +162,13 @@ export const EnvSchema = Type.Object({
   WS_IDLE_TIMEOUT_SECONDS: int(8, 3_600, 120, 'seconds a driver WebSocket may stay silent'),
   WS_MAX_MESSAGES_PER_SECOND: int(1, 10_000, 20, 'messages per second per driver WebSocket'),
   WS_MAX_BUFFERED_BYTES: int(4_096, 64 * 1_048_576, 262_144, 'unsent bytes to a driver before it is dropped'),
+  LIVE_TILE_URL: Type.Optional(
+    Type.String({
+      pattern: '^https?://\\S*\\{z\\}\\S*$',
+      description:
+        'a map tile URL template with {z}/{x}/{y} for the /live page, e.g. https://tile.openstreetmap.org/{z}/{x}/{y}.png',
+    }),
+  ),
   ANALYTICS_MAX_ROWS: int(1, 10_000_000, 100_000, 'rows an analytics query may return'),
   ANALYTICS_MAX_SECONDS: int(1, 3_600, 30, 'seconds an analytics query may run'),
 
