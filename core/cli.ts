@@ -8,6 +8,7 @@ import { buildHandlers } from '../handlers/index.js';
 import { startMqttIngest } from '../ingest/mqtt/broker.js';
 import { startDownlink } from '../ingest/mqtt/downlink.js';
 import { startRevocation } from '../ingest/mqtt/revocation.js';
+import { startOsmandIngest } from '../ingest/osmand/server.js';
 import { mountDriverSocket } from '../ingest/ws/driverSocket.js';
 import { GPS_TRACKING, gpsTrackingProjection, rebuildGpsTracking } from '../projections/gpsTracking.js';
 import { projections } from '../projections/index.js';
@@ -83,19 +84,28 @@ const start = async (config: Config, logger: Logger) => {
       };
     },
     startIngest: async (stores) => {
+      // Like MQTT below: a default port already taken turns the protocol off (said loudly), a port
+      // the operator chose stops start-up.
+      const optional =
+        <T>(explicit: boolean, name: string) =>
+        (e: unknown): T | undefined => {
+          if (explicit || !isGatewayError(e, 'GW_ERR_CONFIG')) throw e;
+          logger.error({ err: (e as Error).message }, `${name} ingest is OFF: set ${name.toUpperCase()}_PORT to a free port`);
+          return undefined;
+        };
+      const osmand = await startOsmandIngest({
+        config,
+        log: stores.log,
+        devices: registryOf(stores.postgres.sql),
+        logger: logger.child({ part: 'osmand' }),
+      }).catch(optional<Awaited<ReturnType<typeof startOsmandIngest>>>(config.osmand.portExplicit, 'osmand'));
       const mqtt = await startMqttIngest({
         config,
         log: stores.log,
         devices: registryOf(stores.postgres.sql),
         logger: logger.child({ part: 'mqtt' }),
-      }).catch((e: unknown) => {
-        // The default port is often a local Mosquitto's: say so and run without MQTT, unless the
-        // operator asked for that port.
-        if (config.mqtt.portExplicit || !isGatewayError(e, 'GW_ERR_CONFIG')) throw e;
-        logger.error({ err: (e as Error).message }, 'MQTT ingest is OFF: set MQTT_PORT to a free port to take GPS units');
-        return undefined;
-      });
-      if (!mqtt) return { close: async () => {} };
+      }).catch(optional<Awaited<ReturnType<typeof startMqttIngest>>>(config.mqtt.portExplicit, 'mqtt'));
+      if (!mqtt) return { close: async () => osmand?.close() };
       const downlink = await startDownlink({
         log: stores.log,
         sql: stores.postgres.sql,
@@ -114,6 +124,7 @@ const start = async (config: Config, logger: Logger) => {
       logger.info({ port: mqtt.port }, 'mqtt listening');
       return {
         close: async () => {
+          await osmand?.close();
           await revocation.close();
           await downlink.close();
           await mqtt.close();

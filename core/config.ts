@@ -46,6 +46,8 @@ export interface Config {
   analytics: { maxRows: number; maxSeconds: number };
   ws: { maxMessageBytes: number; idleTimeoutSeconds: number; maxMessagesPerSecond: number; maxBufferedBytes: number };
   live: { tileUrl: string | undefined };
+  /** OSMAND_PORT was set: a port in use stops start-up instead of turning OsmAnd off. */
+  osmand: { port: number; portExplicit: boolean };
   api: {
     publicUrl: string | undefined;
     trustProxy: boolean;
@@ -164,6 +166,7 @@ export const loadConfig = (raw: Record<string, string | undefined>): Config => {
     },
     analytics: { maxRows: env.ANALYTICS_MAX_ROWS, maxSeconds: env.ANALYTICS_MAX_SECONDS },
     live: { tileUrl: env.LIVE_TILE_URL },
+    osmand: { port: env.OSMAND_PORT, portExplicit: Boolean(raw.OSMAND_PORT?.trim()) },
     ws: {
       maxMessageBytes: env.WS_MAX_MESSAGE_BYTES,
       idleTimeoutSeconds: env.WS_IDLE_TIMEOUT_SECONDS,

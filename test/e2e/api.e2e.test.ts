@@ -14,7 +14,13 @@ const KEY_LINE = /\n {2}(fgk_[a-z0-9]{12}_[A-Za-z0-9_-]{43})\n/;
 describe('the API in the real process (embedded defaults)', () => {
   it('prints an admin key once on first start; the key works; apikeys create makes a scoped key that only its scope opens', async () => {
     const port = await freePort();
-    const env = { DATA_DIR: dataDir, HTTP_PORT: String(port), MQTT_PORT: String(await freePort()), LOG_LEVEL: 'warn' };
+    const env = {
+      DATA_DIR: dataDir,
+      HTTP_PORT: String(port),
+      MQTT_PORT: String(await freePort()),
+      OSMAND_PORT: String(await freePort()),
+      LOG_LEVEL: 'warn',
+    };
     const base = `http://127.0.0.1:${port}`;
     const first = runCli(['start'], env);
     await first.waitHealthy(`${base}/readyz`, 90_000);

@@ -11,16 +11,19 @@ let dir: { dir: string; remove(): Promise<void> };
 let gw: ReturnType<typeof runCli>;
 let base: string;
 let mqttPort: number;
+let osmandPort: number;
 
 beforeAll(async () => {
   dir = await tempDir('fg-e2e-gps-');
   const port = await freePort();
   mqttPort = await freePort();
+  osmandPort = await freePort();
   base = `http://127.0.0.1:${port}`;
   gw = runCli(['start'], {
     DATA_DIR: dir.dir,
     HTTP_PORT: String(port),
     MQTT_PORT: String(mqttPort),
+    OSMAND_PORT: String(osmandPort),
     ADMIN_API_KEY: ADMIN,
     LOG_LEVEL: process.env.E2E_LOG_LEVEL ?? 'warn',
     GPS_CLICKHOUSE_BATCH_MS: '50',
@@ -147,5 +150,23 @@ describe('GPS end to end in the real process', () => {
     await expect(connect('truck-3', old)).rejects.toThrow(/Bad username or password|Not authorized/i);
     const again = await connect('truck-3', rotated.body.token as string);
     await again.endAsync();
+  }, 30_000);
+
+  it('takes a point from the OsmAnd protocol as the Traccar Client sends it, by device token', async () => {
+    const token = (await api('POST', '/api/v1/devices', { id: 'phone-9', kind: 'phone' })).body.token as string;
+    const ts = Math.floor(Date.now() / 1000) - 30;
+    const res = await fetch(`http://127.0.0.1:${osmandPort}/?id=${token}&lat=55.7&lon=37.6&timestamp=${ts}&speed=10&batt=64`, {
+      method: 'POST',
+    });
+    expect(res.status).toBe(200);
+    const wrong = await fetch(`http://127.0.0.1:${osmandPort}/?id=phone-9&lat=55.7&lon=37.6&timestamp=${ts}`, { method: 'POST' });
+    expect(wrong.status).toBe(400);
+    const pos = await until(async () => {
+      const r = await api('GET', '/api/v1/vehicles/positions?ids=phone-9');
+      const list = (r.body.positions ?? r.body.vehicles ?? r.body.items) as { speed: number; battery: number }[] | undefined;
+      return list?.length ? list[0] : undefined;
+    }, 'the OsmAnd point in positions');
+    expect(Math.round(pos.speed)).toBe(19); // 10 knots
+    expect(pos.battery).toBe(64);
   }, 30_000);
 });

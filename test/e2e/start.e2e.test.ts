@@ -26,7 +26,12 @@ const withLog = async <T>(f: (log: ReturnType<typeof embeddedEventLog>) => Promi
 describe('fleetgate start (embedded defaults)', () => {
   it('answers /healthz, stops on SIGTERM, starts again with its data, and recovers after SIGKILL', async () => {
     const port = await freePort();
-    const env = { DATA_DIR: dataDir, HTTP_PORT: String(port), MQTT_PORT: String(await freePort()) };
+    const env = {
+      DATA_DIR: dataDir,
+      HTTP_PORT: String(port),
+      MQTT_PORT: String(await freePort()),
+      OSMAND_PORT: String(await freePort()),
+    };
     const first = runCli(['start'], env);
     await first.waitHealthy(`http://127.0.0.1:${port}/healthz`, 90_000);
     const ready = await (await fetch(`http://127.0.0.1:${port}/readyz`)).json();
@@ -59,9 +64,19 @@ describe('fleetgate start (embedded defaults)', () => {
 
   it('refuses a second process on the same DATA_DIR and says why', async () => {
     const [p1, p2] = [await freePort(), await freePort()];
-    const first = runCli(['start'], { DATA_DIR: dataDir, HTTP_PORT: String(p1), MQTT_PORT: String(await freePort()) });
+    const first = runCli(['start'], {
+      DATA_DIR: dataDir,
+      HTTP_PORT: String(p1),
+      MQTT_PORT: String(await freePort()),
+      OSMAND_PORT: String(await freePort()),
+    });
     await first.waitHealthy(`http://127.0.0.1:${p1}/healthz`, 60_000);
-    const second = runCli(['start'], { DATA_DIR: dataDir, HTTP_PORT: String(p2), MQTT_PORT: String(await freePort()) });
+    const second = runCli(['start'], {
+      DATA_DIR: dataDir,
+      HTTP_PORT: String(p2),
+      MQTT_PORT: String(await freePort()),
+      OSMAND_PORT: String(await freePort()),
+    });
     expect(await second.exited).toBe(1);
     expect(second.stderr()).toContain(`in use by fleetgate process ${first.child.pid}`);
     expect(await fetch(`http://127.0.0.1:${p1}/healthz`).then((r) => r.status)).toBe(200);
@@ -92,6 +107,7 @@ describe('fleetgate start (distributed: NATS_URL and DATABASE_URL)', () => {
         DATA_DIR: t.dir,
         HTTP_PORT: String(port),
         MQTT_PORT: String(await freePort()),
+        OSMAND_PORT: String(await freePort()),
         NATS_URL: nats.url,
         DATABASE_URL: db.url,
       });
