@@ -10,7 +10,7 @@ import autocannon from 'autocannon';
 import { packageRoot } from '../core/paths.js';
 import { createScratchDatabase, fmtInt, fmtMs, freePort, startNatsServer, table, tempDir } from './support.js';
 
-const ADMIN_KEY = 'bench-admin-key-0123456789abcdefghijklmnopqrstuv';
+export const ADMIN_KEY = 'bench-admin-key-0123456789abcdefghijklmnopqrstuv';
 const CONNECTIONS = 100;
 
 interface Load {
@@ -42,7 +42,7 @@ const load = async (url: string, opts: { seconds: number; rate?: number; headers
   } satisfies Load;
 };
 
-const waitForLine = (child: ChildProcess, re: RegExp, ms: number) =>
+export const waitForLine = (child: ChildProcess, re: RegExp, ms: number) =>
   new Promise<string>((resolve, reject) => {
     let out = '';
     const timer = setTimeout(() => reject(new Error(`no ${re} within ${ms} ms:\n${out.slice(-2000)}`)), ms);
@@ -59,7 +59,7 @@ const waitForLine = (child: ChildProcess, re: RegExp, ms: number) =>
     child.once('exit', (code) => reject(new Error(`exited with ${code}:\n${out.slice(-2000)}`)));
   });
 
-const stop = (child: ChildProcess) =>
+export const stop = (child: ChildProcess) =>
   new Promise<void>((resolve) => {
     if (child.exitCode !== null) return resolve();
     child.once('exit', () => resolve());
@@ -67,9 +67,9 @@ const stop = (child: ChildProcess) =>
     setTimeout(() => child.kill('SIGKILL'), 20_000).unref();
   });
 
-const startGateway = async (env: Record<string, string>, roles: string) => {
+export const startGateway = async (env: Record<string, string>, roles: string, execArgv: string[] = []) => {
   const port = await freePort();
-  const child = spawn(process.execPath, [join(packageRoot, 'dist/core/cli.js'), 'start', '--roles', roles], {
+  const child = spawn(process.execPath, [...execArgv, join(packageRoot, 'dist/core/cli.js'), 'start', '--roles', roles], {
     env: {
       ...process.env,
       HTTP_PORT: String(port),

@@ -18,6 +18,16 @@ const benches: Record<string, Bench> = {
       'POST /api/v1/sms req/s and p50/p99 at 100 connections against a bare uWS endpoint, embedded and JetStream+Postgres. Options: --seconds=N, --only=embedded,jetstream, --roles=api (default api,projections)',
     run: async (args) => (await import('./api.js')).runApiBench(args),
   },
+  gps: {
+    description:
+      'MQTT GPS points/s (QoS 1 and 0), p50/p99 publish→PUBACK, p99 publish→visible in ClickHouse, server CPU/RSS, from a separate load process, against Mosquitto :1883 and bare Aedes; RSS with idle devices. Options: --devices=N, --seconds=N, --rate=N, --idle=N, --window=N, --warmup=N, --only=mosquitto,aedes,embedded,jetstream (default all but jetstream), --roles=R (default ingest,api,projections), --cpu-prof=DIR (gateway profile)',
+    run: async (args) => (await import('./gps.js')).runGpsBench(args),
+  },
+  ws: {
+    description:
+      'phones on /v1/ws/driver (default 5,000) from a separate process: acks/s and p99 send→ack against a bare uWS JSON ceiling, a fixed-rate phase with bursts, live-feed latency, server RSS. Options: --connections=N, --seconds=N, --rate=N',
+    run: async (args) => (await import('./ws.js')).runWsBench(args),
+  },
 };
 
 const usage = () => {

@@ -1,0 +1,957 @@
+/**
+ * `npm run bench -- gps`: N devices (mqtt.js, MQTT 3.1.1, one connection each) publishing ~150-byte
+ * JSON points to `v1/devices/{id}/location`, from a separate load process (dist/bench/gpsLoad.js),
+ * against, in the same run:
+ *
+ * - `mosquitto`: the machine's Mosquitto on 127.0.0.1:1883 (no persistence, anonymous): the ceiling;
+ * - `aedes`: bare Aedes (in-memory persistence, no auth, no hooks) in its own process (bareAedes.ts);
+ * - `embedded`: the gateway, `fleetgate start --roles ingest,api,projections` (the api role only
+ *   to register the devices), embedded log (PGlite) and chdb;
+ * - `jetstream` (only when named in `--only`): the same with a private nats-server and a scratch
+ *   database on the machine's Postgres.
+ *
+ * Phases per target: QoS 1 closed loop (each device stop-and-wait: it publishes its next point when
+ * the PUBACK of the previous one arrives; `--window=N` keeps N in flight instead), QoS 0 closed
+ * loop (the next point as soon as the socket takes it), and QoS 1 at a fixed `--rate` (open loop).
+ * For the gateway: publish → visible in ClickHouse, and RSS with `--idle` connected devices.
+ *
+ * Server CPU and RSS come from /proc/<pid>/stat and /proc/<pid>/status (VmRSS every 100 ms) while a
+ * phase is timed; 100% CPU = one core.
+ *
+ * Visibility: the load process reports, every 20 ms, how many points of the phase it has
+ * published so far; this process polls `SELECT count() FROM fleetgate.gps_tracking` through
+ * `POST /api/v1/analytics/query` every 25 ms. The visibility latency of a progress sample (t, n)
+ * is the time from t until the first poll answer (its arrival) showing at least base + n rows,
+ * where base is the count before the phase. It is therefore publish → queryable through the API
+ * of the n-th point, measured conservatively (the poll's own round trip is included).
+ */
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { readdirSync, readFileSync } from 'node:fs';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { connect as tcpConnect } from 'node:net';
+import { cpus, totalmem } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { packageRoot } from '../core/paths.js';
+import { ADMIN_KEY, startGateway, stop, waitForLine } from './api.js';
+import type { LoadConfig, LoadEvent, PhaseCommand, PhaseResult } from './gpsLoad.js';
+import { createScratchDatabase, fmtInt, fmtMs, freePort, pool, startNatsServer, table, tempDir } from './support.js';
+
+const MOSQUITTO = { host: '127.0.0.1', port: 1883 };
+const DEFAULT_ROLES = 'ingest,api,projections';
+const POLL_MS = 25;
+const PROGRESS_MS = 20;
+/** Connected devices per load process in the idle measurement. */
+const IDLE_PER_PROCESS = 5_000;
+
+// ---------------------------------------------------------------------------------------------
+// /proc
+
+const CLK_TCK = (() => {
+  try {
+    return Number(execFileSync('getconf', ['CLK_TCK']).toString().trim()) || 100;
+  } catch {
+    return 100;
+  }
+})();
+
+const cpuSeconds = (pid: number) => {
+  const s = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const f = s.slice(s.lastIndexOf(')') + 2).split(' ');
+  return (Number(f[11]) + Number(f[12])) / CLK_TCK; // utime + stime
+};
+
+const statusKiB = (pid: number, field: 'VmRSS' | 'VmHWM') => {
+  const m = new RegExp(`${field}:\\s+(\\d+) kB`).exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return m ? Number(m[1]) : Number.NaN;
+};
+const rssMiB = (pid: number) => statusKiB(pid, 'VmRSS') / 1024;
+
+/** Processes whose /proc/<pid>/comm is `comm` and whose command line contains `arg`. */
+const findPids = (comm: string, arg?: string) =>
+  readdirSync('/proc')
+    .filter((d) => /^\d+$/.test(d))
+    .map(Number)
+    .filter((pid) => {
+      try {
+        if (readFileSync(`/proc/${pid}/comm`, 'utf8').trim() !== comm) return false;
+        return arg === undefined || readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').includes(arg);
+      } catch {
+        return false;
+      }
+    });
+
+/** Busy CPU-seconds of the whole machine so far (all cores; /proc/stat, excluding idle and iowait). */
+const machineBusySeconds = () => {
+  const f = (readFileSync('/proc/stat', 'utf8').split('\n')[0] ?? '').trim().split(/\s+/).slice(1).map(Number);
+  const [user = 0, nice = 0, system = 0, , , irq = 0, softirq = 0, steal = 0] = f;
+  return (user + nice + system + irq + softirq + steal) / CLK_TCK;
+};
+
+interface ProcStats {
+  cpuPercent: number;
+  peakRssMiB: number;
+  lastRssMiB: number;
+}
+
+/** Samples each process's RSS every 100 ms until `stop`, which also gives its CPU% over the span. */
+const watchProcs = (pids: Record<string, number | undefined>) => {
+  const t0 = performance.now();
+  const start: Record<string, number> = {};
+  const peak: Record<string, number> = {};
+  const last: Record<string, number> = {};
+  const live = Object.entries(pids).filter((e): e is [string, number] => e[1] !== undefined);
+  const sample = () => {
+    for (const [name, pid] of live) {
+      try {
+        const r = rssMiB(pid);
+        last[name] = r;
+        peak[name] = Math.max(peak[name] ?? 0, r);
+      } catch {} // exited
+    }
+  };
+  for (const [name, pid] of live) {
+    try {
+      start[name] = cpuSeconds(pid);
+    } catch {}
+  }
+  const busy0 = machineBusySeconds();
+  sample();
+  const timer = setInterval(sample, 100);
+  return (): Record<string, ProcStats> & { machine: ProcStats } => {
+    clearInterval(timer);
+    sample();
+    const secs = (performance.now() - t0) / 1000;
+    const machine = { cpuPercent: ((machineBusySeconds() - busy0) / secs) * 100, peakRssMiB: Number.NaN, lastRssMiB: Number.NaN };
+    const out: Record<string, ProcStats> & { machine: ProcStats } = { machine };
+    for (const [name, pid] of live) {
+      let cpu = Number.NaN;
+      try {
+        cpu = ((cpuSeconds(pid) - (start[name] ?? 0)) / secs) * 100;
+      } catch {}
+      out[name] = { cpuPercent: cpu, peakRssMiB: peak[name] ?? Number.NaN, lastRssMiB: last[name] ?? Number.NaN };
+    }
+    return out;
+  };
+};
+
+// ---------------------------------------------------------------------------------------------
+// The load process
+
+type EventOf<T extends LoadEvent['type']> = Extract<LoadEvent, { type: T }>;
+
+class LoadProcess {
+  readonly child: ChildProcess;
+  private listeners = new Set<(e: LoadEvent) => void>();
+  private exitError: Error | undefined;
+
+  constructor(cfg: LoadConfig) {
+    this.child = spawn(process.execPath, [join(packageRoot, 'dist/bench/gpsLoad.js'), JSON.stringify(cfg)], {
+      stdio: ['pipe', 'pipe', 'inherit'],
+    });
+    createInterface({ input: this.child.stdout as NodeJS.ReadableStream }).on('line', (line) => {
+      let e: LoadEvent;
+      try {
+        e = JSON.parse(line) as LoadEvent;
+      } catch {
+        return console.error(`  load: ${line}`);
+      }
+      if (e.type === 'fatal') console.error(`  load process failed: ${e.message}`);
+      for (const l of [...this.listeners]) l(e);
+    });
+    this.child.once('exit', (code, signal) => {
+      this.exitError = new Error(`load process exited (${code ?? signal})`);
+      for (const l of [...this.listeners]) l({ type: 'fatal', message: this.exitError.message });
+    });
+  }
+
+  get pid() {
+    return this.child.pid;
+  }
+
+  on(fn: (e: LoadEvent) => void) {
+    this.listeners.add(fn);
+    return () => this.listeners.delete(fn);
+  }
+
+  /** The next event of `type` (register before causing it). */
+  next<T extends LoadEvent['type']>(type: T, timeoutMs: number): Promise<EventOf<T>> {
+    return new Promise((resolve, reject) => {
+      if (this.exitError) return reject(this.exitError);
+      const timer = setTimeout(() => {
+        off();
+        reject(new Error(`load process: no "${type}" within ${timeoutMs} ms`));
+      }, timeoutMs);
+      const off = this.on((e) => {
+        if (e.type === type) {
+          clearTimeout(timer);
+          off();
+          resolve(e as EventOf<T>);
+        } else if (e.type === 'fatal') {
+          clearTimeout(timer);
+          off();
+          reject(new Error(e.message));
+        }
+      });
+    });
+  }
+
+  send(cmd: PhaseCommand | { cmd: 'quit' }) {
+    this.child.stdin?.write(`${JSON.stringify(cmd)}\n`);
+  }
+
+  async quit() {
+    if (this.child.exitCode !== null) return;
+    const exited = new Promise<void>((resolve) => this.child.once('exit', () => resolve()));
+    this.send({ cmd: 'quit' });
+    const timer = setTimeout(() => this.child.kill('SIGKILL'), 30_000);
+    await exited;
+    clearTimeout(timer);
+  }
+}
+
+const startLoad = async (cfg: LoadConfig, timeoutMs = 180_000) => {
+  const load = new LoadProcess(cfg);
+  const connected = await load.next('connected', timeoutMs).catch(async (e: unknown) => {
+    load.child.kill('SIGKILL');
+    throw e;
+  });
+  if (connected.failed > 0) console.error(`  ${connected.failed} device(s) could not connect: ${connected.firstError ?? ''}`);
+  return { load, connected };
+};
+
+// ---------------------------------------------------------------------------------------------
+// The gateway's side: counts in ClickHouse and metrics
+
+interface Gateway {
+  url: string;
+  child: ChildProcess;
+}
+
+const analyticsCount = async (gw: Gateway): Promise<number> => {
+  const res = await fetch(`${gw.url}/api/v1/analytics/query`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${ADMIN_KEY}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ sql: 'SELECT count() AS n FROM fleetgate.gps_tracking' }),
+  });
+  const body = (await res.json()) as { rows?: { n: string | number }[] };
+  if (!res.ok) throw new Error(`analytics query: ${res.status} ${JSON.stringify(body)}`);
+  return Number(body.rows?.[0]?.n ?? 0);
+};
+
+/** Sums of the samples of one metric (all label sets matching `labels`) in the Prometheus text. */
+const metric = (text: string, name: string, labels = '') => {
+  let sum = 0;
+  for (const line of text.split('\n')) {
+    if (!line.startsWith(name)) continue;
+    const rest = line.slice(name.length);
+    if (!(rest.startsWith(' ') || rest.startsWith('{'))) continue;
+    if (labels && !rest.includes(labels)) continue;
+    sum += Number(line.slice(line.lastIndexOf(' ') + 1));
+  }
+  return sum;
+};
+
+interface GatewayCounters {
+  accepted: number;
+  batches: number;
+  batchPoints: number;
+  appendSeconds: number;
+  pauses: number;
+  refusals: number;
+  connections: number;
+}
+
+const counters = async (gw: Gateway): Promise<GatewayCounters> => {
+  const text = await (await fetch(`${gw.url}/metrics`)).text();
+  return {
+    accepted: metric(text, 'fleetgate_gps_points_accepted_total', 'source="mqtt"'),
+    batches: metric(text, 'fleetgate_gps_batch_points_count', 'source="mqtt"'),
+    batchPoints: metric(text, 'fleetgate_gps_batch_points_sum', 'source="mqtt"'),
+    appendSeconds: metric(text, 'fleetgate_gps_append_duration_seconds_sum', 'source="mqtt"'),
+    pauses: metric(text, 'fleetgate_mqtt_intake_pauses_total'),
+    refusals: metric(text, 'fleetgate_mqtt_refusals_total'),
+    connections: metric(text, 'fleetgate_mqtt_connections'),
+  };
+};
+
+/** Polls the row count until stopped; returns (arrival time, count) pairs. */
+const pollCount = (gw: Gateway) => {
+  const polls: { t: number; n: number; rttMs: number }[] = [];
+  let running = true;
+  let failures = 0;
+  const done = (async () => {
+    while (running) {
+      const t0 = Date.now();
+      try {
+        const n = await analyticsCount(gw);
+        polls.push({ t: Date.now(), n, rttMs: Date.now() - t0 });
+      } catch {
+        failures++;
+      }
+      const wait = POLL_MS - (Date.now() - t0);
+      if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+    }
+  })();
+  return {
+    polls,
+    latest: () => polls[polls.length - 1]?.n,
+    stop: async () => {
+      running = false;
+      await done;
+      return failures;
+    },
+  };
+};
+
+const percentile = (xs: number[], p: number) => {
+  if (xs.length === 0) return Number.NaN;
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)] as number;
+};
+
+/** For each progress sample (t, sent): ms until a poll that arrived after t showed base + sent rows. */
+const visibility = (progress: { t: number; sent: number }[], polls: { t: number; n: number }[], base: number) => {
+  const lat: number[] = [];
+  let unseen = 0;
+  let j = 0;
+  for (const p of progress) {
+    if (p.sent === 0) continue;
+    while (j < polls.length && ((polls[j]?.t ?? 0) < p.t || (polls[j]?.n ?? 0) - base < p.sent)) j++;
+    const hit = polls[j];
+    if (!hit) {
+      unseen++;
+      continue;
+    }
+    lat.push(hit.t - p.t);
+  }
+  return {
+    samples: lat.length,
+    unseen,
+    p50: percentile(lat, 50),
+    p99: unseen > 0 ? Number.POSITIVE_INFINITY : percentile(lat, 99),
+    max: unseen > 0 ? Number.POSITIVE_INFINITY : Math.max(...lat),
+  };
+};
+
+// ---------------------------------------------------------------------------------------------
+// Phases
+
+interface Row {
+  target: string;
+  phase: string;
+  qos: 0 | 1;
+  rate?: number;
+  seconds: number;
+  sentPerSec: number;
+  /** QoS 1: PUBACKed before the deadline per s; QoS 0: points sent / time until the closing fences were PUBACKed. */
+  acceptedPerSec?: number;
+  pubackP50?: number;
+  pubackP99?: number;
+  pubackMax?: number;
+  visibleP50?: number;
+  visibleP99?: number;
+  visibleMax?: number;
+  visibleSamples?: number;
+  serverCpuPercent: number;
+  serverPeakRssMiB: number;
+  auxCpuPercent?: number;
+  loadCpuPercent: number;
+  /** Busy CPU of the whole machine minus server, aux and load process: someone else's work. */
+  otherCpuPercent: number;
+  loadLoopDelayP99: number;
+  failed: number;
+  payloadBytes: number;
+  /** The timed span on the monotonic clock in µs (the clock of `node --cpu-prof` profiles), to slice a profile. */
+  monotonicUs: [number, number];
+  gateway?: {
+    /** Points the gateway counted as accepted (its metric) between start and deadline, per s. */
+    acceptedPerSecInWindow: number;
+    avgBatchPoints: number;
+    avgAppendMs: number;
+    intakePauses: number;
+    refusals: number;
+    pollRttP50: number;
+  };
+  load: PhaseResult;
+}
+
+interface Server {
+  pid: number | undefined;
+  auxPid?: number | undefined;
+  gateway?: Gateway;
+  /** Poll ClickHouse for the points (the gateway runs the projections). */
+  visible?: boolean;
+}
+
+const runPhase = async (
+  target: string,
+  load: LoadProcess,
+  server: Server,
+  spec: { phase: string; qos: 0 | 1; seconds: number; rate?: number; window?: number },
+): Promise<Row> => {
+  const gw = server.gateway;
+  const progress: { t: number; sent: number }[] = [];
+  const off = load.on((e) => {
+    if (e.type === 'p') progress.push({ t: e.t, sent: e.sent });
+  });
+  const base = gw && server.visible ? await analyticsCount(gw) : 0;
+  const poller = gw && server.visible ? pollCount(gw) : undefined;
+  const started = load.next('start', 30_000);
+  const ended = load.next('end', spec.seconds * 1000 + 60_000);
+  const result = load.next('result', spec.seconds * 1000 + 120_000);
+  load.send({
+    cmd: 'phase',
+    name: spec.phase,
+    qos: spec.qos,
+    seconds: spec.seconds,
+    nonce: randomBytes(4).toString('hex'),
+    ...(spec.rate ? { rate: spec.rate } : {}),
+    ...(spec.window ? { window: spec.window } : {}),
+  });
+  const start = await started;
+  const mono0 = Number(process.hrtime.bigint() / 1000n);
+  const stopWatch = watchProcs({ server: server.pid, aux: server.auxPid, load: load.pid });
+  const c0 = gw ? await counters(gw) : undefined;
+  const end = await ended;
+  const mono1 = Number(process.hrtime.bigint() / 1000n);
+  const procs = stopWatch();
+  const c1 = gw ? await counters(gw) : undefined;
+  const r = await result;
+  off();
+
+  let vis: ReturnType<typeof visibility> | undefined;
+  let pollRtt = Number.NaN;
+  if (gw && poller) {
+    // Wait until every point of the phase is in ClickHouse (or the count stops moving).
+    const expected = spec.qos === 1 ? r.acked + r.ackedLate : r.sent + r.fences;
+    const deadline = Date.now() + 60_000;
+    let stableSince = Date.now();
+    let lastN = -1;
+    for (;;) {
+      const n = poller.latest() ?? base;
+      if (n - base >= expected) break;
+      if (n !== lastN) {
+        lastN = n;
+        stableSince = Date.now();
+      }
+      if (Date.now() - stableSince > 3_000 || Date.now() > deadline) {
+        console.error(`  ${target} ${spec.phase}: ${n - base} of ${expected} points visible in ClickHouse`);
+        break;
+      }
+      await new Promise((res) => setTimeout(res, POLL_MS));
+    }
+    await poller.stop();
+    pollRtt = percentile(
+      poller.polls.map((p) => p.rttMs),
+      50,
+    );
+    if (spec.qos === 1)
+      vis = visibility(
+        progress.filter((p) => p.t <= end.t),
+        poller.polls,
+        base,
+      );
+  }
+  const seconds = r.seconds;
+  // QoS 1: PUBACKed before the deadline. QoS 0: all sent, over the time until the fences were PUBACKed.
+  const accepted = spec.qos === 1 ? r.acked / seconds : r.processedSeconds ? r.sent / r.processedSeconds : undefined;
+  const row: Row = {
+    target,
+    phase: spec.phase,
+    qos: spec.qos,
+    ...(spec.rate ? { rate: spec.rate } : {}),
+    seconds,
+    sentPerSec: r.sent / seconds,
+    ...(accepted === undefined ? {} : { acceptedPerSec: accepted }),
+    ...(spec.qos === 1 ? { pubackP50: r.latency.p50, pubackP99: r.latency.p99, pubackMax: r.latency.max } : {}),
+    ...(vis ? { visibleP50: vis.p50, visibleP99: vis.p99, visibleMax: vis.max, visibleSamples: vis.samples } : {}),
+    serverCpuPercent: procs.server?.cpuPercent ?? Number.NaN,
+    serverPeakRssMiB: procs.server?.peakRssMiB ?? Number.NaN,
+    ...(procs.aux ? { auxCpuPercent: procs.aux.cpuPercent } : {}),
+    loadCpuPercent: procs.load?.cpuPercent ?? Number.NaN,
+    otherCpuPercent: Math.max(
+      0,
+      procs.machine.cpuPercent - (procs.server?.cpuPercent ?? 0) - (procs.aux?.cpuPercent ?? 0) - (procs.load?.cpuPercent ?? 0),
+    ),
+    loadLoopDelayP99: r.loopDelayP99,
+    failed: r.errors + r.unacked + r.skipped + r.disconnects,
+    payloadBytes: r.payloadBytes,
+    monotonicUs: [mono0, mono1],
+    ...(c0 && c1
+      ? {
+          gateway: {
+            acceptedPerSecInWindow: (c1.accepted - c0.accepted) / ((end.t - start.t) / 1000),
+            avgBatchPoints: (c1.batchPoints - c0.batchPoints) / Math.max(1, c1.batches - c0.batches),
+            avgAppendMs: ((c1.appendSeconds - c0.appendSeconds) / Math.max(1, c1.batches - c0.batches)) * 1000,
+            intakePauses: c1.pauses - c0.pauses,
+            refusals: c1.refusals - c0.refusals,
+            pollRttP50: pollRtt,
+          },
+        }
+      : {}),
+    load: r,
+  };
+  const extra = row.gateway
+    ? `, batch ${fmtInt(row.gateway.avgBatchPoints)} pts / append ${fmtMs(row.gateway.avgAppendMs)} ms, pauses ${row.gateway.intakePauses}`
+    : '';
+  console.error(
+    `  ${target} ${spec.phase}: ${fmtInt(row.acceptedPerSec ?? row.sentPerSec)} points/s` +
+      (spec.qos === 1 ? `, PUBACK p99 ${fmtMs(row.pubackP99)} ms` : '') +
+      (vis ? `, visible p99 ${fmtMs(vis.p99)} ms` : '') +
+      `, server CPU ${Math.round(row.serverCpuPercent)}%, load CPU ${Math.round(row.loadCpuPercent)}%, other ${Math.round(row.otherCpuPercent)}%, failed ${row.failed}${extra}`,
+  );
+  if (r.firstError) console.error(`    first error: ${r.firstError}`);
+  return row;
+};
+
+// ---------------------------------------------------------------------------------------------
+
+const accepts = (host: string, port: number) =>
+  new Promise<boolean>((resolve) => {
+    const s = tcpConnect({ host, port });
+    s.once('connect', () => {
+      s.destroy();
+      resolve(true);
+    });
+    s.once('error', () => resolve(false));
+  });
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+interface IdleResult {
+  target: string;
+  devices: number;
+  connected: number;
+  failed: number;
+  connectSeconds: number;
+  /** After start-up and registering the devices, before any load. */
+  rssAtReadyMiB: number;
+  /** After the load phases, before the idle devices connect. */
+  rssBeforeMiB: number;
+  rssMiB: number;
+  peakRssMiB: number;
+  hwmMiB: number;
+  serverConnections?: number;
+  loadProcesses: number;
+}
+
+export const runGpsBench = async (args: string[]): Promise<number> => {
+  const opt = (name: string) => args.find((a) => a.startsWith(`--${name}=`))?.split('=')[1];
+  const devices = Number(opt('devices') ?? 2_000);
+  const seconds = Number(opt('seconds') ?? 10);
+  const warmup = Number(opt('warmup') ?? 2);
+  const rate = Number(opt('rate') ?? 10_000);
+  const idle = Number(opt('idle') ?? 10_000);
+  const window = Number(opt('window') ?? 1);
+  const only = opt('only')?.split(',');
+  const roles = opt('roles') ?? DEFAULT_ROLES;
+  if (!roles.split(',').includes('api') || !roles.split(',').includes('ingest')) {
+    console.error('--roles needs ingest and api (devices are registered through the API)');
+    return 2;
+  }
+  /** Without the projections role nothing reaches ClickHouse: no visibility measurement. */
+  const visible = roles.split(',').includes('projections');
+  /** Writes the gateway's CPU profile (node --cpu-prof) into this directory when it exits. */
+  const cpuProfDir = opt('cpu-prof');
+  const want = (n: string) => (only ? only.includes(n) : n !== 'jetstream');
+  const startedAt = new Date();
+  const rows: Row[] = [];
+  const idles: IdleResult[] = [];
+  const errors: { target: string; error: string }[] = [];
+
+  const phases = (withRate: boolean) => [
+    { phase: 'QoS 1 max', qos: 1 as const, seconds, window },
+    { phase: 'QoS 0 max', qos: 0 as const, seconds },
+    ...(withRate && rate > 0 ? [{ phase: `QoS 1 @${fmtInt(rate)}/s`, qos: 1 as const, seconds, rate }] : []),
+  ];
+
+  /** Connects the devices, warms up, runs the phases. */
+  const drive = async (target: string, server: Server, cfg: Omit<LoadConfig, 'from' | 'count'>) => {
+    const { load, connected } = await startLoad({ ...cfg, from: 0, count: devices, progressMs: PROGRESS_MS });
+    console.error(`  ${target}: ${connected.devices} devices connected in ${fmtInt(connected.ms)} ms`);
+    try {
+      if (warmup > 0) await runPhase(target, load, server, { phase: 'warm-up', qos: 1, seconds: warmup, window });
+      for (const p of phases(true)) rows.push(await runPhase(target, load, server, p));
+    } finally {
+      await load.quit();
+    }
+  };
+
+  // 1. Mosquitto
+  if (want('mosquitto')) {
+    const target = 'Mosquitto :1883';
+    try {
+      if (!(await accepts(MOSQUITTO.host, MOSQUITTO.port))) throw new Error('nothing listens on 127.0.0.1:1883');
+      const [pid, ...more] = findPids('mosquitto');
+      if (more.length > 0) console.error(`  several mosquitto processes; measuring ${pid}`);
+      console.error(`${target} (pid ${pid ?? '?'})`);
+      await drive(target, { pid }, { host: MOSQUITTO.host, port: MOSQUITTO.port, prefix: `fgbench-${process.pid}-` });
+    } catch (e) {
+      errors.push({ target, error: (e as Error).message });
+      console.error(`  ${target}: ${(e as Error).message}`);
+    }
+  }
+
+  // 2. Bare Aedes
+  if (want('aedes')) {
+    const target = 'bare Aedes';
+    const child = spawn(process.execPath, [join(packageRoot, 'dist/bench/bareAedes.js')], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    try {
+      const port = Number(await waitForLine(child, /^(\d+)\n/m, 10_000));
+      console.error(`${target} (pid ${child.pid}, port ${port})`);
+      await drive(target, { pid: child.pid }, { host: '127.0.0.1', port, prefix: 'dev-' });
+    } catch (e) {
+      errors.push({ target, error: (e as Error).message });
+      console.error(`  ${target}: ${(e as Error).message}`);
+    } finally {
+      await stop(child);
+    }
+  }
+
+  // 3, 4. The gateway
+  const gatewayTargets: {
+    key: string;
+    name: string;
+    setup: () => Promise<{
+      env: Record<string, string>;
+      dir: string;
+      auxPid?: () => number | undefined;
+      cleanup(): Promise<void>;
+    }>;
+  }[] = [
+    {
+      key: 'embedded',
+      name: 'fleetgate embedded',
+      setup: async () => {
+        const dir = await tempDir('fg-bench-gps-');
+        return { env: { DATA_DIR: dir.dir }, dir: dir.dir, cleanup: dir.remove };
+      },
+    },
+    {
+      key: 'jetstream',
+      name: 'fleetgate JetStream+PG',
+      setup: async () => {
+        const [nats, db, dir] = await Promise.all([
+          startNatsServer(),
+          createScratchDatabase('fg_bench_gps'),
+          tempDir('fg-bench-gps-'),
+        ]);
+        return {
+          env: { DATA_DIR: dir.dir, NATS_URL: nats.url, DATABASE_URL: db.url },
+          dir: dir.dir,
+          auxPid: () => findPids('nats-server', String(nats.port))[0],
+          cleanup: async () => {
+            await nats.stop();
+            await db.drop();
+            await dir.remove();
+          },
+        };
+      },
+    },
+  ];
+  for (const t of gatewayTargets) {
+    if (!want(t.key)) continue;
+    const target = t.name;
+    let setup: Awaited<ReturnType<typeof t.setup>> | undefined;
+    let gw: Gateway | undefined;
+    try {
+      setup = await t.setup();
+      const mqttPort = await freePort();
+      const started = performance.now();
+      gw = await startGateway(
+        {
+          ...setup.env,
+          MQTT_PORT: String(mqttPort),
+          // Every device connects from 127.0.0.1: the per-address connect rate would refuse most.
+          MQTT_CONNECTS_PER_IP_PER_MINUTE: '0',
+        },
+        roles,
+        cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${cpuProfDir}`, `--cpu-prof-name=gateway-${t.key}.cpuprofile`] : [],
+      );
+      const gateway = gw;
+      let tail = '';
+      const keep = (d: Buffer) => {
+        tail = (tail + d.toString()).slice(-8000);
+      };
+      gw.child.stdout?.on('data', keep);
+      gw.child.stderr?.on('data', keep);
+      console.error(`${target} (pid ${gw.child.pid}, mqtt port ${mqttPort}, ready in ${fmtInt(performance.now() - started)} ms)`);
+
+      // Register the devices (the idle measurement's too) and keep their tokens in a file for the load processes.
+      const nDevices = Math.max(devices, idle);
+      const creds: { id: string; token: string }[] = new Array(nDevices);
+      const r0 = performance.now();
+      await pool(nDevices, 32, async (i) => {
+        const id = `bench-${i}`;
+        const res = await fetch(`${gateway.url}/api/v1/devices`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${ADMIN_KEY}`, 'content-type': 'application/json' },
+          body: JSON.stringify({ id }),
+        });
+        const body = (await res.json()) as { token?: string };
+        if (res.status !== 201 || !body.token) throw new Error(`registering ${id}: ${res.status} ${JSON.stringify(body)}`);
+        creds[i] = { id, token: body.token };
+      });
+      console.error(`  registered ${fmtInt(nDevices)} devices in ${fmtInt(performance.now() - r0)} ms`);
+      const credentialsFile = join(setup.dir, 'bench-devices.json');
+      await writeFile(credentialsFile, JSON.stringify(creds));
+
+      const rssAtReady = rssMiB(gw.child.pid as number);
+      console.error(`  gateway RSS after start-up and registration: ${fmtInt(rssAtReady)} MiB`);
+      const server: Server = { pid: gw.child.pid, auxPid: setup.auxPid?.(), gateway: gw, visible };
+      try {
+        await drive(target, server, { host: '127.0.0.1', port: mqttPort, credentialsFile });
+      } catch (e) {
+        throw new Error(`${(e as Error).message}\n--- gateway output ---\n${tail}`);
+      }
+
+      if (idle > 0) {
+        const pid = gw.child.pid as number;
+        await sleep(1_000);
+        const rssBefore = rssMiB(pid);
+        const procs = Math.ceil(idle / IDLE_PER_PROCESS);
+        const per = Math.ceil(idle / procs);
+        const c0 = performance.now();
+        const loads = await Promise.all(
+          Array.from({ length: procs }, (_, k) =>
+            startLoad(
+              {
+                host: '127.0.0.1',
+                port: mqttPort,
+                credentialsFile,
+                from: k * per,
+                count: Math.min(per, idle - k * per),
+                connectConcurrency: 50,
+              },
+              300_000,
+            ),
+          ),
+        );
+        try {
+          const connectSeconds = (performance.now() - c0) / 1000;
+          const connected = loads.reduce((s, l) => s + l.connected.devices, 0);
+          const failed = loads.reduce((s, l) => s + l.connected.failed, 0);
+          await sleep(2_000);
+          const stopWatch = watchProcs({ server: pid });
+          await sleep(3_000);
+          const st = stopWatch().server as ProcStats;
+          const c = await counters(gw);
+          const r: IdleResult = {
+            target,
+            devices: idle,
+            connected,
+            failed,
+            connectSeconds,
+            rssAtReadyMiB: rssAtReady,
+            rssBeforeMiB: rssBefore,
+            rssMiB: st.lastRssMiB,
+            peakRssMiB: st.peakRssMiB,
+            hwmMiB: statusKiB(pid, 'VmHWM') / 1024,
+            serverConnections: c.connections,
+            loadProcesses: procs,
+          };
+          idles.push(r);
+          console.error(
+            `  ${target}: ${fmtInt(connected)} idle devices (${procs} load processes, connected in ${connectSeconds.toFixed(1)} s): RSS ${fmtInt(r.rssMiB)} MiB (before ${fmtInt(rssBefore)} MiB, lifetime peak ${fmtInt(r.hwmMiB)} MiB)`,
+          );
+        } finally {
+          await Promise.all(loads.map((l) => l.load.quit()));
+        }
+      }
+    } catch (e) {
+      errors.push({ target, error: (e as Error).message });
+      console.error(`  ${target}: ${(e as Error).message}`);
+    } finally {
+      if (gw) await stop(gw.child);
+      await setup?.cleanup();
+    }
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Report
+  const totalSeconds = (Date.now() - startedAt.getTime()) / 1000;
+  const payload = rows.find((r) => r.payloadBytes > 0)?.payloadBytes ?? 0;
+  console.log(
+    `\nGPS over MQTT 3.1.1: ${fmtInt(devices)} devices (mqtt.js, one load process), ~${Math.round(payload)}-byte points, ${seconds} s per phase; ` +
+      `QoS 1 max = each device keeps ${window} message(s) in flight (stop-and-wait at 1); QoS 0 max = next point as soon as the socket takes it, ` +
+      'accepted/s = points sent / time until a closing QoS 1 point per device was PUBACKed; ' +
+      `@rate = open loop, round-robin over the devices. Gateway roles: ${roles}. CPU: 100% = one core (machine: ${cpus().length} cores); other = the machine's busy CPU not spent by the server, nats-server or the load process.\n`,
+  );
+  const ms = (n: number | undefined) => (n === Number.POSITIVE_INFINITY ? 'never' : fmtMs(n));
+  console.log(
+    table(
+      [
+        'target',
+        'phase',
+        '>sent/s',
+        '>accepted/s',
+        '>PUBACK p50',
+        '>p99 ms',
+        '>visible p50',
+        '>p99 ms',
+        '>server CPU%',
+        '>peak RSS MiB',
+        '>load CPU%',
+        '>other CPU%',
+        '>failed',
+      ],
+      rows.map((r) => [
+        r.target,
+        r.phase,
+        fmtInt(r.sentPerSec),
+        fmtInt(r.acceptedPerSec),
+        fmtMs(r.pubackP50),
+        fmtMs(r.pubackP99),
+        ms(r.visibleP50),
+        ms(r.visibleP99),
+        fmtInt(r.serverCpuPercent) + (r.auxCpuPercent !== undefined ? ` (+nats ${fmtInt(r.auxCpuPercent)})` : ''),
+        fmtInt(r.serverPeakRssMiB),
+        fmtInt(r.loadCpuPercent),
+        fmtInt(r.otherCpuPercent),
+        r.failed,
+      ]),
+    ),
+  );
+  const busy = rows.filter((r) => r.otherCpuPercent > 25);
+  if (busy.length > 0) {
+    console.log(
+      `\nWARNING: other processes kept ${fmtInt(Math.max(...busy.map((r) => r.otherCpuPercent)))}% CPU busy during ${busy.length} of ${rows.length} phases ` +
+        '(column "other CPU%"): on this machine that skews throughput and latency; compare phases with little "other" only.',
+    );
+  }
+  const gwRows = rows.filter((r) => r.gateway);
+  if (gwRows.length > 0) {
+    console.log('\ngateway internals per phase (from its /metrics):');
+    for (const r of gwRows) {
+      const g = r.gateway as NonNullable<Row['gateway']>;
+      console.log(
+        `  ${r.target}, ${r.phase}: ${fmtInt(g.acceptedPerSecInWindow)} points/s accepted before the deadline, ${fmtInt(g.avgBatchPoints)} points per GPS append, ${fmtMs(g.avgAppendMs)} ms per append, ${g.intakePauses} intake pauses, ${g.refusals} refusals; analytics poll round trip p50 ${fmtMs(g.pollRttP50)} ms`,
+      );
+    }
+  }
+  if (idles.length > 0) {
+    console.log('\nidle connected devices (RSS of the gateway after all connected, sampled 3 s):');
+    console.log(
+      table(
+        [
+          'target',
+          '>devices',
+          '>connected',
+          '>connect s',
+          '>RSS at start MiB',
+          '>RSS before MiB',
+          '>RSS MiB',
+          '>peak MiB',
+          '>lifetime peak MiB',
+        ],
+        idles.map((i) => [
+          i.target,
+          fmtInt(i.devices),
+          fmtInt(i.connected),
+          i.connectSeconds.toFixed(1),
+          fmtInt(i.rssAtReadyMiB),
+          fmtInt(i.rssBeforeMiB),
+          fmtInt(i.rssMiB),
+          fmtInt(i.peakRssMiB),
+          fmtInt(i.hwmMiB),
+        ]),
+      ),
+    );
+  }
+
+  const find = (target: string, phase: string) => rows.find((r) => r.target.startsWith(target) && r.phase === phase);
+  const thr = (r: Row | undefined) => r?.acceptedPerSec ?? r?.sentPerSec;
+  console.log('\nratios (same run):');
+  for (const phase of ['QoS 1 max', 'QoS 0 max']) {
+    const mos = thr(find('Mosquitto', phase));
+    const aed = thr(find('bare Aedes', phase));
+    if (mos && aed) console.log(`  ${phase}: bare Aedes / Mosquitto = ${(aed / mos).toFixed(2)}`);
+    for (const g of rows.filter((r) => r.gateway && r.phase === phase)) {
+      const v = thr(g) ?? 0;
+      const parts = [
+        aed ? `${((v / aed) * 100).toFixed(0)}% of bare Aedes` : undefined,
+        mos ? `${(v / mos).toFixed(2)}× Mosquitto` : undefined,
+      ].filter(Boolean);
+      if (parts.length > 0) console.log(`  ${phase}: ${g.target} = ${parts.join(', ')}`);
+    }
+  }
+
+  console.log('\ntargets:');
+  let pass = true;
+  const check = (ok: boolean | undefined, text: string) => {
+    if (ok === undefined) return console.log(`  n/a  ${text}`);
+    pass &&= ok;
+    console.log(`  ${ok ? 'PASS' : 'MISS'} ${text}`);
+  };
+  const aedQ1 = find('bare Aedes', 'QoS 1 max')?.acceptedPerSec;
+  const mosQ1 = find('Mosquitto', 'QoS 1 max')?.acceptedPerSec;
+  for (const t of gatewayTargets) {
+    const q1 = rows.find((r) => r.target === t.name && r.phase === 'QoS 1 max');
+    if (!q1) continue;
+    const v = q1.acceptedPerSec ?? 0;
+    check(
+      aedQ1 ? v >= 0.5 * aedQ1 : undefined,
+      `${t.name}: durable QoS 1 ${fmtInt(v)}/s = ${aedQ1 ? `${((v / aedQ1) * 100).toFixed(0)}%` : '?'} of bare Aedes ${fmtInt(aedQ1)}/s (target >= 50%)`,
+    );
+    check(
+      mosQ1 ? v > mosQ1 : undefined,
+      `${t.name}: durable QoS 1 ${fmtInt(v)}/s vs Mosquitto QoS 1 ${fmtInt(mosQ1)}/s (target: above)`,
+    );
+    const fixed = rows.find((r) => r.target === t.name && r.rate);
+    if (fixed) {
+      const achieved = fixed.acceptedPerSec ?? 0;
+      check(
+        (fixed.pubackP99 ?? Number.POSITIVE_INFINITY) < 50 && achieved >= 0.95 * rate,
+        `${t.name}: p99 publish→PUBACK ${fmtMs(fixed.pubackP99)} ms at ${fmtInt(achieved)}/s (target < 50 ms at ${fmtInt(rate)}/s)`,
+      );
+      check(
+        (fixed.visibleP99 ?? Number.POSITIVE_INFINITY) < 1000 && achieved >= 0.95 * rate,
+        `${t.name}: p99 publish→queryable in ClickHouse ${ms(fixed.visibleP99)} ms at ${fmtInt(achieved)}/s (target < 1,000 ms)`,
+      );
+    }
+    const i = idles.find((x) => x.target === t.name);
+    if (i) {
+      check(
+        i.rssMiB < 600 && i.peakRssMiB < 600 && i.connected >= i.devices,
+        `${t.name}: RSS ${fmtInt(i.peakRssMiB)} MiB with ${fmtInt(i.connected)} of ${fmtInt(i.devices)} devices connected (target < 600 MiB with 10,000)`,
+      );
+    }
+  }
+  for (const e of errors) {
+    pass = false;
+    console.log(`ERROR ${e.target}: ${e.error.split('\n')[0]}`);
+  }
+
+  const dir = join(packageRoot, 'bench', 'results');
+  await mkdir(dir, { recursive: true });
+  const file = join(dir, `gps-${startedAt.toISOString().replace(/[:.]/g, '-')}.json`);
+  await writeFile(
+    file,
+    `${JSON.stringify(
+      {
+        bench: 'gps',
+        startedAt: startedAt.toISOString(),
+        totalSeconds,
+        machine: {
+          cpus: cpus().length,
+          cpuModel: cpus()[0]?.model,
+          memoryBytes: totalmem(),
+          node: process.version,
+          platform: process.platform,
+        },
+        settings: { devices, seconds, warmup, rate, idle, window, roles, pollMs: POLL_MS, progressMs: PROGRESS_MS },
+        rows,
+        idle: idles,
+        errors,
+      },
+      (_k, v) => (v === Number.POSITIVE_INFINITY ? 'never' : Number.isNaN(v) ? null : v),
+      2,
+    )}\n`,
+  );
+  console.log(`\nwrote ${file} (${totalSeconds.toFixed(0)} s)`);
+  return pass ? 0 : 1;
+};
