@@ -22,6 +22,13 @@ const MAX_TOPIC_LEVELS = 8;
 const MAX_CONNECT_BYTES = 16_384;
 /** Error reports per PUBLISH; the counter still counts every refused point. */
 const MAX_ERROR_REPORTS = 16;
+/**
+ * Error-report bytes handed to a client's socket and not yet flushed to the kernel. A device that
+ * stops reading while it keeps sending bad points would otherwise make this process buffer ~45×
+ * what it sends (16 reports for a 40-byte message) until `drainTimeout` drops it: 18 MB in under
+ * 2 s from one client in test T16. Reports are QoS 0, so beyond this they are dropped (counted).
+ */
+const MAX_ERROR_BACKLOG_BYTES = 1_048_576;
 
 export interface MqttIngestOptions {
   config: Pick<Config, 'mqtt' | 'gps'>;
@@ -108,16 +115,36 @@ export const startMqttIngest = async (opts: MqttIngestOptions): Promise<MqttInge
       : undefined;
   const deviceOf = new WeakMap<Client, AuthenticatedDevice>();
   const errorSubscribers = new WeakSet<Client>();
+  /** Bytes of error reports per client written to its socket and not yet flushed (MAX_ERROR_BACKLOG_BYTES). */
+  const errorBacklog = new WeakMap<Client, number>();
+  let reportCounter = 0;
   /** Location packets already appended: Aedes' publish pipeline must skip them. */
   const consumed = new WeakSet<object>();
 
   const reportRefusals = (client: Client, device: AuthenticatedDevice, refusals: readonly Refusal[]) => {
     // Only to a client that subscribed: firmware that never asked may choke on an unexpected PUBLISH.
     if (!errorSubscribers.has(client)) return;
-    for (const r of refusals.slice(0, MAX_ERROR_REPORTS)) {
-      const payload = Buffer.from(JSON.stringify({ reason: r.reason, index: r.index, id: r.pointId ?? null, detail: r.detail }));
-      client.publish({ cmd: 'publish', topic: errorsTopic(device.id), payload, qos: 0, retain: false, dup: false }, () => {});
+    const reports = refusals.slice(0, MAX_ERROR_REPORTS);
+    let backlog = errorBacklog.get(client) ?? 0;
+    if (backlog > MAX_ERROR_BACKLOG_BYTES) {
+      mqttMetrics.errorReportsDropped.inc(reports.length);
+      return;
     }
+    for (const r of reports) {
+      const payload = Buffer.from(JSON.stringify({ reason: r.reason, index: r.index, id: r.pointId ?? null, detail: r.detail }));
+      // Aedes calls back once the bytes are with the kernel, or after the socket drained (or was dropped).
+      const size = payload.length + errorsTopic(device.id).length + 4;
+      backlog += size;
+      // Aedes drops a packet for a client that already got one with a higher (brokerId, brokerCounter)
+      // (its dedupe). A QoS 1 command to a persistent session waits for the session store before
+      // that check, so a report created after it but written first made Aedes drop the command and
+      // call back as if it was sent (downlink recorded it delivered). Reports count on their own.
+      const report = { cmd: 'publish', topic: errorsTopic(device.id), payload, qos: 0, retain: false, dup: false } as const;
+      client.publish(Object.assign(report, { brokerId: `${broker.id}/errors`, brokerCounter: ++reportCounter }), () =>
+        errorBacklog.set(client, (errorBacklog.get(client) ?? size) - size),
+      );
+    }
+    errorBacklog.set(client, backlog);
   };
 
   const onPublish = async (client: Client | null, packet: PublishPacket) => {
@@ -236,13 +263,29 @@ export const startMqttIngest = async (opts: MqttIngestOptions): Promise<MqttInge
     publish(packet, client, done);
   };
 
+  // The typings leave the persistence out (default: aedes-persistence, in memory).
+  const incomingStore = (broker as unknown as { persistence: { cleanIncoming?(c: Client): Promise<void> } }).persistence;
   broker.on('client', () => mqttMetrics.connections.inc());
-  broker.on('clientDisconnect', () => mqttMetrics.connections.dec());
+  broker.on('clientDisconnect', (client) => {
+    mqttMetrics.connections.dec();
+    // Aedes keeps a persistent session's inbound QoS 2 packets (up to maxInflightInbound, payloads
+    // included) until PUBREL, also after the connection is gone; a device opening persistent
+    // sessions under fresh client ids would grow that store without bound (T15). We need none of
+    // it: the points were appended before PUBREC, a resend is deduplicated by event id, and Aedes
+    // answers PUBREL with PUBCOMP whether the packet is still stored or not.
+    if (!client.clean) incomingStore.cleanIncoming?.(client).catch(() => {});
+  });
   broker.on('unsubscribe', (topics, client) => {
     const device = deviceOf.get(client);
     if (device && topics.includes(errorsTopic(device.id))) errorSubscribers.delete(client);
   });
+  // Aedes reports an error once per pending write of a dropped client (drain timeout: thousands).
+  const errored = new WeakSet<Client>();
   const onError = (client: Client | null, err: Error) => {
+    if (client) {
+      if (errored.has(client)) return;
+      errored.add(client);
+    }
     const kind = errorKind(err);
     mqttMetrics.clientErrors.inc({ kind });
     logger.debug({ clientId: client?.id ?? null, kind, err: err.message }, 'mqtt connection closed on error');

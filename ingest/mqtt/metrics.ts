@@ -40,6 +40,11 @@ export const mqttMetrics = {
     help: 'Authenticated MQTT connections',
     registers: [registry],
   }),
+  errorReportsDropped: new Counter({
+    name: 'fleetgate_mqtt_error_reports_dropped_total',
+    help: 'Reports on v1/devices/{id}/errors not sent because the device is not reading what it was sent already',
+    registers: [registry],
+  }),
   qos0Lost: new Counter({
     name: 'fleetgate_mqtt_qos0_points_lost_total',
     help: 'QoS 0 points whose append failed (the device is never told)',
