@@ -67,7 +67,7 @@ const start = async (config: Config, logger: Logger) => {
   };
   const gateway = await startGateway(config, logger, {
     projections,
-    handlers: buildHandlers(config),
+    handlers: (stores) => buildHandlers({ config, logger, log: stores.log, sql: stores.postgres.sql }),
     mountApi: async (app, stores) => {
       const ch = stores.clickhouse;
       const analytics = ch ? await openAnalyticsClient(config, ch) : undefined;

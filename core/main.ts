@@ -69,7 +69,8 @@ export const openStores = async (config: Config, logger: Logger, opts: { clickho
 
 export interface GatewayParts {
   projections: readonly Projection[];
-  handlers: readonly Handler[];
+  /** The `handlers` role's handlers, built once the stores are open (guards and logs read Postgres). */
+  handlers(stores: Stores): readonly Handler[];
   /** The `api` role's routes, added to the HTTP server before it listens. */
   mountApi?(app: TemplatedApp, stores: Stores): Promise<{ close(): Promise<void> } | undefined>;
   /** Read models outside Postgres (ClickHouse history), run by the `projections` role. */
@@ -100,7 +101,7 @@ export const startGateway = async (config: Config, logger: Logger, parts: Gatewa
     : [];
   if (roles.has('projections') && parts.extraProjections) projections.push(...parts.extraProjections(stores));
   const handlers = roles.has('handlers')
-    ? parts.handlers.map((handler) => handlerRunner({ log: stores.log, handler, logger, ...config.handlers }))
+    ? parts.handlers(stores).map((handler) => handlerRunner({ log: stores.log, handler, logger, ...config.handlers }))
     : [];
   let http: HttpServer | undefined;
   let ingest: { close(): Promise<void> } | undefined;

@@ -1,5 +1,16 @@
 import type { Config } from '../core/config.js';
+import type { EventLog } from '../core/eventlog/port.js';
+import type { Logger } from '../core/logger.js';
 import type { Handler } from '../core/runners/handlerRunner.js';
+import type { Sql } from '../core/stores/postgres.js';
+
+/** What a channel's handlers may use: providers come from config, guards and opt-outs read Postgres. */
+export interface HandlerDeps {
+  config: Config;
+  logger: Logger;
+  log: EventLog;
+  sql: Sql;
+}
 
 /** Every handler the `handlers` role runs, built from config (providers, test mode). */
-export const buildHandlers = (_config: Config): readonly Handler[] => [];
+export const buildHandlers = (_deps: HandlerDeps): readonly Handler[] => [];
