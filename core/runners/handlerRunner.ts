@@ -1,4 +1,4 @@
-import { PRIORITIES, type Priority } from '../../schemas/events/envelope.js';
+import { ATTEMPT_FAILED, type AttemptFailed, PRIORITIES, type Priority } from '../../schemas/events/envelope.js';
 import { derivedMsgId, newEvent } from '../eventlog/newEvent.js';
 import type { Consumer, Delivery, EventEnvelope, EventLog, StreamName } from '../eventlog/port.js';
 import type { Logger } from '../logger.js';
@@ -112,6 +112,31 @@ export const handlerRunner = (opts: HandlerRunnerOptions): HandlerRunner => {
     }
   };
 
+  /** `<domain>.attempt_failed` for each command of a delivery that will be retried; one per attempt. */
+  const appendAttemptFailed = async (delivery: Delivery, attempt: number, delayMs: number, err: HandlerError) => {
+    for (const e of delivery.events) {
+      if (!handler.eventTypes.includes(e.type)) continue;
+      const type = `${e.type.slice(0, e.type.indexOf('.'))}.${ATTEMPT_FAILED}`;
+      const data: AttemptFailed = {
+        attempt,
+        error: err.message.slice(0, 1_000),
+        nextAttemptAt: new Date(Date.now() + delayMs).toISOString(),
+      };
+      await log.append(
+        e.subject,
+        newEvent({
+          type,
+          subject: e.subject,
+          data,
+          source: `handler/${handler.name}`,
+          causationId: e.id,
+          correlationId: e.correlationId ?? e.id,
+        }),
+        { msgId: derivedMsgId(e.id, `${handler.name}/attempt-${attempt}`, 0) },
+      );
+    }
+  };
+
   /*
    * A message of several commands (the API coalesces bursts) is first split into one message per
    * command, appended under the same subject: each is then handled, retried and dead-lettered on
@@ -176,6 +201,10 @@ export const handlerRunner = (opts: HandlerRunnerOptions): HandlerRunner => {
       );
       hlog.info({ seq: delivery.seq, attempt, delayMs: delay, err: err.message }, 'retrying command');
       metrics.handled.inc({ ...labels, outcome: 'retry' });
+      // The queue's read model (attempts, next attempt, last error) is folded from these.
+      await appendAttemptFailed(delivery, attempt, delay, err).catch((appendErr) =>
+        hlog.warn({ err: appendErr, seq: delivery.seq }, 'could not record the failed attempt'),
+      );
       await delivery
         .nak(delay, err.message)
         .catch((nakErr) => hlog.error({ err: nakErr }, 'nak failed; ack wait will redeliver'));

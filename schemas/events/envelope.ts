@@ -19,6 +19,21 @@ export type Priority = Static<typeof Priority>;
 export const PRIORITIES: readonly Priority[] = ['urgent', 'high', 'normal', 'low'];
 
 /**
+ * `<domain>.attempt_failed` (`sms.attempt_failed`, …): the handler runner's record of one failed
+ * attempt at a command that will be retried; the last failure is the channel's own `*.failed`.
+ */
+export const ATTEMPT_FAILED = 'attempt_failed';
+export const AttemptFailed = Type.Object(
+  {
+    attempt: Type.Integer({ minimum: 1 }),
+    error: Type.String(),
+    nextAttemptAt: Type.String({ format: 'date-time' }),
+  },
+  { additionalProperties: false },
+);
+export type AttemptFailed = Static<typeof AttemptFailed>;
+
+/**
  * One event. `id` is a UUIDv7 (time-ordered); `subject` is the log subject it was appended
  * under; `causationId` is the id of the event that caused it (a handler's command), and
  * `correlationId` the id of the first event of the chain.

@@ -67,12 +67,22 @@ describe('handler runner', () => {
     const cmd = await command(domain, 'normal', { to: '+70000000000' });
     await r.start();
     await until(() => attempts.length === 3);
-    await until(async () => (await log.read('EVENTS', 10, { filterSubject: `evt.${domain}.>` })).length === 2);
+    await until(async () => (await log.read('EVENTS', 10, { filterSubject: `evt.${domain}.>` })).length === 4);
     await r.stop();
     expect(attempts).toEqual([1, 2, 3]);
     expect((times[1] as number) - (times[0] as number)).toBeGreaterThanOrEqual(14);
     const all = await log.read('EVENTS', 10, { filterSubject: `evt.${domain}.>` });
-    const result = all[1]?.events[0];
+    // Each failed attempt is recorded for the queue's read model, with when the next one is due.
+    const failed = all.slice(1, 3).map((m) => m.events[0] as (typeof m.events)[number]);
+    expect(failed.map((e) => [e.type, (e.data as { attempt: number }).attempt])).toEqual([
+      [`${domain}.attempt_failed`, 1],
+      [`${domain}.attempt_failed`, 2],
+    ]);
+    expect(failed[0]).toMatchObject({ causationId: all[0]?.events[0]?.id, data: { error: 'provider 503' } });
+    expect(Date.parse((failed[0]?.data as { nextAttemptAt: string } | undefined)?.nextAttemptAt ?? '')).toBeGreaterThan(
+      Date.parse(failed[0]?.time ?? ''),
+    );
+    const result = all[3]?.events[0];
     expect(result).toMatchObject({ type: `${domain}.sent`, causationId: all[0]?.events[0]?.id });
     expect(all[0]?.seq).toBe(cmd.seq);
     expect((await log.read('DLQ', 5, { filterSubject: `dlq.${domain}-normal` })).length).toBe(0);
@@ -102,7 +112,9 @@ describe('handler runner', () => {
     await until(async () => (await results()) === 3);
     await r.stop();
     expect(Object.fromEntries(calls)).toEqual({ 1: 1, 2: 2, 3: 1 });
-    const copies = (await log.read('EVENTS', 20, { filterSubject: subject })).filter((m) => m.seq !== original.seq);
+    const copies = (await log.read('EVENTS', 20, { filterSubject: subject })).filter(
+      (m) => m.seq !== original.seq && m.events[0]?.type === `${domain}.requested`,
+    );
     expect(copies.map((m) => m.events.map((e) => e.id))).toEqual(batch.map((e) => [e.id]));
     expect(copies.every((m) => m.headers['fg-split-of'] === `EVENTS:${original.seq}`)).toBe(true);
     // Read models fold the original only: a copy is work, not history.
@@ -212,7 +224,7 @@ describe('handler runner', () => {
     await until(() => calls === 2);
     await r.stop();
     const all = await log.read('EVENTS', 10, { filterSubject: `evt.${domain}.>` });
-    expect(all.map((m) => m.events[0]?.type)).toEqual([`${domain}.requested`, `${domain}.sent`]);
+    expect(all.map((m) => m.events[0]?.type)).toEqual([`${domain}.requested`, `${domain}.sent`, `${domain}.attempt_failed`]);
   });
 
   it('computes capped exponential back-off with jitter', () => {
