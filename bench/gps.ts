@@ -8,7 +8,10 @@
  * - `embedded`: the gateway, `fleetgate start --roles ingest,api,projections` (the api role only
  *   to register the devices), embedded log (PGlite) and chdb;
  * - `jetstream` (only when named in `--only`): the same with a private nats-server and a scratch
- *   database on the machine's Postgres.
+ *   database on the machine's Postgres;
+ * - `jetstream-split` (only when named): the same log and database, the gateway running `ingest,api` and a second
+ *   process `projections,api` (its own chdb) folding into ClickHouse: the distributed mode's
+ *   deployment, where the measured process is the one the devices talk to.
  *
  * Phases per target: QoS 1 closed loop (each device stop-and-wait: it publishes its next point when
  * the PUBACK of the previous one arrives; `--window=N` keeps N in flight instead), QoS 0 closed
@@ -357,6 +360,8 @@ interface Row {
   serverCpuPercent: number;
   serverPeakRssMiB: number;
   auxCpuPercent?: number;
+  /** The projections process, when they run beside the gateway (`jetstream-split`). */
+  projectorCpuPercent?: number;
   loadCpuPercent: number;
   /** Busy CPU of the whole machine minus server, aux and load process: someone else's work. */
   otherCpuPercent: number;
@@ -381,7 +386,9 @@ interface Server {
   pid: number | undefined;
   auxPid?: number | undefined;
   gateway?: Gateway;
-  /** Poll ClickHouse for the points (the gateway runs the projections). */
+  /** The process running the projections when it is not the gateway (its API answers the ClickHouse polls). */
+  projector?: Gateway;
+  /** Poll ClickHouse for the points (the gateway or the projector runs the projections). */
   visible?: boolean;
 }
 
@@ -396,8 +403,9 @@ const runPhase = async (
   const off = load.on((e) => {
     if (e.type === 'p') progress.push({ t: e.t, sent: e.sent });
   });
-  const base = gw && server.visible ? await analyticsCount(gw) : 0;
-  const poller = gw && server.visible ? pollCount(gw) : undefined;
+  const chGw = server.projector ?? gw;
+  const base = chGw && server.visible ? await analyticsCount(chGw) : 0;
+  const poller = chGw && server.visible ? pollCount(chGw) : undefined;
   const started = load.next('start', 30_000);
   const ended = load.next('end', spec.seconds * 1000 + 60_000);
   const result = load.next('result', spec.seconds * 1000 + 120_000);
@@ -412,7 +420,7 @@ const runPhase = async (
   });
   const start = await started;
   const mono0 = Number(process.hrtime.bigint() / 1000n);
-  const stopWatch = watchProcs({ server: server.pid, aux: server.auxPid, load: load.pid });
+  const stopWatch = watchProcs({ server: server.pid, aux: server.auxPid, load: load.pid, proj: server.projector?.child.pid });
   const c0 = gw ? await counters(gw) : undefined;
   const end = await ended;
   const mono1 = Number(process.hrtime.bigint() / 1000n);
@@ -470,10 +478,15 @@ const runPhase = async (
     serverCpuPercent: procs.server?.cpuPercent ?? Number.NaN,
     serverPeakRssMiB: procs.server?.peakRssMiB ?? Number.NaN,
     ...(procs.aux ? { auxCpuPercent: procs.aux.cpuPercent } : {}),
+    ...(procs.proj ? { projectorCpuPercent: procs.proj.cpuPercent } : {}),
     loadCpuPercent: procs.load?.cpuPercent ?? Number.NaN,
     otherCpuPercent: Math.max(
       0,
-      procs.machine.cpuPercent - (procs.server?.cpuPercent ?? 0) - (procs.aux?.cpuPercent ?? 0) - (procs.load?.cpuPercent ?? 0),
+      procs.machine.cpuPercent -
+        (procs.server?.cpuPercent ?? 0) -
+        (procs.aux?.cpuPercent ?? 0) -
+        (procs.proj?.cpuPercent ?? 0) -
+        (procs.load?.cpuPercent ?? 0),
     ),
     loadLoopDelayP99: r.loopDelayP99,
     failed: r.errors + r.unacked + r.skipped + r.disconnects,
@@ -555,7 +568,7 @@ export const runGpsBench = async (args: string[]): Promise<number> => {
   const visible = roles.split(',').includes('projections');
   /** Writes the gateway's CPU profile (node --cpu-prof) into this directory when it exits. */
   const cpuProfDir = opt('cpu-prof');
-  const want = (n: string) => (only ? only.includes(n) : n !== 'jetstream');
+  const want = (n: string) => (only ? only.includes(n) : n !== 'jetstream' && n !== 'jetstream-split');
   const startedAt = new Date();
   const rows: Row[] = [];
   const idles: IdleResult[] = [];
@@ -622,6 +635,8 @@ export const runGpsBench = async (args: string[]): Promise<number> => {
       auxPid?: () => number | undefined;
       cleanup(): Promise<void>;
     }>;
+    /** Projections in a second process (`--roles projections,api`, its own DATA_DIR for chdb); the gateway runs the other roles. */
+    split?: boolean;
   }[] = [
     {
       key: 'embedded',
@@ -652,12 +667,36 @@ export const runGpsBench = async (args: string[]): Promise<number> => {
         };
       },
     },
+    {
+      key: 'jetstream-split',
+      name: 'fleetgate JetStream+PG, projections apart',
+      split: true,
+      setup: async () => {
+        const [nats, db, dir] = await Promise.all([
+          startNatsServer(),
+          createScratchDatabase('fg_bench_gps'),
+          tempDir('fg-bench-gps-'),
+        ]);
+        return {
+          env: { DATA_DIR: dir.dir, NATS_URL: nats.url, DATABASE_URL: db.url },
+          dir: dir.dir,
+          auxPid: () => findPids('nats-server', String(nats.port))[0],
+          cleanup: async () => {
+            await nats.stop();
+            await db.drop();
+            await dir.remove();
+          },
+        };
+      },
+    },
   ];
   for (const t of gatewayTargets) {
     if (!want(t.key)) continue;
     const target = t.name;
     let setup: Awaited<ReturnType<typeof t.setup>> | undefined;
     let gw: Gateway | undefined;
+    let projector: Gateway | undefined;
+    let projDirRemove: (() => Promise<void>) | undefined;
     try {
       setup = await t.setup();
       const mqttPort = await freePort();
@@ -669,10 +708,21 @@ export const runGpsBench = async (args: string[]): Promise<number> => {
           // Every device connects from 127.0.0.1: the per-address connect rate would refuse most.
           MQTT_CONNECTS_PER_IP_PER_MINUTE: '0',
         },
-        roles,
+        t.split
+          ? roles
+              .split(',')
+              .filter((r) => r !== 'projections')
+              .join(',')
+          : roles,
         cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${cpuProfDir}`, `--cpu-prof-name=gateway-${t.key}.cpuprofile`] : [],
       );
       const gateway = gw;
+      if (t.split && visible) {
+        const projDir = await tempDir('fg-bench-gps-proj-');
+        projDirRemove = projDir.remove;
+        projector = await startGateway({ ...setup.env, DATA_DIR: projDir.dir }, 'projections,api');
+        console.error(`  projections in pid ${projector.child.pid}`);
+      }
       let tail = '';
       const keep = (d: Buffer) => {
         tail = (tail + d.toString()).slice(-8000);
@@ -702,7 +752,13 @@ export const runGpsBench = async (args: string[]): Promise<number> => {
 
       const rssAtReady = rssMiB(gw.child.pid as number);
       console.error(`  gateway RSS after start-up and registration: ${fmtInt(rssAtReady)} MiB`);
-      const server: Server = { pid: gw.child.pid, auxPid: setup.auxPid?.(), gateway: gw, visible };
+      const server: Server = {
+        pid: gw.child.pid,
+        auxPid: setup.auxPid?.(),
+        gateway: gw,
+        visible,
+        ...(projector ? { projector } : {}),
+      };
       try {
         await drive(target, server, { host: '127.0.0.1', port: mqttPort, credentialsFile });
       } catch (e) {
@@ -767,6 +823,8 @@ export const runGpsBench = async (args: string[]): Promise<number> => {
       console.error(`  ${target}: ${(e as Error).message}`);
     } finally {
       if (gw) await stop(gw.child);
+      if (projector) await stop(projector.child);
+      await projDirRemove?.();
       await setup?.cleanup();
     }
   }
@@ -808,7 +866,9 @@ export const runGpsBench = async (args: string[]): Promise<number> => {
         fmtMs(r.pubackP99),
         ms(r.visibleP50),
         ms(r.visibleP99),
-        fmtInt(r.serverCpuPercent) + (r.auxCpuPercent !== undefined ? ` (+nats ${fmtInt(r.auxCpuPercent)})` : ''),
+        fmtInt(r.serverCpuPercent) +
+          (r.auxCpuPercent !== undefined ? ` (+nats ${fmtInt(r.auxCpuPercent)})` : '') +
+          (r.projectorCpuPercent !== undefined ? ` (+proj ${fmtInt(r.projectorCpuPercent)})` : ''),
         fmtInt(r.serverPeakRssMiB),
         fmtInt(r.loadCpuPercent),
         fmtInt(r.otherCpuPercent),

@@ -25,7 +25,9 @@ const load = (cfg: WsLoadConfig) =>
     child.stdout.on('data', (d: Buffer) => {
       out += d.toString();
     });
-    child.once('exit', (code) => (code === 0 ? resolve(JSON.parse(out.trim().split('\n').pop() as string)) : reject(new Error(`load exited ${code}`))));
+    child.once('exit', (code) =>
+      code === 0 ? resolve(JSON.parse(out.trim().split('\n').pop() as string)) : reject(new Error(`load exited ${code}`)),
+    );
   });
 
 /** Runs `phase` while sampling the server's peak RSS. */
@@ -48,11 +50,24 @@ export const runWsBench = async (args: string[]): Promise<number> => {
   const rate = opt('rate', 20_000);
   const rows: (string | number)[][] = [];
   const row = (name: string, r: WsLoadResult, rss: number) => {
-    rows.push([name, fmtInt(r.acked / r.seconds), fmtMs(r.ackP50), fmtMs(r.ackP99), fmtInt(r.errors), fmtInt(r.closed), fmtMs(r.liveP99), fmtInt(rss)]);
-    console.error(`  ${name}: ${fmtInt(r.acked / r.seconds)} acks/s, p99 ${fmtMs(r.ackP99)} ms, errors ${r.errors}, closed ${r.closed}`);
+    rows.push([
+      name,
+      fmtInt(r.acked / r.seconds),
+      fmtMs(r.ackP50),
+      fmtMs(r.ackP99),
+      fmtInt(r.errors),
+      fmtInt(r.closed),
+      fmtMs(r.liveP99),
+      fmtInt(rss),
+    ]);
+    console.error(
+      `  ${name}: ${fmtInt(r.acked / r.seconds)} acks/s, p99 ${fmtMs(r.ackP99)} ms, errors ${r.errors}, closed ${r.closed}`,
+    );
   };
 
-  const bare: ChildProcess = spawn(process.execPath, [join(packageRoot, 'dist/bench/bareWs.js')], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const bare: ChildProcess = spawn(process.execPath, [join(packageRoot, 'dist/bench/bareWs.js')], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   const barePort = await waitForLine(bare, /^(\d+)\n/m, 10_000);
   let ceiling: WsLoadResult;
   try {
@@ -107,8 +122,14 @@ export const runWsBench = async (args: string[]): Promise<number> => {
   const ratio = durable.acked / durable.seconds / (ceiling.acked / ceiling.seconds);
   const checks = [
     [`durable acks ≥ 25% of the bare uWS ceiling: ${(ratio * 100).toFixed(1)}%`, ratio >= 0.25],
-    [`p99 send→ack < 50 ms at ${fmtInt(rate)} points/s: ${fmtMs(steady.ackP99)} ms at ${fmtInt(steady.acked / steady.seconds)}/s`, steady.ackP99 < 50],
-    [`live subscriber sees a point < 250 ms p99 after its ack: ${fmtMs(steady.liveP99)} ms (${fmtInt(steady.liveSeen)} seen)`, steady.liveP99 < 250],
+    [
+      `p99 send→ack < 50 ms at ${fmtInt(rate)} points/s: ${fmtMs(steady.ackP99)} ms at ${fmtInt(steady.acked / steady.seconds)}/s`,
+      steady.ackP99 < 50,
+    ],
+    [
+      `live subscriber sees a point < 250 ms p99 after its ack: ${fmtMs(steady.liveP99)} ms (${fmtInt(steady.liveSeen)} seen)`,
+      steady.liveP99 < 250,
+    ],
   ] as const;
   console.log('\ntargets:');
   for (const [text, ok] of checks) console.log(`  ${ok ? 'PASS' : 'MISS'} ${text}`);

@@ -42,9 +42,14 @@ export const mountLiveFeed = async (app: TemplatedApp, opts: LiveFeedOptions) =>
   const abort = new AbortController();
 
   const publish = (deviceId: string, message: object) => {
+    const topic = topicOf(deviceId);
+    const toAll = app.numSubscribers(ALL) > 0;
+    const toOne = app.numSubscribers(topic) > 0;
+    // Mostly nobody watches: skip the serialization for each of thousands of points a second.
+    if (!toAll && !toOne) return;
     const text = JSON.stringify(message);
-    app.publish(topicOf(deviceId), text);
-    app.publish(ALL, text);
+    if (toOne) app.publish(topic, text);
+    if (toAll) app.publish(ALL, text);
   };
 
   app.ws<Subscriber>('/v1/ws/live', {

@@ -11,11 +11,12 @@ export interface MigrationLogger {
 
 const sqlFiles = async (dir: string) => (await readdir(dir)).filter((f) => /^\d{3}_[\w-]+\.sql$/.test(f)).sort();
 
-/** Applied migrations live in Postgres for both databases; ClickHouse ones are named `clickhouse/…`. */
-const storage = (sql: Sql, prefix: string): UmzugStorage => ({
+/** Applied Postgres migrations live in Postgres (`schema_migrations`). */
+const storage = (sql: Sql): UmzugStorage => ({
   async executed() {
     const rows = await sql<{ name: string }[]>`SELECT name FROM schema_migrations ORDER BY name`;
-    return rows.map((r) => r.name).filter((n) => (prefix ? n.startsWith(prefix) : !n.includes('/')));
+    // Earlier versions also kept ClickHouse ones here, named `clickhouse/…`.
+    return rows.map((r) => r.name).filter((n) => !n.includes('/'));
   },
   async logMigration({ name }) {
     await sql`INSERT INTO schema_migrations (name) VALUES (${name}) ON CONFLICT DO NOTHING`;
@@ -24,6 +25,33 @@ const storage = (sql: Sql, prefix: string): UmzugStorage => ({
     await sql`DELETE FROM schema_migrations WHERE name = ${name}`;
   },
 });
+
+/**
+ * Applied ClickHouse migrations live in ClickHouse: a process with its own chdb next to a shared
+ * Postgres (projections in a second process) must still create its tables. Databases that
+ * recorded them in Postgres only re-run DDL that is idempotent.
+ */
+const clickhouseStorage = (ch: ClickHouseStore['client']): UmzugStorage => {
+  const table = 'default.fleetgate_schema_migrations';
+  const ready = ch.command({
+    query: `CREATE TABLE IF NOT EXISTS ${table} (name String, applied_at DateTime64(3) DEFAULT now64(3)) ENGINE = ReplacingMergeTree ORDER BY name`,
+  });
+  return {
+    async executed() {
+      await ready;
+      const rs = await ch.query({ query: `SELECT DISTINCT name FROM ${table} ORDER BY name`, format: 'JSONEachRow' });
+      return (await rs.json<{ name: string }>()).map((r) => r.name);
+    },
+    async logMigration({ name }) {
+      await ready;
+      await ch.insert({ table, values: [{ name }], format: 'JSONEachRow' });
+    },
+    async unlogMigration({ name }) {
+      await ready;
+      await ch.command({ query: `DELETE FROM ${table} WHERE name = {name:String}`, query_params: { name } });
+    },
+  };
+};
 
 const umzugLogger = (log?: MigrationLogger) => {
   const write = ({ name, ...rest }: Record<string, unknown>) => log?.info({ migration: name, ...rest }, 'migration');
@@ -61,7 +89,7 @@ export const migrate = async (opts: MigrateOptions): Promise<string[]> => {
           });
         },
       })),
-      storage: storage(sql, ''),
+      storage: storage(sql),
       logger: umzugLogger(opts.logger),
     });
     const applied = (await pg.up()).map((m) => m.name);
@@ -79,7 +107,7 @@ export const migrate = async (opts: MigrateOptions): Promise<string[]> => {
             for (const statement of splitStatements(text)) await ch.command({ query: statement });
           },
         })),
-        storage: storage(sql, 'clickhouse/'),
+        storage: clickhouseStorage(ch),
         logger: umzugLogger(opts.logger),
       });
       applied.push(...(await chUmzug.up()).map((m) => m.name));

@@ -39,6 +39,13 @@ describe('stores', () => {
     const applied = await migrate({ postgres: pg, clickhouse: ch, gpsRetentionDays: 45 });
     expect(applied).toEqual(['clickhouse/001_gps_tracking.sql', 'clickhouse/002_views.sql']);
     expect(await migrate({ postgres: pg, clickhouse: ch, gpsRetentionDays: 45 })).toEqual([]);
+    // ClickHouse without the tables though Postgres is migrated (a second process with its own
+    // chdb next to a shared Postgres: projections apart) gets them again.
+    await ch.client.command({ query: 'DROP DATABASE fleetgate' });
+    await ch.client.command({ query: 'DROP TABLE default.fleetgate_schema_migrations' });
+    expect(await migrate({ postgres: pg, clickhouse: ch, gpsRetentionDays: 45 })).toEqual(applied);
+    const tables = await (await ch.client.query({ query: 'SHOW TABLES FROM fleetgate', format: 'JSONEachRow' })).json();
+    expect(tables).toContainEqual({ name: 'gps_tracking' });
     const ddl = await (
       await ch.client.query({ query: 'SHOW CREATE TABLE fleetgate.gps_tracking', format: 'TabSeparatedRaw' })
     ).text();

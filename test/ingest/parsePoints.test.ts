@@ -172,6 +172,19 @@ describe('pointEventId', () => {
     expect(pointEventId('unit-7', { pointId: 'm-2', ts: 1, lat: 2, lon: 3 })).not.toBe(a);
   });
 
+  it('keeps the ids it gave before (a resend after an upgrade must still be a duplicate)', () => {
+    expect(pointEventId('unit-7', { pointId: 'm-1', ts: 1, lat: 2, lon: 3 })).toBe('515d0d36-dc01-8696-82af-a77ec12a8879');
+    expect(pointEventId('unit-7', { ts: 1, lat: 2, lon: 3 })).toBe('c3f52091-ea9f-8c1c-9b4a-ae329ec25ef6');
+    // Ids whose variant digit comes from each of the four possible high nibbles.
+    expect(['0', '1', '2', '3', '4'].map((id) => pointEventId('u', { pointId: id, ts: 1, lat: 2, lon: 3 }))).toEqual([
+      'a9cb046a-21a4-8548-a8f9-bfcbc60f4a90',
+      '65b81deb-b485-8610-8004-0d472382d727',
+      '04ccc209-d324-8c9e-acdc-d77ac717c145',
+      '3cdeace7-ed0b-8536-8df6-287c973a40f5',
+      '5279fbfa-124e-8586-b293-b88f7461a750',
+    ]);
+  });
+
   it('falls back to (device, ts, lat, lon) without an id', () => {
     const a = pointEventId('unit-7', { ts: 1, lat: 2, lon: 3 });
     expect(a).toMatch(uuid8);
