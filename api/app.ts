@@ -8,7 +8,7 @@ import { ClientGone, Exchange } from './http/exchange.js';
 import { IDEMPOTENCY_KEY_RE, type IdempotencyStore, requestFingerprint } from './idempotency.js';
 import { HttpProblem, PROBLEM_TYPE, toProblem } from './problemDetails.js';
 import type { RateLimiter } from './rateLimit.js';
-import type { ApiPrincipal, Method, Reply, RequestContext, RouteSpec } from './route.js';
+import { type ApiPrincipal, type Method, type Reply, type RequestContext, type RouteSpec, routeScopes } from './route.js';
 import { validate } from './validation.js';
 
 export interface ApiPipeline {
@@ -116,8 +116,9 @@ export const bindRoutes = (app: TemplatedApp, deps: ApiDeps, pipeline: ApiPipeli
         throw new HttpProblem('GW_ERR_UNAUTHORIZED', 'the API key is not valid (unknown or revoked)', {
           headers: { 'www-authenticate': 'Bearer error="invalid_token"' },
         });
-      if (!hasScope(principal, route.auth.scope)) {
-        throw new HttpProblem('GW_ERR_FORBIDDEN', `this route needs the "${route.auth.scope}" scope`);
+      const scopes = routeScopes(route.auth);
+      if (!scopes.some((s) => hasScope(principal as ApiPrincipal, s))) {
+        throw new HttpProblem('GW_ERR_FORBIDDEN', `this route needs the ${scopes.map((s) => `"${s}"`).join(' or ')} scope`);
       }
       await pipeline.limiter.key(principal.keyId);
     }

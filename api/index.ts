@@ -18,6 +18,7 @@ import { commandRoutes } from './routes/commands.js';
 import { deviceCommandRoutes } from './routes/deviceCommands.js';
 import { deviceRoutes } from './routes/devices.js';
 import { docsRoutes } from './routes/docs.js';
+import { notificationRoutes } from './routes/notifications.js';
 import { smsRoutes } from './routes/sms.js';
 import { vehicleRoutes } from './routes/vehicles.js';
 import { webhookRoutes } from './routes/webhooks.js';
@@ -36,6 +37,7 @@ export const apiRoutes = (deps: ApiDeps, ch: ApiClickHouse = {}): RouteSpec[] =>
   const routes: RouteSpec[] = [
     ...smsRoutes(deps),
     ...commandRoutes(deps),
+    ...notificationRoutes(deps),
     ...legacyRoutes(deps),
     ...deviceRoutes(deps, devices),
     ...deviceCommandRoutes(deps, devices),

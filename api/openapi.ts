@@ -1,7 +1,7 @@
 import type { TSchema } from '@sinclair/typebox';
 import { Problem } from '../schemas/http/problem.js';
 import { PROBLEM_TYPE } from './problemDetails.js';
-import type { Method, ResponseSpec, RouteSpec } from './route.js';
+import { type Method, type ResponseSpec, type RouteSpec, routeScopes } from './route.js';
 
 type Json = Record<string, unknown>;
 
@@ -144,8 +144,15 @@ const operation = (c: Components, route: RouteSpec, problemRef: Json): Json => {
     responses[String(s)] = response(c, s, specs[s] as ResponseSpec, problemRef);
   }
 
-  const scope = route.auth === 'public' ? undefined : route.auth.scope;
-  const description = [route.description, scope && `Requires an API key with the \`${scope}\` scope (or \`admin\`).`]
+  const scopes = routeScopes(route.auth);
+  const scope = scopes.length > 0 ? scopes.join(' | ') : undefined;
+  const description = [
+    route.description,
+    scope &&
+      (scopes.length === 1
+        ? `Requires an API key with the \`${scope}\` scope (or \`admin\`).`
+        : `Requires an API key with the scope of each channel used (${scopes.map((s) => `\`${s}\``).join(', ')}; or \`admin\`).`),
+  ]
     .filter(Boolean)
     .join('\n\n');
   const parameters = [...pathParams(route.path), ...queryParams(c, route.query), ...(route.idempotent ? [IDEMPOTENCY_KEY] : [])];

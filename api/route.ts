@@ -66,6 +66,16 @@ export interface ResponseSpec {
  * One HTTP route: the schemas that validate it (and document it in /openapi.json), who may call
  * it, and its handler. Routes are plain data; `api/app.ts` binds them to uWebSockets.js.
  */
+/**
+ * `scope`: the key needs it. `anyOf`: the key needs one of them to get in; the handler checks the
+ * rest (a notification fanned out to SMS and e-mail needs both `sms` and `email`).
+ */
+export type RouteAuth = { scope: Scope } | { anyOf: readonly Scope[] } | 'public';
+
+/** The scopes that let a key past a route's door (none for public routes). */
+export const routeScopes = (auth: RouteAuth): readonly Scope[] =>
+  auth === 'public' ? [] : 'scope' in auth ? [auth.scope] : auth.anyOf;
+
 export interface RouteSpec<B extends TSchema = TSchema, Q extends TSchema = TSchema> {
   method: Method;
   /** Path template with `{name}` parameters, e.g. `/api/v1/sms/{id}`. */
@@ -75,7 +85,7 @@ export interface RouteSpec<B extends TSchema = TSchema, Q extends TSchema = TSch
   description?: string;
   tags: readonly string[];
   /** `public` routes skip API-key auth (health, docs, webhooks: those verify their own signatures). */
-  auth: { scope: Scope } | 'public';
+  auth: RouteAuth;
   /** JSON body schema; the request is refused with field errors when it does not match. */
   body?: B;
   /**

@@ -46,6 +46,7 @@ export interface Config {
   analytics: { maxRows: number; maxSeconds: number };
   ws: { maxMessageBytes: number; idleTimeoutSeconds: number; maxMessagesPerSecond: number; maxBufferedBytes: number };
   live: { tileUrl: string | undefined };
+  notifications: { timeZone: string };
   /** OSMAND_PORT was set: a port in use stops start-up instead of turning OsmAnd off. */
   osmand: { port: number; portExplicit: boolean };
   api: {
@@ -93,6 +94,15 @@ const coerce = (raw: Record<string, string | undefined>): Record<string, unknown
 export const readEnv = (processEnv: NodeJS.ProcessEnv, envFile = resolve('.env')): Record<string, string | undefined> =>
   existsSync(envFile) ? { ...parseDotenv(readFileSync(envFile)), ...processEnv } : { ...processEnv };
 
+const validTimeZone = (tz: string) => {
+  try {
+    new Intl.DateTimeFormat('en', { timeZone: tz });
+    return true;
+  } catch {
+    return false;
+  }
+};
+
 /**
  * One typed, validated, frozen config. Every wrong variable is listed with what it expects;
  * nothing else in fleetgate reads `process.env`.
@@ -107,6 +117,11 @@ export const loadConfig = (raw: Record<string, string | undefined>): Config => {
   const env = candidate as Env;
   if (env.HANDLER_BACKOFF_BASE_MS > env.HANDLER_BACKOFF_MAX_MS) {
     problems.push('HANDLER_BACKOFF_BASE_MS must not exceed HANDLER_BACKOFF_MAX_MS');
+  }
+  if (typeof env.NOTIFICATIONS_TIME_ZONE === 'string' && !validTimeZone(env.NOTIFICATIONS_TIME_ZONE)) {
+    problems.push(
+      `NOTIFICATIONS_TIME_ZONE=${JSON.stringify(env.NOTIFICATIONS_TIME_ZONE)}: expected an IANA time zone this Node knows`,
+    );
   }
   if (problems.length > 0) {
     throw new GatewayError('GW_ERR_CONFIG', `invalid configuration:\n  ${[...new Set(problems)].join('\n  ')}`);
@@ -166,6 +181,7 @@ export const loadConfig = (raw: Record<string, string | undefined>): Config => {
     },
     analytics: { maxRows: env.ANALYTICS_MAX_ROWS, maxSeconds: env.ANALYTICS_MAX_SECONDS },
     live: { tileUrl: env.LIVE_TILE_URL },
+    notifications: { timeZone: env.NOTIFICATIONS_TIME_ZONE },
     osmand: { port: env.OSMAND_PORT, portExplicit: Boolean(raw.OSMAND_PORT?.trim()) },
     ws: {
       maxMessageBytes: env.WS_MAX_MESSAGE_BYTES,

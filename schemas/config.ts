@@ -169,6 +169,11 @@ export const EnvSchema = Type.Object({
         'a map tile URL template with {z}/{x}/{y} for the /live page, e.g. https://tile.openstreetmap.org/{z}/{x}/{y}.png',
     }),
   ),
+  NOTIFICATIONS_TIME_ZONE: Type.String({
+    default: 'UTC',
+    pattern: '^[A-Za-z][A-Za-z0-9_+/-]*$',
+    description: 'the IANA time zone of times in notification texts, e.g. Europe/Moscow',
+  }),
   ANALYTICS_MAX_ROWS: int(1, 10_000_000, 100_000, 'rows an analytics query may return'),
   ANALYTICS_MAX_SECONDS: int(1, 3_600, 30, 'seconds an analytics query may run'),
 

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { apiRoutes } from '../../api/index.js';
-import type { RouteSpec } from '../../api/route.js';
+import { type RouteSpec, routeScopes } from '../../api/route.js';
 import { silentLogger } from '../../core/logger.js';
 import type { PostgresStore } from '../../core/stores/postgres.js';
 import { SCOPES, type Scope } from '../../schemas/http/scopes.js';
@@ -45,8 +45,9 @@ describe('authorization over every route', () => {
     expect(guarded.length).toBeGreaterThan(0);
     const wrong = `fgk_000000000000_${'A'.repeat(43)}`;
     for (const r of guarded) {
-      const scope = (r.auth as { scope: Scope }).scope;
-      const other = SCOPES.find((s) => s !== scope && s !== 'admin') as Scope;
+      const scopes = routeScopes(r.auth);
+      const scope = scopes[0] as Scope;
+      const other = SCOPES.find((s) => !scopes.includes(s) && s !== 'admin') as Scope;
       const [none, bad, missing, right, admin] = await Promise.all([
         call(r),
         call(r, wrong),
