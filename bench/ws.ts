@@ -4,30 +4,38 @@
  * that only parses the JSON and acks (dist/bench/bareWs.js): the ceiling. Phases: closed loop
  * (each connection keeps `window` messages in flight) for the maximum rate, then an open loop at
  * `--rate` points/s in total (default 20,000) with bursts (`locations` batches) and one
- * `/v1/ws/live` subscriber measuring ack → seen live. Server RSS from /proc.
+ * `/v1/ws/live` subscriber measuring ack → seen live. Server RSS from /proc. The gateway runs
+ * embedded (PGlite log) and with JetStream + the machine's Postgres (`--targets=embedded,jetstream`,
+ * the default; either alone).
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { packageRoot } from '../core/paths.js';
 import { ADMIN_KEY, startGateway, stop, waitForLine } from './api.js';
-import { fmtInt, fmtMs, pool, table, tempDir } from './support.js';
+import { createScratchDatabase, fmtInt, fmtMs, pool, startNatsServer, table, tempDir } from './support.js';
 import type { WsLoadConfig, WsLoadResult } from './wsLoad.js';
 
 const rssMiB = (pid: number) => Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1]) / 1024;
 
+let loads = 0;
 const load = (cfg: WsLoadConfig) =>
   new Promise<WsLoadResult>((resolve, reject) => {
-    const child = spawn(process.execPath, [join(packageRoot, 'dist/bench/wsLoad.js'), JSON.stringify(cfg)], {
+    const file = join(tmpdir(), `fg-wsload-${process.pid}-${++loads}.json`);
+    writeFileSync(file, JSON.stringify(cfg));
+    const child = spawn(process.execPath, [join(packageRoot, 'dist/bench/wsLoad.js'), file], {
       stdio: ['ignore', 'pipe', 'inherit'],
     });
     let out = '';
     child.stdout.on('data', (d: Buffer) => {
       out += d.toString();
     });
-    child.once('exit', (code) =>
-      code === 0 ? resolve(JSON.parse(out.trim().split('\n').pop() as string)) : reject(new Error(`load exited ${code}`)),
-    );
+    child.once('exit', (code) => {
+      rmSync(file, { force: true });
+      if (code === 0) resolve(JSON.parse(out.trim().split('\n').pop() as string));
+      else reject(new Error(`load exited ${code}`));
+    });
   });
 
 /** Runs `phase` while sampling the server's peak RSS. */
@@ -48,6 +56,7 @@ export const runWsBench = async (args: string[]): Promise<number> => {
   const connections = opt('connections', 5_000);
   const seconds = opt('seconds', 10);
   const rate = opt('rate', 20_000);
+  const targets = (args.find((a) => a.startsWith('--targets='))?.split('=')[1] ?? 'embedded,jetstream').split(',');
   const rows: (string | number)[][] = [];
   const row = (name: string, r: WsLoadResult, rss: number) => {
     rows.push([
@@ -80,57 +89,71 @@ export const runWsBench = async (args: string[]): Promise<number> => {
     await stop(bare);
   }
 
-  const dir = await tempDir('fg-bench-ws-');
-  const gw = await startGateway({ DATA_DIR: dir.dir, WS_MAX_MESSAGES_PER_SECOND: '1000' }, 'ingest,api,projections');
-  let durable: WsLoadResult;
-  let steady: WsLoadResult;
-  try {
-    const tokens: string[] = [];
-    await pool(connections, 32, async (n) => {
-      const res = await fetch(`${gw.url}/api/v1/devices`, {
-        method: 'POST',
-        headers: { authorization: `Bearer ${ADMIN_KEY}`, 'content-type': 'application/json' },
-        body: JSON.stringify({ id: `phone-${n}`, kind: 'phone' }),
+  const gatewayResults: { target: string; durable: WsLoadResult; steady: WsLoadResult }[] = [];
+  for (const target of targets) {
+    const dir = await tempDir('fg-bench-ws-');
+    const [nats, db] =
+      target === 'jetstream'
+        ? await Promise.all([startNatsServer(), createScratchDatabase('fg_bench_ws')])
+        : [undefined, undefined];
+    const env = {
+      DATA_DIR: dir.dir,
+      WS_MAX_MESSAGES_PER_SECOND: '1000',
+      ...(nats && db ? { NATS_URL: nats.url, DATABASE_URL: db.url } : {}),
+    };
+    const gw = await startGateway(env, 'ingest,api,projections');
+    const name = target === 'jetstream' ? 'fleetgate JetStream+PG' : 'fleetgate embedded';
+    try {
+      const tokens: string[] = [];
+      await pool(connections, 32, async (n) => {
+        const res = await fetch(`${gw.url}/api/v1/devices`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${ADMIN_KEY}`, 'content-type': 'application/json' },
+          body: JSON.stringify({ id: `phone-${n}`, kind: 'phone' }),
+        });
+        tokens[n] = ((await res.json()) as { token: string }).token;
       });
-      tokens[n] = ((await res.json()) as { token: string }).token;
-    });
-    const url = `${gw.url.replace('http', 'ws')}/v1/ws/driver`;
-    const pid = gw.child.pid as number;
-    const max = await sampled(pid, () => load({ url, tokens, connections, seconds, perSecond: 0, window: 4 }));
-    durable = max.result;
-    row('fleetgate /v1/ws/driver, closed loop', max.result, max.peakRss);
-    const at = await sampled(pid, () =>
-      load({
-        url,
-        tokens,
-        connections,
-        seconds,
-        perSecond: rate / connections,
-        burstShare: 0.05,
-        live: { url: `${gw.url.replace('http', 'ws')}/v1/ws/live?key=${ADMIN_KEY}` },
-      }),
-    );
-    steady = at.result;
-    row(`fleetgate at ${fmtInt(rate)} points/s + bursts, live subscriber`, at.result, at.peakRss);
-  } finally {
-    await stop(gw.child);
-    await dir.remove();
+      const url = `${gw.url.replace('http', 'ws')}/v1/ws/driver`;
+      const pid = gw.child.pid as number;
+      const max = await sampled(pid, () => load({ url, tokens, connections, seconds, perSecond: 0, window: 4 }));
+      row(`${name}, closed loop`, max.result, max.peakRss);
+      const at = await sampled(pid, () =>
+        load({
+          url,
+          tokens,
+          connections,
+          seconds,
+          perSecond: rate / connections,
+          burstShare: 0.05,
+          live: { url: `${gw.url.replace('http', 'ws')}/v1/ws/live?key=${ADMIN_KEY}` },
+        }),
+      );
+      row(`${name} at ${fmtInt(rate)} points/s + bursts, live subscriber`, at.result, at.peakRss);
+      gatewayResults.push({ target: name, durable: max.result, steady: at.result });
+    } finally {
+      await stop(gw.child);
+      await dir.remove();
+      await nats?.stop();
+      await db?.drop();
+    }
   }
 
   console.log(`\n${fmtInt(connections)} phone connections, ${seconds} s per phase (acks only after the durable append)\n`);
   console.log(table(['phase', '>acks/s', '>p50 ms', '>p99 ms', '>errors', '>closed', '>live p99 ms', '>peak RSS MiB'], rows));
-  const ratio = durable.acked / durable.seconds / (ceiling.acked / ceiling.seconds);
-  const checks = [
-    [`durable acks ≥ 25% of the bare uWS ceiling: ${(ratio * 100).toFixed(1)}%`, ratio >= 0.25],
-    [
-      `p99 send→ack < 50 ms at ${fmtInt(rate)} points/s: ${fmtMs(steady.ackP99)} ms at ${fmtInt(steady.acked / steady.seconds)}/s`,
-      steady.ackP99 < 50,
-    ],
-    [
-      `live subscriber sees a point < 250 ms p99 after its ack: ${fmtMs(steady.liveP99)} ms (${fmtInt(steady.liveSeen)} seen)`,
-      steady.liveP99 < 250,
-    ],
-  ] as const;
+  const checks = gatewayResults.flatMap(({ target, durable, steady }) => {
+    const ratio = durable.acked / durable.seconds / (ceiling.acked / ceiling.seconds);
+    return [
+      [`${target}: durable acks ≥ 25% of the bare uWS ceiling: ${(ratio * 100).toFixed(1)}%`, ratio >= 0.25],
+      [
+        `${target}: p99 send→ack < 50 ms at ${fmtInt(rate)} points/s: ${fmtMs(steady.ackP99)} ms at ${fmtInt(steady.acked / steady.seconds)}/s`,
+        steady.ackP99 < 50,
+      ],
+      [
+        `${target}: live subscriber sees a point < 250 ms p99 after its ack: ${fmtMs(steady.liveP99)} ms (${fmtInt(steady.liveSeen)} seen)`,
+        steady.liveP99 < 250,
+      ],
+    ] as const;
+  });
   console.log('\ntargets:');
   for (const [text, ok] of checks) console.log(`  ${ok ? 'PASS' : 'MISS'} ${text}`);
   return checks.every(([, ok]) => ok) ? 0 : 1;

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 /**
  * Load process of `npm run bench -- ws` (its own process, so its CPU is not the server's): N phone
  * connections sending `location` messages, and optionally one `/v1/ws/live` subscriber.
@@ -165,7 +166,9 @@ const run = async (cfg: WsLoadConfig): Promise<WsLoadResult> => {
 };
 
 if (process.argv[2]) {
-  run(JSON.parse(process.argv[2]) as WsLoadConfig).then(
+  // The config (thousands of tokens) comes in a file: one argument may not exceed 128 KiB.
+  const arg = process.argv[2];
+  run(JSON.parse(arg.startsWith('{') ? arg : readFileSync(arg, 'utf8')) as WsLoadConfig).then(
     (r) => {
       process.stdout.write(`${JSON.stringify(r)}\n`);
       process.exit(0);
