@@ -70,7 +70,7 @@ export const runWsBench = async (args: string[]): Promise<number> => {
       fmtInt(rss),
     ]);
     console.error(
-      `  ${name}: ${fmtInt(r.acked / r.seconds)} acks/s, p99 ${fmtMs(r.ackP99)} ms, errors ${r.errors}, closed ${r.closed}`,
+      `  ${name}: ${fmtInt(r.acked / r.seconds)} acks/s, p99 ${fmtMs(r.ackP99)} ms, errors ${r.errors} ${JSON.stringify(r.errorCodes ?? {})}, closed ${r.closed}`,
     );
   };
 

@@ -24,6 +24,8 @@ export interface WsLoadResult {
   sent: number;
   acked: number;
   errors: number;
+  /** Refused points by the server's reason code. */
+  errorCodes: Record<string, number>;
   closed: number;
   seconds: number;
   ackP50: number;
@@ -48,6 +50,7 @@ const run = async (cfg: WsLoadConfig): Promise<WsLoadResult> => {
   let sent = 0;
   let acked = 0;
   let errors = 0;
+  const errorCodes: Record<string, number> = {};
   let closed = 0;
   let live: WebSocket | undefined;
   if (cfg.live) {
@@ -96,10 +99,12 @@ const run = async (cfg: WsLoadConfig): Promise<WsLoadResult> => {
   };
   sockets.forEach((ws, n) => {
     ws.on('message', (d) => {
-      const m = JSON.parse(d.toString()) as { type: string; ids: string[] };
+      const m = JSON.parse(d.toString()) as { type: string; ids: string[]; code?: string };
       const now = performance.now();
       if (m.type !== 'ack') {
-        errors += m.ids?.length || 1;
+        const n = m.ids?.length || 1;
+        errors += n;
+        errorCodes[m.code ?? m.type] = (errorCodes[m.code ?? m.type] ?? 0) + n;
         return;
       }
       for (const id of m.ids) {
@@ -156,6 +161,7 @@ const run = async (cfg: WsLoadConfig): Promise<WsLoadResult> => {
     sent,
     acked,
     errors,
+    errorCodes,
     closed,
     seconds,
     ackP50: pct(lat, 50),
