@@ -1,5 +1,6 @@
 import type { Projection } from '../core/runners/projectionRunner.js';
 import { deviceCommandsProjection } from './deviceCommands.js';
+import { emailLogProjection } from './emailLog.js';
 import { smsLogProjection } from './smsLog.js';
 import { vehiclePositionsProjection } from './vehiclePositions.js';
 import { webhookEventsProjection } from './webhookEvents.js';
@@ -14,4 +15,5 @@ export const projections: readonly Projection[] = [
   webhookEventsProjection,
   vehiclePositionsProjection,
   deviceCommandsProjection,
+  emailLogProjection,
 ];

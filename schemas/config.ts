@@ -112,6 +112,9 @@ export const EnvSchema = Type.Object({
   MAIL_ENCRYPTION: oneOf(['tls', 'ssl', 'none'] as const, 'tls'),
   MAIL_FROM_ADDRESS: text('the sender address'),
   MAIL_FROM_NAME: text('the sender name'),
+  MAIL_DEFAULT_LOCALE: oneOf(['ru', 'en'] as const, 'ru'),
+  MAIL_TIME_ZONE: Type.String({ default: 'Europe/Moscow', minLength: 1, description: 'an IANA time zone for dates in e-mails' }),
+  MAIL_TIMEOUT_SECONDS: int(1, 600, 30, 'seconds an SMTP connection, greeting or reply may take'),
 
   // Payments
   PAYMENT_PROVIDER: oneOf(['yandex', 'stripe'] as const, 'yandex'),
