@@ -106,11 +106,33 @@ const toStatus = (r: EmailRow): EmailStatus => ({
 });
 
 /** The v1 e-mail command, shared with the legacy route so both append the same event. */
-export const requestEmail = (deps: ApiDeps, caller: CommandCaller, req: SendEmailRequest, via: string) => {
+export const requestEmail = async (
+  deps: ApiDeps,
+  caller: CommandCaller,
+  req: SendEmailRequest,
+  via: string,
+): Promise<{ id: string; status: 'queued' | 'sent' | 'failed' }> => {
   checkEmail(req);
   const priority = req.priority ?? 'normal';
   const data: Omit<EmailRequested, 'requestedBy' | 'via'> = { ...req, priority };
-  return issueCommand(deps.log, caller, { domain: 'email', type: EMAIL_REQUESTED, priority, data }, via);
+  const accepted = await issueCommand(deps.log, caller, { domain: 'email', type: EMAIL_REQUESTED, priority, data }, via);
+  if (deps.config.env.MAIL_QUEUE_ENABLED) return accepted;
+  return { id: accepted.id, status: await settledStatus(deps, accepted.id, deps.config.env.MAIL_TIMEOUT_SECONDS * 1000) };
+};
+
+/**
+ * MAIL_QUEUE_ENABLED=false: the CRM sent without its queue and answered with the outcome, so the
+ * request waits until `email_log` shows one. The handler still does the sending (it is the only
+ * part that calls providers); after `timeoutMs` the answer is `queued` and the e-mail goes on.
+ */
+const settledStatus = async (deps: ApiDeps, id: string, timeoutMs: number) => {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const [row] = await deps.sql<{ status: string }[]>`SELECT status FROM email_log WHERE id = ${id}`;
+    if (row?.status === 'sent' || row?.status === 'failed') return row.status;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return 'queued' as const;
 };
 
 export const emailRoutes = (deps: ApiDeps) => [
@@ -119,7 +141,10 @@ export const emailRoutes = (deps: ApiDeps) => [
     path: '/api/v1/email',
     operationId: 'sendEmail',
     summary: 'Send an e-mail',
-    description: 'Appends `email.requested`; a handler renders the template (if any) and sends it over SMTP.',
+    description:
+      'Appends `email.requested`; a handler renders the template (if any) and sends it over SMTP. ' +
+      'With MAIL_QUEUE_ENABLED=false the answer waits for the outcome (`sent` or `failed`, up to ' +
+      'MAIL_TIMEOUT_SECONDS) and the e-mail is tried once.',
     tags: ['email'],
     auth: { scope: 'email' },
     body: SendEmailRequest,

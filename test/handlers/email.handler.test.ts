@@ -204,7 +204,7 @@ describe('email handler, live SMTP', () => {
       const [stored] = await store.sql<{ row: string }[]>`SELECT row_to_json(e)::text AS row FROM email_log e WHERE id = ${id}`;
       expect(stored?.row).not.toContain(pdf.toString('base64').slice(0, 64));
       const [got] = (await fake.waitFor(before + 1)).slice(before);
-      expect(got?.parsed.html?.trim()).toBe('<h1>Отчёт</h1>');
+      expect(String(got?.parsed.html).trim()).toBe('<h1>Отчёт</h1>');
       expect(got?.parsed.text?.trim()).toBe('Отчёт');
       const atts = got?.parsed.attachments ?? [];
       expect(atts.map((a) => [a.filename, a.contentType])).toEqual([
