@@ -6,7 +6,7 @@ import type { EventLog } from '../../core/eventlog/port.js';
 import { uuidv7 } from '../../core/eventlog/uuid.js';
 import { silentLogger } from '../../core/logger.js';
 import { handlerRunner } from '../../core/runners/handlerRunner.js';
-import { type ProjectionRunner, projectionRunner } from '../../core/runners/projectionRunner.js';
+import { type ProjectionRunner, projectionRunner, rebuildProjection } from '../../core/runners/projectionRunner.js';
 import { buildEmailHandler } from '../../handlers/email/index.js';
 import { emailLogProjection } from '../../projections/emailLog.js';
 import { EMAIL_ATTACHMENTS_MAX_BYTES, EMAIL_REQUESTED, type EmailRequested } from '../../schemas/events/email.js';
@@ -358,5 +358,24 @@ describe('email handler, MAIL_TEST_MODE', () => {
       const row = await settled(await request({ template: 'invoice', data: {} }));
       expect(row).toMatchObject({ status: 'failed', error_code: 'TEMPLATE_UNKNOWN', test_mode: true });
     });
+  });
+});
+
+describe('email_log rebuild', () => {
+  it('a replay of the log in other batch sizes equals the live read model', async () => {
+    await projection.caughtUp(10_000);
+    await projection.stop();
+    const snapshot = () => store.sql`SELECT * FROM email_log ORDER BY id`;
+    const live = await snapshot();
+    expect(live.length).toBeGreaterThan(10);
+    await rebuildProjection({
+      log,
+      sql: store.sql,
+      projection: emailLogProjection,
+      logger: silentLogger(),
+      batchSize: 7,
+      batchDelayMs: 0,
+    });
+    expect(await snapshot()).toEqual(live);
   });
 });

@@ -123,9 +123,9 @@ describe('e-mail templates', () => {
   });
 
   it('refuses a javascript: link (the schema allows http(s) only)', () => {
-    expect(() =>
-      renderer.render('password_reset', { name: 'A', resetUrl: 'javascript:alert(1)' }),
-    ).toThrowError(/data\.resetUrl/);
+    expect(() => renderer.render('password_reset', { name: 'A', resetUrl: 'javascript:alert(1)' })).toThrowError(
+      /data\.resetUrl/,
+    );
   });
 
   it('names the missing template and the missing variables', () => {
@@ -156,7 +156,11 @@ describe('e-mail templates', () => {
 
   it('refuses an unknown locale, currency or time zone as a data error', () => {
     const base = samples.payment_receipt.data;
-    for (const data of [{ ...base, locale: 'de' }, { ...base, currency: 'rub' }, { ...base, timeZone: 'Mars/Olympus' }]) {
+    for (const data of [
+      { ...base, locale: 'de' },
+      { ...base, currency: 'rub' },
+      { ...base, timeZone: 'Mars/Olympus' },
+    ]) {
       expect(() => renderer.render('payment_receipt', data)).toThrowError(TemplateError);
     }
   });
