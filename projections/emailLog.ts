@@ -19,26 +19,32 @@ const entry = (e: StoredEvent, data?: object): Json =>
 /** Decoded size from the base64 length: the content itself is never stored. */
 const decodedSize = (b64: string) => (b64.length / 4) * 3 - (b64.endsWith('==') ? 2 : b64.endsWith('=') ? 1 : 0);
 
+const str = (v: unknown) => (typeof v === 'string' ? v : null);
+
+/**
+ * Read defensively: the API validates commands, but a malformed one from another producer must
+ * not stop the read model (the handler fails it with INVALID_COMMAND, and that lands here too).
+ */
 const requestedRow = (tx: TransactionSql, e: StoredEvent) => {
-  const d = e.data as EmailRequested;
-  const files = (d.attachments ?? []).map((a) => ({
-    filename: a.filename,
-    contentType: a.contentType,
-    size: decodedSize(a.contentBase64),
+  const d = (e.data ?? {}) as Partial<EmailRequested>;
+  const files = (Array.isArray(d.attachments) ? d.attachments : []).map((a) => ({
+    filename: String(a?.filename ?? ''),
+    contentType: String(a?.contentType ?? ''),
+    size: typeof a?.contentBase64 === 'string' ? decodedSize(a.contentBase64) : 0,
   }));
   const locale = (d.data as { locale?: unknown } | undefined)?.locale;
   return {
     id: e.id,
-    recipient: d.to,
-    subject: d.subject ?? null,
-    template: d.template ?? null,
-    locale: typeof locale === 'string' ? locale : null,
+    recipient: str(d.to) ?? '',
+    subject: str(d.subject),
+    template: str(d.template),
+    locale: str(locale),
     status: 'queued',
     attachments: files.length,
     attachment_files: tx.json(files),
-    priority: d.priority,
-    source: d.via,
-    requested_by: d.requestedBy,
+    priority: str(d.priority) ?? 'normal',
+    source: str(d.via),
+    requested_by: str(d.requestedBy),
     created_at: e.time,
     updated_at: e.time,
     last_seq: e.seq,

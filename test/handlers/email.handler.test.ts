@@ -291,6 +291,12 @@ describe('email handler, other settings', () => {
       expect(m).toMatchObject({ status: 'failed', error_code: 'TEMPLATE_DATA' });
       expect(m.error_message).toContain('data.resetUrl: Expected required property');
       expect(await settled(oversized)).toMatchObject({ status: 'failed', error_code: 'ATTACHMENT_TOO_LARGE' });
+      // A malformed command from another producer: failed, and the read model keeps going.
+      const malformed = uuidv7();
+      await appendCommand(log, { id: malformed, domain: 'email', type: EMAIL_REQUESTED, priority: 'normal', data: { to: 42 } });
+      const bad = await settled(malformed);
+      expect(bad).toMatchObject({ status: 'failed', error_code: 'INVALID_COMMAND', recipient: '' });
+      expect(bad.error_message).toContain('not an email.requested command');
       expect(fake.transactions).toBe(tried);
     });
   });
