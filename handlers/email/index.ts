@@ -11,6 +11,10 @@ export const buildEmailHandler = (deps: HandlerDeps): Handler => {
   const logger = deps.logger.child({ channel: 'email' });
   if (config.testMode) logger.warn({ reason: config.testModeReason }, 'e-mail runs in test mode: nothing is sent');
   else logger.info({ host: config.smtp.host, port: config.smtp.port, encryption: config.smtp.encryption }, 'e-mail via SMTP');
-  const mailer = config.testMode ? testModeMailer() : smtpMailer(config.smtp);
+  const mailer = config.testMode
+    ? testModeMailer()
+    : smtpMailer(config.smtp, {
+        onIdleError: (err) => logger.warn({ err: err.message }, 'SMTP pool connection failed while idle'),
+      });
   return emailHandler({ mailer, config, logger: deps.logger });
 };

@@ -33,15 +33,22 @@ export const classifySmtpError = (e: unknown): MailFailure => {
 export interface SmtpMailerOptions {
   /** Extra TLS options (a private CA for a test server). */
   tls?: { ca?: string | Buffer; rejectUnauthorized?: boolean };
+  /** Errors of the pool outside a send (an idle connection dropped). */
+  onIdleError?: (err: Error) => void;
 }
 
 /** nodemailer's pooled SMTP transport behind the `Mailer` port. */
 export const smtpMailer = (cfg: MailConfig['smtp'], opts: SmtpMailerOptions = {}): Mailer => {
+  const { onIdleError } = opts;
   const create = () =>
     nodemailer.createTransport({
       pool: true,
       maxConnections: cfg.maxConnections,
       maxMessages: 100,
+      // nodemailer re-queues a message whose connection closed mid-send, 5 times by default and
+      // unseen by email_log. Once covers a pooled connection the server dropped; beyond that the
+      // runner retries with back-off and records each attempt.
+      maxRequeues: 1,
       host: cfg.host,
       port: cfg.port,
       // ssl: implicit TLS (465); tls: STARTTLS required, never plain text; none: never upgrade.
@@ -61,11 +68,17 @@ export const smtpMailer = (cfg: MailConfig['smtp'], opts: SmtpMailerOptions = {}
     });
   // Opened on first use and again after close(): a runner may be stopped and started.
   let transport: ReturnType<typeof create> | undefined;
+  const open = () => {
+    const t = create();
+    // A pooled connection failing while idle is reported here; unhandled, it would crash the process.
+    t.on('error', (err) => onIdleError?.(err));
+    return t;
+  };
   return {
     testMode: false,
     async send(m: OutgoingEmail): Promise<SendOutcome> {
       try {
-        transport ??= create();
+        transport ??= open();
         const info = await transport.sendMail({
           from: m.from,
           to: m.to,
