@@ -118,7 +118,7 @@ export const loadConfig = (raw: Record<string, string | undefined>): Config => {
   if (env.HANDLER_BACKOFF_BASE_MS > env.HANDLER_BACKOFF_MAX_MS) {
     problems.push('HANDLER_BACKOFF_BASE_MS must not exceed HANDLER_BACKOFF_MAX_MS');
   }
-  if (typeof env.NOTIFICATIONS_TIME_ZONE === 'string' && !validTimeZone(env.NOTIFICATIONS_TIME_ZONE)) {
+  if (env.NOTIFICATIONS_TIME_ZONE !== undefined && !validTimeZone(env.NOTIFICATIONS_TIME_ZONE)) {
     problems.push(
       `NOTIFICATIONS_TIME_ZONE=${JSON.stringify(env.NOTIFICATIONS_TIME_ZONE)}: expected an IANA time zone this Node knows`,
     );
@@ -181,7 +181,7 @@ export const loadConfig = (raw: Record<string, string | undefined>): Config => {
     },
     analytics: { maxRows: env.ANALYTICS_MAX_ROWS, maxSeconds: env.ANALYTICS_MAX_SECONDS },
     live: { tileUrl: env.LIVE_TILE_URL },
-    notifications: { timeZone: env.NOTIFICATIONS_TIME_ZONE },
+    notifications: { timeZone: env.NOTIFICATIONS_TIME_ZONE ?? env.MAIL_TIME_ZONE },
     osmand: { port: env.OSMAND_PORT, portExplicit: Boolean(raw.OSMAND_PORT?.trim()) },
     ws: {
       maxMessageBytes: env.WS_MAX_MESSAGE_BYTES,

@@ -1,5 +1,6 @@
 import type { Projection } from '../core/runners/projectionRunner.js';
 import { deviceCommandsProjection } from './deviceCommands.js';
+import { emailLogProjection } from './emailLog.js';
 import { notificationQueueProjection } from './notificationQueue.js';
 import { smsLogProjection } from './smsLog.js';
 import { vehiclePositionsProjection } from './vehiclePositions.js';
@@ -16,4 +17,5 @@ export const projections: readonly Projection[] = [
   vehiclePositionsProjection,
   deviceCommandsProjection,
   notificationQueueProjection,
+  emailLogProjection,
 ];

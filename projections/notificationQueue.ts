@@ -69,6 +69,9 @@ export const notificationQueueProjection: Projection = {
         }
       } else if (final && p.status === 'retrying') {
         p.status = final;
+        // Channels that say which attempt ended it (`email.sent`) are taken at their word.
+        const attempt = (e.data as { attempt?: unknown }).attempt;
+        if (typeof attempt === 'number' && Number.isInteger(attempt)) p.failedAttempts = Math.max(p.failedAttempts, attempt - 1);
         p.nextAttemptAt = null;
         const reason = (e.data as { reason?: unknown }).reason;
         if (final !== 'sent' && typeof reason === 'string') p.lastError = reason;

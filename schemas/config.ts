@@ -112,6 +112,9 @@ export const EnvSchema = Type.Object({
   MAIL_ENCRYPTION: oneOf(['tls', 'ssl', 'none'] as const, 'tls'),
   MAIL_FROM_ADDRESS: text('the sender address'),
   MAIL_FROM_NAME: text('the sender name'),
+  MAIL_DEFAULT_LOCALE: oneOf(['ru', 'en'] as const, 'ru'),
+  MAIL_TIME_ZONE: Type.String({ default: 'Europe/Moscow', minLength: 1, description: 'an IANA time zone for dates in e-mails' }),
+  MAIL_TIMEOUT_SECONDS: int(1, 600, 30, 'seconds an SMTP connection, greeting or reply may take'),
 
   // Payments
   PAYMENT_PROVIDER: oneOf(['yandex', 'stripe'] as const, 'yandex'),
@@ -169,11 +172,12 @@ export const EnvSchema = Type.Object({
         'a map tile URL template with {z}/{x}/{y} for the /live page, e.g. https://tile.openstreetmap.org/{z}/{x}/{y}.png',
     }),
   ),
-  NOTIFICATIONS_TIME_ZONE: Type.String({
-    default: 'UTC',
-    pattern: '^[A-Za-z][A-Za-z0-9_+/-]*$',
-    description: 'the IANA time zone of times in notification texts, e.g. Europe/Moscow',
-  }),
+  NOTIFICATIONS_TIME_ZONE: Type.Optional(
+    Type.String({
+      pattern: '^[A-Za-z][A-Za-z0-9_+/-]*$',
+      description: 'the IANA time zone of times in SMS, push and Telegram notification texts (default: MAIL_TIME_ZONE)',
+    }),
+  ),
   ANALYTICS_MAX_ROWS: int(1, 10_000_000, 100_000, 'rows an analytics query may return'),
   ANALYTICS_MAX_SECONDS: int(1, 3_600, 30, 'seconds an analytics query may run'),
 

@@ -6,6 +6,7 @@ import { validate } from '../validation.js';
 import {
   asLegacy,
   compact,
+  fail,
   flag,
   type LegacyAction,
   type LegacyBody,
@@ -43,7 +44,8 @@ export const emailPhp = (deps: ApiDeps): RouteSpec[] => {
     const { id, status } = await asLegacy(NAMES, () =>
       requestEmail(deps, ctx, validate<SendEmailRequest>(SendEmailRequest, req, 'body'), via),
     );
-    return ok({ message: 'Email queued', id, status });
+    if (status === 'failed') return fail(502, 'Email could not be sent', { id, status });
+    return ok({ message: status === 'sent' ? 'Email sent' : 'Email queued', id, status });
   };
   const sendTemplate: LegacyAction = async (r) => {
     if (text(r.body.template) === undefined) throw missing('template', 'required for send_template');

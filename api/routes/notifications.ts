@@ -76,6 +76,9 @@ const fanOut = async (deps: ApiDeps, ctx: RequestContext<unknown>, n: FanOut) =>
     throw invalidFields([{ pointer: '/to', field: 'to', detail: 'give at least one of phone, email, userId, telegramChatId' }]);
   }
   const missing = channels.map((c) => missingAddress(n.to, c)).filter((e): e is FieldError => e !== undefined);
+  // The e-mail templates greet the person by name.
+  if (channels.includes('email') && !n.to.name)
+    missing.push({ pointer: '/to/name', field: 'to.name', detail: 'an e-mail needs to.name' });
   if (missing.length > 0) throw invalidFields(missing);
   const forbidden = channels.filter((c) => !hasScope(principal, c));
   if (forbidden.length > 0) {
@@ -142,6 +145,8 @@ interface Kind<S extends TSchema> {
   kind: string;
   priority: Priority;
   emailTemplate: string;
+  /** The template's variables (schemas/emailTemplates.ts) from the request. */
+  emailData(b: S['static'], name: string): Record<string, unknown>;
   texts(b: S['static'], locale: NotificationLocale, timeZone: string): ShortTexts;
   ref(b: S['static']): Record<string, string>;
 }
@@ -168,7 +173,10 @@ const helper = <S extends TSchema>(deps: ApiDeps, k: Kind<S>) =>
         locale,
         priority: b.priority ?? k.priority,
         texts: k.texts(b, locale, deps.config.notifications.timeZone),
-        email: { template: k.emailTemplate, data: { ...b.data, name: b.to.name, locale } },
+        email: {
+          template: k.emailTemplate,
+          data: { ...k.emailData(b, b.to.name ?? ''), locale, timeZone: deps.config.notifications.timeZone },
+        },
         ref: k.ref(b),
       });
       return { status: 202, body };
@@ -211,6 +219,16 @@ export const notificationRoutes = (deps: ApiDeps) => [
     kind: 'application_assigned',
     priority: 'high',
     emailTemplate: 'application_assigned',
+    emailData: (b, name) => ({
+      driver: { name },
+      application: {
+        number: b.data.applicationId,
+        ...(b.data.pickupAddress ? { pickup: b.data.pickupAddress } : {}),
+        ...(b.data.pickupTime ? { pickupAt: b.data.pickupTime } : {}),
+        ...(b.data.customerName ? { customer: b.data.customerName } : {}),
+      },
+      ...(b.data.url ? { url: b.data.url } : {}),
+    }),
     texts: (b, locale, tz) => applicationAssignedTexts(b.data, locale, tz, b.to.name),
     ref: (b) => ({ applicationId: b.data.applicationId }),
   }),
@@ -224,6 +242,8 @@ export const notificationRoutes = (deps: ApiDeps) => [
     kind: 'payment_received',
     priority: 'normal',
     emailTemplate: 'payment_receipt',
+    // The receipt needs a time: a CRM that did not say when is telling us now.
+    emailData: (b, name) => ({ name, ...b.data, paidAt: b.data.paidAt ?? new Date().toISOString() }),
     texts: (b, locale) => paymentReceivedTexts(b.data, locale),
     ref: (b) => ({ orderId: b.data.orderId }),
   }),
@@ -236,6 +256,7 @@ export const notificationRoutes = (deps: ApiDeps) => [
     kind: 'password_reset',
     priority: 'high',
     emailTemplate: 'password_reset',
+    emailData: (b, name) => ({ name, ...b.data }),
     texts: (b, locale) => passwordResetTexts(b.data, locale),
     ref: () => ({}),
   }),

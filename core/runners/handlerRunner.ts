@@ -40,8 +40,13 @@ export interface Handler {
   /** Event types this handler acts on; others are acknowledged untouched. */
   eventTypes: readonly string[];
   handle(event: StoredEvent, ctx: { attempt: number; maxAttempts: number }): Promise<ResultEvent[] | undefined>;
-  /** Outcome events for a command given up on (e.g. `sms.failed`), appended before the dead letter. */
-  onGiveUp?(event: StoredEvent, reason: string): ResultEvent[];
+  /**
+   * Outcome events for a command given up on (e.g. `sms.failed`), appended before the dead letter.
+   * `error` is the last failure, so a handler can record its own code (a subclass of HandlerError).
+   */
+  onGiveUp?(event: StoredEvent, reason: string, error: HandlerError): ResultEvent[];
+  /** Releases the handler's provider connections; called once the runner has stopped and drained. */
+  close?(): Promise<void>;
 }
 
 export interface HandlerRunnerOptions {
@@ -185,7 +190,7 @@ export const handlerRunner = (opts: HandlerRunnerOptions): HandlerRunner => {
           for (const ev of delivery.events) {
             if (!handler.eventTypes.includes(ev.type) || !handler.onGiveUp) continue;
             const event: StoredEvent = { ...ev, seq: delivery.seq, stream: delivery.stream };
-            await appendResults(event, handler.onGiveUp(event, reason));
+            await appendResults(event, handler.onGiveUp(event, reason, err));
           }
           await delivery.term(reason);
           metrics.handled.inc({ ...labels, outcome: 'dead_letter' });
@@ -309,6 +314,7 @@ export const handlerRunner = (opts: HandlerRunnerOptions): HandlerRunner => {
       ]);
       clearTimeout(timer);
       clearInterval(keepAlive);
+      await handler.close?.().catch((err) => hlog.warn({ err }, 'closing the handler failed'));
       if (inFlight.size || buffered()) {
         // Unsettled deliveries come back after ack wait, to this process or another.
         hlog.warn({ inFlight: inFlight.size, buffered: buffered() }, 'stopped before draining');

@@ -54,3 +54,44 @@ export const EmailRequested = Type.Object(
 export type EmailRequested = Static<typeof EmailRequested>;
 
 export const EMAIL_REQUESTED = 'email.requested';
+
+/** Where the e-mail handler appends its outcomes: apart from the command subjects its consumers read. */
+export const EMAIL_RESULT_SUBJECT = 'evt.email.result';
+
+/** `email.sent`: the SMTP server took the message (or, in test mode, it would have been sent). */
+export const EmailSent = Type.Object(
+  {
+    /** The Message-ID header, derived from the command id: a retry sends the same one. */
+    messageId: Type.String(),
+    accepted: Type.Array(Type.String()),
+    rejected: Type.Array(Type.String()),
+    /** The server's last reply, e.g. `250 2.0.0 Ok: queued as 4XyZ`. */
+    response: Type.String(),
+    testMode: Type.Boolean(),
+    /** The subject as sent (rendered from the template when the request had none). */
+    subject: Type.String(),
+    template: Type.Optional(Type.String()),
+    locale: Type.Optional(Type.String()),
+    /** Which attempt succeeded (1 = the first). */
+    attempt: Type.Integer({ minimum: 1 }),
+  },
+  { additionalProperties: false },
+);
+export type EmailSent = Static<typeof EmailSent>;
+export const EMAIL_SENT = 'email.sent';
+
+/**
+ * `email.failed`: given up on, at once for a permanent error or after the last attempt.
+ * `code`: `SMTP_<reply code>` (`SMTP_550`), a nodemailer code (`EAUTH`, `ECONNECTION`), or
+ * `TEMPLATE_UNKNOWN`, `TEMPLATE_DATA`, `ATTACHMENT_TOO_LARGE`, `INVALID_COMMAND`.
+ */
+export const EmailFailed = Type.Object(
+  {
+    reason: Type.String(),
+    code: Type.Optional(Type.String()),
+    testMode: Type.Optional(Type.Boolean()),
+  },
+  { additionalProperties: false },
+);
+export type EmailFailed = Static<typeof EmailFailed>;
+export const EMAIL_FAILED = 'email.failed';

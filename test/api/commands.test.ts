@@ -119,6 +119,7 @@ describe('v1 commands', () => {
     expect(res.errors ?? []).toEqual([]);
     expect(Object.keys(doc.paths as object).sort()).toEqual([
       '/api/v1/email',
+      '/api/v1/email/{id}',
       '/api/v1/erp/sync',
       '/api/v1/exports',
       '/api/v1/payments',

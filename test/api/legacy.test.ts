@@ -188,12 +188,17 @@ describe('the other PHP endpoints append what their v1 command appends', () => {
       path,
     );
     await expectSameEvent(
-      () => send('POST', '/api/v1/email', { to, template: 'application_assigned', data: { driver: { name: 'Ivan' } } }),
+      () =>
+        send('POST', '/api/v1/email', {
+          to,
+          template: 'application_assigned',
+          data: { driver: { name: 'Ivan' }, application: { number: 'A-17' } },
+        }),
       () =>
         send(
           'POST',
           `${path}?action=send_template`,
-          'to=driver%40example.com&template=application_assigned&data[driver][name]=Ivan',
+          'to=driver%40example.com&template=application_assigned&data[driver][name]=Ivan&data[application][number]=A-17',
           FORM_TYPE,
         ),
       path,

@@ -57,7 +57,12 @@ describe('CRM notifications fan out to the chosen channels', () => {
     expect(ev['email.requested']?.data).toMatchObject({
       to: 'driver@example.com',
       template: 'application_assigned',
-      data: { applicationId: 'A-1001', name: 'Иван', locale: 'ru' },
+      data: {
+        driver: { name: 'Иван' },
+        application: { number: 'A-1001', pickup: 'Тверская, 1', pickupAt: '2026-11-28T09:30:00Z' },
+        locale: 'ru',
+        timeZone: 'Europe/Moscow',
+      },
     });
     expect(ev['push.requested']?.data).toMatchObject({
       userId: 'u-17',
@@ -90,7 +95,10 @@ describe('CRM notifications fan out to the chosen channels', () => {
       data: { resetUrl: 'https://crm.example.com/reset/abc' },
     });
     expect(noPhone.status).toBe(400);
-    expect(((await noPhone.json()) as { errors: { field: string }[] }).errors.map((e) => e.field)).toEqual(['to.phone']);
+    expect(((await noPhone.json()) as { errors: { field: string }[] }).errors.map((e) => e.field)).toEqual([
+      'to.phone',
+      'to.name',
+    ]);
     const nobody = await notify('password-reset', { to: {}, data: { resetUrl: 'https://crm.example.com/reset/abc' } });
     expect(nobody.status).toBe(400);
     const badData = await notify('payment-received', { to: { phone: '+79991234567' }, data: { orderId: 'x', amount: -1 } });
@@ -155,7 +163,15 @@ describe('notification_queue', () => {
     await outcome(sms, 'attempt_failed', { attempt: 1, error: 'smsru 503', nextAttemptAt: next });
     await outcome(email, 'attempt_failed', { attempt: 1, error: 'smtp 451', nextAttemptAt: next }, 1);
     await outcome(email, 'attempt_failed', { attempt: 2, error: 'smtp 421', nextAttemptAt: next }, 2);
-    await outcome(email, 'sent', { messageId: '<m@x>' });
+    await outcome(email, 'sent', {
+      messageId: '<m@x>',
+      accepted: ['driver@example.com'],
+      rejected: [],
+      response: '250 ok',
+      testMode: false,
+      subject: 'x',
+      attempt: 3,
+    });
     await outcome(push, 'failed', { reason: 'no active device tokens for user u-17' });
     await api.caughtUp();
     const q = await queueOf(all, '?limit=1000');

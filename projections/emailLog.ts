@@ -1,0 +1,100 @@
+import type { Projection, StoredEvent } from '../core/runners/projectionRunner.js';
+import type { TransactionSql } from '../core/stores/postgres.js';
+import {
+  EMAIL_FAILED,
+  EMAIL_REQUESTED,
+  EMAIL_SENT,
+  type EmailFailed,
+  type EmailRequested,
+  type EmailSent,
+} from '../schemas/events/email.js';
+import { ATTEMPT_FAILED, type AttemptFailed } from '../schemas/events/envelope.js';
+
+const EMAIL_ATTEMPT_FAILED = `email.${ATTEMPT_FAILED}`;
+
+type Json = Parameters<TransactionSql['json']>[0];
+const entry = (e: StoredEvent, data?: object): Json =>
+  ({ type: e.type, time: e.time, seq: e.seq, ...(data ? { data } : {}) }) as Json;
+
+/** Decoded size from the base64 length: the content itself is never stored. */
+const decodedSize = (b64: string) => (b64.length / 4) * 3 - (b64.endsWith('==') ? 2 : b64.endsWith('=') ? 1 : 0);
+
+const str = (v: unknown) => (typeof v === 'string' ? v : null);
+
+/**
+ * Read defensively: the API validates commands, but a malformed one from another producer must
+ * not stop the read model (the handler fails it with INVALID_COMMAND, and that lands here too).
+ */
+const requestedRow = (tx: TransactionSql, e: StoredEvent) => {
+  const d = (e.data ?? {}) as Partial<EmailRequested>;
+  const files = (Array.isArray(d.attachments) ? d.attachments : []).map((a) => ({
+    filename: String(a?.filename ?? ''),
+    contentType: String(a?.contentType ?? ''),
+    size: typeof a?.contentBase64 === 'string' ? decodedSize(a.contentBase64) : 0,
+  }));
+  const locale = (d.data as { locale?: unknown } | undefined)?.locale;
+  return {
+    id: e.id,
+    recipient: str(d.to) ?? '',
+    subject: str(d.subject),
+    template: str(d.template),
+    locale: str(locale),
+    status: 'queued',
+    attachments: files.length,
+    attachment_files: tx.json(files),
+    priority: str(d.priority) ?? 'normal',
+    source: str(d.via),
+    requested_by: str(d.requestedBy),
+    created_at: e.time,
+    updated_at: e.time,
+    last_seq: e.seq,
+    history: tx.json([entry(e)]),
+  };
+};
+
+/**
+ * `email_log`: one row per e-mail command. `queued` → `sent` | `failed`; every failed attempt
+ * the runner records (`email.attempt_failed`) and the outcome count as attempts, and each event
+ * is appended to `history`. Outcomes find their row by `causationId` (the command's id).
+ */
+export const emailLogProjection: Projection = {
+  name: 'email_log',
+  stream: 'EVENTS',
+  filterSubject: 'evt.email.>',
+  async apply(tx: TransactionSql, events: readonly StoredEvent[]) {
+    const requested = events.filter((e) => e.type === EMAIL_REQUESTED).map((e) => requestedRow(tx, e));
+    // A command re-sent under the same id (idempotent retry) is already here: keep the first.
+    if (requested.length) await tx`INSERT INTO email_log ${tx(requested)} ON CONFLICT (id) DO NOTHING`;
+    for (const e of events) {
+      const id = e.causationId;
+      if (id === undefined) continue;
+      if (e.type === EMAIL_ATTEMPT_FAILED) {
+        const d = e.data as AttemptFailed;
+        await tx`UPDATE email_log SET attempts = attempts + 1, error_message = ${d.error}, error_code = NULL,
+                   next_attempt_at = ${d.nextAttemptAt}, updated_at = ${e.time}, last_seq = ${e.seq},
+                   history = history || ${tx.json([entry(e, d)])}
+                 WHERE id = ${id} AND status = 'queued'`;
+      } else if (e.type === EMAIL_SENT) {
+        const d = e.data as EmailSent;
+        await tx`UPDATE email_log SET status = 'sent', attempts = greatest(attempts + 1, ${d.attempt}),
+                   provider_message_id = ${d.messageId}, smtp_response = ${d.response},
+                   accepted = ${tx.json(d.accepted)}, rejected = ${tx.json(d.rejected)}, test_mode = ${d.testMode},
+                   subject = ${d.subject}, template = coalesce(${d.template ?? null}, template),
+                   locale = coalesce(${d.locale ?? null}, locale), error_message = NULL, error_code = NULL,
+                   next_attempt_at = NULL, sent_at = ${e.time}, updated_at = ${e.time}, last_seq = ${e.seq},
+                   history = history || ${tx.json([entry(e, { messageId: d.messageId, response: d.response, testMode: d.testMode })])}
+                 WHERE id = ${id}`;
+      } else if (e.type === EMAIL_FAILED) {
+        const d = e.data as EmailFailed;
+        await tx`UPDATE email_log SET status = 'failed', attempts = attempts + 1, error_message = ${d.reason},
+                   error_code = ${d.code ?? null}, test_mode = coalesce(${d.testMode ?? null}, test_mode),
+                   next_attempt_at = NULL, updated_at = ${e.time}, last_seq = ${e.seq},
+                   history = history || ${tx.json([entry(e, d)])}
+                 WHERE id = ${id}`;
+      }
+    }
+  },
+  async reset(tx) {
+    await tx`TRUNCATE email_log`;
+  },
+};
