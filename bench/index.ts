@@ -20,12 +20,12 @@ const benches: Record<string, Bench> = {
   },
   gps: {
     description:
-      'MQTT GPS points/s (QoS 1 and 0), p50/p99 publish→PUBACK, p99 publish→visible in ClickHouse, server CPU/RSS, from a separate load process, against Mosquitto :1883 and bare Aedes; RSS with idle devices. Options: --devices=N, --seconds=N, --rate=N, --idle=N, --window=N, --warmup=N, --only=mosquitto,aedes,embedded,jetstream (default all but jetstream), --roles=R (default ingest,api,projections), --cpu-prof=DIR (gateway profile)',
+      'MQTT GPS points/s (QoS 1 and 0), p50/p99 publish→PUBACK, p99 publish→visible in ClickHouse, server CPU/RSS, from a separate load process, against Mosquitto :1883 and bare Aedes; RSS with idle devices. Options: --devices=N, --seconds=N, --rate=N, --idle=N, --window=N, --warmup=N, --only=mosquitto,aedes,embedded,jetstream,jetstream-split (default all but the JetStream ones), --roles=R (default ingest,api,projections), --cpu-prof=DIR (gateway profile)',
     run: async (args) => (await import('./gps.js')).runGpsBench(args),
   },
   ws: {
     description:
-      'phones on /v1/ws/driver (default 5,000) from a separate process: acks/s and p99 send→ack against a bare uWS JSON ceiling, a fixed-rate phase with bursts, live-feed latency, server RSS. Options: --connections=N, --seconds=N, --rate=N',
+      'phones on /v1/ws/driver (default 5,000) from a separate process: acks/s and p99 send→ack against a bare uWS JSON ceiling, a fixed-rate phase with bursts, live-feed latency, server RSS. Options: --connections=N, --seconds=N, --rate=N, --targets=embedded,jetstream',
     run: async (args) => (await import('./ws.js')).runWsBench(args),
   },
 };
