@@ -1,5 +1,7 @@
 import type { Projection } from '../core/runners/projectionRunner.js';
 import { deviceCommandsProjection } from './deviceCommands.js';
+import { deviceTokensProjection } from './deviceTokens.js';
+import { pushNotificationLogProjection } from './pushNotificationLog.js';
 import { smsLogProjection } from './smsLog.js';
 import { vehiclePositionsProjection } from './vehiclePositions.js';
 import { webhookEventsProjection } from './webhookEvents.js';
@@ -14,4 +16,6 @@ export const projections: readonly Projection[] = [
   webhookEventsProjection,
   vehiclePositionsProjection,
   deviceCommandsProjection,
+  deviceTokensProjection,
+  pushNotificationLogProjection,
 ];
