@@ -232,6 +232,35 @@ describe('push through firebase-admin (FCM HTTP v1 fake)', () => {
     expect(await deadLetters(api.log, 'push-low', id)).toHaveLength(1);
   });
 
+  it('a push whose only device is unregistered fails, and the token is still revoked', async () => {
+    const token = fcmToken('r');
+    await register('u-gone', token, 'ios');
+    fcm.unregister(token);
+    const id = await push({ userId: 'u-gone' });
+    const row = await finished(id);
+    expect(row).toMatchObject({ status: 'failed', error_code: 'messaging/registration-token-not-registered', attempts: 1 });
+    expect(await tokenRow(token)).toMatchObject({ active: false });
+    expect(await deadLetters(api.log, 'push-normal', id)).toHaveLength(1);
+  });
+
+  it('once the attempts run out, a push that reached some devices is sent, the others listed as retryable', async () => {
+    const ok = fcmToken('s');
+    const down = fcmToken('t');
+    await register('u-some', ok, 'android');
+    await register('u-some', down, 'web');
+    fcm.failToken(down, { status: 500, errorCode: 'INTERNAL' }, 99);
+    const id = await push({ userId: 'u-some' });
+    const row = await finished(id);
+    expect(row).toMatchObject({ status: 'sent', attempts: 3, success_count: 1, failure_count: 1 });
+    expect(Object.fromEntries((row.results ?? []).map((r) => [r.token, r.outcome]))).toEqual({
+      [ok]: 'sent',
+      [down]: 'retryable',
+    });
+    expect(requestsFor(ok)).toHaveLength(1);
+    expect(requestsFor(down)).toHaveLength(3);
+    expect(await deadLetters(api.log, 'push-normal', id)).toEqual([]);
+  });
+
   it("honours a 503's Retry-After (firebase-admin retries it within the attempt)", async () => {
     const token = fcmToken('u');
     fcm.failToken(token, { status: 503, errorCode: 'UNAVAILABLE', retryAfter: '1' });
