@@ -4,6 +4,8 @@ import type { Logger } from '../core/logger.js';
 import type { Handler } from '../core/runners/handlerRunner.js';
 import type { Sql } from '../core/stores/postgres.js';
 import { buildEmailHandler } from './email/index.js';
+import { buildPushHandler } from './push/index.js';
+import { buildTelegramHandler } from './telegram/index.js';
 
 /** What a channel's handlers may use: providers come from config, guards and opt-outs read Postgres. */
 export interface HandlerDeps {
@@ -14,4 +16,8 @@ export interface HandlerDeps {
 }
 
 /** Every handler the `handlers` role runs, built from config (providers, test mode). */
-export const buildHandlers = (deps: HandlerDeps): readonly Handler[] => [buildEmailHandler(deps)];
+export const buildHandlers = (deps: HandlerDeps): readonly Handler[] => [
+  buildEmailHandler(deps),
+  buildPushHandler(deps),
+  buildTelegramHandler(deps),
+];

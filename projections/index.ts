@@ -1,7 +1,9 @@
 import type { Projection } from '../core/runners/projectionRunner.js';
 import { deviceCommandsProjection } from './deviceCommands.js';
+import { deviceTokensProjection } from './deviceTokens.js';
 import { emailLogProjection } from './emailLog.js';
 import { notificationQueueProjection } from './notificationQueue.js';
+import { pushNotificationLogProjection } from './pushNotificationLog.js';
 import { smsLogProjection } from './smsLog.js';
 import { vehiclePositionsProjection } from './vehiclePositions.js';
 import { webhookEventsProjection } from './webhookEvents.js';
@@ -18,4 +20,6 @@ export const projections: readonly Projection[] = [
   deviceCommandsProjection,
   notificationQueueProjection,
   emailLogProjection,
+  deviceTokensProjection,
+  pushNotificationLogProjection,
 ];

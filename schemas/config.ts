@@ -138,6 +138,11 @@ export const EnvSchema = Type.Object({
   TELEGRAM_TEST_MODE: bool(true),
   TELEGRAM_WEBHOOK_ENABLED: bool(false),
   TELEGRAM_WEBHOOK_SECRET: text('the webhook secret token'),
+  TELEGRAM_API_URL: Type.String({
+    default: 'https://api.telegram.org',
+    pattern: '^https?://\\S+$',
+    description: 'the Bot API server root (a self-hosted telegram-bot-api server, or a fake in tests)',
+  }),
 
   // ERP / 1C
   ERP_TYPE: oneOf(['1c'] as const, '1c'),

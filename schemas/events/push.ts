@@ -33,9 +33,19 @@ export const PushTokenRegistered = Type.Object(
 );
 export type PushTokenRegistered = Static<typeof PushTokenRegistered>;
 
-/** `push.token_revoked`: the device must no longer receive pushes. */
+/**
+ * `push.token_revoked`: the device must no longer receive pushes. Asked for by the CRM
+ * (`DELETE /api/v1/push/tokens`), or appended by the push handler when FCM reports the token
+ * unregistered or invalid (then `reason` says so and `requestedBy` is `handler/push`).
+ */
 export const PushTokenRevoked = Type.Object(
-  { token: DeviceToken, userId: Type.Optional(CrmId), platform: Type.Optional(PushPlatform), ...CommandAudit },
+  {
+    token: DeviceToken,
+    userId: Type.Optional(CrmId),
+    platform: Type.Optional(PushPlatform),
+    reason: Type.Optional(Type.String({ maxLength: 1_000 })),
+    ...CommandAudit,
+  },
   { additionalProperties: false },
 );
 export type PushTokenRevoked = Static<typeof PushTokenRevoked>;
@@ -48,3 +58,74 @@ export const PUSH_TOKEN_REVOKED = 'push.token_revoked';
  * handler, so they keep out of its `evt.push.cmd.*` queues; one subject keeps them in order.
  */
 export const PUSH_TOKENS_SUBJECT = 'evt.push.tokens';
+
+/** What FCM answered for one device token of a push. */
+export const PushTokenResult = Type.Object(
+  {
+    token: DeviceToken,
+    /** FCM's message name (`projects/<p>/messages/<id>`) when it accepted the message. */
+    messageId: Type.Optional(Type.String()),
+    /** Why it did not, with firebase-admin's code (`messaging/registration-token-not-registered`). */
+    error: Type.Optional(Type.Object({ code: Type.String(), message: Type.String() }, { additionalProperties: false })),
+    /** `sent`, `retryable` (another attempt may succeed), `invalid_token` (revoked), `rejected` (permanent). */
+    outcome: Type.Union([
+      Type.Literal('sent'),
+      Type.Literal('retryable'),
+      Type.Literal('invalid_token'),
+      Type.Literal('rejected'),
+    ]),
+  },
+  { additionalProperties: false },
+);
+export type PushTokenResult = Static<typeof PushTokenResult>;
+
+const pushOutcomeFields = {
+  /** Every token's latest result, in the order the tokens were resolved. */
+  results: Type.Array(PushTokenResult),
+  successCount: Type.Integer({ minimum: 0 }),
+  failureCount: Type.Integer({ minimum: 0 }),
+  /** The attempt (1-based) that ended it. */
+  attempt: Type.Integer({ minimum: 1 }),
+  /** FCM_TEST_MODE: nothing left the gateway, the message ids are simulated. */
+  testMode: Type.Boolean(),
+};
+
+/**
+ * `push.sent`: FCM accepted the message for at least one device. `failureCount` > 0 lists the
+ * devices it did not reach: invalid tokens (revoked) or, once the attempts ran out, devices that
+ * kept failing with retryable errors.
+ */
+export const PushSent = Type.Object(pushOutcomeFields, { additionalProperties: false });
+export type PushSent = Static<typeof PushSent>;
+
+/**
+ * `push.partially_sent`: an attempt reached some devices and will be retried for the rest
+ * (`pending`); the next attempt sends only to those.
+ */
+export const PushPartiallySent = Type.Object(
+  { ...pushOutcomeFields, pending: Type.Array(DeviceToken) },
+  { additionalProperties: false },
+);
+export type PushPartiallySent = Static<typeof PushPartiallySent>;
+
+/** `push.failed`: no device got it, permanently or after the last attempt. */
+export const PushFailed = Type.Object(
+  {
+    reason: Type.String(),
+    /** `no_tokens`, `invalid_request`, or firebase-admin's code of the last error. */
+    code: Type.Optional(Type.String()),
+    results: Type.Optional(Type.Array(PushTokenResult)),
+    successCount: Type.Optional(Type.Integer({ minimum: 0 })),
+    failureCount: Type.Optional(Type.Integer({ minimum: 0 })),
+    attempt: Type.Optional(Type.Integer({ minimum: 1 })),
+    testMode: Type.Boolean(),
+  },
+  { additionalProperties: false },
+);
+export type PushFailed = Static<typeof PushFailed>;
+
+export const PUSH_SENT = 'push.sent';
+export const PUSH_PARTIALLY_SENT = 'push.partially_sent';
+export const PUSH_FAILED = 'push.failed';
+/** Outcomes go here rather than to the command subjects, so the handler's queues hold only work. */
+export const PUSH_RESULTS_SUBJECT = 'evt.push.results';

@@ -30,3 +30,45 @@ export type TelegramLinkCodeRequested = Static<typeof TelegramLinkCodeRequested>
 
 export const TELEGRAM_REQUESTED = 'telegram.requested';
 export const TELEGRAM_LINK_CODE_REQUESTED = 'telegram.link_code_requested';
+
+/** `telegram.sent`: the Bot API accepted the message. */
+export const TelegramSent = Type.Object(
+  {
+    chatId: TelegramChatId,
+    messageId: Type.Integer(),
+    attempt: Type.Integer({ minimum: 1 }),
+    /** TELEGRAM_TEST_MODE: nothing left the gateway, the message id is simulated. */
+    testMode: Type.Boolean(),
+  },
+  { additionalProperties: false },
+);
+export type TelegramSent = Static<typeof TelegramSent>;
+
+/** `telegram.failed`: permanently refused (chat not found, bot blocked) or out of attempts. */
+export const TelegramFailed = Type.Object(
+  {
+    reason: Type.String(),
+    /** `not_linked`, `invalid_request`, or `tg_<error_code>` (`tg_403`) from the Bot API. */
+    code: Type.Optional(Type.String()),
+    chatId: Type.Optional(TelegramChatId),
+    testMode: Type.Boolean(),
+  },
+  { additionalProperties: false },
+);
+export type TelegramFailed = Static<typeof TelegramFailed>;
+
+/**
+ * `telegram.chat_blocked`: the Bot API answered 403 for the chat (bot blocked, user deactivated,
+ * bot kicked); whatever folds `telegram_users` marks it `blocked_at`.
+ */
+export const TelegramChatBlocked = Type.Object(
+  { chatId: TelegramChatId, userId: Type.Optional(CrmId), description: Type.String() },
+  { additionalProperties: false },
+);
+export type TelegramChatBlocked = Static<typeof TelegramChatBlocked>;
+
+export const TELEGRAM_SENT = 'telegram.sent';
+export const TELEGRAM_FAILED = 'telegram.failed';
+export const TELEGRAM_CHAT_BLOCKED = 'telegram.chat_blocked';
+/** Outcomes go here rather than to the command subjects, so the handler's queues hold only work. */
+export const TELEGRAM_RESULTS_SUBJECT = 'evt.telegram.results';

@@ -1,0 +1,96 @@
+import type { Projection, StoredEvent } from '../core/runners/projectionRunner.js';
+import type { TransactionSql } from '../core/stores/postgres.js';
+import { ATTEMPT_FAILED, type AttemptFailed } from '../schemas/events/envelope.js';
+import {
+  PUSH_FAILED,
+  PUSH_PARTIALLY_SENT,
+  PUSH_REQUESTED,
+  PUSH_SENT,
+  type PushFailed,
+  type PushPartiallySent,
+  type PushRequested,
+  type PushSent,
+} from '../schemas/events/push.js';
+
+const PUSH_ATTEMPT_FAILED = `push.${ATTEMPT_FAILED}`;
+
+const entry = (tx: TransactionSql, e: StoredEvent, detail: Record<string, unknown> = {}) =>
+  tx.json([{ type: e.type, time: e.time, seq: e.seq, ...detail }] as never);
+
+const messageIds = (d: PushSent | PushPartiallySent) => d.results.flatMap((r) => (r.messageId ? [r.messageId] : []));
+
+/**
+ * `push_notification_log`: one row per push command: queued → retrying (`push.attempt_failed`
+ * from the handler runner, `push.partially_sent` from the handler) → sent | failed, each device's
+ * latest FCM result, and the whole history. Outcomes find their row by `causationId`.
+ */
+export const pushNotificationLogProjection: Projection = {
+  name: 'push_notification_log',
+  stream: 'EVENTS',
+  filterSubject: 'evt.push.>',
+  async apply(tx, events) {
+    for (const e of events) {
+      const id = e.causationId;
+      switch (e.type) {
+        case PUSH_REQUESTED: {
+          const d = e.data as PushRequested;
+          // A command re-sent under the same id (idempotent retry) is already here: keep the first.
+          await tx`
+            INSERT INTO push_notification_log (id, user_id, token, title, body, data, priority, status, created_at, updated_at, last_seq, history)
+            VALUES (${e.id}, ${d.userId ?? null}, ${d.token ?? null}, ${d.title}, ${d.body}, ${d.data ? tx.json(d.data) : null},
+              ${d.priority}, 'queued', ${e.time}, ${e.time}, ${e.seq}, ${entry(tx, e)})
+            ON CONFLICT (id) DO NOTHING`;
+          break;
+        }
+        case PUSH_ATTEMPT_FAILED: {
+          const d = e.data as AttemptFailed;
+          await tx`
+            UPDATE push_notification_log SET status = 'retrying', attempts = greatest(attempts, ${d.attempt}),
+              error_message = ${d.error}, next_attempt_at = ${d.nextAttemptAt}, updated_at = ${e.time}, last_seq = ${e.seq},
+              history = history || ${entry(tx, e, { attempt: d.attempt, error: d.error })}
+            WHERE id = ${id ?? null}`;
+          break;
+        }
+        case PUSH_PARTIALLY_SENT: {
+          const d = e.data as PushPartiallySent;
+          await tx`
+            UPDATE push_notification_log SET status = 'partially_sent', results = ${tx.json(d.results as never)},
+              success_count = ${d.successCount}, failure_count = ${d.failureCount}, provider_message_ids = ${messageIds(d)}::text[],
+              test_mode = ${d.testMode}, updated_at = ${e.time}, last_seq = ${e.seq},
+              history = history || ${entry(tx, e, { attempt: d.attempt, successCount: d.successCount, pending: d.pending.length })}
+            WHERE id = ${id ?? null}`;
+          break;
+        }
+        case PUSH_SENT: {
+          const d = e.data as PushSent;
+          const failure = d.results.find((r) => r.error)?.error;
+          await tx`
+            UPDATE push_notification_log SET status = 'sent', results = ${tx.json(d.results as never)},
+              success_count = ${d.successCount}, failure_count = ${d.failureCount}, provider_message_ids = ${messageIds(d)}::text[],
+              attempts = greatest(attempts, ${d.attempt}), test_mode = ${d.testMode}, sent_at = ${e.time},
+              error_code = ${failure?.code ?? null}, error_message = ${failure?.message ?? null}, next_attempt_at = NULL,
+              updated_at = ${e.time}, last_seq = ${e.seq},
+              history = history || ${entry(tx, e, { successCount: d.successCount, failureCount: d.failureCount })}
+            WHERE id = ${id ?? null}`;
+          break;
+        }
+        case PUSH_FAILED: {
+          const d = e.data as PushFailed;
+          await tx`
+            UPDATE push_notification_log SET status = 'failed', error_message = ${d.reason}, error_code = ${d.code ?? null},
+              results = coalesce(${d.results ? tx.json(d.results as never) : null}, results),
+              success_count = coalesce(${d.successCount ?? null}, success_count),
+              failure_count = coalesce(${d.failureCount ?? null}, failure_count),
+              attempts = coalesce(${d.attempt ?? null}::int, attempts + 1), test_mode = ${d.testMode}, next_attempt_at = NULL,
+              updated_at = ${e.time}, last_seq = ${e.seq},
+              history = history || ${entry(tx, e, { reason: d.reason, code: d.code })}
+            WHERE id = ${id ?? null}`;
+          break;
+        }
+      }
+    }
+  },
+  async reset(tx) {
+    await tx`TRUNCATE push_notification_log`;
+  },
+};
