@@ -1,6 +1,7 @@
 import { chmod, mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Worker } from 'node:worker_threads';
 import postgres from 'postgres';
 
 export type Sql = postgres.Sql<Record<string, never>>;
@@ -40,34 +41,101 @@ export const openPostgres = async (cfg: PostgresConfig): Promise<PostgresStore> 
 };
 
 /**
+ * PGlite and its socket server, run in a worker thread: the WASM backend then uses the second
+ * core instead of sharing the event loop with MQTT, HTTP and the projections (it was ~40% of the
+ * main thread under GPS load). Plain JavaScript evaluated in the worker, so the same code runs
+ * from the built `dist/` and from the TypeScript sources under vitest; the packages are resolved
+ * here and handed over as URLs.
+ */
+const WORKER_SOURCE = `
+const { parentPort, workerData } = require('node:worker_threads');
+(async () => {
+  const [{ PGlite }, { PGLiteSocketServer }] = await Promise.all([import(workerData.pglite), import(workerData.socket)]);
+  const db = await PGlite.create(workerData.dir);
+  const server = new PGLiteSocketServer({ db, path: workerData.path, maxConnections: 3 });
+  await server.start();
+  parentPort.on('message', (m) => {
+    if (m !== 'close') return;
+    server.stop().then(() => db.close()).then(
+      () => parentPort.postMessage({ type: 'closed' }),
+      (e) => parentPort.postMessage({ type: 'closed', error: String((e && e.stack) || e) }),
+    );
+  });
+  parentPort.postMessage({ type: 'ready' });
+})().catch((e) => parentPort.postMessage({ type: 'failed', error: String((e && e.stack) || e) }));
+`;
+
+type WorkerReply = { type: 'ready' | 'closed' | 'failed'; error?: string };
+
+const reply = (worker: Worker, want: WorkerReply['type']) =>
+  new Promise<void>((resolve, reject) => {
+    const onMessage = (m: WorkerReply) => {
+      if (m.type !== want && m.type !== 'failed') return;
+      off();
+      if (m.type === 'failed' || m.error) reject(new Error(`PGlite worker: ${m.error}`));
+      else resolve();
+    };
+    const onExit = (code: number) => {
+      off();
+      reject(new Error(`PGlite worker exited with code ${code}`));
+    };
+    const onError = (e: Error) => {
+      off();
+      reject(e);
+    };
+    const off = () => {
+      worker.off('message', onMessage);
+      worker.off('exit', onExit);
+      worker.off('error', onError);
+    };
+    worker.on('message', onMessage);
+    worker.on('exit', onExit);
+    worker.on('error', onError);
+  });
+
+/**
  * PGlite on disk, served on a private unix socket so the same `postgres` client and SQL run as
  * against a server. PGlite keeps no lock of its own: the caller must hold the data-dir lock.
  */
 const openPglite = async (cfg: PostgresConfig): Promise<PostgresStore> => {
-  const [{ PGlite }, { PGLiteSocketServer }] = await Promise.all([
-    import('@electric-sql/pglite'),
-    import('@electric-sql/pglite-socket'),
-  ]);
   await mkdir(cfg.pgliteDir, { recursive: true });
-  const db = await PGlite.create(cfg.pgliteDir);
   const socketDir = await mkdtemp(join(tmpdir(), 'fg-pg-'));
   await chmod(socketDir, 0o700);
   const path = join(socketDir, '.s.PGSQL.5432');
+  const worker = new Worker(WORKER_SOURCE, {
+    eval: true,
+    workerData: {
+      dir: cfg.pgliteDir,
+      path,
+      pglite: import.meta.resolve('@electric-sql/pglite'),
+      socket: import.meta.resolve('@electric-sql/pglite-socket'),
+    },
+  });
+  try {
+    await reply(worker, 'ready');
+  } catch (e) {
+    await worker.terminate();
+    await rm(socketDir, { recursive: true, force: true });
+    throw e;
+  }
   // One client connection: pglite-socket queues protocol messages, not whole queries, so messages
   // of two connections interleave and clobber the shared unnamed portal ("portal \"\" does not
   // exist"). One backend serialises every query anyway, and postgres.js pipelines on one socket.
   // The spare slots are for tools (psql) during development.
-  const server = new PGLiteSocketServer({ db, path, maxConnections: 3 });
-  await server.start();
   const sql = postgres({ ...clientOptions(1), path, database: 'postgres', username: 'postgres' }) as unknown as Sql;
   return {
     sql,
     target: 'pglite',
     close: async () => {
       await sql.end({ timeout: 5 });
-      await server.stop();
-      await db.close();
-      await rm(socketDir, { recursive: true, force: true });
+      const closed = reply(worker, 'closed');
+      worker.postMessage('close');
+      try {
+        await closed;
+      } finally {
+        await worker.terminate();
+        await rm(socketDir, { recursive: true, force: true });
+      }
     },
   };
 };

@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { deviceRegistry } from '../../core/devices/registry.js';
 import { embeddedEventLog } from '../../core/eventlog/embedded.js';
 import { locationTopic } from '../../ingest/mqtt/broker.js';
-import { freePort } from '../support/natsServer.js';
+import { stablePort } from '../support/natsServer.js';
 import { freshPostgresDb } from '../support/stores.js';
 import { fix, gpsEvents } from './harness.js';
 
@@ -49,7 +49,8 @@ const exited = (child: ChildProcess) =>
 describe('MQTT QoS 1 durability across kill -9 (T13)', () => {
   it('finds every PUBACKed point in the log after the gateway is killed right after PUBACKs', async () => {
     const token = (await deviceRegistry(db.sql).create({ id: 'crash-1' })).token;
-    const port = await freePort();
+    // The gateway comes back on the same port after each kill: keep it out of the ephemeral range.
+    const port = await stablePort();
     let child = await startIngest(port);
 
     const acked = new Set<string>();

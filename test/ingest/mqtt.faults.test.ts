@@ -553,7 +553,11 @@ describe('T16 subscribers that stop reading', () => {
       // What this process holds for a frozen device: the error-report cap (1 MiB), the socket's 16 KiB
       // high-water mark and a few commands; beyond the cap reports are dropped and counted.
       for (const f of frozen) expect(f.maxBuffered, f.id).toBeLessThan(1.25 * 1_048_576);
-      expect(await counter('fleetgate_mqtt_error_reports_dropped_total')).toBeGreaterThan(droppedBefore);
+      // Reports are dropped only once a frozen device's backlog passed the cap; on a loaded machine
+      // drainTimeout may drop the device first.
+      if (frozen.some((f) => f.maxBuffered > 1_048_576)) {
+        expect(await counter('fleetgate_mqtt_error_reports_dropped_total')).toBeGreaterThan(droppedBefore);
+      }
       expect(rssAfter - rssBefore).toBeLessThan(100 * 1_048_576);
       for (const d of healthy) {
         expect(d.failed, d.id).toBe(0);

@@ -28,6 +28,24 @@ export const freePort = () =>
     });
   });
 
+/**
+ * A free port below the kernel's ephemeral range (32768+), for a server that must come back on the
+ * same port after a restart: in the ephemeral range, another process's `listen(0)` or outgoing
+ * connection may take it while it is down.
+ */
+export const stablePort = async (): Promise<number> => {
+  for (let attempt = 0; ; attempt++) {
+    const port = 20_000 + Math.floor(Math.random() * 12_000);
+    const free = await new Promise<boolean>((resolve) => {
+      const srv = createServer();
+      srv.once('error', () => resolve(false));
+      srv.listen(port, '127.0.0.1', () => srv.close(() => resolve(true)));
+    });
+    if (free) return port;
+    if (attempt > 100) throw new Error('no free port in 20000-31999');
+  }
+};
+
 const accepts = (port: number) =>
   new Promise<boolean>((resolve) => {
     const s = tcpConnect({ host: '127.0.0.1', port });
