@@ -3,6 +3,7 @@ import type { EventLog } from '../core/eventlog/port.js';
 import type { Logger } from '../core/logger.js';
 import type { Handler } from '../core/runners/handlerRunner.js';
 import type { Sql } from '../core/stores/postgres.js';
+import { buildSmsHandlers } from './sms/index.js';
 
 /** What a channel's handlers may use: providers come from config, guards and opt-outs read Postgres. */
 export interface HandlerDeps {
@@ -13,4 +14,4 @@ export interface HandlerDeps {
 }
 
 /** Every handler the `handlers` role runs, built from config (providers, test mode). */
-export const buildHandlers = (_deps: HandlerDeps): readonly Handler[] => [];
+export const buildHandlers = (deps: HandlerDeps): readonly Handler[] => [...buildSmsHandlers(deps)];

@@ -1,6 +1,7 @@
 import type { Projection } from '../core/runners/projectionRunner.js';
 import { deviceCommandsProjection } from './deviceCommands.js';
 import { smsLogProjection } from './smsLog.js';
+import { smsOptOutsProjection } from './smsOptOuts.js';
 import { vehiclePositionsProjection } from './vehiclePositions.js';
 import { webhookEventsProjection } from './webhookEvents.js';
 
@@ -11,6 +12,7 @@ import { webhookEventsProjection } from './webhookEvents.js';
  */
 export const projections: readonly Projection[] = [
   smsLogProjection,
+  smsOptOutsProjection,
   webhookEventsProjection,
   vehiclePositionsProjection,
   deviceCommandsProjection,
