@@ -153,8 +153,8 @@ export const startSmsRig = async (
     },
     caughtUp,
     async stop() {
-      for (const r of runners) await r.stop(5_000);
-      for (const p of projections) await p.stop();
+      await Promise.all(runners.map((r) => r.stop(5_000)));
+      await Promise.all(projections.map((p) => p.stop()));
       await log.close();
     },
   };
