@@ -42,6 +42,8 @@ export interface FakeSmsRu {
   /** Scripts the next call of `method` (`sms/send`, `sms/status`, `my/balance`); queued in order. */
   failNext(method: string, failure: SmsRuFailure): void;
   setStatus(id: string, statusCode: number): void;
+  /** Called with each message as it is accepted (a test can move it on at once). */
+  onAccept: ((m: SmsRuMessage) => void) | undefined;
   /** POSTs SMS.ru's delivery callback (`data[N]` records) to `url`; resolves with the answer's status and body. */
   callback(url: string, records: { id: string; statusCode: number; time?: number }[]): Promise<{ status: number; body: string }>;
   close(): Promise<void>;
@@ -83,7 +85,10 @@ export const startFakeSmsRu = async (opts: { apiKey: string; balance?: number })
   const failures = new Map<string, SmsRuFailure[]>();
   const hanging = new Set<ServerResponse>();
   let seq = 10_000_000;
-  const fake = { balance: opts.balance ?? 1_000 };
+  const fake: { balance: number; onAccept: ((m: SmsRuMessage) => void) | undefined } = {
+    balance: opts.balance ?? 1_000,
+    onAccept: undefined,
+  };
 
   const json = (res: ServerResponse, body: unknown) => {
     res.writeHead(200, { 'content-type': 'application/json; charset=utf-8' });
@@ -109,6 +114,7 @@ export const startFakeSmsRu = async (opts: { apiKey: string; balance?: number })
     sent.push(m);
     byId.set(m.id, m);
     fake.balance = Math.round((fake.balance - m.cost) * 100) / 100;
+    fake.onAccept?.(m);
     return m;
   };
 
@@ -189,6 +195,12 @@ export const startFakeSmsRu = async (opts: { apiKey: string; balance?: number })
     },
     set balance(v: number) {
       fake.balance = v;
+    },
+    get onAccept() {
+      return fake.onAccept;
+    },
+    set onAccept(f) {
+      fake.onAccept = f;
     },
     failNext(method, failure) {
       failures.set(method, [...(failures.get(method) ?? []), failure]);

@@ -47,6 +47,8 @@ export interface FakeTwilio {
   messages: TwilioMessage[];
   failNext(kind: 'create' | 'fetch' | 'balance', failure: TwilioFailure): void;
   setStatus(sid: string, status: string, opts?: { errorCode?: number; errorMessage?: string; price?: string }): void;
+  /** Called with each message as it is created (a test can move it on at once). */
+  onCreate: ((m: TwilioMessage) => void) | undefined;
   /** POSTs a status callback signed as Twilio signs it (HMAC-SHA1 under the auth token) to `url`. */
   callback(url: string, sid: string, status: string, opts?: { errorCode?: number; signature?: string }): Promise<number>;
   close(): Promise<void>;
@@ -85,6 +87,7 @@ export const startFakeTwilio = async (opts: { accountSid: string; authToken: str
   const bySid = new Map<string, TwilioMessage>();
   const failures = new Map<string, TwilioFailure[]>();
   const hanging = new Set<ServerResponse>();
+  const hooks: { onCreate: ((m: TwilioMessage) => void) | undefined } = { onCreate: undefined };
   const expectedAuth = `Basic ${Buffer.from(`${opts.accountSid}:${opts.authToken}`).toString('base64')}`;
 
   const send = (res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}) => {
@@ -147,6 +150,7 @@ export const startFakeTwilio = async (opts: { accountSid: string; authToken: str
     };
     messages.push(m);
     bySid.set(m.sid, m);
+    hooks.onCreate?.(m);
     return m;
   };
 
@@ -207,6 +211,12 @@ export const startFakeTwilio = async (opts: { accountSid: string; authToken: str
     authToken: opts.authToken,
     requests,
     messages,
+    get onCreate() {
+      return hooks.onCreate;
+    },
+    set onCreate(f) {
+      hooks.onCreate = f;
+    },
     failNext(kind, failure) {
       failures.set(kind, [...(failures.get(kind) ?? []), failure]);
     },

@@ -83,7 +83,10 @@ describe('SMS cost guards', () => {
     const body = (await res.json()) as { id: string; optedOut: boolean };
     expect(body.optedOut).toBe(true);
     const [event] = (await rig.events('evt.sms.optout')).filter((e) => e.id === body.id);
-    expect(event).toMatchObject({ type: 'sms.opted_out', data: { phone: to, reason: 'asked by phone', source: expect.stringMatching(/^api:/) } });
+    expect(event).toMatchObject({
+      type: 'sms.opted_out',
+      data: { phone: to, reason: 'asked by phone', source: expect.stringMatching(/^api:/) },
+    });
     await api.caughtUp();
     const refused = await sendAndSettle(to, 'promo', 'fg_g');
     expect(refused).toMatchObject({ status: 'refused', error_code: 'opted_out' });
@@ -97,7 +100,9 @@ describe('SMS cost guards', () => {
   });
 
   it('makes an SMS over the send rate wait rather than fail', async () => {
-    const ids = await Promise.all([0, 1, 2, 3, 4, 5, 6].map((i) => rig.request(`+7999000030${i}`, `rate ${i}`, { source: `fg_rate${i}` })));
+    const ids = await Promise.all(
+      [0, 1, 2, 3, 4, 5, 6].map((i) => rig.request(`+7999000030${i}`, `rate ${i}`, { source: `fg_rate${i}` })),
+    );
     const rows = await Promise.all(ids.map((id) => rig.rowWhen(id, (r) => r.status !== 'queued')));
     expect(rows.map((r) => r.status)).toEqual(Array(7).fill('sent'));
     const times = rows.map((r) => (r.sent_at as Date).getTime()).sort((a, b) => a - b);
@@ -127,7 +132,9 @@ describe('guards across processes (real Postgres)', () => {
       expect(verdicts.filter((v) => !v.ok && v.reason === 'recipient_limit')).toHaveLength(35);
       // A command already admitted passes again (a retry) without taking another slot.
       const [row] = await db.sql<{ id: string }[]>`SELECT id FROM sms_send_ledger LIMIT 1`;
-      expect(await processes[1]?.admit({ id: row?.id as string, to: '+79990000999', source: 'fg_p0', text: 'x' })).toEqual({ ok: true });
+      expect(await processes[1]?.admit({ id: row?.id as string, to: '+79990000999', source: 'fg_p0', text: 'x' })).toEqual({
+        ok: true,
+      });
       expect((await db.sql`SELECT 1 FROM sms_send_ledger`).length).toBe(5);
     } finally {
       await second.close();

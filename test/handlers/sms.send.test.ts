@@ -53,7 +53,13 @@ describe('sms handler: live providers through their fakes, and test mode', () =>
     const b = await rig.request(to, 'Driver assigned', { provider: 'twilio' });
     const ra = await rig.rowWhen(a, (r) => r.status === 'sent');
     const rb = await rig.rowWhen(b, (r) => r.status === 'sent');
-    expect(ra).toMatchObject({ provider: 'smsru', provider_message_id: smsru.sent.at(-1)?.id, segments: 1, test_mode: false, attempts: 1 });
+    expect(ra).toMatchObject({
+      provider: 'smsru',
+      provider_message_id: smsru.sent.at(-1)?.id,
+      segments: 1,
+      test_mode: false,
+      attempts: 1,
+    });
     expect(rb).toMatchObject({ provider: 'twilio', provider_message_id: tw.messages.at(-1)?.sid, segments: 1, test_mode: false });
     expect(tw.messages.at(-1)).toMatchObject({ to, body: 'Driver assigned', from: '+15550002222' });
     expect(rb.history.map((h) => h.type)).toEqual(['sms.requested', 'sms.sent']);
@@ -104,7 +110,10 @@ describe('sms handler: live providers through their fakes, and test mode', () =>
     expect(r.attempts).toBe(1);
     expect(tw.messages.at(-1)).toMatchObject({ to, body: 'failover please' });
     const sent = r.history.find((h) => h.type === 'sms.sent')?.data;
-    expect(sent).toMatchObject({ provider: 'twilio', failedOver: [{ provider: 'smsru', error: expect.stringMatching(/^http_500/) }] });
+    expect(sent).toMatchObject({
+      provider: 'twilio',
+      failedOver: [{ provider: 'smsru', error: expect.stringMatching(/^http_500/) }],
+    });
     const line = live.lines.find((l) => l.msg === 'sms sent' && l.smsId === id);
     expect(line).toMatchObject({ provider: 'twilio', failedOver: ['smsru'] });
   });
@@ -137,7 +146,9 @@ describe('sms handler: live providers through their fakes, and test mode', () =>
       expect(real?.testMode).toBe(false);
       expect(Object.keys(simulated ?? {}).sort()).toEqual(Object.keys(real ?? {}).sort());
       // The sent event has the same fields as a live one, only the flag differs.
-      const liveSent = (await rig.events('evt.sms.result')).find((e) => e.type === 'sms.sent' && (e.data as { provider: string }).provider === 'smsru');
+      const liveSent = (await rig.events('evt.sms.result')).find(
+        (e) => e.type === 'sms.sent' && (e.data as { provider: string }).provider === 'smsru',
+      );
       const testSent = (await testRig.events('evt.sms.result')).find((e) => (e.data as { smsId: string }).smsId === id);
       expect(Object.keys(testSent?.data as object).sort()).toEqual(Object.keys(liveSent?.data as object).sort());
       // Numbers are masked in logs; the API key never appears.
