@@ -165,6 +165,9 @@ export const smsDeliveryHandler = (deps: DeliveryDeps, background?: () => { stop
         return [processed(event, d.provider, 'ignored', `no SMS with ${report.provider} message id ${report.providerMessageId}`)];
       }
       const provider = deps.providers.get(report.provider);
+      if (!provider && report.provider === 'smsru' && (report.state === 'delivered' || report.state === 'undelivered')) {
+        return [processed(event, d.provider, 'ignored', 'SMS.ru is not configured here, so its claim cannot be confirmed')];
+      }
       let final = report;
       if (provider && report.state !== 'pending' && report.state !== 'unknown') {
         try {
