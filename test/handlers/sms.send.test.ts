@@ -132,11 +132,13 @@ describe('sms handler: live providers through their fakes, and test mode', () =>
 
   it('in SMS_TEST_MODE sends nothing, and logs and records the same shape marked test_mode', async () => {
     const testLog = capturingLogger();
-    const testRig = await startSmsRig(store, { ...liveEnv(), SMS_TEST_MODE: 'true' }, { logger: testLog.logger });
+    // Another process's turn: the live handlers stop, so the test-mode ones take the command (the read models keep running).
+    await Promise.all(rig.runners.map((r) => r.stop(5_000)));
+    const testRig = await startSmsRig(store, { ...liveEnv(), SMS_TEST_MODE: 'true' }, { logger: testLog.logger, projections: [] });
     try {
       const before = [smsru.requests.length, tw.requests.length];
       const id = await testRig.request(phone(), 'simulated');
-      const r = await testRig.rowWhen(id, (x) => x.status === 'sent');
+      const r = await rig.rowWhen(id, (x) => x.status === 'sent');
       expect(r).toMatchObject({ provider: 'smsru', test_mode: true, segments: 1 });
       expect(r.provider_message_id).toMatch(/^\d{6}-\d{8}$/);
       expect([smsru.requests.length, tw.requests.length]).toEqual(before);
