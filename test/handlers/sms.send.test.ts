@@ -134,7 +134,11 @@ describe('sms handler: live providers through their fakes, and test mode', () =>
     const testLog = capturingLogger();
     // Another process's turn: the live handlers stop, so the test-mode ones take the command (the read models keep running).
     await Promise.all(rig.runners.map((r) => r.stop(5_000)));
-    const testRig = await startSmsRig(store, { ...liveEnv(), SMS_TEST_MODE: 'true' }, { logger: testLog.logger, projections: [] });
+    const testRig = await startSmsRig(
+      store,
+      { ...liveEnv(), SMS_TEST_MODE: 'true' },
+      { logger: testLog.logger, projections: [] },
+    );
     try {
       const before = [smsru.requests.length, tw.requests.length];
       const id = await testRig.request(phone(), 'simulated');
