@@ -3,6 +3,7 @@ import type { DeviceRegistry } from '../core/devices/registry.js';
 import type { EventLog } from '../core/eventlog/port.js';
 import type { Logger } from '../core/logger.js';
 import type { Sql } from '../core/stores/postgres.js';
+import type { SmsBalance } from '../schemas/http/sms.js';
 
 /** What the API's routes are built from (`api/app.ts` → `buildApi(deps)`); tests pass their own. */
 export interface ApiDeps {
@@ -17,4 +18,9 @@ export interface ApiDeps {
   devices?: DeviceRegistry;
   /** HTTP client for re-fetching provider objects (YooKassa); defaults to global fetch. */
   fetch?: typeof fetch;
+  /**
+   * The SMS provider's balance (`GET /api/v1/sms/balance`), wired by the process from the SMS
+   * channel; a GatewayError `GW_ERR_PROVIDER_NOT_CONFIGURED` when it has no credentials.
+   */
+  smsBalance?: () => Promise<SmsBalance>;
 }

@@ -5,6 +5,7 @@ import { Value } from '@sinclair/typebox/value';
 import { postgresApiKeyStore } from '../api/auth.js';
 import { mountApi } from '../api/index.js';
 import { buildHandlers } from '../handlers/index.js';
+import { smsBalanceReader } from '../handlers/sms/index.js';
 import { startMqttIngest } from '../ingest/mqtt/broker.js';
 import { startDownlink } from '../ingest/mqtt/downlink.js';
 import { startRevocation } from '../ingest/mqtt/revocation.js';
@@ -73,7 +74,14 @@ const start = async (config: Config, logger: Logger) => {
       const analytics = ch ? await openAnalyticsClient(config, ch) : undefined;
       const mounted = await mountApi(
         app,
-        { config, log: stores.log, sql: stores.postgres.sql, logger, devices: registryOf(stores.postgres.sql) },
+        {
+          config,
+          log: stores.log,
+          sql: stores.postgres.sql,
+          logger,
+          devices: registryOf(stores.postgres.sql),
+          smsBalance: smsBalanceReader(config.sms),
+        },
         { clickhouse: ch?.client, analytics: analytics?.client },
       );
       return {

@@ -44,6 +44,27 @@ export interface Config {
     connectsPerIpPerMinute: number;
   };
   analytics: { maxRows: number; maxSeconds: number };
+  sms: {
+    provider: Env['SMS_PROVIDER'];
+    testMode: boolean;
+    from: string | undefined;
+    smsru: { baseUrl: string; apiKey: string | undefined };
+    twilio: {
+      accountSid: string | undefined;
+      authToken: string | undefined;
+      from: string | undefined;
+      baseUrl: string | undefined;
+    };
+    /** Where Twilio posts status callbacks (`PUBLIC_URL/webhooks/twilio`), when the gateway has a public URL. */
+    twilioStatusCallback: string | undefined;
+    maxPerRecipientPerHour: number;
+    maxPerSourcePerHour: number;
+    duplicateWindowSeconds: number;
+    ratePerSecond: number;
+    pollAfterMs: number;
+    pollMax: number;
+    timeoutMs: number;
+  };
   ws: { maxMessageBytes: number; idleTimeoutSeconds: number; maxMessagesPerSecond: number; maxBufferedBytes: number };
   live: { tileUrl: string | undefined };
   notifications: { timeZone: string };
@@ -180,6 +201,26 @@ export const loadConfig = (raw: Record<string, string | undefined>): Config => {
       connectsPerIpPerMinute: env.MQTT_CONNECTS_PER_IP_PER_MINUTE,
     },
     analytics: { maxRows: env.ANALYTICS_MAX_ROWS, maxSeconds: env.ANALYTICS_MAX_SECONDS },
+    sms: {
+      provider: env.SMS_PROVIDER,
+      testMode: env.SMS_TEST_MODE,
+      from: env.SMS_FROM_NUMBER,
+      smsru: { baseUrl: env.SMSRU_BASE_URL.replace(/\/+$/, ''), apiKey: env.SMS_API_KEY },
+      twilio: {
+        accountSid: env.TWILIO_ACCOUNT_SID,
+        authToken: env.TWILIO_AUTH_TOKEN,
+        from: env.TWILIO_FROM_NUMBER,
+        baseUrl: env.TWILIO_API_BASE_URL?.replace(/\/+$/, ''),
+      },
+      twilioStatusCallback: env.PUBLIC_URL ? `${env.PUBLIC_URL.replace(/\/+$/, '')}/webhooks/twilio` : undefined,
+      maxPerRecipientPerHour: env.SMS_MAX_PER_RECIPIENT_PER_HOUR,
+      maxPerSourcePerHour: env.SMS_MAX_PER_SOURCE_PER_HOUR,
+      duplicateWindowSeconds: env.SMS_DUPLICATE_WINDOW_SECONDS,
+      ratePerSecond: env.SMS_RATE_LIMIT_PER_SECOND,
+      pollAfterMs: env.SMS_STATUS_POLL_AFTER_SECONDS * 1000,
+      pollMax: env.SMS_STATUS_POLL_MAX,
+      timeoutMs: env.SMS_HTTP_TIMEOUT_SECONDS * 1000,
+    },
     live: { tileUrl: env.LIVE_TILE_URL },
     notifications: { timeZone: env.NOTIFICATIONS_TIME_ZONE ?? env.MAIL_TIME_ZONE },
     osmand: { port: env.OSMAND_PORT, portExplicit: Boolean(raw.OSMAND_PORT?.trim()) },

@@ -5,6 +5,7 @@ import type { Handler } from '../core/runners/handlerRunner.js';
 import type { Sql } from '../core/stores/postgres.js';
 import { buildEmailHandler } from './email/index.js';
 import { buildPushHandler } from './push/index.js';
+import { buildSmsHandlers } from './sms/index.js';
 import { buildTelegramHandler } from './telegram/index.js';
 
 /** What a channel's handlers may use: providers come from config, guards and opt-outs read Postgres. */
@@ -17,6 +18,7 @@ export interface HandlerDeps {
 
 /** Every handler the `handlers` role runs, built from config (providers, test mode). */
 export const buildHandlers = (deps: HandlerDeps): readonly Handler[] => [
+  ...buildSmsHandlers(deps),
   buildEmailHandler(deps),
   buildPushHandler(deps),
   buildTelegramHandler(deps),

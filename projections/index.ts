@@ -5,6 +5,7 @@ import { emailLogProjection } from './emailLog.js';
 import { notificationQueueProjection } from './notificationQueue.js';
 import { pushNotificationLogProjection } from './pushNotificationLog.js';
 import { smsLogProjection } from './smsLog.js';
+import { smsOptOutsProjection } from './smsOptOuts.js';
 import { vehiclePositionsProjection } from './vehiclePositions.js';
 import { webhookEventsProjection } from './webhookEvents.js';
 
@@ -15,6 +16,7 @@ import { webhookEventsProjection } from './webhookEvents.js';
  */
 export const projections: readonly Projection[] = [
   smsLogProjection,
+  smsOptOutsProjection,
   webhookEventsProjection,
   vehiclePositionsProjection,
   deviceCommandsProjection,

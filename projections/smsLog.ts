@@ -1,12 +1,147 @@
 import type { Projection, StoredEvent } from '../core/runners/projectionRunner.js';
 import type { TransactionSql } from '../core/stores/postgres.js';
-import { SMS_REQUESTED, type SmsRequested } from '../schemas/events/sms.js';
+import type { AttemptFailed } from '../schemas/events/envelope.js';
+import {
+  SMS_ATTEMPT_FAILED,
+  SMS_DELIVERED,
+  SMS_FAILED,
+  SMS_REFUSED,
+  SMS_REQUESTED,
+  SMS_SENT,
+  SMS_STATUS_REPORTED,
+  SMS_UNDELIVERED,
+  type SmsDelivered,
+  type SmsFailed,
+  type SmsRefused,
+  type SmsRequested,
+  type SmsSent,
+  type SmsStatusReported,
+  type SmsUndelivered,
+} from '../schemas/events/sms.js';
 
-const historyEntry = (e: StoredEvent) => ({ type: e.type, time: e.time, seq: e.seq });
+/** The columns of `sms_log` a later event can change. */
+export interface SmsLogRow {
+  id: string;
+  status: string;
+  provider: string | null;
+  provider_message_id: string | null;
+  provider_status: string | null;
+  segments: number | null;
+  cost_minor: string | number | null;
+  currency: string | null;
+  error_code: string | null;
+  error_message: string | null;
+  attempts: number;
+  test_mode: boolean;
+  sent_at: Date | string | null;
+  delivered_at: Date | string | null;
+  updated_at: Date | string;
+  last_seq: string | number;
+  history: unknown[];
+}
+
+const FOLDED = new Set([
+  SMS_ATTEMPT_FAILED,
+  SMS_SENT,
+  SMS_FAILED,
+  SMS_REFUSED,
+  SMS_DELIVERED,
+  SMS_UNDELIVERED,
+  SMS_STATUS_REPORTED,
+]);
+/** States a delivery report set; sending outcomes arriving after one (out of order) do not undo it. */
+const REPORTED = new Set(['delivered', 'undelivered']);
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+const historyEntry = (e: StoredEvent, withData: boolean) =>
+  withData ? { type: e.type, time: e.time, seq: e.seq, data: e.data } : { type: e.type, time: e.time, seq: e.seq };
+
+/** The command an outcome belongs to: `smsId` in our events, the cause for the runner's `attempt_failed`. */
+const smsIdOf = (e: StoredEvent): string | undefined => {
+  const id = e.type === SMS_ATTEMPT_FAILED ? e.causationId : (e.data as { smsId?: string } | undefined)?.smsId;
+  return id && UUID.test(id) ? id : undefined;
+};
 
 /**
- * `sms_log`: one row per SMS command with its current state and its history. This issue folds
- * `sms.requested` (status `queued`); the notifications issue adds the provider outcomes.
+ * One event into a row, pure: queued → sent → delivered | undelivered, or failed, or refused.
+ * Reports may overtake the `sms.sent` they follow (a callback folded first): a sending outcome
+ * then fills in the provider fields and leaves the reported state.
+ */
+export const evolveSmsLog = (row: SmsLogRow, e: StoredEvent): SmsLogRow => {
+  const next: SmsLogRow = { ...row, updated_at: e.time, last_seq: e.seq, history: [...row.history, historyEntry(e, true)] };
+  switch (e.type) {
+    case SMS_ATTEMPT_FAILED: {
+      const d = e.data as AttemptFailed;
+      next.attempts = Math.max(row.attempts, d.attempt);
+      next.error_message = d.error;
+      return next;
+    }
+    case SMS_SENT: {
+      const d = e.data as SmsSent;
+      if (!REPORTED.has(row.status)) next.status = 'sent';
+      next.provider = d.provider;
+      next.provider_message_id = d.providerMessageId;
+      next.segments = d.segments;
+      if (d.cost) {
+        next.cost_minor = d.cost.amountMinor;
+        next.currency = d.cost.currency;
+      }
+      next.test_mode = d.testMode;
+      next.attempts = Math.max(row.attempts, d.attempt);
+      next.sent_at = e.time;
+      return next;
+    }
+    case SMS_FAILED: {
+      const d = e.data as SmsFailed;
+      if (row.status === 'queued') next.status = 'failed';
+      next.attempts = row.attempts + 1;
+      next.error_code = d.code ?? null;
+      next.error_message = d.reason;
+      if (d.provider && !row.provider) next.provider = d.provider;
+      return next;
+    }
+    case SMS_REFUSED: {
+      const d = e.data as SmsRefused;
+      if (row.status === 'queued') next.status = 'refused';
+      next.error_code = d.reason;
+      next.error_message = d.detail;
+      return next;
+    }
+    case SMS_DELIVERED:
+    case SMS_UNDELIVERED: {
+      const d = e.data as SmsDelivered & SmsUndelivered;
+      next.status = e.type === SMS_DELIVERED ? 'delivered' : 'undelivered';
+      next.provider = row.provider ?? d.provider;
+      next.provider_message_id = row.provider_message_id ?? d.providerMessageId;
+      next.provider_status = d.providerStatus;
+      next.delivered_at = e.type === SMS_DELIVERED ? d.at : null;
+      if (d.cost) {
+        next.cost_minor = d.cost.amountMinor;
+        next.currency = d.cost.currency;
+      }
+      if (e.type === SMS_UNDELIVERED) {
+        next.error_code = d.errorCode ?? d.providerStatus;
+        next.error_message = d.errorMessage ?? `not delivered (${d.provider} status ${d.providerStatus})`;
+      }
+      return next;
+    }
+    case SMS_STATUS_REPORTED: {
+      const d = e.data as SmsStatusReported;
+      if (!REPORTED.has(row.status)) next.provider_status = d.providerStatus;
+      if (d.cost) {
+        next.cost_minor = d.cost.amountMinor;
+        next.currency = d.cost.currency;
+      }
+      return next;
+    }
+    default:
+      return row;
+  }
+};
+
+/**
+ * `sms_log`: one row per SMS command with its current state and its whole history (every event
+ * with its data). Rows touched by a batch are read once, folded in memory and written once.
  */
 export const smsLogProjection: Projection = {
   name: 'sms_log',
@@ -25,15 +160,41 @@ export const smsLogProjection: Projection = {
           status: 'queued',
           provider: d.provider ?? null,
           source: d.via,
+          requested_by: d.requestedBy,
           created_at: e.time,
           updated_at: e.time,
           last_seq: e.seq,
-          history: tx.json([historyEntry(e)]),
+          history: tx.json([historyEntry(e, false)] as never),
         };
       });
-    if (requested.length === 0) return;
     // A command re-sent under the same id (idempotent retry) is already here: keep the first.
-    await tx`INSERT INTO sms_log ${tx(requested)} ON CONFLICT (id) DO NOTHING`;
+    if (requested.length > 0) await tx`INSERT INTO sms_log ${tx(requested)} ON CONFLICT (id) DO NOTHING`;
+
+    const outcomes = events.filter((e) => FOLDED.has(e.type) && smsIdOf(e) !== undefined);
+    if (outcomes.length === 0) return;
+    const ids = [...new Set(outcomes.map((e) => smsIdOf(e) as string))];
+    const rows = await tx<SmsLogRow[]>`
+      SELECT id, status, provider, provider_message_id, provider_status, segments, cost_minor, currency, error_code,
+             error_message, attempts, test_mode, sent_at, delivered_at, updated_at, last_seq, history
+      FROM sms_log WHERE id IN ${tx(ids)}`;
+    const byId = new Map(rows.map((r) => [r.id, r]));
+    const changed = new Map<string, SmsLogRow>();
+    for (const e of outcomes) {
+      const id = smsIdOf(e) as string;
+      const row = changed.get(id) ?? byId.get(id);
+      // An outcome without its command (the command is older than the log kept): nothing to fold into.
+      if (!row) continue;
+      changed.set(id, evolveSmsLog(row, e));
+    }
+    for (const r of changed.values()) {
+      await tx`
+        UPDATE sms_log SET status = ${r.status}, provider = ${r.provider}, provider_message_id = ${r.provider_message_id},
+          provider_status = ${r.provider_status}, segments = ${r.segments}, cost_minor = ${r.cost_minor}, currency = ${r.currency},
+          error_code = ${r.error_code}, error_message = ${r.error_message}, attempts = ${r.attempts}, test_mode = ${r.test_mode},
+          sent_at = ${r.sent_at}, delivered_at = ${r.delivered_at}, updated_at = ${r.updated_at}, last_seq = ${r.last_seq},
+          history = ${tx.json(r.history as never)}
+        WHERE id = ${r.id}`;
+    }
   },
   async reset(tx) {
     await tx`TRUNCATE sms_log`;

@@ -1,8 +1,14 @@
 import type { Projection, StoredEvent } from '../core/runners/projectionRunner.js';
 import type { TransactionSql } from '../core/stores/postgres.js';
-import { WEBHOOK_RECEIVED, type WebhookReceivedData } from '../schemas/events/webhook.js';
+import {
+  WEBHOOK_PROCESSED,
+  WEBHOOK_RECEIVED,
+  type WebhookProcessedData,
+  type WebhookReceivedData,
+} from '../schemas/events/webhook.js';
 
-export type WebhookStatus = 'received' | 'rejected' | 'duplicate';
+/** `processed` / `ignored`: a handler acted on the delivery, or found nothing to act on (`webhook.processed`). */
+export type WebhookStatus = 'received' | 'rejected' | 'duplicate' | 'processed' | 'ignored';
 
 /** 12 parameters a row: stays far below the protocol's 65 535 parameters per statement. */
 const CHUNK = 1_000;
@@ -34,40 +40,56 @@ export const webhookEventsProjection: Projection = {
   stream: 'EVENTS',
   filterSubject: 'evt.webhook.>',
   async apply(tx, events) {
-    const received = events.filter((e): e is StoredEvent & { data: WebhookReceivedData } => e.type === WEBHOOK_RECEIVED);
-    if (received.length === 0) return;
-    const seen = await acceptedKeys(
+    await insertReceived(
       tx,
-      received.map((e) => e.data).filter((d) => d.signatureValid && !d.error && !d.duplicate),
+      events.filter((e): e is StoredEvent & { data: WebhookReceivedData } => e.type === WEBHOOK_RECEIVED),
     );
-    const rows = received.map(({ id, seq, data: d }) => {
-      let status: WebhookStatus = d.signatureValid && !d.error ? (d.duplicate ? 'duplicate' : 'received') : 'rejected';
-      if (status === 'received' && d.providerEventId !== undefined) {
-        const key = keyOf(d.provider, d.providerEventId);
-        if (seen.has(key)) status = 'duplicate';
-        seen.add(key);
-      }
-      return {
-        id,
-        provider: d.provider,
-        provider_event_id: d.providerEventId ?? null,
-        event_type: d.eventType ?? null,
-        signature_valid: d.signatureValid,
-        status,
-        error: d.error ?? null,
-        remote_addr: d.remoteAddr,
-        headers: tx.json(d.headers),
-        payload_sha256: d.payloadSha256,
-        received_at: new Date(d.receivedAt),
-        last_seq: seq,
-      };
-    });
-    for (let i = 0; i < rows.length; i += CHUNK) {
-      // ON CONFLICT (id): the runner's checkpoint already prevents a second apply; this only guards a hand-run replay.
-      await tx`INSERT INTO webhook_events ${tx(rows.slice(i, i + CHUNK))} ON CONFLICT (id) DO NOTHING`;
+    // After the inserts: a handler's record always follows the delivery it processed in the log.
+    for (const e of events) {
+      if (e.type !== WEBHOOK_PROCESSED) continue;
+      const d = e.data as WebhookProcessedData;
+      const status: WebhookStatus = d.outcome === 'applied' ? 'processed' : 'ignored';
+      await tx`
+        UPDATE webhook_events SET processed_at = ${e.time}, last_seq = ${e.seq},
+          status = CASE WHEN status = 'received' THEN ${status} ELSE status END
+        WHERE id = ${d.webhookEventId}`;
     }
   },
   async reset(tx) {
     await tx`TRUNCATE webhook_events`;
   },
+};
+
+const insertReceived = async (tx: TransactionSql, received: (StoredEvent & { data: WebhookReceivedData })[]) => {
+  if (received.length === 0) return;
+  const seen = await acceptedKeys(
+    tx,
+    received.map((e) => e.data).filter((d) => d.signatureValid && !d.error && !d.duplicate),
+  );
+  const rows = received.map(({ id, seq, data: d }) => {
+    let status: WebhookStatus = d.signatureValid && !d.error ? (d.duplicate ? 'duplicate' : 'received') : 'rejected';
+    if (status === 'received' && d.providerEventId !== undefined) {
+      const key = keyOf(d.provider, d.providerEventId);
+      if (seen.has(key)) status = 'duplicate';
+      seen.add(key);
+    }
+    return {
+      id,
+      provider: d.provider,
+      provider_event_id: d.providerEventId ?? null,
+      event_type: d.eventType ?? null,
+      signature_valid: d.signatureValid,
+      status,
+      error: d.error ?? null,
+      remote_addr: d.remoteAddr,
+      headers: tx.json(d.headers),
+      payload_sha256: d.payloadSha256,
+      received_at: new Date(d.receivedAt),
+      last_seq: seq,
+    };
+  });
+  for (let i = 0; i < rows.length; i += CHUNK) {
+    // ON CONFLICT (id): the runner's checkpoint already prevents a second apply; this only guards a hand-run replay.
+    await tx`INSERT INTO webhook_events ${tx(rows.slice(i, i + CHUNK))} ON CONFLICT (id) DO NOTHING`;
+  }
 };

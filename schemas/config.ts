@@ -101,6 +101,32 @@ export const EnvSchema = Type.Object({
   TWILIO_ACCOUNT_SID: text('the Twilio account SID'),
   TWILIO_AUTH_TOKEN: text('the Twilio auth token'),
   TWILIO_FROM_NUMBER: text('the Twilio sender number'),
+  TWILIO_API_BASE_URL: url(
+    ['http', 'https'],
+    'where the Twilio client sends its requests instead of https://api.twilio.com (a proxy or a local fake)',
+  ),
+  SMS_MAX_PER_RECIPIENT_PER_HOUR: int(0, 1_000_000, 10, 'SMS one phone number may receive per rolling hour (0 = no limit)'),
+  SMS_MAX_PER_SOURCE_PER_HOUR: int(0, 100_000_000, 1_000, 'SMS one API key may send per rolling hour (0 = no limit)'),
+  SMS_DUPLICATE_WINDOW_SECONDS: int(
+    0,
+    7 * 86_400,
+    300,
+    'seconds in which the same text to the same number is refused as a duplicate (0 = off)',
+  ),
+  SMS_RATE_LIMIT_PER_SECOND: int(
+    0,
+    100_000,
+    30,
+    'provider calls per second per provider and process; excess waits (0 = no limit)',
+  ),
+  SMS_STATUS_POLL_AFTER_SECONDS: int(
+    1,
+    7 * 86_400,
+    300,
+    'seconds after sending before the provider is asked for a status no callback reported',
+  ),
+  SMS_STATUS_POLL_MAX: int(0, 100, 6, 'status polls per message, at doubling intervals (0 = never poll)'),
+  SMS_HTTP_TIMEOUT_SECONDS: int(1, 300, 15, 'seconds a call to the SMS provider may take'),
 
   // Email
   MAIL_TEST_MODE: bool(false),

@@ -24,6 +24,7 @@ export const GatewayErrorCodes = {
   GW_ERR_ROUTE_NOT_FOUND: 'no such route',
   GW_ERR_INVALID_SIGNATURE: 'the webhook signature did not verify',
   GW_ERR_PROVIDER_UNAVAILABLE: 'a provider could not be reached; retry later',
+  GW_ERR_PROVIDER_NOT_CONFIGURED: 'the provider has no credentials configured',
   GW_ERR_INTERNAL: 'an unexpected error; see the logs by request id',
 } as const;
 export type GatewayErrorCode = keyof typeof GatewayErrorCodes;

@@ -3,7 +3,7 @@ import type { ApiDeps } from '../deps.js';
 import { HttpProblem } from '../problemDetails.js';
 import type { RouteSpec } from '../route.js';
 import { isUuid } from '../routes/rules.js';
-import { requestSms } from '../routes/sms.js';
+import { requestSms, smsBalance } from '../routes/sms.js';
 import { validate } from '../validation.js';
 import { asLegacy, compact, fail, type LegacyAction, legacyRoute, missing, ok, text } from './common.js';
 
@@ -29,6 +29,7 @@ const OLD_STATUS: Readonly<Record<string, string>> = {
   delivered: 'delivered',
   failed: 'failed',
   refused: 'failed',
+  undelivered: 'failed',
 };
 
 interface SmsRow {
@@ -71,8 +72,16 @@ export const smsPhp = (deps: ApiDeps): RouteSpec[] => {
     });
   };
 
-  // Until the notifications issue brings the provider's balance: refused in the old shape, not guessed.
-  const balance: LegacyAction = async () => fail(501, 'balance is not available yet');
+  // The PHP script answered the provider's balance in roubles (or dollars) as a decimal number.
+  const balance: LegacyAction = async () => {
+    try {
+      const b = await smsBalance(deps);
+      return ok({ balance: b.amountMinor / 100, currency: b.currency, provider: b.provider, test_mode: b.testMode });
+    } catch (e) {
+      if (e instanceof HttpProblem) return fail(e.status, e.detail ?? e.message);
+      throw e;
+    }
+  };
 
   return [
     legacyRoute({

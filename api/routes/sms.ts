@@ -1,8 +1,23 @@
 import { Type } from '@sinclair/typebox';
-import { SMS_REQUESTED, type SmsRequested } from '../../schemas/events/sms.js';
+import { isGatewayError } from '../../schemas/errors.js';
+import {
+  SMS_OPT_OUT_SUBJECT,
+  SMS_OPTED_IN,
+  SMS_OPTED_OUT,
+  SMS_REQUESTED,
+  type SmsOptOut,
+  type SmsRequested,
+} from '../../schemas/events/sms.js';
 import { CommandAccepted } from '../../schemas/http/problem.js';
-import { SendSmsRequest, SmsStatus } from '../../schemas/http/sms.js';
-import { appendCommand, commandId } from '../commands.js';
+import {
+  SendSmsRequest,
+  SmsBalance,
+  SmsOptInRequest,
+  SmsOptOutAccepted,
+  SmsOptOutRequest,
+  SmsStatus,
+} from '../../schemas/http/sms.js';
+import { appendCommand, type CommandCaller, commandId } from '../commands.js';
 import type { ApiDeps } from '../deps.js';
 import { HttpProblem } from '../problemDetails.js';
 import { defineRoute, type RequestContext } from '../route.js';
@@ -80,6 +95,45 @@ export const requestSms = async (
   return { id, status: 'queued' as const };
 };
 
+/**
+ * An opt-out (or its withdrawal) as an event on `evt.sms.optout`: auditable, folded into
+ * `sms_opt_outs`, which the SMS handler checks before every send.
+ */
+export const setSmsOptOut = async (deps: ApiDeps, caller: CommandCaller, phone: string, optedOut: boolean, reason?: string) => {
+  const principal = caller.principal as NonNullable<RequestContext['principal']>;
+  const idempotencyKey = caller.headers['idempotency-key'];
+  const id = commandId(principal.keyId, idempotencyKey);
+  const data: SmsOptOut = { phone, source: `api:${principal.prefix}`, ...(reason ? { reason } : {}) };
+  await appendCommand(deps.log, {
+    id,
+    domain: 'sms',
+    type: optedOut ? SMS_OPTED_OUT : SMS_OPTED_IN,
+    priority: 'normal',
+    subject: SMS_OPT_OUT_SUBJECT,
+    data,
+    ...(idempotencyKey === undefined ? {} : { idempotencyKey }),
+  });
+  return { id, phone, optedOut };
+};
+
+/** The provider's balance as the API answers it; any provider failure is a 503 the client may retry. */
+export const smsBalance = async (deps: ApiDeps): Promise<SmsBalance> => {
+  if (!deps.smsBalance) throw new HttpProblem('GW_ERR_PROVIDER_NOT_CONFIGURED', 'no SMS provider is available to this process');
+  try {
+    return await deps.smsBalance();
+  } catch (e) {
+    if (isGatewayError(e, 'GW_ERR_PROVIDER_NOT_CONFIGURED')) throw new HttpProblem(e.code, e.message);
+    deps.logger.warn({ err: (e as Error).message }, 'SMS balance request failed');
+    throw new HttpProblem(
+      'GW_ERR_PROVIDER_UNAVAILABLE',
+      `the SMS provider did not answer: ${String((e as Error).message).slice(0, 300)}`,
+      {
+        headers: { 'retry-after': '30' },
+      },
+    );
+  }
+};
+
 export const smsRoutes = (deps: ApiDeps) => [
   defineRoute({
     method: 'POST',
@@ -93,6 +147,47 @@ export const smsRoutes = (deps: ApiDeps) => [
     idempotent: true,
     responses: { 202: { description: 'queued', schema: CommandAccepted } },
     handle: async (ctx) => ({ status: 202, body: await requestSms(deps, ctx, ctx.body, 'v1') }),
+  }),
+  defineRoute({
+    method: 'GET',
+    path: '/api/v1/sms/balance',
+    operationId: 'getSmsBalance',
+    summary: "The SMS provider's account balance",
+    description: 'Asks SMS_PROVIDER (simulated in SMS_TEST_MODE). 503 problem when it is not configured or does not answer.',
+    tags: ['sms'],
+    auth: { scope: 'sms' },
+    responses: {
+      200: { description: 'the balance', schema: SmsBalance },
+      503: { description: 'the provider is not configured, or did not answer' },
+    },
+    handle: async () => ({ status: 200, body: await smsBalance(deps) }),
+  }),
+  defineRoute({
+    method: 'POST',
+    path: '/api/v1/sms/opt-outs',
+    operationId: 'optOutSms',
+    summary: 'Stop sending SMS to a number',
+    description:
+      'Appends `sms.opted_out`; once folded into `sms_opt_outs`, every SMS to the number is refused (`sms.refused`, reason `opted_out`).',
+    tags: ['sms'],
+    auth: { scope: 'sms' },
+    body: SmsOptOutRequest,
+    idempotent: true,
+    responses: { 202: { description: 'recorded', schema: SmsOptOutAccepted } },
+    handle: async (ctx) => ({ status: 202, body: await setSmsOptOut(deps, ctx, ctx.body.phone, true, ctx.body.reason) }),
+  }),
+  defineRoute({
+    method: 'DELETE',
+    path: '/api/v1/sms/opt-outs',
+    operationId: 'optInSms',
+    summary: 'Allow SMS to a number again',
+    description: 'Appends `sms.opted_in`; the number receives SMS again once folded.',
+    tags: ['sms'],
+    auth: { scope: 'sms' },
+    body: SmsOptInRequest,
+    idempotent: true,
+    responses: { 202: { description: 'recorded', schema: SmsOptOutAccepted } },
+    handle: async (ctx) => ({ status: 202, body: await setSmsOptOut(deps, ctx, ctx.body.phone, false) }),
   }),
   defineRoute({
     method: 'GET',

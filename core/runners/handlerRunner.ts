@@ -47,6 +47,12 @@ export interface Handler {
   onGiveUp?(event: StoredEvent, reason: string, error: HandlerError): ResultEvent[];
   /** Releases the handler's provider connections; called once the runner has stopped and drained. */
   close?(): Promise<void>;
+  /**
+   * Periodic work that belongs with this handler (e.g. polling a provider for delivery status),
+   * started with the runner and stopped before it drains. It must be safe to run in every
+   * handlers process at once.
+   */
+  background?(): { stop(): Promise<void> };
 }
 
 export interface HandlerRunnerOptions {
@@ -265,6 +271,7 @@ export const handlerRunner = (opts: HandlerRunnerOptions): HandlerRunner => {
   };
 
   let dispatcher: Promise<void> | undefined;
+  let background: { stop(): Promise<void> } | undefined;
 
   return {
     get inFlight() {
@@ -293,12 +300,15 @@ export const handlerRunner = (opts: HandlerRunnerOptions): HandlerRunner => {
       );
       pumps = priorities.map((p, i) => pump(p, consumers[i] as Consumer));
       dispatcher = dispatch();
+      background = handler.background?.();
       hlog.info({ priorities, concurrency }, 'handler started');
     },
     async stop(timeoutMs = 20_000) {
       if (!running) return;
       running = false;
       changed();
+      await background?.stop().catch((err) => hlog.warn({ err }, 'background work did not stop cleanly'));
+      background = undefined;
       let timer: NodeJS.Timeout | undefined;
       const drained = (async () => {
         await Promise.all(pumps);

@@ -24,3 +24,133 @@ export const SmsRequested = Type.Object(
 export type SmsRequested = Static<typeof SmsRequested>;
 
 export const SMS_REQUESTED = 'sms.requested';
+
+/*
+ * Outcomes of an SMS command. Every channel names its results `<domain>.sent` and
+ * `<domain>.failed`; SMS adds `sms.refused` (a cost guard said no, nothing was sent) and the
+ * delivery reports. `smsId` is the id of the `sms.requested` event.
+ */
+
+/** Where the handler appends what happened to a command (not a work queue: nothing handles it). */
+export const SMS_RESULT_SUBJECT = 'evt.sms.result';
+/** Delivery reports, from provider callbacks and status polls. */
+export const SMS_STATUS_SUBJECT = 'evt.sms.status';
+/** Opt-outs and opt-ins of recipients (projected into `sms_opt_outs`). */
+export const SMS_OPT_OUT_SUBJECT = 'evt.sms.optout';
+
+export const Money = Type.Object(
+  {
+    amountMinor: Type.Integer({ description: 'in the currency’s minor unit (kopecks, cents), rounded up' }),
+    currency: Type.String({ pattern: '^[A-Z]{3}$' }),
+  },
+  { additionalProperties: false },
+);
+export type Money = Static<typeof Money>;
+
+/** `sms.sent`: a provider accepted the message; `provider` is the one that took it (after any failover). */
+export const SmsSent = Type.Object(
+  {
+    smsId: Type.String(),
+    provider: SmsProviderName,
+    providerMessageId: Type.String(),
+    segments: Type.Integer({ minimum: 1 }),
+    cost: Type.Union([Money, Type.Null()]),
+    testMode: Type.Boolean(),
+    /** The handler attempt (delivery count) that sent it. */
+    attempt: Type.Integer({ minimum: 1 }),
+    /** Providers tried before this one in the same attempt, with why they were skipped. */
+    failedOver: Type.Optional(Type.Array(Type.Object({ provider: SmsProviderName, error: Type.String() }))),
+    /**
+     * Earlier provider calls for this command whose outcome is unknown (the process died or the
+     * connection broke mid-call): each may have sent a copy.
+     */
+    unconfirmedCalls: Type.Optional(Type.Integer({ minimum: 1 })),
+    /** This result was rebuilt from the handler's call record after a crash; the provider was not called again. */
+    recovered: Type.Optional(Type.Boolean()),
+  },
+  { additionalProperties: false },
+);
+export type SmsSent = Static<typeof SmsSent>;
+
+/** `sms.failed`: given up, on a permanent error or after the last attempt. */
+export const SmsFailed = Type.Object(
+  {
+    smsId: Type.String(),
+    reason: Type.String(),
+    /** The provider's error code (`21211`, `207`) or ours (`not_configured`). */
+    code: Type.Optional(Type.String()),
+    provider: Type.Optional(SmsProviderName),
+    permanent: Type.Boolean(),
+  },
+  { additionalProperties: false },
+);
+export type SmsFailed = Static<typeof SmsFailed>;
+
+export const SmsRefusalReason = Type.Union([
+  Type.Literal('opted_out'),
+  Type.Literal('duplicate'),
+  Type.Literal('recipient_limit'),
+  Type.Literal('source_limit'),
+]);
+export type SmsRefusalReason = Static<typeof SmsRefusalReason>;
+
+/** `sms.refused`: a cost guard refused the command; nothing was sent or charged. */
+export const SmsRefused = Type.Object(
+  {
+    smsId: Type.String(),
+    reason: SmsRefusalReason,
+    detail: Type.String(),
+  },
+  { additionalProperties: false },
+);
+export type SmsRefused = Static<typeof SmsRefused>;
+
+/** Common to every delivery report. `via`: a provider callback or our status poll. */
+const report = {
+  smsId: Type.String(),
+  provider: SmsProviderName,
+  providerMessageId: Type.String(),
+  /** The provider's own word for the state (`delivered`, `103`). */
+  providerStatus: Type.String(),
+  via: Type.Union([Type.Literal('callback'), Type.Literal('poll')]),
+  /** When the provider says it happened, else when we learned it. */
+  at: Type.String({ format: 'date-time' }),
+  cost: Type.Optional(Type.Union([Money, Type.Null()])),
+};
+
+/** `sms.delivered`: the handset got it (final). */
+export const SmsDelivered = Type.Object(report, { additionalProperties: false });
+export type SmsDelivered = Static<typeof SmsDelivered>;
+
+/** `sms.undelivered`: the provider gave up on it (final): expired, rejected, unreachable. */
+export const SmsUndelivered = Type.Object(
+  { ...report, errorCode: Type.Optional(Type.String()), errorMessage: Type.Optional(Type.String()) },
+  { additionalProperties: false },
+);
+export type SmsUndelivered = Static<typeof SmsUndelivered>;
+
+/** `sms.status_reported`: an intermediate state (queued at the operator, in transit); history only. */
+export const SmsStatusReported = Type.Object(report, { additionalProperties: false });
+export type SmsStatusReported = Static<typeof SmsStatusReported>;
+
+/** `sms.opted_out` / `sms.opted_in`: the recipient does (not) want SMS from us any more. */
+export const SmsOptOut = Type.Object(
+  {
+    phone: E164,
+    reason: Type.Optional(Type.String({ maxLength: 500 })),
+    /** Who said so: `api:<key prefix>` or `provider:<name>` (a STOP reply, a stop-list error). */
+    source: Type.String(),
+  },
+  { additionalProperties: false },
+);
+export type SmsOptOut = Static<typeof SmsOptOut>;
+
+export const SMS_SENT = 'sms.sent';
+export const SMS_FAILED = 'sms.failed';
+export const SMS_REFUSED = 'sms.refused';
+export const SMS_DELIVERED = 'sms.delivered';
+export const SMS_UNDELIVERED = 'sms.undelivered';
+export const SMS_STATUS_REPORTED = 'sms.status_reported';
+export const SMS_OPTED_OUT = 'sms.opted_out';
+export const SMS_OPTED_IN = 'sms.opted_in';
+export const SMS_ATTEMPT_FAILED = 'sms.attempt_failed';

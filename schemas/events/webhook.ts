@@ -53,3 +53,22 @@ export const WebhookReceived = Type.Object({
   data: WebhookReceivedData,
 });
 export type WebhookReceived = Static<typeof WebhookReceived>;
+
+export const WEBHOOK_PROCESSED = 'webhook.processed';
+
+/** Subject of a handler's processing record of a provider's delivery (outside the handlers' `evt.webhook.*` filter). */
+export const webhookProcessedSubject = (provider: WebhookProvider) => `evt.webhook.${provider}.processed`;
+
+/**
+ * `webhook.processed`: a handler acted on a `webhook.received` (`applied`), or found nothing to
+ * act on (`ignored`, e.g. a message this gateway never sent); folded into `webhook_events`.
+ */
+export const WebhookProcessedData = Type.Object(
+  {
+    webhookEventId: Type.String(),
+    outcome: Type.Union([Type.Literal('applied'), Type.Literal('ignored')]),
+    detail: Type.Optional(Type.String({ maxLength: 1_000 })),
+  },
+  { additionalProperties: false },
+);
+export type WebhookProcessedData = Static<typeof WebhookProcessedData>;

@@ -23,7 +23,7 @@ export const HistoryEntry = Type.Object({
 export const SmsStatus = Type.Object(
   {
     id: Type.String(),
-    status: Type.String({ description: 'queued, sending, sent, delivered, failed, refused' }),
+    status: Type.String({ description: 'queued, sent, delivered, undelivered, failed, refused' }),
     to: Type.String(),
     text: Type.String(),
     priority: Priority,
@@ -45,3 +45,35 @@ export const SmsStatus = Type.Object(
   { $id: 'SmsStatus' },
 );
 export type SmsStatus = Static<typeof SmsStatus>;
+
+/** `POST /api/v1/sms/opt-outs`: this number gets no more SMS from us. */
+export const SmsOptOutRequest = Type.Object(
+  {
+    phone: E164,
+    reason: Type.Optional(Type.String({ maxLength: 500, description: 'why, for the audit trail' })),
+  },
+  { additionalProperties: false, $id: 'SmsOptOutRequest' },
+);
+export type SmsOptOutRequest = Static<typeof SmsOptOutRequest>;
+
+/** `DELETE /api/v1/sms/opt-outs`: the number may receive SMS again. */
+export const SmsOptInRequest = Type.Object({ phone: E164 }, { additionalProperties: false, $id: 'SmsOptInRequest' });
+export type SmsOptInRequest = Static<typeof SmsOptInRequest>;
+
+export const SmsOptOutAccepted = Type.Object(
+  { id: Type.String({ description: 'the event id' }), phone: Type.String(), optedOut: Type.Boolean() },
+  { $id: 'SmsOptOutAccepted' },
+);
+export type SmsOptOutAccepted = Static<typeof SmsOptOutAccepted>;
+
+/** `GET /api/v1/sms/balance`: the account balance of the SMS provider. */
+export const SmsBalance = Type.Object(
+  {
+    provider: SmsProviderName,
+    amountMinor: Type.Integer({ description: 'in the minor unit of the currency (kopecks, cents)' }),
+    currency: Type.String({ pattern: '^[A-Z]{3}$' }),
+    testMode: Type.Boolean(),
+  },
+  { $id: 'SmsBalance' },
+);
+export type SmsBalance = Static<typeof SmsBalance>;

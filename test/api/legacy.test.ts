@@ -145,9 +145,9 @@ describe('/api/sms.php', () => {
     await expectRefused(() => send('POST', '/api/sms.php?action=status'), 400, ['id']);
   });
 
-  it('action=balance is 501 in the old shape; an unknown action 400; no API key a 401 problem', async () => {
-    const b = await expectRefused(() => send('POST', '/api/sms.php?action=balance'), 501);
-    expect(b.error).toBe('balance is not available yet');
+  it('action=balance without a provider is 503 in the old shape; an unknown action 400; no API key a 401 problem', async () => {
+    const b = await expectRefused(() => send('POST', '/api/sms.php?action=balance'), 503);
+    expect(b.error).toBe('no SMS provider is available to this process');
     expect((await expectRefused(() => send('POST', '/api/sms.php?action=fly'), 400)).message).toBe('Invalid action');
     const anon = await fetch(`${api.url}/api/sms.php?action=send`, { method: 'POST', body: '{}' });
     expect([anon.status, anon.headers.get('content-type')]).toEqual([401, 'application/problem+json']);

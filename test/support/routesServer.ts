@@ -21,6 +21,7 @@ export const startRoutes = async (
   store: PostgresStore,
   routes: (deps: ApiDeps) => RouteSpec[],
   env: Record<string, string> = {},
+  extraDeps: Partial<Pick<ApiDeps, 'smsBalance' | 'fetch' | 'now'>> = {},
 ): Promise<ApiHarness> => {
   const config = loadConfig({ DATA_DIR: '/nonexistent', ...env });
   const logger = silentLogger();
@@ -30,7 +31,7 @@ export const startRoutes = async (
   );
   for (const r of runners) await r.start();
   const keys = postgresApiKeyStore(store.sql);
-  const deps: ApiDeps = { config, log, sql: store.sql, logger };
+  const deps: ApiDeps = { config, log, sql: store.sql, logger, ...extraDeps };
   const http = await startHttpServer({
     host: '127.0.0.1',
     port: 0,

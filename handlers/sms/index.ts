@@ -1,0 +1,87 @@
+import { RateLimiterMemory, RateLimiterQueue } from 'rate-limiter-flexible';
+import type { Config } from '../../core/config.js';
+import { GatewayError } from '../../schemas/errors.js';
+import type { SmsBalance } from '../../schemas/http/sms.js';
+import type { HandlerDeps } from '../index.js';
+import { smsCalls } from './calls.js';
+import { smsDeliveryHandler } from './delivery.js';
+import { smsGuards } from './guards.js';
+import { smsHandler } from './handler.js';
+import { statusPoller } from './poller.js';
+import type { SmsProvider, SmsProviderName } from './provider.js';
+import { disabledProviders, smsProvidersFromConfig } from './providers.js';
+
+/**
+ * Per-provider send rate of this process (SMS_RATE_LIMIT_PER_SECOND): a call over the rate waits
+ * in a FIFO per provider, it is never refused.
+ */
+export const sendThrottle = (perSecond: number) => {
+  if (perSecond <= 0) return async (_provider: SmsProviderName) => {};
+  const queue = new RateLimiterQueue(new RateLimiterMemory({ points: perSecond, duration: 1 }));
+  return async (provider: SmsProviderName) => {
+    await queue.removeTokens(1, provider);
+  };
+};
+
+export interface SmsHandlersOptions {
+  /** Replaces the providers built from config (tests). */
+  providers?: ReadonlyMap<SmsProviderName, SmsProvider>;
+  /** How often the status poller looks for due messages (default 5 s). */
+  pollTickMs?: number;
+}
+
+/** The SMS channel's handlers: sending (`sms`) and delivery reports with status polling (`sms-delivery`). */
+export const buildSmsHandlers = (deps: HandlerDeps, opts: SmsHandlersOptions = {}) => {
+  const sms = deps.config.sms;
+  const providers = opts.providers ?? smsProvidersFromConfig(sms);
+  const guards = smsGuards(deps.sql, {
+    perRecipientPerHour: sms.maxPerRecipientPerHour,
+    perSourcePerHour: sms.maxPerSourcePerHour,
+    duplicateWindowSeconds: sms.duplicateWindowSeconds,
+  });
+  const calls = smsCalls(deps.sql, { pollAfterMs: sms.pollAfterMs, pollMax: sms.pollMax });
+  if (providers.size === 0) {
+    deps.logger.warn('no SMS provider configured (SMS_API_KEY or TWILIO_*) and SMS_TEST_MODE is off: every SMS will fail');
+  }
+  const delivery = { providers, calls, log: deps.log, sql: deps.sql, logger: deps.logger };
+  const poller = statusPoller(delivery, {
+    pollAfterMs: sms.pollAfterMs,
+    pollMax: sms.pollMax,
+    tickMs: opts.pollTickMs ?? Math.min(5_000, sms.pollAfterMs),
+    batch: 50,
+    guards,
+    calls,
+  });
+  return [
+    smsHandler({
+      providers,
+      defaultProvider: sms.provider,
+      guards,
+      calls,
+      disabled: disabledProviders(deps.sql),
+      throttle: sendThrottle(sms.ratePerSecond),
+      logger: deps.logger,
+    }),
+    smsDeliveryHandler(delivery, sms.pollMax > 0 ? poller : undefined),
+  ];
+};
+
+/**
+ * `GET /api/v1/sms/balance` for the API role: the balance of SMS_PROVIDER (simulated in test
+ * mode). Not configured is a GatewayError the API answers as problem+json.
+ */
+export const smsBalanceReader = (sms: Config['sms'], providers = smsProvidersFromConfig(sms)) => {
+  return async (): Promise<SmsBalance> => {
+    const provider = providers.get(sms.provider);
+    if (!provider) {
+      throw new GatewayError(
+        'GW_ERR_PROVIDER_NOT_CONFIGURED',
+        sms.provider === 'smsru'
+          ? 'SMS.ru is not configured: set SMS_API_KEY (or SMS_TEST_MODE=true)'
+          : 'Twilio is not configured: set TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN and TWILIO_FROM_NUMBER (or SMS_TEST_MODE=true)',
+      );
+    }
+    const m = await provider.balance();
+    return { provider: provider.name, amountMinor: m.amountMinor, currency: m.currency, testMode: provider.testMode };
+  };
+};
