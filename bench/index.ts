@@ -28,6 +28,11 @@ const benches: Record<string, Bench> = {
       'phones on /v1/ws/driver (default 5,000) from a separate process: acks/s and p99 send→ack against a bare uWS JSON ceiling, a fixed-rate phase with bursts, live-feed latency, server RSS. Options: --connections=N, --seconds=N, --rate=N, --targets=embedded,jetstream',
     run: async (args) => (await import('./ws.js')).runWsBench(args),
   },
+  notify: {
+    description:
+      'mixed notifications (SMS.ru, Twilio, e-mail, push, Telegram) through the queue to fakes in this process: p50/p99 request→provider call at a fixed rate, then N at once: sent/s, queue depth over time, duplicates/missing; embedded and JetStream+Postgres. Options: --count=N (10000), --rate=N (200), --seconds=N (10), --http-concurrency=N (64), --handler-concurrency=N (64), --users=N (300), --chats=N (2000), --only=embedded,jetstream, --cpu-prof=DIR (gateway profile)',
+    run: async (args) => (await import('./notify.js')).runNotifyBench(args),
+  },
 };
 
 const usage = () => {
