@@ -73,8 +73,9 @@ export const notificationQueueProjection: Projection = {
         const attempt = (e.data as { attempt?: unknown }).attempt;
         if (typeof attempt === 'number' && Number.isInteger(attempt)) p.failedAttempts = Math.max(p.failedAttempts, attempt - 1);
         p.nextAttemptAt = null;
-        const reason = (e.data as { reason?: unknown }).reason;
-        if (final !== 'sent' && typeof reason === 'string') p.lastError = reason;
+        const { reason, detail } = e.data as { reason?: unknown; detail?: unknown };
+        if (final !== 'sent' && typeof reason === 'string')
+          p.lastError = typeof detail === 'string' ? `${reason}: ${detail}` : reason;
       }
       patches.set(id, p);
     }

@@ -172,7 +172,7 @@ describe('notification_queue', () => {
       subject: 'x',
       attempt: 3,
     });
-    await outcome(push, 'failed', { reason: 'no active device tokens for user u-17' });
+    await outcome(push, 'failed', { reason: 'no active device tokens for user u-17', code: 'no_tokens', testMode: false });
     await api.caughtUp();
     const q = await queueOf(all, '?limit=1000');
     const item = (id: string) => q.items.find((i) => i.id === id);
@@ -191,11 +191,14 @@ describe('notification_queue', () => {
     expect(urgent.some((d) => d.channel === 'email' || d.channel === 'push')).toBe(false);
     // A late event never reopens a finished command.
     await outcome(email, 'attempt_failed', { attempt: 4, error: 'late', nextAttemptAt: next }, 4);
-    await outcome(sms, 'refused', { reason: 'duplicate_suppressed' });
+    await outcome(sms, 'refused', { smsId: sms.id, reason: 'duplicate', detail: 'the same text went to this number 2 min ago' });
     await api.caughtUp();
     const later = await queueOf(all, '?limit=1000');
     expect(later.items.find((i) => i.id === email.id)).toMatchObject({ status: 'sent', attempts: 3 });
-    expect(later.items.find((i) => i.id === sms.id)).toMatchObject({ status: 'refused', lastError: 'duplicate_suppressed' });
+    expect(later.items.find((i) => i.id === sms.id)).toMatchObject({
+      status: 'refused',
+      lastError: 'duplicate: the same text went to this number 2 min ago',
+    });
   });
 
   it('shows a key only the channels it may use, and filters by channel and status', async () => {
