@@ -45,7 +45,7 @@ const channelOf: Record<Kind, Channel> = {
   telegram: 'telegram',
 };
 /** 40 % SMS (30 SMS.ru, 10 Twilio), 30 % e-mail (20 template, 10 plain), 20 % push, 10 % Telegram. */
-const MIX: readonly Kind[] = [
+let MIX: readonly Kind[] = [
   'smsru',
   'smsru',
   'smsru',
@@ -517,6 +517,13 @@ export const runNotifyBench = async (args: string[]): Promise<number> => {
   const only = opt('only')?.split(',');
   const cpuProfDir = opt('cpu-prof');
   const want = (n: string) => !only || only.includes(n);
+  // `--kinds=smsru,push` narrows the mix to some kinds (to see what one channel costs).
+  const kinds = opt('kinds')?.split(',');
+  if (kinds) MIX = MIX.filter((k) => kinds.includes(k));
+  if (MIX.length === 0) {
+    console.error('--kinds: none of smsru, twilio, email-template, email-plain, push, telegram');
+    return 2;
+  }
   const startedAt = new Date();
   const wall0 = performance.now();
 
@@ -529,6 +536,12 @@ export const runNotifyBench = async (args: string[]): Promise<number> => {
     SMS_STATUS_POLL_MAX: '0',
     LOG_LEVEL: 'warn',
   };
+  // `--env=NAME=VALUE` (repeatable) adds to or overrides the gateway's tuning.
+  for (const a of args.filter((x) => x.startsWith('--env='))) {
+    const kv = a.slice('--env='.length);
+    const eq = kv.indexOf('=');
+    if (eq > 0) tuning[kv.slice(0, eq)] = kv.slice(eq + 1);
+  }
   console.error(
     `gateway tuning: ${Object.entries(tuning)
       .map(([k, v]) => `${k}=${v}`)
@@ -761,7 +774,7 @@ export const runNotifyBench = async (args: string[]): Promise<number> => {
   // -------------------------------------------------------------------------------------------
   const totalSeconds = (performance.now() - wall0) / 1000;
   console.log(
-    `\nnotify: ${fmtInt(count)} mixed notifications (40 % SMS: 30 SMS.ru + 10 Twilio, 30 % e-mail: 20 template + 10 plain, 20 % push to users with 1-3 devices, 10 % Telegram), fakes in the bench process`,
+    `\nnotify: ${fmtInt(count)} mixed notifications (${kinds ? `only ${MIX.join(', ')}` : '40 % SMS: 30 SMS.ru + 10 Twilio, 30 % e-mail: 20 template + 10 plain, 20 % push to users with 1-3 devices, 10 % Telegram'}), fakes in the bench process`,
   );
   console.log(
     `gateway roles api,projections,handlers, live mode; ${Object.entries(tuning)
@@ -871,7 +884,7 @@ export const runNotifyBench = async (args: string[]): Promise<number> => {
         startedAt: startedAt.toISOString(),
         totalSeconds,
         machine: { cpus: cpus().length, cpuModel: cpus()[0]?.model, memoryBytes: totalmem(), node: process.version },
-        settings: { count, rate, seconds, httpConcurrency, users: nUsers, chats: nChats, pollMs: POLL_MS, tuning },
+        settings: { count, rate, mix: MIX, seconds, httpConcurrency, users: nUsers, chats: nChats, pollMs: POLL_MS, tuning },
         results,
         errors,
       },

@@ -58,6 +58,7 @@ describe('MQTT QoS 1 durability across kill -9 (T13)', () => {
     let kills = 0;
     let killAt = 50 + Math.floor(Math.random() * 300);
     let restarting: Promise<void> = Promise.resolve();
+    let restarted = true;
     const client = mqtt.connect(`mqtt://127.0.0.1:${port}`, {
       protocolVersion: 4,
       clientId: 'crash-1',
@@ -68,7 +69,10 @@ describe('MQTT QoS 1 durability across kill -9 (T13)', () => {
     });
     client.on('error', () => {});
     client.on('packetreceive', (packet) => {
-      if (packet.cmd !== 'puback' || kills >= KILLS || ++pubacks < killAt) return;
+      // `restarted` false: the new gateway PUBACKed before its `ready` line reached us; `child`
+      // still names the dead one, so wait for the next PUBACK rather than "kill" it again.
+      if (packet.cmd !== 'puback' || kills >= KILLS || ++pubacks < killAt || !restarted) return;
+      restarted = false;
       // On the wire, right after this PUBACK: the gateway dies before anything else it does.
       child.kill('SIGKILL');
       kills++;
@@ -76,6 +80,7 @@ describe('MQTT QoS 1 durability across kill -9 (T13)', () => {
       const dead = child;
       restarting = exited(dead).then(async () => {
         child = await startIngest(port);
+        restarted = true;
       });
     });
     await new Promise<void>((r) => client.once('connect', () => r()));
