@@ -169,6 +169,12 @@ export const EnvSchema = Type.Object({
     pattern: '^https?://\\S+$',
     description: 'the Bot API server root (a self-hosted telegram-bot-api server, or a fake in tests)',
   }),
+  TELEGRAM_RATE_LIMIT_PER_SECOND: int(
+    0,
+    100_000,
+    30,
+    'bot messages per second, per process; excess waits (0 = no limit). Telegram allows about 30, paid broadcasts up to 1000',
+  ),
 
   // ERP / 1C
   ERP_TYPE: oneOf(['1c'] as const, '1c'),

@@ -4,7 +4,7 @@ import { RateLimiterMemory, RateLimiterRes } from 'rate-limiter-flexible';
 export interface TelegramRateLimitOptions {
   /** Telegram: about one message per second to the same chat. */
   perChatPerSecond: number;
-  /** Telegram: about 30 messages per second overall for a bot. */
+  /** Telegram: about 30 messages per second overall for a bot (paid broadcasts: up to 1000); 0 = no limit. */
   overallPerSecond: number;
 }
 
@@ -29,11 +29,14 @@ const take = async (limiter: RateLimiterMemory, key: string) => {
  */
 export const telegramRateLimits = (opts: TelegramRateLimitOptions = TELEGRAM_RATE_LIMITS) => {
   const perChat = new RateLimiterMemory({ points: opts.perChatPerSecond, duration: 1, keyPrefix: 'tg-chat' });
-  const overall = new RateLimiterMemory({ points: opts.overallPerSecond, duration: 1, keyPrefix: 'tg-bot' });
+  const overall =
+    opts.overallPerSecond > 0
+      ? new RateLimiterMemory({ points: opts.overallPerSecond, duration: 1, keyPrefix: 'tg-bot' })
+      : undefined;
   return {
     async take(chatId: number) {
       await take(perChat, String(chatId));
-      await take(overall, 'bot');
+      if (overall) await take(overall, 'bot');
     },
     /** After a 429 the chat waits out Telegram's retry_after, whichever command is next for it. */
     async block(chatId: number, seconds: number) {

@@ -202,4 +202,14 @@ describe('Telegram pieces', () => {
     await Promise.all(Array.from({ length: 11 }, (_, i) => limits.take(i)));
     expect(Date.now() - t0).toBeGreaterThanOrEqual(900);
   });
+
+  it('an overall limit of 0 (TELEGRAM_RATE_LIMIT_PER_SECOND=0) keeps only the per-chat one', async () => {
+    const limits = telegramRateLimits({ perChatPerSecond: 1, overallPerSecond: 0 });
+    const t0 = Date.now();
+    await Promise.all(Array.from({ length: 100 }, (_, i) => limits.take(i)));
+    expect(Date.now() - t0).toBeLessThan(500);
+    const t1 = Date.now();
+    await limits.take(0);
+    expect(Date.now() - t1).toBeGreaterThanOrEqual(900);
+  });
 });
