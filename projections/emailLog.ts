@@ -65,34 +65,38 @@ export const emailLogProjection: Projection = {
     const requested = events.filter((e) => e.type === EMAIL_REQUESTED).map((e) => requestedRow(tx, e));
     // A command re-sent under the same id (idempotent retry) is already here: keep the first.
     if (requested.length) await tx`INSERT INTO email_log ${tx(requested)} ON CONFLICT (id) DO NOTHING`;
+    // Sent together (pipelined on the transaction's connection, run in this order): one round trip
+    // for the batch instead of one per event, which held the embedded store's only connection.
+    const updates: Promise<unknown>[] = [];
     for (const e of events) {
       const id = e.causationId;
       if (id === undefined) continue;
       if (e.type === EMAIL_ATTEMPT_FAILED) {
         const d = e.data as AttemptFailed;
-        await tx`UPDATE email_log SET attempts = attempts + 1, error_message = ${d.error}, error_code = NULL,
+        updates.push(tx`UPDATE email_log SET attempts = attempts + 1, error_message = ${d.error}, error_code = NULL,
                    next_attempt_at = ${d.nextAttemptAt}, updated_at = ${e.time}, last_seq = ${e.seq},
                    history = history || ${tx.json([entry(e, d)])}
-                 WHERE id = ${id} AND status = 'queued'`;
+                 WHERE id = ${id} AND status = 'queued'`);
       } else if (e.type === EMAIL_SENT) {
         const d = e.data as EmailSent;
-        await tx`UPDATE email_log SET status = 'sent', attempts = greatest(attempts + 1, ${d.attempt}),
+        updates.push(tx`UPDATE email_log SET status = 'sent', attempts = greatest(attempts + 1, ${d.attempt}),
                    provider_message_id = ${d.messageId}, smtp_response = ${d.response},
                    accepted = ${tx.json(d.accepted)}, rejected = ${tx.json(d.rejected)}, test_mode = ${d.testMode},
                    subject = ${d.subject}, template = coalesce(${d.template ?? null}, template),
                    locale = coalesce(${d.locale ?? null}, locale), error_message = NULL, error_code = NULL,
                    next_attempt_at = NULL, sent_at = ${e.time}, updated_at = ${e.time}, last_seq = ${e.seq},
                    history = history || ${tx.json([entry(e, { messageId: d.messageId, response: d.response, testMode: d.testMode })])}
-                 WHERE id = ${id}`;
+                 WHERE id = ${id}`);
       } else if (e.type === EMAIL_FAILED) {
         const d = e.data as EmailFailed;
-        await tx`UPDATE email_log SET status = 'failed', attempts = attempts + 1, error_message = ${d.reason},
+        updates.push(tx`UPDATE email_log SET status = 'failed', attempts = attempts + 1, error_message = ${d.reason},
                    error_code = ${d.code ?? null}, test_mode = coalesce(${d.testMode ?? null}, test_mode),
                    next_attempt_at = NULL, updated_at = ${e.time}, last_seq = ${e.seq},
                    history = history || ${tx.json([entry(e, d)])}
-                 WHERE id = ${id}`;
+                 WHERE id = ${id}`);
       }
     }
+    await Promise.all(updates);
   },
   async reset(tx) {
     await tx`TRUNCATE email_log`;

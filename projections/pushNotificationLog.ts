@@ -29,54 +29,57 @@ export const pushNotificationLogProjection: Projection = {
   stream: 'EVENTS',
   filterSubject: 'evt.push.>',
   async apply(tx, events) {
+    // Sent together (pipelined on the transaction's connection, run in this order): one round trip
+    // for the batch instead of one per event, which held the embedded store's only connection.
+    const writes: Promise<unknown>[] = [];
     for (const e of events) {
       const id = e.causationId;
       switch (e.type) {
         case PUSH_REQUESTED: {
           const d = e.data as PushRequested;
           // A command re-sent under the same id (idempotent retry) is already here: keep the first.
-          await tx`
+          writes.push(tx`
             INSERT INTO push_notification_log (id, user_id, token, title, body, data, priority, status, created_at, updated_at, last_seq, history)
             VALUES (${e.id}, ${d.userId ?? null}, ${d.token ?? null}, ${d.title}, ${d.body}, ${d.data ? tx.json(d.data) : null},
               ${d.priority}, 'queued', ${e.time}, ${e.time}, ${e.seq}, ${entry(tx, e)})
-            ON CONFLICT (id) DO NOTHING`;
+            ON CONFLICT (id) DO NOTHING`);
           break;
         }
         case PUSH_ATTEMPT_FAILED: {
           const d = e.data as AttemptFailed;
-          await tx`
+          writes.push(tx`
             UPDATE push_notification_log SET status = 'retrying', attempts = greatest(attempts, ${d.attempt}),
               error_message = ${d.error}, next_attempt_at = ${d.nextAttemptAt}, updated_at = ${e.time}, last_seq = ${e.seq},
               history = history || ${entry(tx, e, { attempt: d.attempt, error: d.error })}
-            WHERE id = ${id ?? null}`;
+            WHERE id = ${id ?? null}`);
           break;
         }
         case PUSH_PARTIALLY_SENT: {
           const d = e.data as PushPartiallySent;
-          await tx`
+          writes.push(tx`
             UPDATE push_notification_log SET status = 'partially_sent', results = ${tx.json(d.results as never)},
               success_count = ${d.successCount}, failure_count = ${d.failureCount}, provider_message_ids = ${messageIds(d)}::text[],
               test_mode = ${d.testMode}, updated_at = ${e.time}, last_seq = ${e.seq},
               history = history || ${entry(tx, e, { attempt: d.attempt, successCount: d.successCount, pending: d.pending.length })}
-            WHERE id = ${id ?? null}`;
+            WHERE id = ${id ?? null}`);
           break;
         }
         case PUSH_SENT: {
           const d = e.data as PushSent;
           const failure = d.results.find((r) => r.error)?.error;
-          await tx`
+          writes.push(tx`
             UPDATE push_notification_log SET status = 'sent', results = ${tx.json(d.results as never)},
               success_count = ${d.successCount}, failure_count = ${d.failureCount}, provider_message_ids = ${messageIds(d)}::text[],
               attempts = greatest(attempts, ${d.attempt}), test_mode = ${d.testMode}, sent_at = ${e.time},
               error_code = ${failure?.code ?? null}, error_message = ${failure?.message ?? null}, next_attempt_at = NULL,
               updated_at = ${e.time}, last_seq = ${e.seq},
               history = history || ${entry(tx, e, { successCount: d.successCount, failureCount: d.failureCount })}
-            WHERE id = ${id ?? null}`;
+            WHERE id = ${id ?? null}`);
           break;
         }
         case PUSH_FAILED: {
           const d = e.data as PushFailed;
-          await tx`
+          writes.push(tx`
             UPDATE push_notification_log SET status = 'failed', error_message = ${d.reason}, error_code = ${d.code ?? null},
               results = coalesce(${d.results ? tx.json(d.results as never) : null}, results),
               success_count = coalesce(${d.successCount ?? null}, success_count),
@@ -84,11 +87,12 @@ export const pushNotificationLogProjection: Projection = {
               attempts = coalesce(${d.attempt ?? null}::int, attempts + 1), test_mode = ${d.testMode}, next_attempt_at = NULL,
               updated_at = ${e.time}, last_seq = ${e.seq},
               history = history || ${entry(tx, e, { reason: d.reason, code: d.code })}
-            WHERE id = ${id ?? null}`;
+            WHERE id = ${id ?? null}`);
           break;
         }
       }
     }
+    await Promise.all(writes);
   },
   async reset(tx) {
     await tx`TRUNCATE push_notification_log`;

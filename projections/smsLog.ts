@@ -186,15 +186,18 @@ export const smsLogProjection: Projection = {
       if (!row) continue;
       changed.set(id, evolveSmsLog(row, e));
     }
+    // Sent together (pipelined on the transaction's connection): one round trip for the batch.
+    const updates: Promise<unknown>[] = [];
     for (const r of changed.values()) {
-      await tx`
+      updates.push(tx`
         UPDATE sms_log SET status = ${r.status}, provider = ${r.provider}, provider_message_id = ${r.provider_message_id},
           provider_status = ${r.provider_status}, segments = ${r.segments}, cost_minor = ${r.cost_minor}, currency = ${r.currency},
           error_code = ${r.error_code}, error_message = ${r.error_message}, attempts = ${r.attempts}, test_mode = ${r.test_mode},
           sent_at = ${r.sent_at}, delivered_at = ${r.delivered_at}, updated_at = ${r.updated_at}, last_seq = ${r.last_seq},
           history = ${tx.json(r.history as never)}
-        WHERE id = ${r.id}`;
+        WHERE id = ${r.id}`);
     }
+    await Promise.all(updates);
   },
   async reset(tx) {
     await tx`TRUNCATE sms_log`;
