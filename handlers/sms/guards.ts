@@ -29,8 +29,26 @@ const sha256 = (text: string) => createHash('sha256').update(text).digest('hex')
 export const smsGuards = (sql: Sql, limits: GuardLimits) => ({
   async admit(cmd: { id: string; to: string; source: string; text: string }): Promise<GuardVerdict> {
     return sql.begin(async (tx) => {
-      const [optOut] = await tx<{ reason: string | null; source: string }[]>`
-        SELECT reason, source FROM sms_opt_outs WHERE phone = ${cmd.to} AND opted_out`;
+      const hash = sha256(cmd.text);
+      // Sent together (pipelined: one round trip while the transaction holds its connection) and run
+      // in this order, so the counts are read under the locks. An opted-out number takes its lock
+      // for nothing, released at once by the commit.
+      const [[optOut], , , [seen]] = await Promise.all([
+        tx<{ reason: string | null; source: string }[]>`
+          SELECT reason, source FROM sms_opt_outs WHERE phone = ${cmd.to} AND opted_out`,
+        tx`SELECT pg_advisory_xact_lock(${LOCK_RECIPIENT}, hashtext(${cmd.to}))`,
+        limits.perSourcePerHour > 0 ? tx`SELECT pg_advisory_xact_lock(${LOCK_SOURCE}, hashtext(${cmd.source}))` : undefined,
+        tx<{ mine: boolean; dup: boolean; to_recipient: number; from_source: number }[]>`
+          SELECT
+            EXISTS (SELECT 1 FROM sms_send_ledger WHERE id = ${cmd.id}) AS mine,
+            EXISTS (SELECT 1 FROM sms_send_ledger
+                    WHERE recipient = ${cmd.to} AND text_sha256 = ${hash}
+                      AND reserved_at > now() - make_interval(secs => ${limits.duplicateWindowSeconds})) AS dup,
+            (SELECT count(*)::int FROM sms_send_ledger
+              WHERE recipient = ${cmd.to} AND reserved_at > now() - interval '1 hour') AS to_recipient,
+            (SELECT count(*)::int FROM sms_send_ledger
+              WHERE ${limits.perSourcePerHour > 0} AND source = ${cmd.source} AND reserved_at > now() - interval '1 hour') AS from_source`,
+      ]);
       if (optOut) {
         return {
           ok: false,
@@ -38,19 +56,6 @@ export const smsGuards = (sql: Sql, limits: GuardLimits) => ({
           detail: `the recipient opted out (${optOut.source}${optOut.reason ? `: ${optOut.reason}` : ''})`,
         } as const;
       }
-      await tx`SELECT pg_advisory_xact_lock(${LOCK_RECIPIENT}, hashtext(${cmd.to}))`;
-      if (limits.perSourcePerHour > 0) await tx`SELECT pg_advisory_xact_lock(${LOCK_SOURCE}, hashtext(${cmd.source}))`;
-      const hash = sha256(cmd.text);
-      const [seen] = await tx<{ mine: boolean; dup: boolean; to_recipient: number; from_source: number }[]>`
-        SELECT
-          EXISTS (SELECT 1 FROM sms_send_ledger WHERE id = ${cmd.id}) AS mine,
-          EXISTS (SELECT 1 FROM sms_send_ledger
-                  WHERE recipient = ${cmd.to} AND text_sha256 = ${hash}
-                    AND reserved_at > now() - make_interval(secs => ${limits.duplicateWindowSeconds})) AS dup,
-          (SELECT count(*)::int FROM sms_send_ledger
-            WHERE recipient = ${cmd.to} AND reserved_at > now() - interval '1 hour') AS to_recipient,
-          (SELECT count(*)::int FROM sms_send_ledger
-            WHERE ${limits.perSourcePerHour > 0} AND source = ${cmd.source} AND reserved_at > now() - interval '1 hour') AS from_source`;
       const s = seen as NonNullable<typeof seen>;
       if (s.mine) return { ok: true } as const;
       if (limits.duplicateWindowSeconds > 0 && s.dup) {
