@@ -107,10 +107,12 @@ interface CpuSpan {
   serverPeakRssMiB: number;
 }
 
-/** CPU of the gateway, of nats-server/Postgres-side helpers (`aux`), of this process, and of everyone else. */
-const watchCpu = (server: number, aux: number[]) => {
+/** CPU of the gateway process(es), of nats-server/Postgres-side helpers (`aux`), of this process, and of everyone else. */
+const watchCpu = (servers: number[], aux: number[]) => {
   const t0 = performance.now();
-  const s0 = cpuSeconds(server);
+  const serverSeconds = () => servers.reduce((n, p) => n + cpuSeconds(p), 0);
+  const serverRss = () => servers.reduce((n, p) => n + rssMiB(p), 0);
+  const s0 = serverSeconds();
   const a0 = aux.map((p) => {
     try {
       return cpuSeconds(p);
@@ -120,17 +122,17 @@ const watchCpu = (server: number, aux: number[]) => {
   });
   const b0 = process.cpuUsage();
   const m0 = machineBusySeconds();
-  let peak = rssMiB(server);
+  let peak = serverRss();
   const timer = setInterval(() => {
     try {
-      peak = Math.max(peak, rssMiB(server));
+      peak = Math.max(peak, serverRss());
     } catch {}
   }, 100);
   return (): CpuSpan => {
     clearInterval(timer);
     const secs = (performance.now() - t0) / 1000;
     const pct = (x: number) => (x / secs) * 100;
-    const serverCpu = pct(cpuSeconds(server) - s0);
+    const serverCpu = pct(serverSeconds() - s0);
     const auxCpu = pct(
       aux.reduce((n, p, i) => {
         try {
@@ -565,11 +567,14 @@ export const runNotifyBench = async (args: string[]): Promise<number> => {
   const targets: {
     key: string;
     name: string;
+    /** Roles of each gateway process; the first one serves the API. */
+    processes: string[];
     setup: () => Promise<{ env: Record<string, string>; aux: () => number[]; cleanup(): Promise<void> }>;
   }[] = [
     {
       key: 'embedded',
       name: 'embedded (PGlite)',
+      processes: ['api,projections,handlers'],
       setup: async () => {
         const d = await tempDir('fg-bench-notify-gw-');
         return { env: { DATA_DIR: d.dir }, aux: () => [], cleanup: d.remove };
@@ -578,6 +583,29 @@ export const runNotifyBench = async (args: string[]): Promise<number> => {
     {
       key: 'jetstream',
       name: 'JetStream + Postgres',
+      processes: ['api,projections,handlers'],
+      setup: async () => {
+        const [nats, db, d] = await Promise.all([
+          startNatsServer(),
+          createScratchDatabase('fg_bench_notify'),
+          tempDir('fg-bench-notify-gw-'),
+        ]);
+        return {
+          env: { DATA_DIR: d.dir, NATS_URL: nats.url, DATABASE_URL: db.url },
+          // nats-server is a child of this process; Postgres backends belong to the postmaster (counted as "other").
+          aux: () => childPids(process.pid).filter((p) => readFileSync(`/proc/${p}/comm`, 'utf8').trim() === 'nats-server'),
+          cleanup: async () => {
+            await nats.stop();
+            await db.drop();
+            await d.remove();
+          },
+        };
+      },
+    },
+    {
+      key: 'jetstream-split',
+      name: 'JetStream + Postgres, 2 processes',
+      processes: ['api,projections', 'handlers'],
       setup: async () => {
         const [nats, db, d] = await Promise.all([
           startNatsServer(),
@@ -603,6 +631,8 @@ export const runNotifyBench = async (args: string[]): Promise<number> => {
       if (!want(t.key)) continue;
       let setup: Awaited<ReturnType<typeof t.setup>> | undefined;
       let gw: Awaited<ReturnType<typeof startGateway>> | undefined;
+      const gws: Awaited<ReturnType<typeof startGateway>>[] = [];
+      const extraDirs: { remove(): Promise<void> }[] = [];
       try {
         setup = await t.setup();
         const env: Record<string, string> = {
@@ -631,24 +661,33 @@ export const runNotifyBench = async (args: string[]): Promise<number> => {
           TELEGRAM_BOT_TOKEN: BOT_TOKEN,
           TELEGRAM_API_URL: fakes.telegram.url,
         };
-        const execArgv = [
+        const execArgv = (i: number) => [
           '--import',
           pathToFileURL(join(packageRoot, 'dist/bench/fcmRedirect.js')).href,
           ...(cpuProfDir
-            ? ['--cpu-prof', `--cpu-prof-dir=${cpuProfDir}`, `--cpu-prof-name=gateway-notify-${t.key}.cpuprofile`]
+            ? ['--cpu-prof', `--cpu-prof-dir=${cpuProfDir}`, `--cpu-prof-name=gateway-notify-${t.key}-${i}.cpuprofile`]
             : []),
         ];
         const ready0 = performance.now();
-        gw = await startGateway(env, 'api,projections,handlers', execArgv);
         let tail = '';
         const keep = (d: Buffer) => {
           tail = (tail + d.toString()).slice(-8000);
         };
-        gw.child.stdout?.on('data', keep);
-        gw.child.stderr?.on('data', keep);
-        const pid = gw.child.pid as number;
+        for (const [i, roles] of t.processes.entries()) {
+          // Each process its own data directory (lock file, local stores); they share NATS and Postgres.
+          const own = i === 0 ? undefined : await tempDir('fg-bench-notify-gw-');
+          if (own) extraDirs.push(own);
+          const g = await startGateway({ ...env, ...(own ? { DATA_DIR: own.dir } : {}) }, roles, execArgv(i));
+          g.child.stdout?.on('data', keep);
+          g.child.stderr?.on('data', keep);
+          gws.push(g);
+        }
+        gw = gws[0] as (typeof gws)[number];
+        const pids = gws.map((g) => g.child.pid as number);
         const base = new URL(gw.url);
-        console.error(`${t.name} (pid ${pid}, ready in ${fmtInt(performance.now() - ready0)} ms)`);
+        console.error(
+          `${t.name} (pid ${pids.map((p, i) => `${p}: ${t.processes[i]}`).join(', ')}; ready in ${fmtInt(performance.now() - ready0)} ms)`,
+        );
 
         // Push devices, through the API; they are usable once the device_tokens projection folded them.
         const r0 = performance.now();
@@ -707,7 +746,7 @@ export const runNotifyBench = async (args: string[]): Promise<number> => {
         tracker = new Tracker();
         {
           const n = rate * seconds;
-          const watch = watchCpu(pid, setup.aux());
+          const watch = watchCpu(pids, setup.aux());
           const t0 = performance.now();
           const pending: Promise<void>[] = [];
           for (let i = 0; i < n; i++) {
@@ -734,7 +773,7 @@ export const runNotifyBench = async (args: string[]): Promise<number> => {
           const series: NonNullable<PhaseResult['series']> = [];
           let polling = true;
           let accepted = 0;
-          const watch = watchCpu(pid, setup.aux());
+          const watch = watchCpu(pids, setup.aux());
           const t0 = performance.now();
           const poller = (async () => {
             while (polling) {
@@ -763,12 +802,13 @@ export const runNotifyBench = async (args: string[]): Promise<number> => {
             `  phase 2 ${fmtInt(count)} at once: ${fmtInt(r.sentPerSecond)}/s through the queue (${r.seconds.toFixed(1)} s), API ${fmtInt(r.acceptedPerSecond)}/s, p50 ${fmtMs(r.latency.p50)} ms, p99 ${fmtMs(r.latency.p99)} ms, missing ${r.missing}, duplicates ${r.duplicates}${ok ? '' : ' (stalled)'}, server CPU ${Math.round(r.cpu.serverCpuPercent)}%, bench ${Math.round(r.cpu.benchCpuPercent)}%, other ${Math.round(r.cpu.otherCpuPercent)}%`,
           );
         }
-        if (gw.child.exitCode !== null) throw new Error(`gateway exited:\n${tail}`);
+        if (gws.some((g) => g.child.exitCode !== null)) throw new Error(`a gateway process exited:\n${tail}`);
       } catch (e) {
         errors.push({ target: t.name, error: String((e as Error)?.stack ?? e) });
         console.error(`  ${t.name} failed: ${(e as Error)?.message ?? e}`.slice(0, 6000));
       } finally {
-        if (gw) await stop(gw.child);
+        await Promise.all(gws.map((g) => stop(g.child)));
+        for (const d of extraDirs) await d.remove();
         await setup?.cleanup();
         resetFakes(fakes);
       }

@@ -38,25 +38,29 @@ export const smsCalls = (sql: Sql, opts: { pollAfterMs: number; pollMax: number 
     return (row as { call_no: number }).call_no;
   },
 
-  /** The provider took it: the call's outcome and, in the same transaction, the message's first status poll. */
+  /** The provider took it: the call's outcome and, in the same statement, the message's first status poll. */
   async accepted(commandId: string, callNo: number, provider: SmsProviderName, testMode: boolean, r: SendResult) {
-    // Both statements in one round trip (pipelined, run in this order).
-    await sql.begin((tx) => [
-      tx`
+    // One statement each way (atomic on its own): no BEGIN/COMMIT round trips around them.
+    if (opts.pollMax <= 0) {
+      await sql`
         UPDATE sms_provider_calls SET state = 'accepted', provider_message_id = ${r.providerMessageId},
           segments = ${r.segments}, cost_minor = ${r.cost?.amountMinor ?? null}, currency = ${r.cost?.currency ?? null},
           finished_at = now()
-        WHERE command_id = ${commandId} AND call_no = ${callNo}`,
-      ...(opts.pollMax > 0
-        ? [
-            tx`
-          INSERT INTO sms_status_polls (provider, provider_message_id, command_id, test_mode, next_poll_at)
-          VALUES (${provider}, ${r.providerMessageId}, ${commandId}, ${testMode},
-                  now() + make_interval(secs => ${opts.pollAfterMs / 1000}))
-          ON CONFLICT DO NOTHING`,
-          ]
-        : []),
-    ]);
+        WHERE command_id = ${commandId} AND call_no = ${callNo}`;
+      return;
+    }
+    // A data-modifying WITH runs whether or not the INSERT reads it.
+    await sql`
+      WITH accepted AS (
+        UPDATE sms_provider_calls SET state = 'accepted', provider_message_id = ${r.providerMessageId},
+          segments = ${r.segments}, cost_minor = ${r.cost?.amountMinor ?? null}, currency = ${r.cost?.currency ?? null},
+          finished_at = now()
+        WHERE command_id = ${commandId} AND call_no = ${callNo}
+      )
+      INSERT INTO sms_status_polls (provider, provider_message_id, command_id, test_mode, next_poll_at)
+      VALUES (${provider}, ${r.providerMessageId}, ${commandId}, ${testMode},
+              now() + make_interval(secs => ${opts.pollAfterMs / 1000}))
+      ON CONFLICT DO NOTHING`;
   },
 
   /** The call failed: `rejected` when the provider certainly sent nothing, else `unknown`. */
