@@ -30,7 +30,7 @@ const benches: Record<string, Bench> = {
   },
   notify: {
     description:
-      'mixed notifications (SMS.ru, Twilio, e-mail, push, Telegram) through the queue to fakes in this process: p50/p99 request→provider call at a fixed rate, then N at once: sent/s, queue depth over time, duplicates/missing; embedded and JetStream+Postgres. Options: --count=N (10000), --rate=N (200), --seconds=N (10), --http-concurrency=N (64), --handler-concurrency=N (64), --users=N (300), --chats=N (2000), --kinds=smsru,twilio,email-template,email-plain,push,telegram (narrow the mix), --only=embedded,jetstream,jetstream-split (jetstream-split: handlers in a second process), --env=NAME=VALUE (gateway tuning, repeatable), --cpu-prof=DIR (gateway profile)',
+      'mixed notifications (SMS.ru, Twilio, e-mail, push, Telegram) through the queue to fakes in this process: p50/p99 request→provider call at a fixed rate, then N at once: sent/s, queue depth over time, duplicates/missing; embedded and JetStream+Postgres. Options: --count=N (10000), --rate=N (200), --seconds=N (10), --http-concurrency=N (64), --handler-concurrency=N (256, the most HANDLER_CONCURRENCY allows), --users=N (300), --chats=N (2000), --kinds=smsru,twilio,email-template,email-plain,push,telegram (narrow the mix), --only=embedded,jetstream,jetstream-split (jetstream-split: handlers in a second process), --env=NAME=VALUE (gateway tuning, repeatable), --cpu-prof=DIR (gateway profile)',
     run: async (args) => (await import('./notify.js')).runNotifyBench(args),
   },
 };
