@@ -86,48 +86,51 @@ const fanOut = async (deps: ApiDeps, ctx: RequestContext<unknown>, n: FanOut) =>
   }
   const key = ctx.headers['idempotency-key'];
   const via = `v1:notifications/${n.kind}`;
-  const commands = await Promise.all(
-    channels.map(async (channel) => {
-      // Each channel's command gets its own id: one Idempotency-Key must not map two commands to one.
-      const caller: CommandCaller = {
-        principal,
-        headers: key === undefined ? {} : { 'idempotency-key': `${key}/${channel}` },
-      };
-      const { priority, texts, to } = n;
-      const accepted =
-        channel === 'sms'
-          ? await requestSms(deps, caller, { to: to.phone as string, text: texts.text, priority }, via)
-          : channel === 'email'
-            ? await requestEmail(
+  const issue = async (channel: NotificationChannel) => {
+    // Each channel's command gets its own id: one Idempotency-Key must not map two commands to one.
+    const caller: CommandCaller = {
+      principal,
+      headers: key === undefined ? {} : { 'idempotency-key': `${key}/${channel}` },
+    };
+    const { priority, texts, to } = n;
+    const accepted =
+      channel === 'sms'
+        ? await requestSms(deps, caller, { to: to.phone as string, text: texts.text, priority }, via)
+        : channel === 'email'
+          ? await requestEmail(
+              deps,
+              caller,
+              { to: to.email as string, template: n.email.template, data: n.email.data, priority },
+              via,
+            )
+          : channel === 'push'
+            ? await requestPush(
                 deps,
                 caller,
-                { to: to.email as string, template: n.email.template, data: n.email.data, priority },
+                {
+                  userId: to.userId as string,
+                  title: texts.title,
+                  body: texts.body,
+                  data: { kind: n.kind, ...n.ref },
+                  priority,
+                },
                 via,
               )
-            : channel === 'push'
-              ? await requestPush(
-                  deps,
-                  caller,
-                  {
-                    userId: to.userId as string,
-                    title: texts.title,
-                    body: texts.body,
-                    data: { kind: n.kind, ...n.ref },
-                    priority,
-                  },
-                  via,
-                )
-              : await requestTelegramMessage(
-                  deps,
-                  caller,
-                  to.telegramChatId !== undefined
-                    ? { chatId: to.telegramChatId, text: texts.text, priority }
-                    : { userId: to.userId as string, text: texts.text, priority },
-                  via,
-                );
-      return { channel, id: accepted.id };
-    }),
-  );
+            : await requestTelegramMessage(
+                deps,
+                caller,
+                to.telegramChatId !== undefined
+                  ? { chatId: to.telegramChatId, text: texts.text, priority }
+                  : { userId: to.userId as string, text: texts.text, priority },
+                via,
+              );
+    return { channel, id: accepted.id };
+  };
+  // E-mail first, alone: its template variables are checked before the append, and a refusal must
+  // come before any other channel's command is in the log.
+  const first = channels.includes('email') ? [await issue('email')] : [];
+  const rest = await Promise.all(channels.filter((c) => c !== 'email').map(issue));
+  const commands = channels.map((c) => [...first, ...rest].find((x) => x.channel === c) as (typeof rest)[number]);
   return { status: 'queued' as const, commands };
 };
 
