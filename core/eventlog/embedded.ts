@@ -18,7 +18,7 @@ import type {
   ReadOptions,
   StreamName,
 } from './port.js';
-import { filterToRegex, validateFilter, validateSubject } from './subjects.js';
+import { filterToRegex, subjectMatches, validateFilter, validateSubject } from './subjects.js';
 
 export interface EmbeddedEventLogOptions {
   /** How often a waiting fetch or follow looks for messages appended by another process. */
@@ -75,17 +75,26 @@ export const embeddedEventLog = (sql: Sql, options: EmbeddedEventLogOptions = {}
   const appended = new EventEmitter().setMaxListeners(0);
   let closed = false;
 
-  /** Resolves on a local append to `stream`, after `ms`, or on abort – whichever comes first. */
-  const waitForAppend = (stream: StreamName, ms: number, signal?: AbortSignal) =>
+  /**
+   * Resolves on a local append to `stream` that `filter` matches (any, without a filter), after
+   * `ms`, or on abort – whichever comes first. Waking only the consumers an append concerns matters
+   * on one PGlite backend: a dozen projections and a handler consumer per channel and priority
+   * would otherwise each run a fetch query for every append.
+   */
+  const waitForAppend = (stream: StreamName, ms: number, signal?: AbortSignal, filter?: string) =>
     new Promise<void>((resolve) => {
       const done = () => {
         clearTimeout(timer);
-        appended.off(stream, done);
+        appended.off(stream, onAppend);
         signal?.removeEventListener('abort', done);
         resolve();
       };
+      // No subject: a nak or close, which concerns every waiter.
+      const onAppend = (subject?: string) => {
+        if (!filter || subject === undefined || subjectMatches(filter, subject)) done();
+      };
       const timer = setTimeout(done, Math.max(0, ms));
-      appended.on(stream, done);
+      appended.on(stream, onAppend);
       signal?.addEventListener('abort', done, { once: true });
     });
 
@@ -104,7 +113,7 @@ export const embeddedEventLog = (sql: Sql, options: EmbeddedEventLogOptions = {}
         SELECT seq, duplicate FROM fleetgate_append(
           ${stream}, ${subject}, ${msgId}, ${q.json(opts.headers ?? {})},
           ${q.json(events as unknown as postgres.JSONValue)}, ${opts.expectedLastSubjectSeq ?? null}::bigint)`;
-      appended.emit(stream);
+      appended.emit(stream, subject);
       return { stream, seq: Number(row?.seq), duplicate: Boolean(row?.duplicate) };
     } catch (e) {
       const err = e as { code?: string; detail?: string };
@@ -147,7 +156,10 @@ export const embeddedEventLog = (sql: Sql, options: EmbeddedEventLogOptions = {}
         FROM jsonb_array_elements(${sql.json(payload as unknown as postgres.JSONValue)}) WITH ORDINALITY AS g(m, ord),
              LATERAL fleetgate_append(g.m->>'stream', g.m->>'subject', g.m->>'msgId', g.m->'headers', g.m->'events', NULL) r
         ORDER BY g.ord`;
-      for (const stream of new Set(group.map((g) => g.stream))) appended.emit(stream);
+      for (const key of new Set(group.map((g) => `${g.stream} ${g.subject}`))) {
+        const [stream, subject] = key.split(' ') as [StreamName, string];
+        appended.emit(stream, subject);
+      }
       group.forEach((g, i) => {
         const row = rows[i];
         g.resolve({ stream: g.stream, seq: Number(row?.seq), duplicate: Boolean(row?.duplicate) });
@@ -221,7 +233,7 @@ export const embeddedEventLog = (sql: Sql, options: EmbeddedEventLogOptions = {}
         if (!full) {
           // Unmatched sequences in between are skipped for good: everything up to lastSeq is committed.
           if (opts.filterSubject) next = Math.max(next, committed + 1);
-          await waitForAppend(stream, pollMs, opts.signal);
+          await waitForAppend(stream, pollMs, opts.signal, opts.filterSubject);
         }
       }
     } finally {
@@ -369,7 +381,7 @@ export const embeddedEventLog = (sql: Sql, options: EmbeddedEventLogOptions = {}
           if (got.deliveries.length > 0) return got.deliveries;
           const left = deadline - Date.now();
           if (left <= 0) return [];
-          if (!got.more) await waitForAppend(stream, Math.min(pollMs, left));
+          if (!got.more) await waitForAppend(stream, Math.min(pollMs, left), undefined, config.filterSubject);
         }
       },
       async info(): Promise<ConsumerInfo> {
