@@ -46,7 +46,9 @@ export const openStores = async (config: Config, logger: Logger, opts: { clickho
     const log = instrumentedEventLog(
       config.nats
         ? await (await import('./eventlog/jetstream.js')).jetStreamEventLog(config.nats)
-        : embeddedEventLog(postgres.sql),
+        : // PGlite is one process (the data-dir lock): every append is local and wakes its readers
+          // at once, so polling only finds delayed redeliveries; each poll is a query on its one backend.
+          embeddedEventLog(postgres.sql, { pollMs: postgres.target === 'pglite' ? 1_000 : 200 }),
     );
     logger.info({ eventLog: log.kind }, 'event log open');
     return {
