@@ -626,6 +626,24 @@ export const runGpsBench = async (args: string[]): Promise<number> => {
   }
 
   // 3, 4. The gateway
+  /** A private nats-server and a scratch database on the machine's Postgres. */
+  const jetStreamSetup = async () => {
+    const [nats, db, dir] = await Promise.all([
+      startNatsServer(),
+      createScratchDatabase('fg_bench_gps'),
+      tempDir('fg-bench-gps-'),
+    ]);
+    return {
+      env: { DATA_DIR: dir.dir, NATS_URL: nats.url, DATABASE_URL: db.url },
+      dir: dir.dir,
+      auxPid: () => findPids('nats-server', String(nats.port))[0],
+      cleanup: async () => {
+        await nats.stop();
+        await db.drop();
+        await dir.remove();
+      },
+    };
+  };
   const gatewayTargets: {
     key: string;
     name: string;
@@ -649,45 +667,13 @@ export const runGpsBench = async (args: string[]): Promise<number> => {
     {
       key: 'jetstream',
       name: 'fleetgate JetStream+PG',
-      setup: async () => {
-        const [nats, db, dir] = await Promise.all([
-          startNatsServer(),
-          createScratchDatabase('fg_bench_gps'),
-          tempDir('fg-bench-gps-'),
-        ]);
-        return {
-          env: { DATA_DIR: dir.dir, NATS_URL: nats.url, DATABASE_URL: db.url },
-          dir: dir.dir,
-          auxPid: () => findPids('nats-server', String(nats.port))[0],
-          cleanup: async () => {
-            await nats.stop();
-            await db.drop();
-            await dir.remove();
-          },
-        };
-      },
+      setup: jetStreamSetup,
     },
     {
       key: 'jetstream-split',
       name: 'fleetgate JetStream+PG, projections apart',
       split: true,
-      setup: async () => {
-        const [nats, db, dir] = await Promise.all([
-          startNatsServer(),
-          createScratchDatabase('fg_bench_gps'),
-          tempDir('fg-bench-gps-'),
-        ]);
-        return {
-          env: { DATA_DIR: dir.dir, NATS_URL: nats.url, DATABASE_URL: db.url },
-          dir: dir.dir,
-          auxPid: () => findPids('nats-server', String(nats.port))[0],
-          cleanup: async () => {
-            await nats.stop();
-            await db.drop();
-            await dir.remove();
-          },
-        };
-      },
+      setup: jetStreamSetup,
     },
   ];
   for (const t of gatewayTargets) {

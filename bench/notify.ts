@@ -566,6 +566,25 @@ export const runNotifyBench = async (args: string[]): Promise<number> => {
   const users = Array.from({ length: nUsers }, (_, i) => ({ id: `bench-user-${i}`, devices: (i % 3) + 1 }));
   const pop: Population = { users, chats: fakes.chats };
 
+  /** A private nats-server and a scratch database on the machine's Postgres. */
+  const jetStreamSetup = async () => {
+    const [nats, db, d] = await Promise.all([
+      startNatsServer(),
+      createScratchDatabase('fg_bench_notify'),
+      tempDir('fg-bench-notify-gw-'),
+    ]);
+    return {
+      env: { DATA_DIR: d.dir, NATS_URL: nats.url, DATABASE_URL: db.url },
+      // nats-server is a child of this process; Postgres backends belong to the postmaster (counted as "other").
+      aux: () => childPids(process.pid).filter((p) => readFileSync(`/proc/${p}/comm`, 'utf8').trim() === 'nats-server'),
+      cleanup: async () => {
+        await nats.stop();
+        await db.drop();
+        await d.remove();
+      },
+    };
+  };
+
   const targets: {
     key: string;
     name: string;
@@ -586,45 +605,13 @@ export const runNotifyBench = async (args: string[]): Promise<number> => {
       key: 'jetstream',
       name: 'JetStream + Postgres',
       processes: ['api,projections,handlers'],
-      setup: async () => {
-        const [nats, db, d] = await Promise.all([
-          startNatsServer(),
-          createScratchDatabase('fg_bench_notify'),
-          tempDir('fg-bench-notify-gw-'),
-        ]);
-        return {
-          env: { DATA_DIR: d.dir, NATS_URL: nats.url, DATABASE_URL: db.url },
-          // nats-server is a child of this process; Postgres backends belong to the postmaster (counted as "other").
-          aux: () => childPids(process.pid).filter((p) => readFileSync(`/proc/${p}/comm`, 'utf8').trim() === 'nats-server'),
-          cleanup: async () => {
-            await nats.stop();
-            await db.drop();
-            await d.remove();
-          },
-        };
-      },
+      setup: jetStreamSetup,
     },
     {
       key: 'jetstream-split',
       name: 'JetStream + Postgres, 2 processes',
       processes: ['api,projections', 'handlers'],
-      setup: async () => {
-        const [nats, db, d] = await Promise.all([
-          startNatsServer(),
-          createScratchDatabase('fg_bench_notify'),
-          tempDir('fg-bench-notify-gw-'),
-        ]);
-        return {
-          env: { DATA_DIR: d.dir, NATS_URL: nats.url, DATABASE_URL: db.url },
-          // nats-server is a child of this process; Postgres backends belong to the postmaster (counted as "other").
-          aux: () => childPids(process.pid).filter((p) => readFileSync(`/proc/${p}/comm`, 'utf8').trim() === 'nats-server'),
-          cleanup: async () => {
-            await nats.stop();
-            await db.drop();
-            await d.remove();
-          },
-        };
-      },
+      setup: jetStreamSetup,
     },
   ];
 
