@@ -79,6 +79,8 @@ export const startGateway = async (env: Record<string, string>, roles: string, e
       LOG_LEVEL: 'warn',
       RATE_LIMIT_PER_KEY: '0',
       RATE_LIMIT_PER_IP: '0',
+      // Node/V8 flags for the gateway alone (not the load processes), e.g. GC experiments.
+      ...(process.env.BENCH_GATEWAY_NODE_OPTIONS && { NODE_OPTIONS: process.env.BENCH_GATEWAY_NODE_OPTIONS }),
       ...env,
     },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -25,7 +25,7 @@ const benches: Record<string, Bench> = {
   },
   ws: {
     description:
-      'phones on /v1/ws/driver (default 5,000) from a separate process: acks/s and p99 send→ack against a bare uWS JSON ceiling, a fixed-rate phase with bursts, live-feed latency, server RSS. Options: --connections=N, --seconds=N, --rate=N, --targets=embedded,jetstream',
+      'phones on /v1/ws/driver (default 5,000) from a separate process: acks/s and p99 send→ack against a bare uWS JSON ceiling, a fixed-rate phase with bursts, live-feed latency, server RSS. Options: --connections=N, --seconds=N, --rate=N, --targets=embedded,jetstream, --cpu-prof=DIR (gateway profile)',
     run: async (args) => (await import('./ws.js')).runWsBench(args),
   },
   notify: {

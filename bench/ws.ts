@@ -57,6 +57,8 @@ export const runWsBench = async (args: string[]): Promise<number> => {
   const seconds = opt('seconds', 10);
   const rate = opt('rate', 20_000);
   const targets = (args.find((a) => a.startsWith('--targets='))?.split('=')[1] ?? 'embedded,jetstream').split(',');
+  /** Writes the gateway's CPU profile (node --cpu-prof) into this directory when it exits. */
+  const cpuProfDir = args.find((a) => a.startsWith('--cpu-prof='))?.split('=')[1];
   const rows: (string | number)[][] = [];
   const row = (name: string, r: WsLoadResult, rss: number) => {
     rows.push([
@@ -101,7 +103,11 @@ export const runWsBench = async (args: string[]): Promise<number> => {
       WS_MAX_MESSAGES_PER_SECOND: '1000',
       ...(nats && db ? { NATS_URL: nats.url, DATABASE_URL: db.url } : {}),
     };
-    const gw = await startGateway(env, 'ingest,api,projections');
+    const gw = await startGateway(
+      env,
+      'ingest,api,projections',
+      cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${cpuProfDir}`, `--cpu-prof-name=gateway-ws-${target}.cpuprofile`] : [],
+    );
     const name = target === 'jetstream' ? 'fleetgate JetStream+PG' : 'fleetgate embedded';
     try {
       const tokens: string[] = [];

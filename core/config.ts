@@ -32,6 +32,7 @@ export interface Config {
     maxPointsPerMessage: number;
     batchMaxPoints: number;
     batchMaxMs: number;
+    appendsInFlight: number;
     clickhouseBatchRows: number;
     clickhouseBatchMs: number;
   };
@@ -190,6 +191,7 @@ export const loadConfig = (raw: Record<string, string | undefined>): Config => {
       maxPointsPerMessage: env.GPS_MAX_POINTS_PER_MESSAGE,
       batchMaxPoints: env.GPS_BATCH_MAX_POINTS,
       batchMaxMs: env.GPS_BATCH_MAX_MS,
+      appendsInFlight: env.GPS_APPENDS_IN_FLIGHT,
       clickhouseBatchRows: env.GPS_CLICKHOUSE_BATCH_ROWS,
       clickhouseBatchMs: env.GPS_CLICKHOUSE_BATCH_MS,
     },

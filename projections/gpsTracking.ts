@@ -5,7 +5,7 @@ import type { Config } from '../core/config.js';
 import type { EventLog, LogMessage } from '../core/eventlog/port.js';
 import type { Logger } from '../core/logger.js';
 import { metrics, registry } from '../core/metrics.js';
-import { type ProjectionRunner, SPLIT_HEADER } from '../core/runners/projectionRunner.js';
+import { nextProgress, type ProjectionRunner, SPLIT_HEADER } from '../core/runners/projectionRunner.js';
 import type { Sql } from '../core/stores/postgres.js';
 import { GatewayError, isGatewayError } from '../schemas/errors.js';
 import { GPS_REPORTED, type GpsReported } from '../schemas/events/gps.js';
@@ -255,17 +255,7 @@ export const gpsTrackingProjection = (opts: GpsTrackingOptions): ProjectionRunne
       const deadline = Date.now() + timeoutMs;
       while (await behind()) {
         if (Date.now() > deadline) throw new Error(`${GPS_TRACKING} did not catch up within ${timeoutMs} ms`);
-        await new Promise((r) => {
-          const t = setTimeout(r, 50);
-          progress.addEventListener(
-            'progress',
-            () => {
-              clearTimeout(t);
-              r(undefined);
-            },
-            { once: true },
-          );
-        });
+        await nextProgress(progress, 50);
       }
     },
   };

@@ -60,21 +60,33 @@ const ownHeaders = (h: MsgHdrs | undefined): Record<string, string> => {
   return out;
 };
 
-const toMessage = (
-  stream: StreamName,
-  m: { subject: string; seq: number; tsNanos: number; headers?: MsgHdrs | undefined; data: Uint8Array },
-): LogMessage => ({
-  stream,
-  seq: m.seq,
-  subject: m.subject,
-  msgId: m.headers?.get('Nats-Msg-Id') ?? '',
-  storedAt: Math.floor(m.tsNanos / 1e6),
-  headers: ownHeaders(m.headers),
-  events: JSON.parse(decoder.decode(m.data)) as EventEnvelope[],
-});
-
-const fromJsMsg = (stream: StreamName, m: JsMsg) =>
-  toMessage(stream, { subject: m.subject, seq: m.seq, tsNanos: m.info.timestampNanos, headers: m.headers, data: m.data });
+/**
+ * Decodes a message's events. In one process several consumers read each GPS message at about
+ * the same time (live feed, gps_tracking, vehicle_positions): the GPS stream's newest messages are
+ * decoded once and shared, which halves the cost of following it. Consumers only read events
+ * (the projection runner adds the same `seq` and `stream` to each).
+ */
+const eventDecoder = () => {
+  const KEEP_BYTES = 8 * 1024 * 1024;
+  const recent = new Map<number, { bytes: number; events: EventEnvelope[] }>();
+  let bytes = 0;
+  return (stream: StreamName, seq: number, data: Uint8Array): EventEnvelope[] => {
+    if (stream !== 'GPS') return JSON.parse(decoder.decode(data)) as EventEnvelope[];
+    const hit = recent.get(seq);
+    // A recreated stream reuses sequence numbers: the length tells a different message apart.
+    if (hit && hit.bytes === data.length) return hit.events;
+    const events = JSON.parse(decoder.decode(data)) as EventEnvelope[];
+    if (hit) bytes -= hit.bytes;
+    recent.set(seq, { bytes: data.length, events });
+    bytes += data.length;
+    for (const [oldest, entry] of recent) {
+      if (bytes <= KEEP_BYTES || recent.size <= 1) break;
+      recent.delete(oldest);
+      bytes -= entry.bytes;
+    }
+    return events;
+  };
+};
 
 /**
  * Delivery metadata from the ack subject: `$JS.ACK.<stream>.<consumer>.<delivered>.<sseq>.<dseq>.<ts>.<pending>`,
@@ -94,6 +106,21 @@ const parseAckSubject = (reply: string) => {
  */
 export const jetStreamEventLog = async (cfg: JetStreamConfig): Promise<EventLog> => {
   const timeout = cfg.timeoutMs ?? 5_000;
+  const decodeEvents = eventDecoder();
+  const toMessage = (
+    stream: StreamName,
+    m: { subject: string; seq: number; tsNanos: number; headers?: MsgHdrs | undefined; data: Uint8Array },
+  ): LogMessage => ({
+    stream,
+    seq: m.seq,
+    subject: m.subject,
+    msgId: m.headers?.get('Nats-Msg-Id') ?? '',
+    storedAt: Math.floor(m.tsNanos / 1e6),
+    headers: ownHeaders(m.headers),
+    events: decodeEvents(stream, m.seq, m.data),
+  });
+  const fromJsMsg = (stream: StreamName, m: JsMsg) =>
+    toMessage(stream, { subject: m.subject, seq: m.seq, tsNanos: m.info.timestampNanos, headers: m.headers, data: m.data });
   let nc: NatsConnection;
   let js: JetStreamClient;
   let jsm: JetStreamManager;

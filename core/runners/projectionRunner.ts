@@ -72,6 +72,28 @@ const toStored = (m: LogMessage): StoredEvent[] => {
  * fences a second runner (another process, or a rebuild): if the checkpoint is no longer `from`,
  * nothing is applied and the caller resumes from the stored position.
  */
+/**
+ * Resolves at the next `progress` event or after `ms`, whichever comes first. The listener goes
+ * either way: a caller polling every `ms` would otherwise pile one up per timeout.
+ */
+export const nextProgress = (progress: EventTarget, ms: number) =>
+  new Promise<void>((resolve) => {
+    const done = new AbortController();
+    const timer = setTimeout(() => {
+      done.abort();
+      resolve();
+    }, ms);
+    progress.addEventListener(
+      'progress',
+      () => {
+        clearTimeout(timer);
+        done.abort();
+        resolve();
+      },
+      { once: true, signal: done.signal },
+    );
+  });
+
 export const applyBatch = async (sql: Sql, projection: Projection, from: number, messages: readonly LogMessage[]) => {
   const to = (messages[messages.length - 1] as LogMessage).seq;
   await sql.begin(async (tx) => {
@@ -186,17 +208,7 @@ export const projectionRunner = (opts: ProjectionRunnerOptions): ProjectionRunne
         ).length > 0;
       while (await behind()) {
         if (Date.now() > deadline) throw new Error(`${projection.name} did not catch up within ${timeoutMs} ms`);
-        await new Promise((r) => {
-          const t = setTimeout(r, 50);
-          progress.addEventListener(
-            'progress',
-            () => {
-              clearTimeout(t);
-              r(undefined);
-            },
-            { once: true },
-          );
-        });
+        await nextProgress(progress, 50);
       }
     },
   };

@@ -10,8 +10,14 @@ export interface GpsBatcherOptions {
   source: GpsSource;
   /** Points per log message. */
   maxPoints: number;
-  /** How long the first point of an idle batcher waits for company. */
+  /** How long the first point of an open batch waits for company. */
   maxMs: number;
+  /**
+   * Appends in flight at once (default 1). More than one pipelines the log's round trip: a batch
+   * goes after `maxMs` even while another is being stored, instead of waiting for its ack. One
+   * log connection stores them in the order sent.
+   */
+  maxInFlight?: number;
   /**
    * Points waiting (not counting the append in flight) at which `saturated` turns true; callers
    * stop reading input until `drained()` resolves. `add()` refuses beyond twice this.
@@ -58,17 +64,19 @@ export const gpsEvent = (point: GpsReported): EventEnvelope<GpsReported> =>
   });
 
 /**
- * Group commit of GPS points from every device of one source into GPS-stream appends. One append
- * is in flight at a time; points arriving meanwhile form the next batch, which goes the moment the
- * current one is acknowledged. Each caller learns when *its* points are durable (or not).
+ * Group commit of GPS points from every device of one source into GPS-stream appends. Up to
+ * `maxInFlight` appends are in flight; a full batch goes at once, a partial one after `maxMs` or
+ * the moment an append is acknowledged, whichever comes first. Each caller learns when *its*
+ * points are durable (or not).
  */
 export const gpsBatcher = (opts: GpsBatcherOptions) => {
   const subject = gpsSubject(opts.source);
   const hardLimit = opts.maxPending * 2;
+  const maxInFlight = Math.max(1, opts.maxInFlight ?? 1);
   const sealed: Batch[] = [];
   let open: Batch | undefined;
   let pending = 0;
-  let inFlight: Promise<void> | undefined;
+  const inFlight = new Set<Promise<void>>();
   let timer: NodeJS.Timeout | undefined;
   let saturated = false;
   let drainWaiters: (() => void)[] = [];
@@ -94,7 +102,7 @@ export const gpsBatcher = (opts: GpsBatcherOptions) => {
     pending -= batch.events.length;
     gpsMetrics.pendingPoints.set({ source: opts.source }, pending);
     const started = performance.now();
-    inFlight = opts.log.append(subject, batch.events, { msgId: batchMsgId(batch.events) }).then(
+    const append: Promise<void> = opts.log.append(subject, batch.events, { msgId: batchMsgId(batch.events) }).then(
       () => {
         gpsMetrics.batchPoints.observe({ source: opts.source }, batch.events.length);
         gpsMetrics.appendSeconds.observe({ source: opts.source }, (performance.now() - started) / 1000);
@@ -107,33 +115,40 @@ export const gpsBatcher = (opts: GpsBatcherOptions) => {
         );
       },
     );
-    void inFlight.finally(() => {
-      inFlight = undefined;
+    inFlight.add(append);
+    void append.finally(() => {
+      inFlight.delete(append);
       pump(true);
     });
-    // Only now: onPressure may resume intake, which may call add() and pump() re-entrantly.
-    setPressure();
+  };
+
+  const sendOpen = () => {
+    clearTimeout(timer);
+    timer = undefined;
+    seal();
   };
 
   /** `afterAppend`: an append just finished, so whatever waited goes now (group commit). */
   const pump = (afterAppend = false) => {
-    if (inFlight) return;
-    if (sealed.length === 0 && open && (afterAppend || closed)) {
-      clearTimeout(timer);
-      timer = undefined;
-      seal();
-    }
-    const next = sealed.shift();
-    if (next) {
+    let sent = false;
+    while (inFlight.size < maxInFlight) {
+      if (sealed.length === 0 && open && (afterAppend || closed)) sendOpen();
+      const next = sealed.shift();
+      if (!next) break;
       send(next);
-    } else if (open && !timer) {
+      sent = true;
+    }
+    // With every slot busy the next acknowledgement takes the open batch: no timer needed.
+    if (open && !timer && inFlight.size < maxInFlight) {
       timer = setTimeout(() => {
         timer = undefined;
-        if (inFlight) return; // the append's completion takes the open batch
-        seal();
+        if (inFlight.size >= maxInFlight) return;
+        sendOpen();
         pump();
       }, opts.maxMs);
     }
+    // Only now: onPressure may resume intake, which may call add() and pump() re-entrantly.
+    if (sent) setPressure();
   };
 
   return {
@@ -180,9 +195,10 @@ export const gpsBatcher = (opts: GpsBatcherOptions) => {
     /** Refuses new points, then appends everything queued; resolves when the last append settled. */
     async close(): Promise<void> {
       closed = true;
-      while (inFlight || sealed.length > 0 || (open && open.events.length > 0)) {
+      while (inFlight.size > 0 || sealed.length > 0 || (open && open.events.length > 0)) {
         pump();
-        await inFlight;
+        if (inFlight.size === 0) break;
+        await Promise.race(inFlight);
       }
       clearTimeout(timer);
       for (const w of drainWaiters) w();

@@ -98,6 +98,7 @@ export const startMqttIngest = async (opts: MqttIngestOptions): Promise<MqttInge
     source: 'mqtt',
     maxPoints: config.gps.batchMaxPoints,
     maxMs: config.gps.batchMaxMs,
+    maxInFlight: config.gps.appendsInFlight,
     maxPending: opts.maxPendingPoints ?? 4 * Math.max(config.gps.batchMaxPoints, config.gps.maxPointsPerMessage),
     onPressure: (saturated) => {
       logger.warn(

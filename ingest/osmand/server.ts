@@ -70,6 +70,7 @@ export const startOsmandIngest = async (opts: OsmandIngestOptions): Promise<Osma
     source: 'osmand',
     maxPoints: config.gps.batchMaxPoints,
     maxMs: config.gps.batchMaxMs,
+    maxInFlight: config.gps.appendsInFlight,
     maxPending: opts.maxPendingPoints ?? 4 * Math.max(config.gps.batchMaxPoints, config.gps.maxPointsPerMessage),
     onPressure: (saturated) =>
       logger.warn(

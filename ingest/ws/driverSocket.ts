@@ -41,6 +41,7 @@ export const mountDriverSocket = (
     source: 'ws',
     maxPoints: config.gps.batchMaxPoints,
     maxMs: config.gps.batchMaxMs,
+    maxInFlight: config.gps.appendsInFlight,
     maxPending: 4 * Math.max(config.gps.batchMaxPoints, config.gps.maxPointsPerMessage),
   });
   const sockets = new Set<WebSocket<Session>>();

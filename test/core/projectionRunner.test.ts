@@ -1,9 +1,10 @@
+import { getEventListeners } from 'node:events';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { embeddedEventLog } from '../../core/eventlog/embedded.js';
 import { newEvent } from '../../core/eventlog/newEvent.js';
 import type { EventLog } from '../../core/eventlog/port.js';
 import { silentLogger } from '../../core/logger.js';
-import { projectionRunner, readCheckpoint, rebuildProjection } from '../../core/runners/projectionRunner.js';
+import { nextProgress, projectionRunner, readCheckpoint, rebuildProjection } from '../../core/runners/projectionRunner.js';
 import { counterChecksum, counterProjection, createCounterTable } from '../support/counterProjection.js';
 import { freshPostgresDb } from '../support/stores.js';
 
@@ -54,5 +55,18 @@ describe('projection runner', () => {
     const checkpoint = await readCheckpoint(db.sql, counterProjection());
     expect(await rebuildProjection(opts(1000))).toBe(checkpoint);
     expect(await counterChecksum(db.sql)).toEqual(live);
+  });
+});
+
+describe('nextProgress', () => {
+  it('resolves on progress or after the timeout, and leaves no listener behind either way', async () => {
+    const progress = new EventTarget();
+    for (let i = 0; i < 20; i++) await nextProgress(progress, 1);
+    expect(getEventListeners(progress, 'progress')).toHaveLength(0);
+    const waiting = nextProgress(progress, 60_000);
+    expect(getEventListeners(progress, 'progress')).toHaveLength(1);
+    progress.dispatchEvent(new Event('progress'));
+    await waiting;
+    expect(getEventListeners(progress, 'progress')).toHaveLength(0);
   });
 });

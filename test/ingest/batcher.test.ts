@@ -182,6 +182,59 @@ describe('gpsBatcher', () => {
     expect(m.maxInFlight()).toBe(1);
   });
 
+  it('pipelines up to maxInFlight appends, in order, each caller settled by its own batch', async () => {
+    const m = manualLog();
+    const b = batcher(m.log, { maxPoints: 10, maxInFlight: 3 });
+    const batches = [0, 1, 2, 3, 4].map((i) => state(b.add(points(10, `p${i}`))));
+    await tick();
+    expect(m.calls).toHaveLength(3); // full batches go at once, up to three
+    expect(m.calls.map((c) => c.events[0]?.data.deviceId)).toEqual(['p0', 'p1', 'p2']);
+    m.calls[1]?.fail();
+    await tick();
+    expect(batches.map((x) => x.value)).toEqual(['pending', 'rejected', 'pending', 'pending', 'pending']);
+    expect(m.calls).toHaveLength(4); // the freed slot takes the next one
+    m.calls[0]?.ack();
+    m.calls[2]?.ack();
+    await tick();
+    m.calls[3]?.ack();
+    m.calls[4]?.ack();
+    await tick();
+    expect(batches.map((x) => x.value)).toEqual(['resolved', 'rejected', 'resolved', 'resolved', 'resolved']);
+    expect(m.maxInFlight()).toBe(3);
+  });
+
+  it('with a free slot, a partial batch goes after maxMs even while another append is in flight', async () => {
+    const m = manualLog();
+    const b = batcher(m.log, { maxPoints: 10, maxMs: 20, maxInFlight: 2 });
+    void b.add(points(10)); // full: in flight, never acked in this test
+    await tick();
+    const lone = state(b.add(points(1, 'late')));
+    await tick(5);
+    expect(m.calls).toHaveLength(1);
+    await tick(40);
+    expect(m.calls).toHaveLength(2);
+    expect(m.calls[1]?.events[0]?.data.deviceId).toBe('late');
+    m.calls[1]?.ack();
+    await tick();
+    expect(lone.value).toBe('resolved');
+  });
+
+  it('close() waits for every append in flight', async () => {
+    const m = manualLog();
+    const b = batcher(m.log, { maxPoints: 10, maxInFlight: 4, maxMs: 10_000 });
+    void b.add(points(25));
+    const closing = state(b.close());
+    await tick();
+    expect(m.calls).toHaveLength(3);
+    m.calls[2]?.ack();
+    m.calls[0]?.ack();
+    await tick();
+    expect(closing.value).toBe('pending');
+    m.calls[1]?.ack();
+    await tick();
+    expect(closing.value).toBe('resolved');
+  });
+
   it('close() appends what is queued at once, then refuses new points', async () => {
     const m = manualLog();
     const b = batcher(m.log, { maxMs: 10_000 });
