@@ -43,24 +43,31 @@ interface FanOut {
   ref: Record<string, string>;
 }
 
-/** Which channels `to` can be reached on (Telegram by user id only when asked: the chat must be linked). */
-const reachable = (to: NotificationRecipient): NotificationChannel[] =>
-  NOTIFICATION_CHANNELS.filter((c) =>
-    c === 'sms' ? !!to.phone : c === 'email' ? !!to.email : c === 'push' ? !!to.userId : to.telegramChatId !== undefined,
-  );
+/**
+ * How `to` is reached on a channel: `ok` when asked for explicitly, `auto` when channels are
+ * chosen for the caller (Telegram by user id only when asked: the chat must be linked), and the
+ * field and wording of the error when it is not.
+ */
+const address = (to: NotificationRecipient, c: NotificationChannel) => {
+  const rules: Record<NotificationChannel, { ok: boolean; auto?: boolean; field: string; detail: string }> = {
+    sms: { ok: !!to.phone, field: 'to.phone', detail: 'an SMS needs to.phone' },
+    email: { ok: !!to.email, field: 'to.email', detail: 'an e-mail needs to.email' },
+    push: { ok: !!to.userId, field: 'to.userId', detail: 'a push needs to.userId (their registered devices)' },
+    telegram: {
+      ok: !!to.userId || to.telegramChatId !== undefined,
+      auto: to.telegramChatId !== undefined,
+      field: 'to.telegramChatId',
+      detail: 'Telegram needs to.telegramChatId or to.userId',
+    },
+  };
+  const rule = rules[c];
+  return { ...rule, auto: rule.auto ?? rule.ok };
+};
+
+const reachable = (to: NotificationRecipient): NotificationChannel[] => NOTIFICATION_CHANNELS.filter((c) => address(to, c).auto);
 
 const missingAddress = (to: NotificationRecipient, c: NotificationChannel): FieldError | undefined => {
-  const need: Record<NotificationChannel, [boolean, string, string]> = {
-    sms: [!!to.phone, 'to.phone', 'an SMS needs to.phone'],
-    email: [!!to.email, 'to.email', 'an e-mail needs to.email'],
-    push: [!!to.userId, 'to.userId', 'a push needs to.userId (their registered devices)'],
-    telegram: [
-      !!to.userId || to.telegramChatId !== undefined,
-      'to.telegramChatId',
-      'Telegram needs to.telegramChatId or to.userId',
-    ],
-  };
-  const [ok, field, detail] = need[c];
+  const { ok, field, detail } = address(to, c);
   return ok ? undefined : { pointer: `/${field.replace('.', '/')}`, field, detail };
 };
 
