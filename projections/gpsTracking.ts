@@ -5,9 +5,10 @@ import type { Config } from '../core/config.js';
 import type { EventLog, LogMessage } from '../core/eventlog/port.js';
 import type { Logger } from '../core/logger.js';
 import { metrics, registry } from '../core/metrics.js';
+import { followBatches, runFoldLoop } from '../core/runners/foldLoop.js';
 import { nextProgress, type ProjectionRunner, SPLIT_HEADER } from '../core/runners/projectionRunner.js';
 import type { Sql } from '../core/stores/postgres.js';
-import { GatewayError, isGatewayError } from '../schemas/errors.js';
+import { GatewayError } from '../schemas/errors.js';
 import { GPS_REPORTED, type GpsReported } from '../schemas/events/gps.js';
 
 export const GPS_TRACKING = 'gps_tracking';
@@ -123,8 +124,6 @@ export interface GpsTrackingOptions {
   retry?: { baseMs: number; maxMs: number };
 }
 
-const TIMEOUT = Symbol('timeout');
-
 /**
  * `gps_tracking`: follows the GPS stream into ClickHouse. ClickHouse cannot share a transaction
  * with the Postgres checkpoint, so the order is insert first, checkpoint after: a crash in
@@ -170,63 +169,22 @@ export const gpsTrackingProjection = (opts: GpsTrackingOptions): ProjectionRunne
     progress.dispatchEvent(new Event('progress'));
   };
 
-  /** Same shape as the Postgres runner's loop: fill a batch until enough rows or the deadline. */
+  /** Follows the GPS stream from the checkpoint into ClickHouse until aborted; throws on fencing or error. */
   const runOnce = async (signal: AbortSignal) => {
     position = await readCheckpoint(sql);
     metrics.projectionPosition.set({ projection: GPS_TRACKING }, position);
-    const it = log.follow(STREAM, { fromSeq: position + 1, filterSubject: FILTER, signal })[Symbol.asyncIterator]();
-    let ahead: Promise<IteratorResult<LogMessage>> | undefined;
-    try {
-      for (;;) {
-        const first = await (ahead ?? it.next());
-        ahead = undefined;
-        if (first.done) return;
-        const batch = [first.value];
-        let rows = first.value.events.length;
-        const flushAt = Date.now() + config.gps.clickhouseBatchMs;
-        let ended = false;
-        while (rows < config.gps.clickhouseBatchRows) {
-          ahead = it.next();
-          const wait = flushAt - Date.now();
-          const r = wait > 0 ? await Promise.race([ahead, sleep(wait, TIMEOUT)]) : TIMEOUT;
-          if (r === TIMEOUT) break;
-          ahead = undefined;
-          if (r.done) {
-            ended = true;
-            break;
-          }
-          batch.push(r.value);
-          rows += r.value.events.length;
-        }
-        await flush(batch, signal);
-        if (ended) return;
-      }
-    } finally {
-      await it.return?.();
-    }
+    const batches = {
+      fromSeq: position + 1,
+      filterSubject: FILTER,
+      signal,
+      maxEvents: config.gps.clickhouseBatchRows,
+      maxDelayMs: config.gps.clickhouseBatchMs,
+    };
+    await followBatches(log, STREAM, batches, (batch) => flush(batch, signal));
   };
 
-  const run = async () => {
-    let failures = 0;
-    while (!abort.signal.aborted) {
-      try {
-        await runOnce(abort.signal);
-        failures = 0;
-      } catch (e) {
-        if (abort.signal.aborted) return;
-        if (isGatewayError(e, 'GW_ERR_PROJECTION_FENCED')) {
-          plog.debug({ err: e.message }, 'fenced; resuming from the stored checkpoint');
-          await sleep(20);
-          continue;
-        }
-        // Postgres (checkpoint) or the log failed: resume from the checkpoint; ClickHouse absorbs the repeat.
-        failures++;
-        metrics.projectionErrors.inc({ projection: GPS_TRACKING });
-        plog.error({ err: e, failures }, 'gps_tracking failed; resuming from the checkpoint');
-        await sleep(Math.min(maxMs, baseMs * 2 ** Math.min(failures, 16)), undefined, { signal: abort.signal }).catch(() => {});
-      }
-    }
-  };
+  // Postgres (checkpoint) or the log failed: resume from the checkpoint; ClickHouse absorbs the repeat.
+  const run = () => runFoldLoop({ name: GPS_TRACKING, logger: plog, signal: abort.signal, backoff: { baseMs, maxMs } }, runOnce);
 
   const behind = async () =>
     (await log.read(STREAM, 1, { fromSeq: (await readCheckpoint(sql)) + 1, filterSubject: FILTER })).length > 0;

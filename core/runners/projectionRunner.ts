@@ -1,9 +1,9 @@
-import { setTimeout as sleep } from 'node:timers/promises';
-import { GatewayError, isGatewayError } from '../../schemas/errors.js';
+import { GatewayError } from '../../schemas/errors.js';
 import type { EventEnvelope, EventLog, LogMessage, StreamName } from '../eventlog/port.js';
 import type { Logger } from '../logger.js';
 import { metrics } from '../metrics.js';
 import type { Sql, TransactionSql } from '../stores/postgres.js';
+import { followBatches, runFoldLoop } from './foldLoop.js';
 
 /**
  * Set on a single-event copy the handler runner appends when it splits a multi-event command
@@ -48,8 +48,6 @@ export interface ProjectionRunner {
   /** Resolves when the read model has folded everything up to the log's current end. */
   caughtUp(timeoutMs?: number): Promise<void>;
 }
-
-const TIMEOUT = Symbol('timeout');
 
 export const readCheckpoint = async (sql: Sql | TransactionSql, projection: Projection): Promise<number> => {
   const [row] = await sql<{ last_seq: string }[]>`
@@ -118,69 +116,27 @@ export const projectionRunner = (opts: ProjectionRunnerOptions): ProjectionRunne
   let position = 0;
   const progress = new EventTarget();
 
-  /** Follows the log from the checkpoint and folds batches until aborted; returns on fencing or error. */
+  /** Follows the log from the checkpoint and folds batches until aborted; throws on fencing or error. */
   const runOnce = async (signal: AbortSignal) => {
     position = await readCheckpoint(sql, projection);
     metrics.projectionPosition.set({ projection: projection.name }, position);
-    const it = log
-      .follow(projection.stream, { fromSeq: position + 1, filterSubject: projection.filterSubject, signal })
-      [Symbol.asyncIterator]();
-    let ahead: Promise<IteratorResult<LogMessage>> | undefined;
-    try {
-      for (;;) {
-        const first = await (ahead ?? it.next());
-        ahead = undefined;
-        if (first.done) return;
-        const batch = [first.value];
-        let events = first.value.events.length;
-        const flushAt = Date.now() + opts.batchDelayMs;
-        let ended = false;
-        while (events < opts.batchSize) {
-          ahead = it.next();
-          const wait = flushAt - Date.now();
-          const r = wait > 0 ? await Promise.race([ahead, sleep(wait, TIMEOUT)]) : TIMEOUT;
-          if (r === TIMEOUT) break;
-          ahead = undefined;
-          if (r.done) {
-            ended = true;
-            break;
-          }
-          batch.push(r.value);
-          events += r.value.events.length;
-        }
-        position = await applyBatch(sql, projection, position, batch);
-        metrics.projectionEvents.inc({ projection: projection.name }, events);
-        metrics.projectionPosition.set({ projection: projection.name }, position);
-        progress.dispatchEvent(new Event('progress'));
-        if (ended) return;
-      }
-    } finally {
-      await it.return?.();
-    }
+    const batches = {
+      fromSeq: position + 1,
+      filterSubject: projection.filterSubject,
+      signal,
+      maxEvents: opts.batchSize,
+      maxDelayMs: opts.batchDelayMs,
+    };
+    await followBatches(log, projection.stream, batches, async (batch, events) => {
+      position = await applyBatch(sql, projection, position, batch);
+      metrics.projectionEvents.inc({ projection: projection.name }, events);
+      metrics.projectionPosition.set({ projection: projection.name }, position);
+      progress.dispatchEvent(new Event('progress'));
+    });
   };
 
-  const run = async () => {
-    let failures = 0;
-    while (!abort.signal.aborted) {
-      try {
-        await runOnce(abort.signal);
-        failures = 0;
-      } catch (e) {
-        if (abort.signal.aborted) return;
-        if (isGatewayError(e, 'GW_ERR_PROJECTION_FENCED')) {
-          // Another runner (process) or a rebuild moved the checkpoint: resume from it.
-          plog.debug({ err: e.message }, 'fenced; resuming from the stored checkpoint');
-          await sleep(20);
-          continue;
-        }
-        failures++;
-        metrics.projectionErrors.inc({ projection: projection.name });
-        // A poison event stops the fold rather than being skipped: the read model must equal a replay.
-        plog.error({ err: e, failures }, 'projection batch failed; retrying from the checkpoint');
-        await sleep(Math.min(30_000, 100 * 2 ** Math.min(failures, 9)), undefined, { signal: abort.signal }).catch(() => {});
-      }
-    }
-  };
+  const run = () =>
+    runFoldLoop({ name: projection.name, logger: plog, signal: abort.signal, backoff: { baseMs: 100, maxMs: 30_000 } }, runOnce);
 
   return {
     async start() {
