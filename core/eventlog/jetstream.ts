@@ -62,9 +62,10 @@ const ownHeaders = (h: MsgHdrs | undefined): Record<string, string> => {
 
 /**
  * Decodes a message's events. In one process several consumers read each GPS message at about
- * the same time (live feed, gps_tracking, vehicle_positions): the GPS stream's newest messages are
- * decoded once and shared, which halves the cost of following it. Consumers only read events
- * (the projection runner adds the same `seq` and `stream` to each).
+ * the same time (live feed, gps_tracking, vehicle_positions): the GPS stream's newest messages
+ * (up to 8 MiB of them) are decoded once and shared instead of once per reader. Consumers only
+ * read events (the projection runner adds the same `seq` and `stream` to each); EVENTS messages
+ * are decoded per reader, as handlers may keep and change what they read.
  */
 const eventDecoder = () => {
   const KEEP_BYTES = 8 * 1024 * 1024;

@@ -57,19 +57,15 @@ export const readCheckpoint = async (sql: Sql | TransactionSql, projection: Proj
 };
 
 /**
- * Tags each event with its position in place: every read parses fresh objects that nothing else
- * holds, and a copy per event cost a quarter of a no-op projection's throughput.
+ * Tags each event with its position in place: a copy per event cost a quarter of a no-op
+ * projection's throughput. A GPS message's events may be shared with the process's other readers
+ * (decoded once); the tags are the same for every reader of that message.
  */
 const toStored = (m: LogMessage): StoredEvent[] => {
   for (const e of m.events) Object.assign(e, { seq: m.seq, stream: m.stream });
   return m.events as StoredEvent[];
 };
 
-/**
- * Folds one batch and moves the checkpoint from `from` to `to` in one transaction. The row lock
- * fences a second runner (another process, or a rebuild): if the checkpoint is no longer `from`,
- * nothing is applied and the caller resumes from the stored position.
- */
 /**
  * Resolves at the next `progress` event or after `ms`, whichever comes first. The listener goes
  * either way: a caller polling every `ms` would otherwise pile one up per timeout.
@@ -92,6 +88,11 @@ export const nextProgress = (progress: EventTarget, ms: number) =>
     );
   });
 
+/**
+ * Folds one batch and moves the checkpoint from `from` to `to` in one transaction. The row lock
+ * fences a second runner (another process, or a rebuild): if the checkpoint is no longer `from`,
+ * nothing is applied and the caller resumes from the stored position.
+ */
 export const applyBatch = async (sql: Sql, projection: Projection, from: number, messages: readonly LogMessage[]) => {
   const to = (messages[messages.length - 1] as LogMessage).seq;
   await sql.begin(async (tx) => {

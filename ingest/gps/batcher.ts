@@ -19,7 +19,7 @@ export interface GpsBatcherOptions {
    */
   maxInFlight?: number;
   /**
-   * Points waiting (not counting the append in flight) at which `saturated` turns true; callers
+   * Points waiting (not counting appends in flight) at which `saturated` turns true; callers
    * stop reading input until `drained()` resolves. `add()` refuses beyond twice this.
    */
   maxPending: number;
@@ -122,7 +122,7 @@ export const gpsBatcher = (opts: GpsBatcherOptions) => {
     });
   };
 
-  const sendOpen = () => {
+  const sealOpen = () => {
     clearTimeout(timer);
     timer = undefined;
     seal();
@@ -132,7 +132,7 @@ export const gpsBatcher = (opts: GpsBatcherOptions) => {
   const pump = (afterAppend = false) => {
     let sent = false;
     while (inFlight.size < maxInFlight) {
-      if (sealed.length === 0 && open && (afterAppend || closed)) sendOpen();
+      if (sealed.length === 0 && open && (afterAppend || closed)) sealOpen();
       const next = sealed.shift();
       if (!next) break;
       send(next);
@@ -143,7 +143,7 @@ export const gpsBatcher = (opts: GpsBatcherOptions) => {
       timer = setTimeout(() => {
         timer = undefined;
         if (inFlight.size >= maxInFlight) return;
-        sendOpen();
+        sealOpen();
         pump();
       }, opts.maxMs);
     }
