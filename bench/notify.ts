@@ -288,6 +288,14 @@ const resetFakes = (f: Fakes) => {
 
 const agent = new http.Agent({ keepAlive: true, maxSockets: 128 });
 
+/** The first few refusals of each status, on stderr: a rejected request must say why. */
+const refusalsSeen = new Map<number, number>();
+const reportRefusal = (path: string, status: number, body: string) => {
+  const n = (refusalsSeen.get(status) ?? 0) + 1;
+  refusalsSeen.set(status, n);
+  if (n <= 3) console.error(`  POST ${path} answered ${status || 'no response'}: ${body.slice(0, 300)}`);
+};
+
 const post = (base: URL, path: string, body: unknown) =>
   new Promise<number>((resolve) => {
     const data = Buffer.from(JSON.stringify(body));
@@ -301,12 +309,24 @@ const post = (base: URL, path: string, body: unknown) =>
         headers: { authorization: `Bearer ${ADMIN_KEY}`, 'content-type': 'application/json', 'content-length': data.length },
       },
       (res) => {
-        res.resume();
-        res.on('end', () => resolve(res.statusCode ?? 0));
+        const status = res.statusCode ?? 0;
+        let text = '';
+        if (status !== 202)
+          res.on('data', (d: Buffer) => {
+            if (text.length < 500) text += d.toString();
+          });
+        else res.resume();
+        res.on('end', () => {
+          if (status !== 202) reportRefusal(path, status, text);
+          resolve(status);
+        });
         res.on('error', () => resolve(0));
       },
     );
-    req.on('error', () => resolve(0));
+    req.on('error', (e) => {
+      reportRefusal(path, 0, e.message);
+      resolve(0);
+    });
     req.end(data);
   });
 
