@@ -2,7 +2,8 @@
 -- source, the counts and the ledger entry used to be a transaction of four round trips per SMS
 -- (BEGIN, the pipelined checks, the INSERT, COMMIT). The locks are transaction-scoped, so they
 -- are held until the calling statement ends, and every query below takes a fresh snapshot (the
--- function is VOLATILE): counts are read after the lock is held, as before.
+-- function is VOLATILE): counts are read after the lock is held, as before. Lock classes: 8101
+-- per recipient, then 8102 per source, always in this order, so two admissions never deadlock.
 CREATE OR REPLACE FUNCTION sms_admit(
   p_id uuid,
   p_recipient text,
