@@ -81,6 +81,7 @@ export const mountApi = async (app: TemplatedApp, deps: ApiDeps, ch: ApiClickHou
   return {
     routes,
     keys,
+    live,
     close: async () => {
       clearInterval(purge);
       await live.close();

@@ -4,6 +4,7 @@ import type { Logger } from '../../core/logger.js';
 import type { Sql } from '../../core/stores/postgres.js';
 import type { GpsReported } from '../../schemas/events/gps.js';
 import { type ApiKeyStore, hasScope, presentedKey } from '../auth.js';
+import { bufferedSources, liveMetrics } from './metrics.js';
 
 interface Subscriber {
   keyPrefix: string;
@@ -56,8 +57,9 @@ export const mountLiveFeed = async (app: TemplatedApp, opts: LiveFeedOptions) =>
     maxPayloadLength: 16 * 1024,
     idleTimeout: 120,
     sendPingsAutomatically: true,
+    // Over the limit uWS skips the socket when publishing (memory stays bounded); dropStalled()
+    // then closes it and counts it, which uWS's own closeOnBackpressureLimit would not tell us.
     maxBackpressure: opts.maxBufferedBytes,
-    closeOnBackpressureLimit: 1,
     upgrade: (res, req, context) => {
       const headers = { authorization: req.getHeader('authorization') };
       const key = presentedKey(headers) ?? new URLSearchParams(req.getQuery() ?? '').get('key') ?? '';
@@ -86,6 +88,7 @@ export const mountLiveFeed = async (app: TemplatedApp, opts: LiveFeedOptions) =>
     },
     open: (ws) => {
       sockets.add(ws);
+      liveMetrics.subscribers.inc();
     },
     message: (ws, message) => {
       let msg: { type?: string; vehicles?: unknown };
@@ -122,8 +125,25 @@ export const mountLiveFeed = async (app: TemplatedApp, opts: LiveFeedOptions) =>
     },
     close: (ws) => {
       sockets.delete(ws);
+      liveMetrics.subscribers.dec();
     },
   });
+
+  const buffered = () => {
+    let sum = 0;
+    for (const ws of sockets) sum += ws.getBufferedAmount();
+    return sum;
+  };
+  bufferedSources.add(buffered);
+  const dropStalled = () => {
+    for (const ws of sockets) {
+      if (ws.getBufferedAmount() < opts.maxBufferedBytes) continue;
+      // A reader this far behind cannot read a close frame either: close the connection outright.
+      liveMetrics.dropped.inc();
+      logger.info({ key: ws.getUserData().keyPrefix }, 'live subscriber dropped: it stopped reading');
+      ws.close();
+    }
+  };
 
   const from = (await log.lastSeq('GPS')) + 1;
   const follow = (async () => {
@@ -147,6 +167,7 @@ export const mountLiveFeed = async (app: TemplatedApp, opts: LiveFeedOptions) =>
           receivedAt: p.receivedAt,
         });
       }
+      dropStalled();
     }
   })().catch((err) => {
     if (!abort.signal.aborted) logger.error({ err }, 'live feed follower stopped');
@@ -163,7 +184,10 @@ export const mountLiveFeed = async (app: TemplatedApp, opts: LiveFeedOptions) =>
   sweep.unref();
 
   return {
+    /** Bytes the server holds for subscribers right now (uWS's backpressure, summed). */
+    bufferedBytes: buffered,
     async close() {
+      bufferedSources.delete(buffered);
       clearInterval(sweep);
       abort.abort();
       for (const ws of sockets) ws.end(1001, 'server shutting down');

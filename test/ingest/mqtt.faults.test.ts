@@ -9,12 +9,11 @@
 import { spawn } from 'node:child_process';
 import type { Socket } from 'node:net';
 import { fileURLToPath } from 'node:url';
-import { setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
 import type { Client } from 'aedes';
 import type { MqttClient } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { commandsTopic, errorsTopic, locationTopic } from '../../ingest/mqtt/broker.js';
+import { settledRss } from '../support/memory.js';
 import type { AttackResult } from '../support/mqttAttacker.js';
 import { connackOf, connectPacket, messageIdOf, PT, publishPacket, rawDevice, subscribePacket } from '../support/rawMqtt.js';
 import { connectDevice, counter, fix, gpsEvents, type Harness, publish, sleep, startHarness } from './harness.js';
@@ -33,25 +32,7 @@ const p99 = (xs: number[]) => {
   return s[Math.max(0, Math.ceil(0.99 * s.length) - 1)] ?? Number.NaN;
 };
 const mb = (bytes: number) => Math.round(bytes / 1e5) / 10;
-/** `global.gc` if exposed, else the same function through V8's flag (no effect where that is refused). */
-const gc = ((): (() => void) | undefined => {
-  const exposed = (globalThis as { gc?: () => void }).gc;
-  if (exposed) return exposed;
-  try {
-    setFlagsFromString('--expose-gc');
-    return runInNewContext('gc') as () => void;
-  } catch {
-    return undefined;
-  }
-})();
-const rss = async () => {
-  if (gc) {
-    gc();
-    await sleep(50);
-    gc();
-  }
-  return process.memoryUsage().rss;
-};
+const rss = settledRss;
 const report = (what: string, figures: Record<string, unknown>) => console.log(`[faults] ${what} ${JSON.stringify(figures)}`);
 
 type ServerClient = Client & { conn: Socket; waitForDrain(cb: () => void): void };
@@ -347,7 +328,6 @@ describe('T15 malformed and oversized input during legitimate load', () => {
         samples: [base.length, during.length],
         attackMs: Math.round(attackTo - attackFrom),
         rssDeltaMB: mb(rssAfter - rssBefore),
-        gc: gc !== undefined,
         randomMB: mb(attack.randomBytesWritten),
         badConnections: attack.closes.length,
         slowestCloseMs: Object.fromEntries(kinds.map((k) => [k, slowest(k)])),
@@ -529,7 +509,6 @@ describe('T16 subscribers that stop reading', () => {
         frozen: FROZEN,
         firstStallAfterMs: Math.max(...frozen.map((f) => f.firstStall - frozenAt)),
         dropMsAfterFirstStall: [Math.min(...dropAfterStall), Math.max(...dropAfterStall)],
-        gc: gc !== undefined,
         maxBufferedPerFrozenMB: mb(Math.max(...frozen.map((f) => f.maxBuffered))),
         errorReportsDropped: (await counter('fleetgate_mqtt_error_reports_dropped_total')) - droppedBefore,
         rssDeltaMB: mb(rssAfter - rssBefore),

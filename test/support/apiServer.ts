@@ -18,6 +18,8 @@ export interface ApiHarness {
   store: PostgresStore;
   /** A new key with these scopes. */
   key(scopes: Scope[]): Promise<string>;
+  /** Bytes the live feed holds for its subscribers now (uWS backpressure). */
+  liveBufferedBytes(): number;
   /** Waits until every projection folded the whole log. */
   caughtUp(): Promise<void>;
   /** Stops the server and runners; the store stays open (the caller owns it). */
@@ -55,6 +57,7 @@ export const startApi = async (
     log,
     store,
     key: async (scopes) => (await keys.create(scopes, 'test')).key,
+    liveBufferedBytes: () => mounted?.live.bufferedBytes() ?? 0,
     caughtUp: async () => {
       for (const r of runners) await r.caughtUp(10_000);
     },

@@ -49,6 +49,7 @@ export const startRoutes = async (
     log,
     store,
     key: async (scopes) => (await keys.create(scopes, 'test')).key,
+    liveBufferedBytes: () => 0, // no live feed mounted here
     caughtUp: async () => {
       for (const r of runners) await r.caughtUp(10_000);
     },

@@ -1,0 +1,29 @@
+import { Counter, Gauge } from 'prom-client';
+import { registry } from '../../core/metrics.js';
+
+/** One per mounted live feed (tests mount several in a process). */
+export const bufferedSources = new Set<() => number>();
+
+export const liveMetrics = {
+  subscribers: new Gauge({
+    name: 'fleetgate_live_subscribers',
+    help: 'Live-feed WebSocket subscribers connected',
+    registers: [registry],
+  }),
+  /** Read on scrape from uWS's own accounting: what the server holds for subscribers that read slowly. */
+  bufferedBytes: new Gauge({
+    name: 'fleetgate_live_buffered_bytes',
+    help: 'Bytes queued by the server for live-feed subscribers, not yet written to their sockets',
+    registers: [registry],
+    collect() {
+      let sum = 0;
+      for (const read of bufferedSources) sum += read();
+      this.set(sum);
+    },
+  }),
+  dropped: new Counter({
+    name: 'fleetgate_live_dropped_total',
+    help: 'Live-feed subscribers closed because they stopped reading (buffered bytes over WS_MAX_BUFFERED_BYTES)',
+    registers: [registry],
+  }),
+};
