@@ -7,6 +7,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { join } from 'node:path';
 import autocannon from 'autocannon';
+import { GLIBC_MALLOC_ENV } from '../core/mallocTuning.js';
 import { packageRoot } from '../core/paths.js';
 import { createScratchDatabase, fmtInt, fmtMs, freePort, startNatsServer, table, tempDir } from './support.js';
 
@@ -71,6 +72,8 @@ export const startGateway = async (env: Record<string, string>, roles: string, e
   const port = await freePort();
   const child = spawn(process.execPath, [...execArgv, join(packageRoot, 'dist/core/cli.js'), 'start', '--roles', roles], {
     env: {
+      // What `npm start` runs with (unless this shell sets other values).
+      ...GLIBC_MALLOC_ENV,
       ...process.env,
       HTTP_PORT: String(port),
       MQTT_PORT: String(await freePort()),

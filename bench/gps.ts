@@ -967,6 +967,15 @@ export const runGpsBench = async (args: string[]): Promise<number> => {
       );
     }
   }
+  // The same paced load against brokers that store nothing: the floor this machine and load
+  // generator put under the PUBACK latency target.
+  for (const floor of ['Mosquitto', 'bare Aedes']) {
+    const f = rows.find((r) => r.target.startsWith(floor) && r.rate);
+    if (f?.pubackP99 !== undefined)
+      console.log(
+        `  floor for publish→PUBACK: ${f.target} (no persistence) p99 ${fmtMs(f.pubackP99)} ms at ${fmtInt(f.acceptedPerSec ?? 0)}/s under the same paced load`,
+      );
+  }
   for (const e of errors) {
     pass = false;
     console.log(`ERROR ${e.target}: ${e.error.split('\n')[0]}`);

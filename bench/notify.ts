@@ -501,6 +501,25 @@ const summarise = (
   };
 };
 
+/**
+ * Whether the machine could carry `rate` at all: everything but the gateway (nats-server, Postgres
+ * and the rest of the machine, the load generator with the fakes) scaled linearly from this phase,
+ * and the CPU that would leave the gateway per notification, against what it used here.
+ */
+const machineBudget = (r: PhaseResult, rate: number) => {
+  const scale = rate / r.sentPerSecond;
+  const capacity = cpus().length * 100;
+  const services = (r.cpu.auxCpuPercent + r.cpu.otherCpuPercent) * scale;
+  const bench = r.cpu.benchCpuPercent * scale;
+  const msPer = (pct: number) => ((Math.max(0, pct) / 100) * 1000) / rate;
+  const used = ((r.cpu.serverCpuPercent / 100) * 1000) / r.sentPerSecond;
+  return (
+    `machine budget at ${fmtInt(rate)}/s (${capacity}% CPU): nats-server, Postgres and the rest would take ${fmtInt(services)}%, ` +
+    `the load generator with the fakes ${fmtInt(bench)}%; that leaves the gateway ${msPer(capacity - services - bench).toFixed(2)} ms ` +
+    `of CPU per notification (${msPer(capacity - services).toFixed(2)} ms were the load generator free); it used ${used.toFixed(2)} ms here`
+  );
+};
+
 /** Waits until every accepted notification arrived, or nothing moved for `stallMs`. */
 const settle = async (tracker: Tracker, stallMs: number) => {
   let lastDone = -1;
@@ -917,6 +936,7 @@ export const runNotifyBench = async (args: string[]): Promise<number> => {
       console.log(
         `  ${ok ? 'PASS' : 'MISS'} ${r.target}: ${fmtInt(r.sentPerSecond)} notifications/s through the queue, ${fmtInt(r.delivered)} in ${r.seconds.toFixed(1)} s (target >= 2,000/s)`,
       );
+      if (!ok) console.log(`       ${machineBudget(r, 2_000)}`);
     } else {
       const ok = r.latency.p99 < 500;
       pass &&= ok;

@@ -6,6 +6,7 @@ import type { EventLog } from './eventlog/port.js';
 import { type HttpServer, startHttpServer } from './http/server.js';
 import type { TemplatedApp } from './http/uws.js';
 import type { Logger } from './logger.js';
+import { mallocTuning } from './mallocTuning.js';
 import { type Handler, type HandlerRunner, handlerRunner } from './runners/handlerRunner.js';
 import { type Projection, type ProjectionRunner, projectionRunner } from './runners/projectionRunner.js';
 import { type ClickHouseStore, openClickHouse } from './stores/clickhouse.js';
@@ -147,7 +148,10 @@ export const startGateway = async (config: Config, logger: Logger, parts: Gatewa
     await stores.close();
     throw e;
   }
-  logger.info({ roles: [...roles], mode: config.mode, dataDir: config.dataDir, httpPort: http.port }, 'fleetgate ready');
+  logger.info(
+    { roles: [...roles], mode: config.mode, dataDir: config.dataDir, httpPort: http.port, malloc: mallocTuning() },
+    'fleetgate ready',
+  );
 
   let stopping: Promise<void> | undefined;
   return {

@@ -1,0 +1,37 @@
+import { execFile } from 'node:child_process';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { describe, expect, it } from 'vitest';
+import { GLIBC_MALLOC_ENV, mallocTuning } from '../../core/mallocTuning.js';
+import { packageRoot } from '../../core/paths.js';
+
+const exec = promisify(execFile);
+const START = 'node dist/core/cli.js start';
+
+/** Runs `npm start`'s own command line through sh, with the gateway swapped for a probe that prints its malloc env. */
+const startEnv = async (env: Record<string, string>) => {
+  const pkg = JSON.parse(await readFile(join(packageRoot, 'package.json'), 'utf8')) as { scripts: Record<string, string> };
+  const script = pkg.scripts.start as string;
+  expect(script).toContain(START);
+  const probe = `${process.execPath} -p "JSON.stringify({ MALLOC_MMAP_THRESHOLD_: process.env.MALLOC_MMAP_THRESHOLD_ ?? null, MALLOC_TRIM_THRESHOLD_: process.env.MALLOC_TRIM_THRESHOLD_ ?? null })"`;
+  const { stdout } = await exec('sh', ['-c', script.replace(START, probe)], { env: { PATH: process.env.PATH ?? '', ...env } });
+  return JSON.parse(stdout.trim().split('\n').at(-1) as string) as Record<string, string | null>;
+};
+
+describe('glibc malloc tuning', () => {
+  it('npm start runs the gateway with GLIBC_MALLOC_ENV, and a value set by the operator wins', async () => {
+    expect(await startEnv({})).toEqual(GLIBC_MALLOC_ENV);
+    expect(await startEnv({ MALLOC_MMAP_THRESHOLD_: '262144' })).toEqual({
+      ...GLIBC_MALLOC_ENV,
+      MALLOC_MMAP_THRESHOLD_: '262144',
+    });
+  });
+
+  it('reports what the process was started with', () => {
+    expect(mallocTuning({ MALLOC_TRIM_THRESHOLD_: '1048576' })).toEqual({
+      MALLOC_MMAP_THRESHOLD_: 'glibc default',
+      MALLOC_TRIM_THRESHOLD_: '1048576',
+    });
+  });
+});
