@@ -16,7 +16,8 @@
  * Phases per target: QoS 1 closed loop (each device stop-and-wait: it publishes its next point when
  * the PUBACK of the previous one arrives; `--window=N` keeps N in flight instead), QoS 0 closed
  * loop (the next point as soon as the socket takes it), and QoS 1 at a fixed `--rate` (open loop).
- * For the gateway: publish → visible in ClickHouse, and RSS with `--idle` connected devices.
+ * For the gateway: publish → visible in ClickHouse, and RSS with `--idle` connected devices
+ * (sampled `--idle-settle` seconds, default 30, after the last one connected).
  *
  * Server CPU and RSS come from /proc/<pid>/stat and /proc/<pid>/status (VmRSS every 100 ms) while a
  * phase is timed; 100% CPU = one core.
@@ -543,6 +544,9 @@ interface IdleResult {
   rssAtReadyMiB: number;
   /** After the load phases, before the idle devices connect. */
   rssBeforeMiB: number;
+  /** Right after the last device connected: V8's heap still at the high-water mark of the load phases. */
+  rssConnectedMiB: number;
+  /** Sampled `idleSettle` seconds later, once V8's memory reducer shrank the heap of an idle process. */
   rssMiB: number;
   peakRssMiB: number;
   hwmMiB: number;
@@ -557,6 +561,8 @@ export const runGpsBench = async (args: string[]): Promise<number> => {
   const warmup = Number(opt('warmup') ?? 2);
   const rate = Number(opt('rate') ?? 10_000);
   const idle = Number(opt('idle') ?? 10_000);
+  /** Seconds between the last idle device connecting and the RSS sampling. */
+  const idleSettle = Number(opt('idle-settle') ?? 30);
   const window = Number(opt('window') ?? 1);
   const only = opt('only')?.split(',');
   const roles = opt('roles') ?? DEFAULT_ROLES;
@@ -777,7 +783,8 @@ export const runGpsBench = async (args: string[]): Promise<number> => {
           const connectSeconds = (performance.now() - c0) / 1000;
           const connected = loads.reduce((s, l) => s + l.connected.devices, 0);
           const failed = loads.reduce((s, l) => s + l.connected.failed, 0);
-          await sleep(2_000);
+          const rssConnected = rssMiB(pid);
+          await sleep(idleSettle * 1000);
           const stopWatch = watchProcs({ server: pid });
           await sleep(3_000);
           const st = stopWatch().server as ProcStats;
@@ -790,6 +797,7 @@ export const runGpsBench = async (args: string[]): Promise<number> => {
             connectSeconds,
             rssAtReadyMiB: rssAtReady,
             rssBeforeMiB: rssBefore,
+            rssConnectedMiB: rssConnected,
             rssMiB: st.lastRssMiB,
             peakRssMiB: st.peakRssMiB,
             hwmMiB: statusKiB(pid, 'VmHWM') / 1024,
@@ -798,7 +806,7 @@ export const runGpsBench = async (args: string[]): Promise<number> => {
           };
           idles.push(r);
           console.error(
-            `  ${target}: ${fmtInt(connected)} idle devices (${procs} load processes, connected in ${connectSeconds.toFixed(1)} s): RSS ${fmtInt(r.rssMiB)} MiB (before ${fmtInt(rssBefore)} MiB, lifetime peak ${fmtInt(r.hwmMiB)} MiB)`,
+            `  ${target}: ${fmtInt(connected)} idle devices (${procs} load processes, connected in ${connectSeconds.toFixed(1)} s): RSS ${fmtInt(r.rssMiB)} MiB ${idleSettle} s later (before ${fmtInt(rssBefore)} MiB, just connected ${fmtInt(rssConnected)} MiB, lifetime peak ${fmtInt(r.hwmMiB)} MiB)`,
           );
         } finally {
           await Promise.all(loads.map((l) => l.load.quit()));
@@ -880,7 +888,9 @@ export const runGpsBench = async (args: string[]): Promise<number> => {
     }
   }
   if (idles.length > 0) {
-    console.log('\nidle connected devices (RSS of the gateway after all connected, sampled 3 s):');
+    console.log(
+      `\nidle connected devices (RSS of the gateway: before they connect, right after, and sampled 3 s from ${idleSettle} s after, --idle-settle):`,
+    );
     console.log(
       table(
         [
@@ -890,6 +900,7 @@ export const runGpsBench = async (args: string[]): Promise<number> => {
           '>connect s',
           '>RSS at start MiB',
           '>RSS before MiB',
+          '>just connected MiB',
           '>RSS MiB',
           '>peak MiB',
           '>lifetime peak MiB',
@@ -901,6 +912,7 @@ export const runGpsBench = async (args: string[]): Promise<number> => {
           i.connectSeconds.toFixed(1),
           fmtInt(i.rssAtReadyMiB),
           fmtInt(i.rssBeforeMiB),
+          fmtInt(i.rssConnectedMiB),
           fmtInt(i.rssMiB),
           fmtInt(i.peakRssMiB),
           fmtInt(i.hwmMiB),
