@@ -56,7 +56,13 @@ const run = async (cfg: WsLoadConfig): Promise<WsLoadResult> => {
   if (cfg.live) {
     live = new WebSocket(cfg.live.url);
     await new Promise((r) => live?.once('open', r));
+    const subscribed = new Promise((r) =>
+      live?.on('message', (d) => {
+        if ((JSON.parse(d.toString()) as { type: string }).type === 'subscribed') r(undefined);
+      }),
+    );
     live.send(JSON.stringify({ type: 'subscribe', vehicles: '*' }));
+    await subscribed; // from here on every acked point reaches it
     live.on('message', (d) => {
       const m = JSON.parse(d.toString()) as { type: string; deviceId: string; ts: number };
       if (m.type !== 'position') return;

@@ -8,6 +8,8 @@ import { bufferedSources, liveMetrics } from './metrics.js';
 
 interface Subscriber {
   keyPrefix: string;
+  /** False once closed: a reply that waited for the follower must not touch the socket. */
+  open: boolean;
   /** null: every vehicle. */
   vehicles: Set<string> | null;
 }
@@ -40,7 +42,6 @@ export const mountLiveFeed = async (app: TemplatedApp, opts: LiveFeedOptions) =>
   const lastSeen = new Map<string, number>();
   const offline = new Set<string>();
   const sockets = new Set<WebSocket<Subscriber>>();
-  const abort = new AbortController();
 
   const publish = (deviceId: string, message: object) => {
     const topic = topicOf(deviceId);
@@ -80,7 +81,13 @@ export const mountLiveFeed = async (app: TemplatedApp, opts: LiveFeedOptions) =>
           if (!principal) return refuse('401 Unauthorized', 'GW_ERR_UNAUTHORIZED');
           if (!hasScope(principal, 'vehicles')) return refuse('403 Forbidden', 'GW_ERR_FORBIDDEN');
           res.cork(() =>
-            res.upgrade<Subscriber>({ keyPrefix: principal.prefix, vehicles: new Set() }, wsKey, protocol, extensions, context),
+            res.upgrade<Subscriber>(
+              { keyPrefix: principal.prefix, open: true, vehicles: new Set() },
+              wsKey,
+              protocol,
+              extensions,
+              context,
+            ),
           );
         },
         () => refuse('503 Service Unavailable', 'GW_ERR_INTERNAL'),
@@ -117,15 +124,28 @@ export const mountLiveFeed = async (app: TemplatedApp, opts: LiveFeedOptions) =>
         return;
       }
       const s = ws.getUserData();
-      for (const t of ws.getTopics()) ws.unsubscribe(t);
-      s.vehicles = all ? null : new Set(list);
-      if (all) ws.subscribe(ALL);
-      else for (const v of list) ws.subscribe(topicOf(v));
-      ws.send(JSON.stringify({ type: 'subscribed', vehicles: all ? '*' : list }));
+      // Following starts with the first subscription: "subscribed" means every later point arrives.
+      startFollowing().then(
+        () => {
+          if (!s.open) return;
+          for (const t of ws.getTopics()) ws.unsubscribe(t);
+          s.vehicles = all ? null : new Set(list);
+          if (all) ws.subscribe(ALL);
+          else for (const v of list) ws.subscribe(topicOf(v));
+          ws.send(JSON.stringify({ type: 'subscribed', vehicles: all ? '*' : list }));
+        },
+        (err: unknown) => {
+          logger.error({ err }, 'live feed cannot follow the GPS stream');
+          if (s.open)
+            ws.send(JSON.stringify({ type: 'error', code: 'unavailable', reason: 'the GPS stream cannot be read; retry' }));
+        },
+      );
     },
     close: (ws) => {
+      ws.getUserData().open = false;
       sockets.delete(ws);
       liveMetrics.subscribers.dec();
+      if (sockets.size === 0) scheduleStop();
     },
   });
 
@@ -145,9 +165,27 @@ export const mountLiveFeed = async (app: TemplatedApp, opts: LiveFeedOptions) =>
     }
   };
 
-  const from = (await log.lastSeq('GPS')) + 1;
-  const follow = (async () => {
-    for await (const m of log.follow('GPS', { fromSeq: from, signal: abort.signal })) {
+  /*
+   * The GPS stream is followed only while someone is connected: with no dashboard open, decoding
+   * every point (10,000/s) would be work for nobody. A follower starts from the tail, with each
+   * vehicle's last report from `vehicle_positions`, so offline transitions are right from the start.
+   */
+  let follower: { abort: AbortController; ready: Promise<void>; done: Promise<void> } | undefined;
+  let stopTimer: NodeJS.Timeout | undefined;
+
+  const seed = async () => {
+    const rows = await opts.sql<{ device_id: string; received_at: Date }[]>`
+      SELECT device_id, received_at FROM vehicle_positions`;
+    const now = Date.now();
+    for (const r of rows) {
+      const at = r.received_at.getTime();
+      lastSeen.set(r.device_id, Math.max(lastSeen.get(r.device_id) ?? 0, at));
+      if (now - at > opts.offlineAfterMs) offline.add(r.device_id);
+    }
+  };
+
+  const follow = async (fromSeq: number, signal: AbortSignal) => {
+    for await (const m of log.follow('GPS', { fromSeq, signal })) {
       for (const e of m.events) {
         const p = e.data as GpsReported;
         const seen = lastSeen.get(p.deviceId) ?? 0;
@@ -169,9 +207,56 @@ export const mountLiveFeed = async (app: TemplatedApp, opts: LiveFeedOptions) =>
       }
       dropStalled();
     }
-  })().catch((err) => {
-    if (!abort.signal.aborted) logger.error({ err }, 'live feed follower stopped');
-  });
+  };
+
+  const startFollowing = (): Promise<void> => {
+    clearTimeout(stopTimer);
+    if (follower) return follower.ready;
+    const abort = new AbortController();
+    const from = (async () => {
+      const fromSeq = (await log.lastSeq('GPS')) + 1;
+      await seed();
+      return fromSeq;
+    })();
+    const f = {
+      abort,
+      ready: from.then(() => undefined),
+      done: from
+        .then((fromSeq) => follow(fromSeq, abort.signal))
+        .catch((err) => {
+          if (!abort.signal.aborted) logger.error({ err }, 'live feed follower stopped');
+        })
+        .finally(() => {
+          if (follower === f) follower = undefined;
+          liveMetrics.following.dec();
+        }),
+    };
+    follower = f;
+    liveMetrics.following.inc();
+    return f.ready;
+  };
+
+  const stopFollowing = async () => {
+    clearTimeout(stopTimer);
+    const f = follower;
+    if (!f) return;
+    follower = undefined;
+    f.abort.abort();
+    // Before waiting: a follower started meanwhile seeds these afresh.
+    lastSeen.clear();
+    offline.clear();
+    await f.done;
+  };
+
+  /** The last one left: stop after GPS_OFFLINE_AFTER (a dashboard that reconnects finds the follower still there). */
+  const scheduleStop = () => {
+    clearTimeout(stopTimer);
+    stopTimer = setTimeout(() => {
+      if (sockets.size === 0) void stopFollowing();
+    }, opts.offlineAfterMs);
+    stopTimer.unref();
+  };
+
   const sweep = setInterval(() => {
     const now = Date.now();
     for (const [deviceId, at] of lastSeen) {
@@ -189,9 +274,8 @@ export const mountLiveFeed = async (app: TemplatedApp, opts: LiveFeedOptions) =>
     async close() {
       bufferedSources.delete(buffered);
       clearInterval(sweep);
-      abort.abort();
       for (const ws of sockets) ws.end(1001, 'server shutting down');
-      await follow;
+      await stopFollowing();
     },
   };
 };

@@ -21,6 +21,11 @@ export const liveMetrics = {
       this.set(sum);
     },
   }),
+  following: new Gauge({
+    name: 'fleetgate_live_following',
+    help: 'Live feeds following the GPS stream (only while a subscriber is connected, and a while after)',
+    registers: [registry],
+  }),
   dropped: new Counter({
     name: 'fleetgate_live_dropped_total',
     help: 'Live-feed subscribers closed because they stopped reading (buffered bytes over WS_MAX_BUFFERED_BYTES)',

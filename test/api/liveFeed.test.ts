@@ -64,6 +64,40 @@ const until = async (cond: () => boolean, ms = 10_000) => {
 };
 
 describe('/v1/ws/live', () => {
+  it("follows the GPS stream only while someone is connected, starting from each vehicle's last report", async () => {
+    const following = async () => (await liveMetrics.following.get()).values[0]?.value ?? 0;
+    expect(await following()).toBe(0);
+    // Reported before anyone watched: one still fresh, one already past GPS_OFFLINE_AFTER (5 s).
+    const now = Date.now();
+    for (const [deviceId, receivedAt] of [
+      ['fresh-1', now],
+      ['stale-1', now - 60_000],
+    ] as const) {
+      await api.log.append(gpsSubject('mqtt'), [
+        gpsEvent({ deviceId, ts: receivedAt - 1_000, lat: 55, lon: 37, source: 'mqtt', receivedAt, pointId: `${deviceId}-0` }),
+      ]);
+    }
+    await api.caughtUp();
+    expect(await following()).toBe(0);
+
+    const sub = await subscribe('*');
+    expect(await following()).toBe(1);
+    // fresh-1 goes offline without reporting again; stale-1 was offline already and says nothing.
+    await until(() => sub.got.some((m) => m.type === 'status' && m.deviceId === 'fresh-1' && m.online === false), 10_000);
+    expect(sub.got.filter((m) => m.deviceId === 'stale-1')).toEqual([]);
+    await report('stale-1', 1);
+    await until(() => sub.got.some((m) => m.type === 'position' && m.deviceId === 'stale-1'));
+    expect(sub.got.filter((m) => m.deviceId === 'stale-1').map((m) => m.type === 'status' && m.online)).toEqual([true, false]);
+
+    // The last subscriber gone: following stops once GPS_OFFLINE_AFTER passed.
+    sub.ws.close();
+    const deadline = Date.now() + 10_000;
+    while ((await following()) !== 0) {
+      if (Date.now() > deadline) throw new Error('still following 10 s after the last subscriber left');
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }, 30_000);
+
   it('streams positions from every source in order per vehicle, only the vehicles asked for, and online/offline transitions', async () => {
     const all = await subscribe('*');
     const one = await subscribe(['van-2']);
