@@ -265,6 +265,9 @@ interface GatewayCounters {
   pauses: number;
   refusals: number;
   connections: number;
+  /** Event-loop delay since the previous scrape (prom-client resets its histogram on each). */
+  loopDelayP99Ms: number;
+  loopDelayMaxMs: number;
 }
 
 const counters = async (gw: Gateway): Promise<GatewayCounters> => {
@@ -277,6 +280,8 @@ const counters = async (gw: Gateway): Promise<GatewayCounters> => {
     pauses: metric(text, 'fleetgate_mqtt_intake_pauses_total'),
     refusals: metric(text, 'fleetgate_mqtt_refusals_total'),
     connections: metric(text, 'fleetgate_mqtt_connections'),
+    loopDelayP99Ms: metric(text, 'fleetgate_nodejs_eventloop_lag_p99_seconds') * 1000,
+    loopDelayMaxMs: metric(text, 'fleetgate_nodejs_eventloop_lag_max_seconds') * 1000,
   };
 };
 
@@ -378,6 +383,8 @@ interface Row {
     avgAppendMs: number;
     intakePauses: number;
     refusals: number;
+    loopDelayP99Ms: number;
+    loopDelayMaxMs: number;
     pollRttP50: number;
   };
   load: PhaseResult;
@@ -501,6 +508,8 @@ const runPhase = async (
             avgAppendMs: ((c1.appendSeconds - c0.appendSeconds) / Math.max(1, c1.batches - c0.batches)) * 1000,
             intakePauses: c1.pauses - c0.pauses,
             refusals: c1.refusals - c0.refusals,
+            loopDelayP99Ms: c1.loopDelayP99Ms,
+            loopDelayMaxMs: c1.loopDelayMaxMs,
             pollRttP50: pollRtt,
           },
         }
@@ -508,7 +517,7 @@ const runPhase = async (
     load: r,
   };
   const extra = row.gateway
-    ? `, batch ${fmtInt(row.gateway.avgBatchPoints)} pts / append ${fmtMs(row.gateway.avgAppendMs)} ms, pauses ${row.gateway.intakePauses}`
+    ? `, batch ${fmtInt(row.gateway.avgBatchPoints)} pts / append ${fmtMs(row.gateway.avgAppendMs)} ms, pauses ${row.gateway.intakePauses}, event-loop delay p99 ${fmtMs(row.gateway.loopDelayP99Ms)} / max ${fmtMs(row.gateway.loopDelayMaxMs)} ms`
     : '';
   console.error(
     `  ${target} ${spec.phase}: ${fmtInt(row.acceptedPerSec ?? row.sentPerSec)} points/s` +
@@ -883,7 +892,7 @@ export const runGpsBench = async (args: string[]): Promise<number> => {
     for (const r of gwRows) {
       const g = r.gateway as NonNullable<Row['gateway']>;
       console.log(
-        `  ${r.target}, ${r.phase}: ${fmtInt(g.acceptedPerSecInWindow)} points/s accepted before the deadline, ${fmtInt(g.avgBatchPoints)} points per GPS append, ${fmtMs(g.avgAppendMs)} ms per append, ${g.intakePauses} intake pauses, ${g.refusals} refusals; analytics poll round trip p50 ${fmtMs(g.pollRttP50)} ms`,
+        `  ${r.target}, ${r.phase}: ${fmtInt(g.acceptedPerSecInWindow)} points/s accepted before the deadline, ${fmtInt(g.avgBatchPoints)} points per GPS append, ${fmtMs(g.avgAppendMs)} ms per append, ${g.intakePauses} intake pauses, ${g.refusals} refusals, event-loop delay p99 ${fmtMs(g.loopDelayP99Ms)} ms (max ${fmtMs(g.loopDelayMaxMs)}); analytics poll round trip p50 ${fmtMs(g.pollRttP50)} ms`,
       );
     }
   }
