@@ -229,6 +229,10 @@ export const mountLiveFeed = async (app: TemplatedApp, opts: LiveFeedOptions) =>
         .finally(() => {
           if (follower === f) follower = undefined;
           liveMetrics.following.dec();
+          // Broken, not stopped (the log went away): subscribers are still there, so follow again from
+          // the tail (a live feed: points in the gap are in the log and the read models, not replayed).
+          if (!abort.signal.aborted && sockets.size > 0)
+            setTimeout(() => sockets.size > 0 && !follower && startFollowing().catch(() => {}), 1_000).unref();
         }),
     };
     follower = f;
