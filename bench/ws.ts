@@ -162,7 +162,6 @@ export const runWsBench = async (args: string[]): Promise<number> => {
         `${target}: p99 send→ack < 50 ms at ${fmtInt(rate)} points/s: ${fmtMs(steady.ackP99)} ms at ${fmtInt(steady.acked / steady.seconds)}/s`,
         steady.ackP99 < 50,
       ],
-
       [
         `${target}: live subscriber sees a point < 250 ms p99 after its ack: ${fmtMs(steady.liveP99)} ms (${fmtInt(steady.liveSeen)} seen)`,
         steady.liveP99 < 250,
