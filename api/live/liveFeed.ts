@@ -8,8 +8,6 @@ import { bufferedSources, liveMetrics } from './metrics.js';
 
 interface Subscriber {
   keyPrefix: string;
-  /** False once closed: a reply that waited for the follower must not touch the socket. */
-  open: boolean;
   /** null: every vehicle. */
   vehicles: Set<string> | null;
 }
@@ -81,13 +79,7 @@ export const mountLiveFeed = async (app: TemplatedApp, opts: LiveFeedOptions) =>
           if (!principal) return refuse('401 Unauthorized', 'GW_ERR_UNAUTHORIZED');
           if (!hasScope(principal, 'vehicles')) return refuse('403 Forbidden', 'GW_ERR_FORBIDDEN');
           res.cork(() =>
-            res.upgrade<Subscriber>(
-              { keyPrefix: principal.prefix, open: true, vehicles: new Set() },
-              wsKey,
-              protocol,
-              extensions,
-              context,
-            ),
+            res.upgrade<Subscriber>({ keyPrefix: principal.prefix, vehicles: new Set() }, wsKey, protocol, extensions, context),
           );
         },
         () => refuse('503 Service Unavailable', 'GW_ERR_INTERNAL'),
@@ -127,7 +119,7 @@ export const mountLiveFeed = async (app: TemplatedApp, opts: LiveFeedOptions) =>
       // Following starts with the first subscription: "subscribed" means every later point arrives.
       startFollowing().then(
         () => {
-          if (!s.open) return;
+          if (!sockets.has(ws)) return; // closed while the follower started: the socket is gone
           for (const t of ws.getTopics()) ws.unsubscribe(t);
           s.vehicles = all ? null : new Set(list);
           if (all) ws.subscribe(ALL);
@@ -136,13 +128,12 @@ export const mountLiveFeed = async (app: TemplatedApp, opts: LiveFeedOptions) =>
         },
         (err: unknown) => {
           logger.error({ err }, 'live feed cannot follow the GPS stream');
-          if (s.open)
+          if (sockets.has(ws))
             ws.send(JSON.stringify({ type: 'error', code: 'unavailable', reason: 'the GPS stream cannot be read; retry' }));
         },
       );
     },
     close: (ws) => {
-      ws.getUserData().open = false;
       sockets.delete(ws);
       liveMetrics.subscribers.dec();
       if (sockets.size === 0) scheduleStop();
@@ -213,11 +204,7 @@ export const mountLiveFeed = async (app: TemplatedApp, opts: LiveFeedOptions) =>
     clearTimeout(stopTimer);
     if (follower) return follower.ready;
     const abort = new AbortController();
-    const from = (async () => {
-      const fromSeq = (await log.lastSeq('GPS')) + 1;
-      await seed();
-      return fromSeq;
-    })();
+    const from = Promise.all([log.lastSeq('GPS'), seed()]).then(([last]) => last + 1);
     const f = {
       abort,
       ready: from.then(() => undefined),

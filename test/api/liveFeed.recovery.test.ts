@@ -5,11 +5,12 @@ import { mountLiveFeed } from '../../api/live/liveFeed.js';
 import { liveMetrics } from '../../api/live/metrics.js';
 import { embeddedEventLog } from '../../core/eventlog/embedded.js';
 import type { EventLog } from '../../core/eventlog/port.js';
-import { type HttpServer, startHttpServer } from '../../core/http/server.js';
+import type { HttpServer } from '../../core/http/server.js';
 import { silentLogger } from '../../core/logger.js';
 import type { PostgresStore } from '../../core/stores/postgres.js';
 import { gpsEvent } from '../../ingest/gps/batcher.js';
 import { gpsSubject } from '../../schemas/events/gps.js';
+import { startTestHttpServer } from '../support/httpServer.js';
 import { freshPglite } from '../support/stores.js';
 
 let store: PostgresStore;
@@ -37,21 +38,15 @@ beforeAll(async () => {
     },
   };
   const keys = postgresApiKeyStore(store.sql);
-  http = await startHttpServer({
-    host: '127.0.0.1',
-    port: 0,
-    logger: silentLogger(),
-    readiness: async () => ({ ready: true, checks: {} }),
-    mount: async (app) => {
-      feed = await mountLiveFeed(app, {
-        log: flaky,
-        sql: store.sql,
-        keys,
-        logger: silentLogger(),
-        offlineAfterMs: 60_000,
-        maxBufferedBytes: 16_384,
-      });
-    },
+  http = await startTestHttpServer(async (app) => {
+    feed = await mountLiveFeed(app, {
+      log: flaky,
+      sql: store.sql,
+      keys,
+      logger: silentLogger(),
+      offlineAfterMs: 60_000,
+      maxBufferedBytes: 16_384,
+    });
   });
   key = (await keys.create(['vehicles'], 'test')).key;
 }, 60_000);

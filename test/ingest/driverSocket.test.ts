@@ -4,11 +4,12 @@ import { loadConfig } from '../../core/config.js';
 import { deviceRegistry } from '../../core/devices/registry.js';
 import { embeddedEventLog } from '../../core/eventlog/embedded.js';
 import type { EventLog } from '../../core/eventlog/port.js';
-import { type HttpServer, startHttpServer } from '../../core/http/server.js';
+import type { HttpServer } from '../../core/http/server.js';
 import { silentLogger } from '../../core/logger.js';
 import type { PostgresStore } from '../../core/stores/postgres.js';
 import { mountDriverSocket } from '../../ingest/ws/driverSocket.js';
 import type { GpsReported } from '../../schemas/events/gps.js';
+import { startTestHttpServer } from '../support/httpServer.js';
 import { freshPglite } from '../support/stores.js';
 
 let store: PostgresStore;
@@ -25,14 +26,8 @@ beforeAll(async () => {
   for (const id of ['phone-a', 'phone-b'])
     tokens[id] = (await devices.create({ id, kind: 'phone', driverId: `drv-${id}` })).token;
   const config = loadConfig({ WS_MAX_MESSAGE_BYTES: '4096', WS_MAX_MESSAGES_PER_SECOND: '10' });
-  http = await startHttpServer({
-    host: '127.0.0.1',
-    port: 0,
-    logger: silentLogger(),
-    readiness: async () => ({ ready: true, checks: {} }),
-    mount: async (app) => {
-      sockets = mountDriverSocket(app, { config, log, devices, logger: silentLogger() });
-    },
+  http = await startTestHttpServer(async (app) => {
+    sockets = mountDriverSocket(app, { config, log, devices, logger: silentLogger() });
   });
   url = `ws://127.0.0.1:${http.port}/v1/ws/driver`;
 }, 60_000);

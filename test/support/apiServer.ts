@@ -3,12 +3,12 @@ import { type ApiClickHouse, mountApi } from '../../api/index.js';
 import { type Config, loadConfig } from '../../core/config.js';
 import { embeddedEventLog } from '../../core/eventlog/embedded.js';
 import type { EventLog } from '../../core/eventlog/port.js';
-import { startHttpServer } from '../../core/http/server.js';
 import { silentLogger } from '../../core/logger.js';
 import { type ProjectionRunner, projectionRunner } from '../../core/runners/projectionRunner.js';
 import type { PostgresStore } from '../../core/stores/postgres.js';
 import { projections } from '../../projections/index.js';
 import type { Scope } from '../../schemas/http/scopes.js';
+import { startTestHttpServer } from './httpServer.js';
 
 export interface ApiHarness {
   url: string;
@@ -40,14 +40,8 @@ export const startApi = async (
   );
   for (const r of runners) await r.start();
   let mounted: Awaited<ReturnType<typeof mountApi>> | undefined;
-  const http = await startHttpServer({
-    host: '127.0.0.1',
-    port: 0,
-    logger,
-    readiness: async () => ({ ready: true, checks: {} }),
-    mount: async (app) => {
-      mounted = await mountApi(app, { config, log, sql: store.sql, logger }, ch);
-    },
+  const http = await startTestHttpServer(async (app) => {
+    mounted = await mountApi(app, { config, log, sql: store.sql, logger }, ch);
   });
   const keys = postgresApiKeyStore(store.sql);
   return {

@@ -6,12 +6,12 @@ import { rateLimiter } from '../../api/rateLimit.js';
 import type { RouteSpec } from '../../api/route.js';
 import { loadConfig } from '../../core/config.js';
 import { embeddedEventLog } from '../../core/eventlog/embedded.js';
-import { startHttpServer } from '../../core/http/server.js';
 import { silentLogger } from '../../core/logger.js';
 import { type ProjectionRunner, projectionRunner } from '../../core/runners/projectionRunner.js';
 import type { PostgresStore } from '../../core/stores/postgres.js';
 import { projections } from '../../projections/index.js';
 import type { ApiHarness } from './apiServer.js';
+import { startTestHttpServer } from './httpServer.js';
 
 /**
  * Like `startApi`, but serving only `routes` through the real pipeline (auth, scopes, limits,
@@ -32,15 +32,9 @@ export const startRoutes = async (
   for (const r of runners) await r.start();
   const keys = postgresApiKeyStore(store.sql);
   const deps: ApiDeps = { config, log, sql: store.sql, logger, ...extraDeps };
-  const http = await startHttpServer({
-    host: '127.0.0.1',
-    port: 0,
-    logger,
-    readiness: async () => ({ ready: true, checks: {} }),
-    mount: async (app) => {
-      const idempotency = idempotencyStore(store.sql, { ttlMs: config.api.idempotencyTtlMs });
-      bindRoutes(app, deps, { keys, limiter: rateLimiter(config.api.rateLimit), idempotency }, routes(deps));
-    },
+  const http = await startTestHttpServer(async (app) => {
+    const idempotency = idempotencyStore(store.sql, { ttlMs: config.api.idempotencyTtlMs });
+    bindRoutes(app, deps, { keys, limiter: rateLimiter(config.api.rateLimit), idempotency }, routes(deps));
   });
   return {
     url: `http://127.0.0.1:${http.port}`,
