@@ -70,24 +70,29 @@ export const stop = (child: ChildProcess) =>
 
 export const startGateway = async (env: Record<string, string>, roles: string, execArgv: string[] = []) => {
   const port = await freePort();
-  const child = spawn(process.execPath, [...execArgv, join(packageRoot, 'dist/core/cli.js'), 'start', '--roles', roles], {
-    env: {
-      // What `npm start` runs with (unless this shell sets other values).
-      ...GLIBC_MALLOC_ENV,
-      ...process.env,
-      HTTP_PORT: String(port),
-      MQTT_PORT: String(await freePort()),
-      HTTP_HOST: '127.0.0.1',
-      ADMIN_API_KEY: ADMIN_KEY,
-      LOG_LEVEL: 'warn',
-      RATE_LIMIT_PER_KEY: '0',
-      RATE_LIMIT_PER_IP: '0',
-      // Node/V8 flags for the gateway alone (not the load processes), e.g. GC experiments.
-      ...(process.env.BENCH_GATEWAY_NODE_OPTIONS && { NODE_OPTIONS: process.env.BENCH_GATEWAY_NODE_OPTIONS }),
-      ...env,
+  // Node/V8 flags for the gateway alone (not the load processes), e.g. GC experiments; on the command
+  // line rather than in NODE_OPTIONS, which refuses some V8 flags (--single-threaded-gc).
+  const benchFlags = process.env.BENCH_GATEWAY_NODE_OPTIONS?.split(/\s+/).filter(Boolean) ?? [];
+  const child = spawn(
+    process.execPath,
+    [...benchFlags, ...execArgv, join(packageRoot, 'dist/core/cli.js'), 'start', '--roles', roles],
+    {
+      env: {
+        // What `npm start` runs with (unless this shell sets other values).
+        ...GLIBC_MALLOC_ENV,
+        ...process.env,
+        HTTP_PORT: String(port),
+        MQTT_PORT: String(await freePort()),
+        HTTP_HOST: '127.0.0.1',
+        ADMIN_API_KEY: ADMIN_KEY,
+        LOG_LEVEL: 'warn',
+        RATE_LIMIT_PER_KEY: '0',
+        RATE_LIMIT_PER_IP: '0',
+        ...env,
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
     },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  );
   let output = '';
   child.stdout?.on('data', (d: Buffer) => {
     output = (output + d.toString()).slice(-4000);

@@ -8,7 +8,8 @@
  * - `embedded`: the gateway, `fleetgate start --roles ingest,api,projections` (the api role only
  *   to register the devices), embedded log (PGlite) and chdb;
  * - `jetstream` (only when named in `--only`): the same with a private nats-server and a scratch
- *   database on the machine's Postgres;
+ *   database on the machine's Postgres (the MQTT ingest in its worker thread, INGEST_THREAD=auto);
+ * - `jetstream-main` (only when named): the same with the ingest on the main thread (INGEST_THREAD=main);
  * - `jetstream-split` (only when named): the same log and database, the gateway running `ingest,api` and a second
  *   process `projections,api` (its own chdb) folding into ClickHouse: the distributed mode's
  *   deployment, where the measured process is the one the devices talk to.
@@ -257,6 +258,36 @@ const metric = (text: string, name: string, labels = '') => {
   return sum;
 };
 
+/** The largest value among the lines of `name` (one per thread: the event-loop delay of the worst). */
+const metricMax = (text: string, name: string) => {
+  let max = 0;
+  for (const line of text.split('\n')) {
+    if (!line.startsWith(name) || !(line[name.length] === ' ' || line[name.length] === '{')) continue;
+    max = Math.max(max, Number(line.slice(line.lastIndexOf(' ') + 1)));
+  }
+  return max;
+};
+
+/** Cumulative bucket counts of a histogram (`le` → count) for the lines that carry `labels`. */
+const buckets = (text: string, name: string, labels: string) => {
+  const out = new Map<number, number>();
+  for (const line of text.split('\n')) {
+    if (!line.startsWith(`${name}_bucket{`) || !line.includes(labels)) continue;
+    const le = /le="([^"]+)"/.exec(line)?.[1];
+    if (le) out.set(le === '+Inf' ? Number.POSITIVE_INFINITY : Number(le), Number(line.slice(line.lastIndexOf(' ') + 1)));
+  }
+  return out;
+};
+
+/** The upper bound of the bucket holding quantile `q` of what was observed between two scrapes. */
+const bucketQuantile = (before: Map<number, number>, after: Map<number, number>, q: number) => {
+  const les = [...after.keys()].sort((a, b) => a - b);
+  const total = (after.get(Number.POSITIVE_INFINITY) ?? 0) - (before.get(Number.POSITIVE_INFINITY) ?? 0);
+  if (total <= 0) return Number.NaN;
+  for (const le of les) if ((after.get(le) ?? 0) - (before.get(le) ?? 0) >= q * total) return le;
+  return Number.POSITIVE_INFINITY;
+};
+
 interface GatewayCounters {
   accepted: number;
   batches: number;
@@ -268,6 +299,7 @@ interface GatewayCounters {
   /** Event-loop delay since the previous scrape (prom-client resets its histogram on each). */
   loopDelayP99Ms: number;
   loopDelayMaxMs: number;
+  durableBuckets: Map<number, number>;
 }
 
 const counters = async (gw: Gateway): Promise<GatewayCounters> => {
@@ -280,8 +312,9 @@ const counters = async (gw: Gateway): Promise<GatewayCounters> => {
     pauses: metric(text, 'fleetgate_mqtt_intake_pauses_total'),
     refusals: metric(text, 'fleetgate_mqtt_refusals_total'),
     connections: metric(text, 'fleetgate_mqtt_connections'),
-    loopDelayP99Ms: metric(text, 'fleetgate_nodejs_eventloop_lag_p99_seconds') * 1000,
-    loopDelayMaxMs: metric(text, 'fleetgate_nodejs_eventloop_lag_max_seconds') * 1000,
+    loopDelayP99Ms: metricMax(text, 'fleetgate_nodejs_eventloop_lag_p99_seconds') * 1000,
+    loopDelayMaxMs: metricMax(text, 'fleetgate_nodejs_eventloop_lag_max_seconds') * 1000,
+    durableBuckets: buckets(text, 'fleetgate_gps_durable_seconds', 'source="mqtt"'),
   };
 };
 
@@ -384,6 +417,9 @@ interface Row {
     intakePauses: number;
     refusals: number;
     loopDelayP99Ms: number;
+    /** Inside the gateway, from the points being queued to durable (histogram bucket bounds). */
+    durableP50Ms: number;
+    durableP99Ms: number;
     loopDelayMaxMs: number;
     pollRttP50: number;
   };
@@ -510,6 +546,8 @@ const runPhase = async (
             refusals: c1.refusals - c0.refusals,
             loopDelayP99Ms: c1.loopDelayP99Ms,
             loopDelayMaxMs: c1.loopDelayMaxMs,
+            durableP50Ms: bucketQuantile(c0.durableBuckets, c1.durableBuckets, 0.5) * 1000,
+            durableP99Ms: bucketQuantile(c0.durableBuckets, c1.durableBuckets, 0.99) * 1000,
             pollRttP50: pollRtt,
           },
         }
@@ -517,7 +555,7 @@ const runPhase = async (
     load: r,
   };
   const extra = row.gateway
-    ? `, batch ${fmtInt(row.gateway.avgBatchPoints)} pts / append ${fmtMs(row.gateway.avgAppendMs)} ms, pauses ${row.gateway.intakePauses}, event-loop delay p99 ${fmtMs(row.gateway.loopDelayP99Ms)} / max ${fmtMs(row.gateway.loopDelayMaxMs)} ms`
+    ? `, batch ${fmtInt(row.gateway.avgBatchPoints)} pts / append ${fmtMs(row.gateway.avgAppendMs)} ms, pauses ${row.gateway.intakePauses}, event-loop delay p99 ${fmtMs(row.gateway.loopDelayP99Ms)} / max ${fmtMs(row.gateway.loopDelayMaxMs)} ms, queued→durable p50/p99 ≤ ${fmtMs(row.gateway.durableP50Ms)} / ${fmtMs(row.gateway.durableP99Ms)} ms`
     : '';
   console.error(
     `  ${target} ${spec.phase}: ${fmtInt(row.acceptedPerSec ?? row.sentPerSec)} points/s` +
@@ -583,7 +621,7 @@ export const runGpsBench = async (args: string[]): Promise<number> => {
   const visible = roles.split(',').includes('projections');
   /** Writes the gateway's CPU profile (node --cpu-prof) into this directory when it exits. */
   const cpuProfDir = opt('cpu-prof');
-  const want = (n: string) => (only ? only.includes(n) : n !== 'jetstream' && n !== 'jetstream-split');
+  const want = (n: string) => (only ? only.includes(n) : !n.startsWith('jetstream'));
   const startedAt = new Date();
   const rows: Row[] = [];
   const idles: IdleResult[] = [];
@@ -685,6 +723,14 @@ export const runGpsBench = async (args: string[]): Promise<number> => {
       setup: jetStreamSetup,
     },
     {
+      key: 'jetstream-main',
+      name: 'fleetgate JetStream+PG, ingest on the main thread',
+      setup: async () => {
+        const s = await jetStreamSetup();
+        return { ...s, env: { ...s.env, INGEST_THREAD: 'main' } };
+      },
+    },
+    {
       key: 'jetstream-split',
       name: 'fleetgate JetStream+PG, projections apart',
       split: true,
@@ -721,7 +767,11 @@ export const runGpsBench = async (args: string[]): Promise<number> => {
       if (t.split && visible) {
         const projDir = await tempDir('fg-bench-gps-proj-');
         projDirRemove = projDir.remove;
-        projector = await startGateway({ ...setup.env, DATA_DIR: projDir.dir }, 'projections,api');
+        projector = await startGateway(
+          { ...setup.env, DATA_DIR: projDir.dir },
+          'projections,api',
+          cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${cpuProfDir}`, `--cpu-prof-name=projector-${t.key}.cpuprofile`] : [],
+        );
         console.error(`  projections in pid ${projector.child.pid}`);
       }
       let tail = '';
@@ -892,7 +942,7 @@ export const runGpsBench = async (args: string[]): Promise<number> => {
     for (const r of gwRows) {
       const g = r.gateway as NonNullable<Row['gateway']>;
       console.log(
-        `  ${r.target}, ${r.phase}: ${fmtInt(g.acceptedPerSecInWindow)} points/s accepted before the deadline, ${fmtInt(g.avgBatchPoints)} points per GPS append, ${fmtMs(g.avgAppendMs)} ms per append, ${g.intakePauses} intake pauses, ${g.refusals} refusals, event-loop delay p99 ${fmtMs(g.loopDelayP99Ms)} ms (max ${fmtMs(g.loopDelayMaxMs)}); analytics poll round trip p50 ${fmtMs(g.pollRttP50)} ms`,
+        `  ${r.target}, ${r.phase}: ${fmtInt(g.acceptedPerSecInWindow)} points/s accepted before the deadline, ${fmtInt(g.avgBatchPoints)} points per GPS append, ${fmtMs(g.avgAppendMs)} ms per append, ${g.intakePauses} intake pauses, ${g.refusals} refusals, event-loop delay p99 ${fmtMs(g.loopDelayP99Ms)} ms (max ${fmtMs(g.loopDelayMaxMs)}), queued→durable p50/p99 ≤ ${fmtMs(g.durableP50Ms)} / ${fmtMs(g.durableP99Ms)} ms; analytics poll round trip p50 ${fmtMs(g.pollRttP50)} ms`,
       );
     }
   }

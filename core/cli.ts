@@ -1,15 +1,12 @@
 #!/usr/bin/env node
-import { hostname } from 'node:os';
 import { parseArgs } from 'node:util';
 import { Value } from '@sinclair/typebox/value';
 import { postgresApiKeyStore } from '../api/auth.js';
 import { mountApi } from '../api/index.js';
 import { buildHandlers } from '../handlers/index.js';
 import { smsBalanceReader } from '../handlers/sms/index.js';
-import { startMqttIngest } from '../ingest/mqtt/broker.js';
-import { startDownlink } from '../ingest/mqtt/downlink.js';
-import { startRevocation } from '../ingest/mqtt/revocation.js';
-import { startOsmandIngest } from '../ingest/osmand/server.js';
+import { startDeviceIngest } from '../ingest/deviceIngest.js';
+import { startIngestThread } from '../ingest/worker/ingestThread.js';
 import { mountDriverSocket } from '../ingest/ws/driverSocket.js';
 import { GPS_TRACKING, gpsTrackingProjection, rebuildGpsTracking } from '../projections/gpsTracking.js';
 import { projections } from '../projections/index.js';
@@ -51,7 +48,7 @@ const fail = (message: string, code = 2): never => {
 const run = async (logger: Logger, work: () => Promise<void>) => {
   try {
     await work();
-    process.exit(0);
+    process.exit(process.exitCode ?? 0); // a lost ingest thread set 1
   } catch (e) {
     if (isGatewayError(e)) fail(e.message, 1);
     logger.fatal({ err: e }, 'failed');
@@ -91,54 +88,25 @@ const start = async (config: Config, logger: Logger) => {
         },
       };
     },
-    startIngest: async (stores) => {
-      // Like MQTT below: a default port already taken turns the protocol off (said loudly), a port
-      // the operator chose stops start-up.
-      const optional =
-        <T>(explicit: boolean, name: string) =>
-        (e: unknown): T | undefined => {
-          if (explicit || !isGatewayError(e, 'GW_ERR_CONFIG')) throw e;
-          logger.error({ err: (e as Error).message }, `${name} ingest is OFF: set ${name.toUpperCase()}_PORT to a free port`);
-          return undefined;
-        };
-      const osmand = await startOsmandIngest({
-        config,
-        log: stores.log,
-        devices: registryOf(stores.postgres.sql),
-        logger: logger.child({ part: 'osmand' }),
-      }).catch(optional<Awaited<ReturnType<typeof startOsmandIngest>>>(config.osmand.portExplicit, 'osmand'));
-      const mqtt = await startMqttIngest({
-        config,
-        log: stores.log,
-        devices: registryOf(stores.postgres.sql),
-        logger: logger.child({ part: 'mqtt' }),
-      }).catch(optional<Awaited<ReturnType<typeof startMqttIngest>>>(config.mqtt.portExplicit, 'mqtt'));
-      if (!mqtt) return { close: async () => osmand?.close() };
-      const downlink = await startDownlink({
-        log: stores.log,
-        sql: stores.postgres.sql,
-        broker: mqtt.broker,
-        logger,
-        node: `${hostname()}:${process.pid}`,
-        deviceIdOf: mqtt.deviceIdOf,
-      });
-      const revocation = await startRevocation({
-        log: stores.log,
-        broker: mqtt.broker,
-        devices: registryOf(stores.postgres.sql),
-        deviceIdOf: mqtt.deviceIdOf,
-        logger,
-      });
-      logger.info({ port: mqtt.port }, 'mqtt listening');
-      return {
-        close: async () => {
-          await osmand?.close();
-          await revocation.close();
-          await downlink.close();
-          await mqtt.close();
-        },
-      };
-    },
+    startIngest: (stores) =>
+      config.ingest.thread === 'worker'
+        ? startIngestThread({
+            logger,
+            onCrash: (reason) => {
+              // Devices are cut off while the API would still look healthy: end the process, so
+              // its supervisor starts a whole one (unacknowledged points are resent by the devices).
+              logger.fatal({ reason }, 'ingest thread lost: shutting down');
+              process.exitCode = 1;
+              process.kill(process.pid, 'SIGTERM');
+            },
+          })
+        : startDeviceIngest({
+            config,
+            log: stores.log,
+            sql: stores.postgres.sql,
+            devices: registryOf(stores.postgres.sql),
+            logger,
+          }),
     mountIngest: async (app, stores) =>
       mountDriverSocket(app, {
         config,

@@ -1,4 +1,5 @@
 import { existsSync, readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
 import { Kind, type TSchema } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
@@ -71,6 +72,8 @@ export interface Config {
   notifications: { timeZone: string };
   /** OSMAND_PORT was set: a port in use stops start-up instead of turning OsmAnd off. */
   osmand: { port: number; portExplicit: boolean };
+  /** Where the device-facing ingest (MQTT, OsmAnd) runs: this thread, or a worker thread of its own. */
+  ingest: { thread: 'main' | 'worker' };
   api: {
     publicUrl: string | undefined;
     trustProxy: boolean;
@@ -125,6 +128,12 @@ const validTimeZone = (tz: string) => {
   }
 };
 
+/** `auto`: a worker thread when the log and Postgres are servers it can reach itself and a second core exists. */
+const ingestThread = (env: Env): 'main' | 'worker' => {
+  if (env.INGEST_THREAD !== 'auto') return env.INGEST_THREAD;
+  return env.NATS_URL && env.DATABASE_URL && availableParallelism() > 1 ? 'worker' : 'main';
+};
+
 /**
  * One typed, validated, frozen config. Every wrong variable is listed with what it expects;
  * nothing else in fleetgate reads `process.env`.
@@ -139,6 +148,9 @@ export const loadConfig = (raw: Record<string, string | undefined>): Config => {
   const env = candidate as Env;
   if (env.HANDLER_BACKOFF_BASE_MS > env.HANDLER_BACKOFF_MAX_MS) {
     problems.push('HANDLER_BACKOFF_BASE_MS must not exceed HANDLER_BACKOFF_MAX_MS');
+  }
+  if (env.INGEST_THREAD === 'worker' && !(env.NATS_URL && env.DATABASE_URL)) {
+    problems.push('INGEST_THREAD=worker needs NATS_URL and DATABASE_URL: the embedded log and PGlite live in the main thread');
   }
   if (env.NOTIFICATIONS_TIME_ZONE !== undefined && !validTimeZone(env.NOTIFICATIONS_TIME_ZONE)) {
     problems.push(
@@ -226,6 +238,7 @@ export const loadConfig = (raw: Record<string, string | undefined>): Config => {
     live: { tileUrl: env.LIVE_TILE_URL },
     notifications: { timeZone: env.NOTIFICATIONS_TIME_ZONE ?? env.MAIL_TIME_ZONE },
     osmand: { port: env.OSMAND_PORT, portExplicit: Boolean(raw.OSMAND_PORT?.trim()) },
+    ingest: { thread: ingestThread(env) },
     ws: {
       maxMessageBytes: env.WS_MAX_MESSAGE_BYTES,
       idleTimeoutSeconds: env.WS_IDLE_TIMEOUT_SECONDS,

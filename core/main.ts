@@ -24,7 +24,15 @@ export interface Stores {
  * Opens what a process needs, in one place for every command: the data-dir lock (when PGlite or
  * chdb live in DATA_DIR), Postgres and ClickHouse (in parallel), migrations, then the event log.
  */
-export const openStores = async (config: Config, logger: Logger, opts: { clickhouse: boolean }): Promise<Stores> => {
+export const openStores = async (
+  config: Config,
+  logger: Logger,
+  opts: {
+    clickhouse: boolean;
+    /** false where another thread of this process applied the migrations already */
+    migrate?: boolean;
+  },
+): Promise<Stores> => {
   const embedded = config.mode.postgres === 'pglite' || (opts.clickhouse && config.mode.clickhouse === 'chdb');
   const lock: DataDirLock | undefined = embedded ? await lockDataDir(config.dataDir) : undefined;
   const opened: { close(): Promise<void> }[] = [];
@@ -42,8 +50,10 @@ export const openStores = async (config: Config, logger: Logger, opts: { clickho
       { postgres: postgres.target, clickhouse: clickhouse?.target ?? 'not opened', ms: Date.now() - t0 },
       'stores open',
     );
-    const applied = await migrate({ postgres, clickhouse, gpsRetentionDays: config.gps.retentionDays, logger });
-    if (applied.length) logger.info({ applied }, 'migrations applied');
+    if (opts.migrate !== false) {
+      const applied = await migrate({ postgres, clickhouse, gpsRetentionDays: config.gps.retentionDays, logger });
+      if (applied.length) logger.info({ applied }, 'migrations applied');
+    }
     const log = instrumentedEventLog(
       config.nats
         ? await (await import('./eventlog/jetstream.js')).jetStreamEventLog(config.nats)
@@ -149,7 +159,14 @@ export const startGateway = async (config: Config, logger: Logger, parts: Gatewa
     throw e;
   }
   logger.info(
-    { roles: [...roles], mode: config.mode, dataDir: config.dataDir, httpPort: http.port, malloc: mallocTuning() },
+    {
+      roles: [...roles],
+      mode: config.mode,
+      ingestThread: roles.has('ingest') ? config.ingest.thread : undefined,
+      dataDir: config.dataDir,
+      httpPort: http.port,
+      malloc: mallocTuning(),
+    },
     'fleetgate ready',
   );
 

@@ -1,4 +1,4 @@
-import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import { AggregatorRegistry, Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 
 /** One registry per process, served at `/metrics`. */
 export const registry = new Registry();
@@ -55,4 +55,22 @@ export const metrics = {
     buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
     registers: [registry],
   }),
+};
+
+type MetricsJson = Awaited<ReturnType<Registry['getMetricsAsJSON']>>;
+
+/** Metrics kept elsewhere in this process (the ingest worker's registry), read at each scrape. */
+const otherThreads = new Set<() => Promise<MetricsJson>>();
+
+/** Adds a source to `/metrics`; the returned function removes it. Its series must carry a label of their own (`thread`). */
+export const addMetricsSource = (read: () => Promise<MetricsJson>) => {
+  otherThreads.add(read);
+  return () => otherThreads.delete(read);
+};
+
+/** The text `/metrics` serves: this thread's registry plus every other thread's, merged into one family per name. */
+export const scrapeMetrics = async (): Promise<string> => {
+  if (otherThreads.size === 0) return registry.metrics();
+  const all = await Promise.all([registry.getMetricsAsJSON(), ...[...otherThreads].map((read) => read().catch(() => []))]);
+  return AggregatorRegistry.aggregate(all).metrics();
 };

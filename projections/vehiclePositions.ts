@@ -1,9 +1,6 @@
 import type { Projection, StoredEvent } from '../core/runners/projectionRunner.js';
 import { GPS_REPORTED, type GpsReported } from '../schemas/events/gps.js';
 
-/** 12 parameters a row: far below the protocol's 65 535 parameters per statement. */
-const CHUNK = 2_000;
-
 /**
  * `vehicle_positions`: the newest fix per device. Only a strictly newer `ts` replaces a row (in
  * the batch and in the table), so a device flushing an offline buffer, a resend, or a replay in
@@ -22,9 +19,12 @@ export const vehiclePositionsProjection: Projection = {
       if (!seen || d.ts > seen.data.ts) latest.set(d.deviceId, e as StoredEvent & { data: GpsReported });
     }
     if (latest.size === 0) return;
+    // One JSON parameter for the whole batch: postgres.js serializes 12 typed parameters a row in
+    // JavaScript (28% of a projections process at 12,000 points/s), JSON.stringify is native and
+    // Postgres unpacks the set in C. Times stay epoch ms, turned into timestamptz exactly.
     const rows = [...latest.values()].map(({ seq, data: d }) => ({
       device_id: d.deviceId,
-      ts: new Date(d.ts),
+      ts: d.ts,
       lat: d.lat,
       lon: d.lon,
       speed: d.speed ?? null,
@@ -33,19 +33,23 @@ export const vehiclePositionsProjection: Projection = {
       accuracy: d.accuracy ?? null,
       battery: d.battery ?? null,
       source: d.source,
-      received_at: new Date(d.receivedAt),
+      received_at: d.receivedAt,
       last_seq: seq,
     }));
-    for (let i = 0; i < rows.length; i += CHUNK) {
-      await tx`
-        INSERT INTO vehicle_positions ${tx(rows.slice(i, i + CHUNK))}
-        ON CONFLICT (device_id) DO UPDATE SET
-          ts = excluded.ts, lat = excluded.lat, lon = excluded.lon, speed = excluded.speed,
-          heading = excluded.heading, alt = excluded.alt, accuracy = excluded.accuracy,
-          battery = excluded.battery, source = excluded.source, received_at = excluded.received_at,
-          last_seq = excluded.last_seq
-        WHERE vehicle_positions.ts < excluded.ts`;
-    }
+    await tx`
+      INSERT INTO vehicle_positions
+        (device_id, ts, lat, lon, speed, heading, alt, accuracy, battery, source, received_at, last_seq)
+      SELECT device_id, to_timestamp(0) + ts * interval '1 millisecond', lat, lon, speed, heading, alt,
+             accuracy, battery, source, to_timestamp(0) + received_at * interval '1 millisecond', last_seq
+      FROM jsonb_to_recordset(${tx.json(rows)}) AS r(
+        device_id text, ts bigint, lat float8, lon float8, speed float8, heading float8, alt float8,
+        accuracy float8, battery float8, source text, received_at bigint, last_seq bigint)
+      ON CONFLICT (device_id) DO UPDATE SET
+        ts = excluded.ts, lat = excluded.lat, lon = excluded.lon, speed = excluded.speed,
+        heading = excluded.heading, alt = excluded.alt, accuracy = excluded.accuracy,
+        battery = excluded.battery, source = excluded.source, received_at = excluded.received_at,
+        last_seq = excluded.last_seq
+      WHERE vehicle_positions.ts < excluded.ts`;
   },
   async reset(tx) {
     await tx`TRUNCATE vehicle_positions`;

@@ -193,6 +193,11 @@ export const EnvSchema = Type.Object({
   GPS_MAX_POINTS_PER_MESSAGE: int(1, 10_000, 1_000, 'points in one MQTT/WS message (offline buffers)'),
   GPS_BATCH_MAX_POINTS: int(1, 100_000, 2_000, 'points the ingest coalesces into one log append'),
   GPS_BATCH_MAX_MS: int(0, 1_000, 5, 'ms the ingest waits to fill a batch'),
+  INGEST_THREAD: Type.Union([Type.Literal('auto'), Type.Literal('main'), Type.Literal('worker')], {
+    default: 'auto',
+    description:
+      'one of auto, main, worker: where the MQTT and OsmAnd ingest runs; worker (a thread of its own) needs NATS_URL and DATABASE_URL, auto picks it when they are set and the machine has more than one core',
+  }),
   GPS_APPENDS_IN_FLIGHT: int(1, 64, 4, 'GPS appends each ingest source keeps in flight (pipelining the log round trip)'),
   GPS_CLICKHOUSE_BATCH_ROWS: int(1, 1_000_000, 20_000, 'rows per ClickHouse insert'),
   GPS_CLICKHOUSE_BATCH_MS: int(0, 60_000, 200, 'ms the ClickHouse projection waits to fill an insert'),

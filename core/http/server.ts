@@ -1,6 +1,6 @@
 import { GatewayError } from '../../schemas/errors.js';
 import type { Logger } from '../logger.js';
-import { metrics, registry } from '../metrics.js';
+import { metrics, registry, scrapeMetrics } from '../metrics.js';
 import { type HttpResponse, type TemplatedApp, type us_listen_socket, uws, uwsIsNative } from './uws.js';
 
 export interface Readiness {
@@ -84,7 +84,7 @@ export const startHttpServer = async (opts: HttpServerOptions): Promise<HttpServ
     respondAsync(res, '/metrics', 'GET', async () => ({
       status: 200,
       type: registry.contentType,
-      body: await registry.metrics(),
+      body: await scrapeMetrics(),
     })),
   );
 

@@ -73,6 +73,7 @@ export const gpsBatcher = (opts: GpsBatcherOptions) => {
   const subject = gpsSubject(opts.source);
   const hardLimit = opts.maxPending * 2;
   const maxInFlight = Math.max(1, opts.maxInFlight ?? 1);
+  const durable = gpsMetrics.durableSeconds.labels({ source: opts.source });
   const sealed: Batch[] = [];
   let open: Batch | undefined;
   let pending = 0;
@@ -180,7 +181,12 @@ export const gpsBatcher = (opts: GpsBatcherOptions) => {
       gpsMetrics.pendingPoints.set({ source: opts.source }, pending);
       setPressure();
       pump();
-      return Promise.all([...touched].map((b) => b.settled)).then(() => undefined);
+      const queued = performance.now();
+      const [first] = touched;
+      const settled = touched.size === 1 && first ? first.settled : Promise.all([...touched].map((b) => b.settled));
+      return settled.then(() => {
+        durable.observe((performance.now() - queued) / 1000);
+      });
     },
     get saturated() {
       return saturated;

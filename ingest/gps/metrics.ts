@@ -35,4 +35,11 @@ export const gpsMetrics = {
     buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
     registers: [registry],
   }),
+  durableSeconds: new Histogram({
+    name: 'fleetgate_gps_durable_seconds',
+    help: "Time from a message's points being queued for the GPS stream until they are durable (its ack follows at once), by source",
+    labelNames: ['source'] as const,
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.02, 0.035, 0.05, 0.075, 0.1, 0.25, 0.5, 1, 2.5],
+    registers: [registry],
+  }),
 };

@@ -6,9 +6,9 @@ import type { Logger } from '../../core/logger.js';
 const REVOKING = new Set(['device.disabled', 'device.token_rotated']);
 
 /**
- * Follows the registry's audit events (from any process, through the log) and, for a device
- * that was disabled or got a new token, drops its cached credentials here and closes its
- * connections: a revoked token stops working now, not at the next reconnect.
+ * Follows the registry's audit events (from any process or thread, through the log): drops what
+ * this registry cached about the device, and for a device that was disabled or got a new token
+ * closes its connections: a revoked token stops working now, not at the next reconnect.
  */
 export const startRevocation = async (opts: {
   log: EventLog;
@@ -22,9 +22,12 @@ export const startRevocation = async (opts: {
   const done = (async () => {
     for await (const m of opts.log.follow('EVENTS', { fromSeq: from, filterSubject: 'evt.device.>', signal: abort.signal })) {
       for (const e of m.events) {
-        if (!REVOKING.has(e.type)) continue;
-        const deviceId = (e.data as { deviceId: string }).deviceId;
+        const deviceId = (e.data as { deviceId?: unknown } | undefined)?.deviceId;
+        if (typeof deviceId !== 'string') continue;
+        // Any change (a device registered or enabled elsewhere too) drops what this process cached,
+        // e.g. an "unknown device" remembered from a connect attempt made before it was registered.
         opts.devices.invalidate(deviceId);
+        if (!REVOKING.has(e.type)) continue;
         // `clients` (client id → Client) is Aedes' own registry; its typings leave it out.
         const connected = (opts.broker as unknown as { clients: Record<string, Client> }).clients;
         const clients = Object.values(connected).filter((c) => opts.deviceIdOf(c) === deviceId);

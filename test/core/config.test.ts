@@ -1,4 +1,5 @@
 import { writeFile } from 'node:fs/promises';
+import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { loadConfig, readEnv } from '../../core/config.js';
@@ -67,5 +68,24 @@ describe('config', () => {
     expect(c.env.SMS_PROVIDER).toBe('twilio');
     expect(c.http.port).toBe(9100);
     await t.remove();
+  });
+
+  it('runs the device ingest in a worker thread where it can reach the log and Postgres itself', () => {
+    const distributed = { NATS_URL: 'nats://a:4222', DATABASE_URL: 'postgres://u@db/fleet' };
+    expect(loadConfig({}).ingest.thread).toBe('main'); // the embedded log and PGlite live in the main thread
+    expect(loadConfig({ NATS_URL: 'nats://a:4222' }).ingest.thread).toBe('main');
+    expect(loadConfig(distributed).ingest.thread).toBe(availableParallelism() > 1 ? 'worker' : 'main');
+    expect(loadConfig({ ...distributed, INGEST_THREAD: 'main' }).ingest.thread).toBe('main');
+    expect(loadConfig({ ...distributed, INGEST_THREAD: 'worker' }).ingest.thread).toBe('worker');
+    const refused = (() => {
+      try {
+        loadConfig({ INGEST_THREAD: 'worker' });
+      } catch (e) {
+        return e;
+      }
+    })();
+    expect(isGatewayError(refused, 'GW_ERR_CONFIG')).toBe(true);
+    expect((refused as Error).message).toContain('INGEST_THREAD=worker needs NATS_URL and DATABASE_URL');
+    expect(() => loadConfig({ INGEST_THREAD: 'thread' })).toThrow(/INGEST_THREAD="thread": expected one of auto, main, worker/);
   });
 });

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { batchMsgId } from '../../core/eventlog/newEvent.js';
 import type { AppendAck, AppendOptions, EventEnvelope, EventLog } from '../../core/eventlog/port.js';
 import { type GpsBatcherOptions, GpsIntakeOverloadedError, gpsBatcher, gpsEvent } from '../../ingest/gps/batcher.js';
+import { gpsMetrics } from '../../ingest/gps/metrics.js';
 import { isGatewayError } from '../../schemas/errors.js';
 import type { GpsReported } from '../../schemas/events/gps.js';
 
@@ -80,6 +81,27 @@ describe('gpsBatcher', () => {
     expect(m.calls.every((c) => c.subject === 'gps.reported.mqtt' && c.opts?.msgId === batchMsgId(c.events))).toBe(true);
     expect(done.value).toBe('resolved');
     expect(m.maxInFlight()).toBe(1);
+  });
+
+  it('times each message from queued to durable (fleetgate_gps_durable_seconds), only once it is durable', async () => {
+    const m = manualLog();
+    const b = batcher(m.log, { source: 'osmand', maxMs: 0 });
+    const observed = async () =>
+      (await gpsMetrics.durableSeconds.get()).values.find(
+        (v) => v.metricName === 'fleetgate_gps_durable_seconds_count' && v.labels.source === 'osmand',
+      )?.value ?? 0;
+    const before = await observed();
+    const done = state(b.add(points(3)));
+    await tick(30);
+    expect(await observed()).toBe(before); // not durable yet: nothing observed
+    m.calls[0]?.ack();
+    await tick();
+    expect(done.value).toBe('resolved');
+    expect(await observed()).toBe(before + 1);
+    const sum = (await gpsMetrics.durableSeconds.get()).values.find(
+      (v) => v.metricName === 'fleetgate_gps_durable_seconds_sum' && v.labels.source === 'osmand',
+    )?.value;
+    expect(sum).toBeGreaterThanOrEqual(0.025); // it waited ~30 ms for the ack
   });
 
   it('sends a lone point after maxMs, not before', async () => {
