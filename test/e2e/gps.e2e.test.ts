@@ -1,7 +1,7 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import mqtt, { type MqttClient } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { adminApi, connectDevice, until } from '../support/gatewayClient.js';
 import { freePort, runCli } from '../support/gatewayProcess.js';
 import { tempDir } from '../support/stores.js';
 
@@ -36,36 +36,10 @@ afterAll(async () => {
   await dir?.remove();
 });
 
-const api = async (method: string, path: string, body?: unknown) => {
-  const res = await fetch(`${base}${path}`, {
-    method,
-    headers: { authorization: `Bearer ${ADMIN}`, 'content-type': 'application/json' },
-    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-  });
-  return { status: res.status, body: (await res.json()) as Record<string, unknown> };
-};
-const register = async (id: string) => (await api('POST', '/api/v1/devices', { id })).body.token as string;
+const api = (method: string, path: string, body?: unknown) => adminApi(base, ADMIN).api(method, path, body);
+const register = (id: string) => adminApi(base, ADMIN).register(id);
 const connect = (id: string, token: string, session: { clientId?: string; clean?: boolean } = {}) =>
-  new Promise<MqttClient>((resolve, reject) => {
-    const c = mqtt.connect(`mqtt://127.0.0.1:${mqttPort}`, {
-      username: id,
-      password: token,
-      protocolVersion: 4,
-      reconnectPeriod: 0,
-      ...session,
-    });
-    c.once('connect', () => resolve(c));
-    c.once('error', reject);
-  });
-const until = async <T>(f: () => Promise<T | undefined>, what: string, ms = 20_000): Promise<T> => {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await f();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`${what}: not within ${ms} ms`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-};
+  connectDevice(mqttPort, id, token, session);
 
 describe('GPS end to end in the real process', () => {
   it('takes points over MQTT (mqtt.js and mosquitto_pub) into the track, the positions and analytics, each once', async () => {

@@ -2,10 +2,10 @@
  * The one-process gateway in the distributed mode (JetStream + Postgres) runs the device ingest
  * in a worker thread (INGEST_THREAD=worker): the real CLI, a private nats-server, a fresh database.
  */
-import mqtt, { type MqttClient } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { jetStreamEventLog } from '../../core/eventlog/jetstream.js';
 import type { GpsReported } from '../../schemas/events/gps.js';
+import { adminApi, connectDevice, until } from '../support/gatewayClient.js';
 import { freePort, type GatewayProcess, runCli } from '../support/gatewayProcess.js';
 import { type NatsServerHandle, startNatsServer } from '../support/natsServer.js';
 import { freshPostgresDb, tempDir } from '../support/stores.js';
@@ -55,38 +55,9 @@ afterAll(async () => {
   await dir?.remove();
 });
 
-const api = async (method: string, path: string, body?: unknown) => {
-  const res = await fetch(`${base}${path}`, {
-    method,
-    headers: { authorization: `Bearer ${ADMIN}`, 'content-type': 'application/json' },
-    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-  });
-  return { status: res.status, body: (await res.json()) as Record<string, unknown> };
-};
-const register = async (id: string) => (await api('POST', '/api/v1/devices', { id })).body.token as string;
-const connect = (id: string, token: string) =>
-  new Promise<MqttClient>((resolve, reject) => {
-    const c = mqtt.connect(`mqtt://127.0.0.1:${mqttPort}`, {
-      username: id,
-      password: token,
-      protocolVersion: 4,
-      reconnectPeriod: 0,
-    });
-    c.once('connect', () => resolve(c));
-    c.once('error', (e) => {
-      c.end(true);
-      reject(e);
-    });
-  });
-const until = async <T>(f: () => Promise<T | undefined>, what: string, ms = 20_000): Promise<T> => {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await f();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`${what}: not within ${ms} ms`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-};
+const api = (method: string, path: string, body?: unknown) => adminApi(base, ADMIN).api(method, path, body);
+const register = (id: string) => adminApi(base, ADMIN).register(id);
+const connect = (id: string, token: string) => connectDevice(mqttPort, id, token);
 const position = (id: string) =>
   until(async () => {
     const r = await api('GET', `/api/v1/vehicles/positions?ids=${id}`);
