@@ -92,6 +92,8 @@ const start = async (config: Config, logger: Logger) => {
       config.ingest.thread === 'worker'
         ? startIngestThread({
             logger,
+            // Within the drain time, so the CLI's own forced exit (5 s later) never cuts the worker short.
+            stopTimeoutMs: config.shutdownTimeoutMs,
             onCrash: (reason) => {
               // Devices are cut off while the API would still look healthy: end the process, so
               // its supervisor starts a whole one (unacknowledged points are resent by the devices).

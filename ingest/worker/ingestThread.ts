@@ -5,7 +5,6 @@ import { GatewayError, type GatewayErrorCode } from '../../schemas/errors.js';
 import type { DeviceIngest } from '../deviceIngest.js';
 import type { FromIngestWorker, ToIngestWorker } from './protocol.js';
 
-const STOP_TIMEOUT_MS = 30_000;
 const METRICS_TIMEOUT_MS = 2_000;
 
 /**
@@ -17,6 +16,8 @@ const METRICS_TIMEOUT_MS = 2_000;
 export const startIngestThread = async (opts: {
   logger: Logger;
   onCrash(reason: string): void;
+  /** How long `close` waits for the worker to drain before terminating it (default 20 s). */
+  stopTimeoutMs?: number;
   /** The worker's script (tests substitute one that misbehaves). */
   entry?: URL;
 }): Promise<DeviceIngest> => {
@@ -82,10 +83,11 @@ export const startIngestThread = async (opts: {
         stopped = resolve;
       });
       send({ type: 'stop' });
+      const timeoutMs = opts.stopTimeoutMs ?? 20_000;
       const timer = setTimeout(() => {
-        logger.error({ timeoutMs: STOP_TIMEOUT_MS }, 'ingest thread did not stop in time: terminating it');
+        logger.error({ timeoutMs }, 'ingest thread did not stop in time: terminating it');
         void worker.terminate();
-      }, STOP_TIMEOUT_MS);
+      }, timeoutMs);
       await Promise.race([drained.then(() => exited), exited]);
       clearTimeout(timer);
     },
