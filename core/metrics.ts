@@ -59,18 +59,31 @@ export const metrics = {
 
 type MetricsJson = Awaited<ReturnType<Registry['getMetricsAsJSON']>>;
 
+interface MetricsSource {
+  read(): Promise<MetricsJson>;
+  /** Families only that thread writes: this thread's (never-touched) copies of them are left out. */
+  owns: RegExp | undefined;
+}
+
 /** Metrics kept elsewhere in this process (the ingest worker's registry), read at each scrape. */
-const otherThreads = new Set<() => Promise<MetricsJson>>();
+const otherThreads = new Set<MetricsSource>();
 
 /** Adds a source to `/metrics`; the returned function removes it. Its series must carry a label of their own (`thread`). */
-export const addMetricsSource = (read: () => Promise<MetricsJson>) => {
-  otherThreads.add(read);
-  return () => otherThreads.delete(read);
+export const addMetricsSource = (read: () => Promise<MetricsJson>, opts: { owns?: RegExp } = {}) => {
+  const source = { read, owns: opts.owns };
+  otherThreads.add(source);
+  return () => otherThreads.delete(source);
 };
 
 /** The text `/metrics` serves: this thread's registry plus every other thread's, merged into one family per name. */
 export const scrapeMetrics = async (): Promise<string> => {
   if (otherThreads.size === 0) return registry.metrics();
-  const all = await Promise.all([registry.getMetricsAsJSON(), ...[...otherThreads].map((read) => read().catch(() => []))]);
-  return AggregatorRegistry.aggregate(all).metrics();
+  const sources = [...otherThreads];
+  const owned = (name: string) => sources.some((s) => s.owns?.test(name));
+  const [own, ...others] = await Promise.all([
+    registry.getMetricsAsJSON(),
+    // A thread busy shutting down must not fail the scrape: its series are left out this once.
+    ...sources.map((s) => s.read().catch(() => [])),
+  ]);
+  return AggregatorRegistry.aggregate([own.filter((family) => !owned(family.name)), ...others]).metrics();
 };

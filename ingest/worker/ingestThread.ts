@@ -65,6 +65,8 @@ export const startIngestThread = async (opts: {
         });
         send({ type: 'metrics', id });
       }),
+    // MQTT and OsmAnd run only there; the main thread's copies (its modules are loaded) stay at 0.
+    { owns: /^fleetgate_(mqtt|osmand)_/ },
   );
   logger.info({ mqttPort: started.mqttPort, osmandPort: started.osmandPort, tid: started.tid }, 'ingest thread ready');
 

@@ -90,6 +90,9 @@ describe('the ingest worker thread in the real process', () => {
     expect(text.match(/^# TYPE fleetgate_gps_points_accepted_total /gm)).toHaveLength(1);
     expect(text).toMatch(/^fleetgate_nodejs_eventloop_lag_p99_seconds [\d.e-]+$/m);
     expect(text).toMatch(/^fleetgate_nodejs_eventloop_lag_p99_seconds\{thread="ingest"\} [\d.e-]+$/m);
+    // MQTT runs only in the worker: no idle main-thread copy beside its series.
+    expect(text).toMatch(/^fleetgate_mqtt_connections\{thread="ingest"\} \d+$/m);
+    expect(text).not.toMatch(/^fleetgate_mqtt_connections \d+$/m);
     // Process-wide figures come once, from the main thread.
     expect(text.match(/^fleetgate_process_cpu_seconds_total/gm)).toHaveLength(1);
   }, 60_000);
