@@ -28,6 +28,12 @@ describe('glibc malloc tuning', () => {
     });
   });
 
+  it('the systemd unit starts the gateway with the same values', async () => {
+    const unit = await readFile(join(packageRoot, 'deploy/systemd/fleetgate.service'), 'utf8');
+    const set = Object.fromEntries([...unit.matchAll(/^Environment=(MALLOC_[A-Z_]+)=(\S+)$/gm)].map((m) => [m[1], m[2]]));
+    expect(set).toEqual(GLIBC_MALLOC_ENV);
+  });
+
   it('reports what the process was started with', () => {
     expect(mallocTuning({ MALLOC_TRIM_THRESHOLD_: '1048576' })).toEqual({
       MALLOC_MMAP_THRESHOLD_: 'glibc default',

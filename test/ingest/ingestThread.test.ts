@@ -18,6 +18,10 @@ describe('the ingest worker thread, as the main thread sees it', () => {
     });
     expect(ingest.mqttPort).toBe(1);
     expect(await reason).toBe('ingest thread exited (3)');
+    // The shutdown that follows closes it like a live one, at once.
+    const t0 = Date.now();
+    await ingest.close();
+    expect(Date.now() - t0).toBeLessThan(1_000);
   });
 
   it('rejects start-up with the worker’s own error (a GatewayError stays one, so the CLI prints it plainly)', async () => {
