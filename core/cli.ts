@@ -15,6 +15,7 @@ import { isGatewayError } from '../schemas/errors.js';
 import { DeviceId } from '../schemas/http/devices.js';
 import { isScope, SCOPES } from '../schemas/http/scopes.js';
 import { type Config, loadConfig, readEnv } from './config.js';
+import { appendDeviceAudit } from './devices/audit.js';
 import { type DeviceRegistry, deviceRegistry } from './devices/registry.js';
 import { createLogger, type Logger } from './logger.js';
 import { openStores, startGateway } from './main.js';
@@ -215,6 +216,14 @@ const devices = async (
         kind: kind as 'unit' | 'phone',
         ...(values.driver ? { driverId: values.driver } : {}),
         ...(values.name ? { name: values.name } : {}),
+      });
+      // Like the API: running gateways learn of it through the log (their credential caches).
+      await appendDeviceAudit(stores.log, {
+        type: 'device.registered',
+        deviceId: created.id,
+        source: 'cli',
+        by: undefined,
+        data: { kind: created.kind, driverId: values.driver ?? null },
       });
       process.stdout.write(`${created.token}\n`);
       process.stderr.write(`fleetgate: device ${id} (${created.kind}) registered; its token is not shown again\n`);

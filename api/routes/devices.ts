@@ -1,18 +1,12 @@
+import { appendDeviceAudit } from '../../core/devices/audit.js';
 import type { DeviceRegistry } from '../../core/devices/registry.js';
-import { newEvent } from '../../core/eventlog/newEvent.js';
 import { CreateDeviceRequest, DeviceInfo, DeviceToken } from '../../schemas/http/devices.js';
 import type { ApiDeps } from '../deps.js';
 import { HttpProblem } from '../problemDetails.js';
 import { defineRoute, type RequestContext } from '../route.js';
 
-/** Registry changes are facts too: each leaves an audit event (never the token or its hash). */
-const audit = (deps: ApiDeps, ctx: RequestContext, type: string, deviceId: string, data: object = {}) => {
-  const subject = `evt.device.${deviceId.replace(/[.*>\s]/g, '_')}`;
-  return deps.log.append(
-    subject,
-    newEvent({ type, subject, source: 'api', data: { deviceId, by: ctx.principal?.prefix, ...data } }),
-  );
-};
+const audit = (deps: ApiDeps, ctx: RequestContext, type: string, deviceId: string, data: object = {}) =>
+  appendDeviceAudit(deps.log, { type, deviceId, source: 'api', by: ctx.principal?.prefix, data });
 
 export const deviceRoutes = (deps: ApiDeps, devices: DeviceRegistry) => {
   const idOf = (ctx: RequestContext) => ctx.params.id as string;
