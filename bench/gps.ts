@@ -621,6 +621,8 @@ export const runGpsBench = async (args: string[]): Promise<number> => {
   const visible = roles.split(',').includes('projections');
   /** Writes the gateway's CPU profile (node --cpu-prof) into this directory when it exits. */
   const cpuProfDir = opt('cpu-prof');
+  const profileArgs = (name: string) =>
+    cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${cpuProfDir}`, `--cpu-prof-name=${name}.cpuprofile`] : [];
   const want = (n: string) => (only ? only.includes(n) : !n.startsWith('jetstream'));
   const startedAt = new Date();
   const rows: Row[] = [];
@@ -761,7 +763,7 @@ export const runGpsBench = async (args: string[]): Promise<number> => {
               .filter((r) => r !== 'projections')
               .join(',')
           : roles,
-        cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${cpuProfDir}`, `--cpu-prof-name=gateway-${t.key}.cpuprofile`] : [],
+        profileArgs(`gateway-${t.key}`),
       );
       const gateway = gw;
       if (t.split && visible) {
@@ -770,7 +772,7 @@ export const runGpsBench = async (args: string[]): Promise<number> => {
         projector = await startGateway(
           { ...setup.env, DATA_DIR: projDir.dir },
           'projections,api',
-          cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${cpuProfDir}`, `--cpu-prof-name=projector-${t.key}.cpuprofile`] : [],
+          profileArgs(`projector-${t.key}`),
         );
         console.error(`  projections in pid ${projector.child.pid}`);
       }
