@@ -41,7 +41,20 @@ import { createInterface } from 'node:readline';
 import { packageRoot } from '../core/paths.js';
 import { ADMIN_KEY, startGateway, stop, waitForLine } from './api.js';
 import type { LoadConfig, LoadEvent, PhaseCommand, PhaseResult } from './gpsLoad.js';
-import { createScratchDatabase, fmtInt, fmtMs, freePort, pool, startNatsServer, table, tempDir } from './support.js';
+import {
+  bucketQuantile,
+  buckets,
+  createScratchDatabase,
+  fmtInt,
+  fmtMs,
+  freePort,
+  metric,
+  metricMax,
+  pool,
+  startNatsServer,
+  table,
+  tempDir,
+} from './support.js';
 
 const MOSQUITTO = { host: '127.0.0.1', port: 1883 };
 const DEFAULT_ROLES = 'ingest,api,projections';
@@ -243,49 +256,6 @@ const analyticsCount = async (gw: Gateway): Promise<number> => {
   const body = (await res.json()) as { rows?: { n: string | number }[] };
   if (!res.ok) throw new Error(`analytics query: ${res.status} ${JSON.stringify(body)}`);
   return Number(body.rows?.[0]?.n ?? 0);
-};
-
-/** Sums of the samples of one metric (all label sets matching `labels`) in the Prometheus text. */
-const metric = (text: string, name: string, labels = '') => {
-  let sum = 0;
-  for (const line of text.split('\n')) {
-    if (!line.startsWith(name)) continue;
-    const rest = line.slice(name.length);
-    if (!(rest.startsWith(' ') || rest.startsWith('{'))) continue;
-    if (labels && !rest.includes(labels)) continue;
-    sum += Number(line.slice(line.lastIndexOf(' ') + 1));
-  }
-  return sum;
-};
-
-/** The largest value among the lines of `name` (one per thread: the event-loop delay of the worst). */
-const metricMax = (text: string, name: string) => {
-  let max = 0;
-  for (const line of text.split('\n')) {
-    if (!line.startsWith(name) || !(line[name.length] === ' ' || line[name.length] === '{')) continue;
-    max = Math.max(max, Number(line.slice(line.lastIndexOf(' ') + 1)));
-  }
-  return max;
-};
-
-/** Cumulative bucket counts of a histogram (`le` → count) for the lines that carry `labels`. */
-const buckets = (text: string, name: string, labels: string) => {
-  const out = new Map<number, number>();
-  for (const line of text.split('\n')) {
-    if (!line.startsWith(`${name}_bucket{`) || !line.includes(labels)) continue;
-    const le = /le="([^"]+)"/.exec(line)?.[1];
-    if (le) out.set(le === '+Inf' ? Number.POSITIVE_INFINITY : Number(le), Number(line.slice(line.lastIndexOf(' ') + 1)));
-  }
-  return out;
-};
-
-/** The upper bound of the bucket holding quantile `q` of what was observed between two scrapes. */
-const bucketQuantile = (before: Map<number, number>, after: Map<number, number>, q: number) => {
-  const les = [...after.keys()].sort((a, b) => a - b);
-  const total = (after.get(Number.POSITIVE_INFINITY) ?? 0) - (before.get(Number.POSITIVE_INFINITY) ?? 0);
-  if (total <= 0) return Number.NaN;
-  for (const le of les) if ((after.get(le) ?? 0) - (before.get(le) ?? 0) >= q * total) return le;
-  return Number.POSITIVE_INFINITY;
 };
 
 interface GatewayCounters {

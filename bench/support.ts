@@ -133,3 +133,48 @@ export const table = (headers: string[], rows: (string | number)[][]): string =>
       .trimEnd();
   return [line(head), widths.map((w) => '-'.repeat(w)).join('  '), ...cells.slice(1).map(line)].join('\n');
 };
+
+// Prometheus text from a gateway's /metrics
+
+/** Sums of the samples of one metric (all label sets matching `labels`) in the Prometheus text. */
+export const metric = (text: string, name: string, labels = '') => {
+  let sum = 0;
+  for (const line of text.split('\n')) {
+    if (!line.startsWith(name)) continue;
+    const rest = line.slice(name.length);
+    if (!(rest.startsWith(' ') || rest.startsWith('{'))) continue;
+    if (labels && !rest.includes(labels)) continue;
+    sum += Number(line.slice(line.lastIndexOf(' ') + 1));
+  }
+  return sum;
+};
+
+/** The largest value among the lines of `name` (one per thread: the event-loop delay of the worst). */
+export const metricMax = (text: string, name: string) => {
+  let max = 0;
+  for (const line of text.split('\n')) {
+    if (!line.startsWith(name) || !(line[name.length] === ' ' || line[name.length] === '{')) continue;
+    max = Math.max(max, Number(line.slice(line.lastIndexOf(' ') + 1)));
+  }
+  return max;
+};
+
+/** Cumulative bucket counts of a histogram (`le` → count) for the lines that carry `labels`. */
+export const buckets = (text: string, name: string, labels: string) => {
+  const out = new Map<number, number>();
+  for (const line of text.split('\n')) {
+    if (!line.startsWith(`${name}_bucket{`) || !line.includes(labels)) continue;
+    const le = /le="([^"]+)"/.exec(line)?.[1];
+    if (le) out.set(le === '+Inf' ? Number.POSITIVE_INFINITY : Number(le), Number(line.slice(line.lastIndexOf(' ') + 1)));
+  }
+  return out;
+};
+
+/** The upper bound of the bucket holding quantile `q` of what was observed between two scrapes. */
+export const bucketQuantile = (before: Map<number, number>, after: Map<number, number>, q: number) => {
+  const les = [...after.keys()].sort((a, b) => a - b);
+  const total = (after.get(Number.POSITIVE_INFINITY) ?? 0) - (before.get(Number.POSITIVE_INFINITY) ?? 0);
+  if (total <= 0) return Number.NaN;
+  for (const le of les) if ((after.get(le) ?? 0) - (before.get(le) ?? 0) >= q * total) return le;
+  return Number.POSITIVE_INFINITY;
+};

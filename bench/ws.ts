@@ -14,7 +14,18 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { packageRoot } from '../core/paths.js';
 import { ADMIN_KEY, startGateway, stop, waitForLine } from './api.js';
-import { createScratchDatabase, fmtInt, fmtMs, pool, startNatsServer, table, tempDir } from './support.js';
+import {
+  bucketQuantile,
+  buckets,
+  createScratchDatabase,
+  fmtInt,
+  fmtMs,
+  metricMax,
+  pool,
+  startNatsServer,
+  table,
+  tempDir,
+} from './support.js';
 import type { WsLoadConfig, WsLoadResult } from './wsLoad.js';
 
 const rssMiB = (pid: number) => Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1]) / 1024;
@@ -49,6 +60,24 @@ const sampled = async <T>(pid: number, phase: () => Promise<T>) => {
   } finally {
     clearInterval(timer);
   }
+};
+
+/**
+ * Runs a phase between two scrapes of the gateway's /metrics: its own share of send → ack (points
+ * queued → durable, `fleetgate_gps_durable_seconds{source="ws"}`) and its worst event-loop delay.
+ */
+const withInternals = async <T>(gatewayUrl: string, phase: () => Promise<T>) => {
+  const scrape = async () => (await fetch(`${gatewayUrl}/metrics`)).text();
+  const before = buckets(await scrape(), 'fleetgate_gps_durable_seconds', 'source="ws"');
+  const result = await phase();
+  const text = await scrape();
+  const after = buckets(text, 'fleetgate_gps_durable_seconds', 'source="ws"');
+  return {
+    result,
+    durableP50Ms: bucketQuantile(before, after, 0.5) * 1000,
+    durableP99Ms: bucketQuantile(before, after, 0.99) * 1000,
+    loopDelayP99Ms: metricMax(text, 'fleetgate_nodejs_eventloop_lag_p99_seconds') * 1000,
+  };
 };
 
 export const runWsBench = async (args: string[]): Promise<number> => {
@@ -100,6 +129,8 @@ export const runWsBench = async (args: string[]): Promise<number> => {
   }
 
   const gatewayResults: { target: string; durable: WsLoadResult; steady: WsLoadResult }[] = [];
+  /** Lines on the gateway's own share of each phase (from its /metrics). */
+  const inside: string[] = [];
   for (const target of targets) {
     const dir = await tempDir('fg-bench-ws-');
     const [nats, db] =
@@ -129,20 +160,32 @@ export const runWsBench = async (args: string[]): Promise<number> => {
       });
       const url = `${gw.url.replace('http', 'ws')}/v1/ws/driver`;
       const pid = gw.child.pid as number;
-      const max = await sampled(pid, () => load({ url, tokens, connections, seconds, perSecond: 0, window: 4 }));
-      row(`${name}, closed loop`, max.result, max.peakRss);
-      const at = await sampled(pid, () =>
-        load({
-          url,
-          tokens,
-          connections,
-          seconds,
-          perSecond: rate / connections,
-          burstShare: 0.05,
-          live: { url: `${gw.url.replace('http', 'ws')}/v1/ws/live?key=${ADMIN_KEY}` },
-        }),
+      const internals = (phase: string, i: { durableP50Ms: number; durableP99Ms: number; loopDelayP99Ms: number }) =>
+        inside.push(
+          `  ${phase}: queued→durable p50/p99 ≤ ${fmtMs(i.durableP50Ms)} / ${fmtMs(i.durableP99Ms)} ms, event-loop delay p99 ${fmtMs(i.loopDelayP99Ms)} ms`,
+        );
+      const maxRun = await withInternals(gw.url, () =>
+        sampled(pid, () => load({ url, tokens, connections, seconds, perSecond: 0, window: 4 })),
       );
+      const max = maxRun.result;
+      row(`${name}, closed loop`, max.result, max.peakRss);
+      internals(`${name}, closed loop`, maxRun);
+      const atRun = await withInternals(gw.url, () =>
+        sampled(pid, () =>
+          load({
+            url,
+            tokens,
+            connections,
+            seconds,
+            perSecond: rate / connections,
+            burstShare: 0.05,
+            live: { url: `${gw.url.replace('http', 'ws')}/v1/ws/live?key=${ADMIN_KEY}` },
+          }),
+        ),
+      );
+      const at = atRun.result;
       row(`${name} at ${fmtInt(rate)} points/s + bursts, live subscriber`, at.result, at.peakRss);
+      internals(`${name} at ${fmtInt(rate)} points/s`, atRun);
       gatewayResults.push({ target: name, durable: max.result, steady: at.result });
     } finally {
       await stop(gw.child);
@@ -154,6 +197,7 @@ export const runWsBench = async (args: string[]): Promise<number> => {
 
   console.log(`\n${fmtInt(connections)} phone connections, ${seconds} s per phase (acks only after the durable append)\n`);
   console.log(table(['phase', '>acks/s', '>p50 ms', '>p99 ms', '>errors', '>closed', '>live p99 ms', '>peak RSS MiB'], rows));
+  if (inside.length > 0) console.log(`\ngateway internals per phase (from its /metrics):\n${inside.join('\n')}`);
   const checks = gatewayResults.flatMap(({ target, durable, steady }) => {
     const ratio = durable.acked / durable.seconds / (ceiling.acked / ceiling.seconds);
     return [
