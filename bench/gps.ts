@@ -42,9 +42,10 @@ import { packageRoot } from '../core/paths.js';
 import { ADMIN_KEY, startGateway, stop, waitForLine } from './api.js';
 import type { LoadConfig, LoadEvent, PhaseCommand, PhaseResult } from './gpsLoad.js';
 import {
-  bucketQuantile,
   buckets,
   createScratchDatabase,
+  durableShare,
+  fmtDurable,
   fmtInt,
   fmtMs,
   freePort,
@@ -516,8 +517,7 @@ const runPhase = async (
             refusals: c1.refusals - c0.refusals,
             loopDelayP99Ms: c1.loopDelayP99Ms,
             loopDelayMaxMs: c1.loopDelayMaxMs,
-            durableP50Ms: bucketQuantile(c0.durableBuckets, c1.durableBuckets, 0.5) * 1000,
-            durableP99Ms: bucketQuantile(c0.durableBuckets, c1.durableBuckets, 0.99) * 1000,
+            ...durableShare(c0.durableBuckets, c1.durableBuckets),
             pollRttP50: pollRtt,
           },
         }
@@ -525,7 +525,7 @@ const runPhase = async (
     load: r,
   };
   const extra = row.gateway
-    ? `, batch ${fmtInt(row.gateway.avgBatchPoints)} pts / append ${fmtMs(row.gateway.avgAppendMs)} ms, pauses ${row.gateway.intakePauses}, event-loop delay p99 ${fmtMs(row.gateway.loopDelayP99Ms)} / max ${fmtMs(row.gateway.loopDelayMaxMs)} ms, queued→durable p50/p99 ≤ ${fmtMs(row.gateway.durableP50Ms)} / ${fmtMs(row.gateway.durableP99Ms)} ms`
+    ? `, batch ${fmtInt(row.gateway.avgBatchPoints)} pts / append ${fmtMs(row.gateway.avgAppendMs)} ms, pauses ${row.gateway.intakePauses}, event-loop delay p99 ${fmtMs(row.gateway.loopDelayP99Ms)} / max ${fmtMs(row.gateway.loopDelayMaxMs)} ms, ${fmtDurable(row.gateway)}`
     : '';
   console.error(
     `  ${target} ${spec.phase}: ${fmtInt(row.acceptedPerSec ?? row.sentPerSec)} points/s` +
@@ -914,7 +914,7 @@ export const runGpsBench = async (args: string[]): Promise<number> => {
     for (const r of gwRows) {
       const g = r.gateway as NonNullable<Row['gateway']>;
       console.log(
-        `  ${r.target}, ${r.phase}: ${fmtInt(g.acceptedPerSecInWindow)} points/s accepted before the deadline, ${fmtInt(g.avgBatchPoints)} points per GPS append, ${fmtMs(g.avgAppendMs)} ms per append, ${g.intakePauses} intake pauses, ${g.refusals} refusals, event-loop delay p99 ${fmtMs(g.loopDelayP99Ms)} ms (max ${fmtMs(g.loopDelayMaxMs)}), queued→durable p50/p99 ≤ ${fmtMs(g.durableP50Ms)} / ${fmtMs(g.durableP99Ms)} ms; analytics poll round trip p50 ${fmtMs(g.pollRttP50)} ms`,
+        `  ${r.target}, ${r.phase}: ${fmtInt(g.acceptedPerSecInWindow)} points/s accepted before the deadline, ${fmtInt(g.avgBatchPoints)} points per GPS append, ${fmtMs(g.avgAppendMs)} ms per append, ${g.intakePauses} intake pauses, ${g.refusals} refusals, event-loop delay p99 ${fmtMs(g.loopDelayP99Ms)} ms (max ${fmtMs(g.loopDelayMaxMs)}), ${fmtDurable(g)}; analytics poll round trip p50 ${fmtMs(g.pollRttP50)} ms`,
       );
     }
   }

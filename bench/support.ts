@@ -171,10 +171,19 @@ export const buckets = (text: string, name: string, labels: string) => {
 };
 
 /** The upper bound of the bucket holding quantile `q` of what was observed between two scrapes. */
-export const bucketQuantile = (before: Map<number, number>, after: Map<number, number>, q: number) => {
+const bucketQuantile = (before: Map<number, number>, after: Map<number, number>, q: number) => {
   const les = [...after.keys()].sort((a, b) => a - b);
   const total = (after.get(Number.POSITIVE_INFINITY) ?? 0) - (before.get(Number.POSITIVE_INFINITY) ?? 0);
   if (total <= 0) return Number.NaN;
   for (const le of les) if ((after.get(le) ?? 0) - (before.get(le) ?? 0) >= q * total) return le;
   return Number.POSITIVE_INFINITY;
 };
+
+/** The gateway's own share of an ack over one phase: `fleetgate_gps_durable_seconds` p50/p99 (bucket bounds) in ms. */
+export const durableShare = (before: Map<number, number>, after: Map<number, number>) => ({
+  durableP50Ms: bucketQuantile(before, after, 0.5) * 1000,
+  durableP99Ms: bucketQuantile(before, after, 0.99) * 1000,
+});
+
+export const fmtDurable = (s: { durableP50Ms: number; durableP99Ms: number }) =>
+  `queued→durable p50/p99 ≤ ${fmtMs(s.durableP50Ms)} / ${fmtMs(s.durableP99Ms)} ms`;

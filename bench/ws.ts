@@ -15,9 +15,10 @@ import { join } from 'node:path';
 import { packageRoot } from '../core/paths.js';
 import { ADMIN_KEY, startGateway, stop, waitForLine } from './api.js';
 import {
-  bucketQuantile,
   buckets,
   createScratchDatabase,
+  durableShare,
+  fmtDurable,
   fmtInt,
   fmtMs,
   metricMax,
@@ -74,9 +75,9 @@ const withInternals = async <T>(gatewayUrl: string, phase: () => Promise<T>) => 
   const after = buckets(text, 'fleetgate_gps_durable_seconds', 'source="ws"');
   return {
     result,
-    durableP50Ms: bucketQuantile(before, after, 0.5) * 1000,
-    durableP99Ms: bucketQuantile(before, after, 0.99) * 1000,
-    loopDelayP99Ms: metricMax(text, 'fleetgate_nodejs_eventloop_lag_p99_seconds') * 1000,
+    /** One line for the report. */
+    line: (phase: string) =>
+      `  ${phase}: ${fmtDurable(durableShare(before, after))}, event-loop delay p99 ${fmtMs(metricMax(text, 'fleetgate_nodejs_eventloop_lag_p99_seconds') * 1000)} ms`,
   };
 };
 
@@ -160,16 +161,12 @@ export const runWsBench = async (args: string[]): Promise<number> => {
       });
       const url = `${gw.url.replace('http', 'ws')}/v1/ws/driver`;
       const pid = gw.child.pid as number;
-      const internals = (phase: string, i: { durableP50Ms: number; durableP99Ms: number; loopDelayP99Ms: number }) =>
-        inside.push(
-          `  ${phase}: queued→durable p50/p99 ≤ ${fmtMs(i.durableP50Ms)} / ${fmtMs(i.durableP99Ms)} ms, event-loop delay p99 ${fmtMs(i.loopDelayP99Ms)} ms`,
-        );
       const maxRun = await withInternals(gw.url, () =>
         sampled(pid, () => load({ url, tokens, connections, seconds, perSecond: 0, window: 4 })),
       );
       const max = maxRun.result;
       row(`${name}, closed loop`, max.result, max.peakRss);
-      internals(`${name}, closed loop`, maxRun);
+      inside.push(maxRun.line(`${name}, closed loop`));
       const atRun = await withInternals(gw.url, () =>
         sampled(pid, () =>
           load({
@@ -185,7 +182,7 @@ export const runWsBench = async (args: string[]): Promise<number> => {
       );
       const at = atRun.result;
       row(`${name} at ${fmtInt(rate)} points/s + bursts, live subscriber`, at.result, at.peakRss);
-      internals(`${name} at ${fmtInt(rate)} points/s`, atRun);
+      inside.push(atRun.line(`${name} at ${fmtInt(rate)} points/s`));
       gatewayResults.push({ target: name, durable: max.result, steady: at.result });
     } finally {
       await stop(gw.child);

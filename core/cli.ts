@@ -57,7 +57,8 @@ const run = async (logger: Logger, work: () => Promise<void>) => {
   }
 };
 
-const start = async (config: Config, logger: Logger) => {
+/** `env`: the variables `config` was loaded from (the ingest thread loads its own copy from them). */
+const start = async (config: Config, env: Record<string, string | undefined>, logger: Logger) => {
   let devices: DeviceRegistry | undefined;
   // One registry (and auth cache) per process, shared by the API and the MQTT ingest.
   const registryOf = (sql: Sql) => {
@@ -92,6 +93,7 @@ const start = async (config: Config, logger: Logger) => {
     startIngest: (stores) =>
       config.ingest.thread === 'worker'
         ? startIngestThread({
+            env,
             logger,
             // Within the drain time, so the CLI's own forced exit (5 s later) never cuts the worker short.
             stopTimeoutMs: config.shutdownTimeoutMs,
@@ -262,7 +264,7 @@ const main = async () => {
   const logger = createLogger(config.logLevel);
   switch (command) {
     case 'start':
-      return run(logger, () => start(config, logger));
+      return run(logger, () => start(config, env, logger));
     case 'migrate':
       return run(logger, async () => {
         const stores = await openStores(config, logger, { clickhouse: true });

@@ -4,8 +4,8 @@
  * thread runs the API, the projections and the handlers. Started by `ingestThread.ts`.
  */
 import { readlinkSync } from 'node:fs';
-import { parentPort } from 'node:worker_threads';
-import { loadConfig, readEnv } from '../../core/config.js';
+import { parentPort, workerData } from 'node:worker_threads';
+import { loadConfig } from '../../core/config.js';
 import { deviceRegistry } from '../../core/devices/registry.js';
 import { createLogger } from '../../core/logger.js';
 import { openStores, type Stores } from '../../core/main.js';
@@ -31,7 +31,8 @@ const send = (m: FromIngestWorker) => port.postMessage(m);
 registry.setDefaultLabels({ thread: 'ingest' });
 const PROCESS_WIDE = /^fleetgate_process_/;
 
-const config = loadConfig(readEnv(process.env));
+// The main thread's own variables (environment, .env and command line), not read again here.
+const config = loadConfig((workerData as { env: Record<string, string | undefined> }).env);
 const logger = createLogger(config.logLevel).child({ thread: 'ingest' });
 let stores: Stores | undefined;
 let ingest: DeviceIngest | undefined;

@@ -14,6 +14,8 @@ const METRICS_TIMEOUT_MS = 2_000;
  * its supervisor starts a new one (unacknowledged points are resent by the devices).
  */
 export const startIngestThread = async (opts: {
+  /** The variables the main thread's config came from: the worker builds the same config from them. */
+  env: Record<string, string | undefined>;
   logger: Logger;
   onCrash(reason: string): void;
   /** How long `close` waits for the worker to drain before terminating it (default 20 s). */
@@ -22,7 +24,10 @@ export const startIngestThread = async (opts: {
   entry?: URL;
 }): Promise<DeviceIngest> => {
   const { logger } = opts;
-  const worker = new Worker(opts.entry ?? new URL('./entry.js', import.meta.url), { name: 'fleetgate-ingest' });
+  const worker = new Worker(opts.entry ?? new URL('./entry.js', import.meta.url), {
+    name: 'fleetgate-ingest',
+    workerData: { env: opts.env },
+  });
   const send = (m: ToIngestWorker) => worker.postMessage(m);
   let stopping = false;
   let nextId = 0;

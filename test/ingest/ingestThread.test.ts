@@ -12,6 +12,7 @@ describe('the ingest worker thread, as the main thread sees it', () => {
       crashed = resolve;
     });
     const ingest = await startIngestThread({
+      env: {},
       logger: silentLogger(),
       onCrash: crashed,
       entry: fixture('ingestWorkerThatDies.mjs'),
@@ -27,6 +28,7 @@ describe('the ingest worker thread, as the main thread sees it', () => {
   it('rejects start-up with the worker’s own error (a GatewayError stays one, so the CLI prints it plainly)', async () => {
     let crashes = 0;
     const started = startIngestThread({
+      env: {},
       logger: silentLogger(),
       onCrash: () => crashes++,
       entry: fixture('ingestWorkerThatFails.mjs'),
