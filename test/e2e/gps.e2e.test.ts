@@ -1,7 +1,8 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { adminApi, connectDevice, until } from '../support/gatewayClient.js';
+import { connectDevice } from '../ingest/harness.js';
+import { adminApi, until } from '../support/gatewayClient.js';
 import { freePort, runCli } from '../support/gatewayProcess.js';
 import { tempDir } from '../support/stores.js';
 

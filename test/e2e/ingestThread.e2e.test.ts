@@ -5,7 +5,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { jetStreamEventLog } from '../../core/eventlog/jetstream.js';
 import type { GpsReported } from '../../schemas/events/gps.js';
-import { adminApi, connectDevice, until } from '../support/gatewayClient.js';
+import { connectDevice } from '../ingest/harness.js';
+import { adminApi, until } from '../support/gatewayClient.js';
 import { freePort, type GatewayProcess, runCli } from '../support/gatewayProcess.js';
 import { type NatsServerHandle, startNatsServer } from '../support/natsServer.js';
 import { freshPostgresDb, tempDir } from '../support/stores.js';

@@ -1,5 +1,3 @@
-import mqtt, { type MqttClient } from 'mqtt';
-
 /** The admin side of a running gateway's API: JSON in, status and JSON body out. */
 export const adminApi = (base: string, adminKey: string) => {
   const api = async (method: string, path: string, body?: unknown) => {
@@ -14,23 +12,6 @@ export const adminApi = (base: string, adminKey: string) => {
   const register = async (id: string) => (await api('POST', '/api/v1/devices', { id })).body.token as string;
   return { api, register };
 };
-
-/** An MQTT 3.1.1 device session (mqtt.js, no reconnects); rejects with the broker's refusal. */
-export const connectDevice = (port: number, id: string, token: string, session: { clientId?: string; clean?: boolean } = {}) =>
-  new Promise<MqttClient>((resolve, reject) => {
-    const c = mqtt.connect(`mqtt://127.0.0.1:${port}`, {
-      username: id,
-      password: token,
-      protocolVersion: 4,
-      reconnectPeriod: 0,
-      ...session,
-    });
-    c.once('connect', () => resolve(c));
-    c.once('error', (e) => {
-      c.end(true);
-      reject(e);
-    });
-  });
 
 /** Polls `probe` until it returns a value, or fails naming `what`. */
 export const until = async <T>(probe: () => Promise<T | undefined>, what: string, ms = 20_000): Promise<T> => {
