@@ -6,7 +6,8 @@
  * `--rate` points/s in total (default 20,000) with bursts (`locations` batches) and one
  * `/v1/ws/live` subscriber measuring ack → seen live. Server RSS from /proc. The gateway runs
  * embedded (PGlite log) and with JetStream + the machine's Postgres (`--targets=embedded,jetstream`,
- * the default; either alone).
+ * the default; either alone). `jetstream-split` (only when named): the same, with the projections
+ * in a second process, so the phones' event loop runs beside them instead of between them.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -134,21 +135,29 @@ export const runWsBench = async (args: string[]): Promise<number> => {
   const inside: string[] = [];
   for (const target of targets) {
     const dir = await tempDir('fg-bench-ws-');
-    const [nats, db] =
-      target === 'jetstream'
-        ? await Promise.all([startNatsServer(), createScratchDatabase('fg_bench_ws')])
-        : [undefined, undefined];
+    const distributed = target === 'jetstream' || target === 'jetstream-split';
+    const [nats, db] = distributed
+      ? await Promise.all([startNatsServer(), createScratchDatabase('fg_bench_ws')])
+      : [undefined, undefined];
     const env = {
       DATA_DIR: dir.dir,
       WS_MAX_MESSAGES_PER_SECOND: '1000',
       ...(nats && db ? { NATS_URL: nats.url, DATABASE_URL: db.url } : {}),
     };
-    const gw = await startGateway(
-      env,
-      'ingest,api,projections',
-      cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${cpuProfDir}`, `--cpu-prof-name=gateway-ws-${target}.cpuprofile`] : [],
-    );
-    const name = target === 'jetstream' ? 'fleetgate JetStream+PG' : 'fleetgate embedded';
+    const profile = (who: string) =>
+      cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${cpuProfDir}`, `--cpu-prof-name=${who}-ws-${target}.cpuprofile`] : [];
+    const split = target === 'jetstream-split';
+    const gw = await startGateway(env, split ? 'ingest,api' : 'ingest,api,projections', profile('gateway'));
+    const projDir = split ? await tempDir('fg-bench-ws-proj-') : undefined;
+    const projector = projDir
+      ? await startGateway({ ...env, DATA_DIR: projDir.dir }, 'projections,api', profile('projector'))
+      : undefined;
+    const name =
+      target === 'jetstream'
+        ? 'fleetgate JetStream+PG'
+        : split
+          ? 'fleetgate JetStream+PG, projections apart'
+          : 'fleetgate embedded';
     try {
       const tokens: string[] = [];
       await pool(connections, 32, async (n) => {
@@ -185,6 +194,8 @@ export const runWsBench = async (args: string[]): Promise<number> => {
       inside.push(atRun.line(`${name} at ${fmtInt(rate)} points/s`));
       gatewayResults.push({ target: name, durable: max.result, steady: at.result });
     } finally {
+      if (projector) await stop(projector.child);
+      await projDir?.remove();
       await stop(gw.child);
       await dir.remove();
       await nats?.stop();

@@ -41,6 +41,8 @@ export interface Config {
     port: number;
     /** MQTT_PORT was set: a port in use stops start-up instead of turning MQTT off. */
     portExplicit: boolean;
+    /** MQTT over WebSocket (path `/mqtt`), only when MQTT_WS_PORT is set. */
+    wsPort: number | undefined;
     maxPacketBytes: number;
     keepaliveMaxSeconds: number;
     connectsPerIpPerMinute: number;
@@ -210,6 +212,7 @@ export const loadConfig = (raw: Record<string, string | undefined>): Config => {
     mqtt: {
       port: env.MQTT_PORT,
       portExplicit: Boolean(raw.MQTT_PORT?.trim()),
+      wsPort: env.MQTT_WS_PORT,
       maxPacketBytes: env.MQTT_MAX_PACKET_BYTES,
       keepaliveMaxSeconds: env.MQTT_KEEPALIVE_MAX_SECONDS,
       connectsPerIpPerMinute: env.MQTT_CONNECTS_PER_IP_PER_MINUTE,

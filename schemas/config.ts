@@ -33,6 +33,9 @@ export const EnvSchema = Type.Object({
   HTTP_HOST: Type.String({ default: '0.0.0.0', minLength: 1, description: 'an address to listen on' }),
   HTTP_PORT: port(8080),
   MQTT_PORT: port(1883),
+  MQTT_WS_PORT: Type.Optional(
+    Type.Integer({ minimum: 1, maximum: 65_535, description: 'a TCP port for MQTT over WebSocket (unset: off)' }),
+  ),
   OSMAND_PORT: port(5055),
   LOG_LEVEL: oneOf(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const, 'info'),
   ROLES: Type.String({

@@ -1,4 +1,6 @@
-import { createServer, type Socket } from 'node:net';
+import type { IncomingMessage } from 'node:http';
+import { createServer } from 'node:net';
+import type { Duplex } from 'node:stream';
 import { Aedes, type Client, type PublishPacket, type Subscription } from 'aedes';
 import { RateLimiterMemory } from 'rate-limiter-flexible';
 import type { Config } from '../../core/config.js';
@@ -11,6 +13,7 @@ import { gpsMetrics } from '../gps/metrics.js';
 import { parsePoints, type Refusal } from '../gps/parsePoints.js';
 import { type MqttRefusal, mqttMetrics } from './metrics.js';
 import { guardSocket, readGate } from './socketGuard.js';
+import { listenMqttOverWebSocket, type MqttWsListener } from './wsListener.js';
 
 export const locationTopic = (deviceId: string) => `v1/devices/${deviceId}/location`;
 export const commandsTopic = (deviceId: string) => `v1/devices/${deviceId}/commands`;
@@ -37,6 +40,8 @@ export interface MqttIngestOptions {
   logger: Logger;
   /** Default `config.mqtt.port`; 0 picks a free one. */
   port?: number;
+  /** MQTT over WebSocket; default `config.mqtt.wsPort` (unset: off); 0 picks a free one. */
+  wsPort?: number;
   /** Default: every interface (devices connect from outside). */
   host?: string;
   /** Points waiting for the log before sockets stop being read. Default 4 × the larger of batch and message size. */
@@ -49,6 +54,8 @@ export interface MqttIngestOptions {
 
 export interface MqttIngest {
   port: number;
+  /** Where MQTT over WebSocket listens, when it does. */
+  wsPort: number | undefined;
   broker: Aedes;
   /** The device a connected client authenticated as (its client id may be scoped, see `authenticate`). */
   deviceIdOf(client: Client): string | undefined;
@@ -202,7 +209,8 @@ export const startMqttIngest = async (opts: MqttIngestOptions): Promise<MqttInge
         mqttMetrics.keepaliveCapped.inc();
       }
       if (!limiter) return callback(null, true);
-      const address = (client.conn as Socket).remoteAddress ?? 'unknown';
+      // A TCP socket, or the byte stream of a WebSocket (wsListener.ts gives it the peer's address).
+      const address = (client.conn as { remoteAddress?: string }).remoteAddress ?? 'unknown';
       limiter.consume(address).then(
         () => callback(null, true),
         // An error (not just `false`) makes Aedes close the socket; false alone leaves it open.
@@ -298,13 +306,15 @@ export const startMqttIngest = async (opts: MqttIngestOptions): Promise<MqttInge
     maxPacketBytes: config.mqtt.maxPacketBytes,
     maxConnectBytes: Math.min(MAX_CONNECT_BYTES, config.mqtt.maxPacketBytes),
   };
-  const server = createServer({ noDelay: true }, (socket) => {
-    guardSocket(socket, frameLimits, gate, (v, detail) => {
+  /** TCP sockets and WebSocket byte streams alike: frame limits, the read gate, then Aedes. */
+  const accept = (conn: Duplex & { remoteAddress?: string }, req?: IncomingMessage) => {
+    guardSocket(conn, frameLimits, gate, (v, detail) => {
       mqttMetrics.refusals.inc({ reason: v });
-      logger.debug({ remote: socket.remoteAddress, violation: v, detail }, 'mqtt connection dropped');
+      logger.debug({ remote: conn.remoteAddress, violation: v, detail }, 'mqtt connection dropped');
     });
-    broker.handle(socket);
-  });
+    broker.handle(conn, req);
+  };
+  const server = createServer({ noDelay: true }, (socket) => accept(socket));
   server.on('error', (err) => logger.error({ err }, 'mqtt server error'));
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
@@ -328,11 +338,28 @@ export const startMqttIngest = async (opts: MqttIngestOptions): Promise<MqttInge
   });
   const address = server.address();
   const port = typeof address === 'object' && address ? address.port : 0;
-  logger.info({ port, maxPacketBytes: config.mqtt.maxPacketBytes }, 'mqtt ingest listening');
+  const wsPort = opts.wsPort ?? config.mqtt.wsPort;
+  let ws: MqttWsListener | undefined;
+  if (wsPort !== undefined) {
+    ws = await listenMqttOverWebSocket({
+      port: wsPort,
+      host: opts.host,
+      maxPacketBytes: config.mqtt.maxPacketBytes,
+      onConnection: accept,
+      onOversize: () => mqttMetrics.refusals.inc({ reason: 'packet_too_large' }),
+      onError: (err) => logger.error({ err }, 'mqtt websocket server error'),
+    }).catch(async (e: unknown) => {
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await new Promise<void>((resolve) => broker.close(() => resolve()));
+      throw e;
+    });
+  }
+  logger.info({ port, wsPort: ws?.port, maxPacketBytes: config.mqtt.maxPacketBytes }, 'mqtt ingest listening');
 
   let closed: Promise<void> | undefined;
   return {
     port,
+    wsPort: ws?.port,
     broker,
     deviceIdOf: (client) => deviceOf.get(client)?.id,
     close: () =>
@@ -340,10 +367,13 @@ export const startMqttIngest = async (opts: MqttIngestOptions): Promise<MqttInge
         closing = true;
         gate.close();
         const serverClosed = new Promise<void>((resolve) => server.close(() => resolve()));
+        const wsClosed = ws?.close();
         await batcher.close(); // what was read gets appended and PUBACKed
         await new Promise((resolve) => setImmediate(resolve));
         await new Promise<void>((resolve) => broker.close(() => resolve()));
+        ws?.cut();
         await serverClosed;
+        await wsClosed;
       })()),
   };
 };

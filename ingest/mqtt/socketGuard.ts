@@ -1,4 +1,4 @@
-import type { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
 import { mqttMetrics } from './metrics.js';
 
 /**
@@ -8,16 +8,16 @@ import { mqttMetrics } from './metrics.js';
  */
 export const readGate = () => {
   let open = true;
-  const parked = new Set<Socket>();
+  const parked = new Set<Duplex>();
   return {
     get open() {
       return open;
     },
-    park(socket: Socket) {
+    park(socket: Duplex) {
       parked.add(socket);
       mqttMetrics.pausedSockets.set(parked.size);
     },
-    forget(socket: Socket) {
+    forget(socket: Duplex) {
       if (parked.delete(socket)) mqttMetrics.pausedSockets.set(parked.size);
     },
     close() {
@@ -103,7 +103,7 @@ export const frameScanner = (limits: FrameLimits) => {
  * itself stays the real one (remote address, timeouts, drain) for Aedes and for Node.
  */
 export const guardSocket = (
-  socket: Socket,
+  socket: Duplex,
   limits: FrameLimits,
   gate: ReadGate,
   onViolation: (violation: FrameViolation, detail: string) => void,

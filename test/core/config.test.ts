@@ -13,6 +13,7 @@ describe('config', () => {
     expect(c.http.port).toBe(8080);
     expect(c.env.MQTT_PORT).toBe(1883);
     expect(c.env.OSMAND_PORT).toBe(5055);
+    expect(c.mqtt.wsPort).toBeUndefined(); // MQTT over WebSocket only when asked
     expect(c.roles).toEqual(['ingest', 'api', 'projections', 'handlers']);
     expect(c.env.SMS_TEST_MODE).toBe(true);
     expect(c.postgres.pgliteDir).toMatch(/data\/pg$/);
@@ -44,6 +45,7 @@ describe('config', () => {
     try {
       loadConfig({
         HTTP_PORT: '70000',
+        MQTT_WS_PORT: '0',
         ROLES: 'api,cooking',
         DATABASE_URL: 'mysql://x',
         HANDLER_BACKOFF_BASE_MS: '5000',
@@ -55,6 +57,7 @@ describe('config', () => {
     expect(isGatewayError(err, 'GW_ERR_CONFIG')).toBe(true);
     const msg = (err as Error).message;
     expect(msg).toContain('HTTP_PORT="70000": expected a TCP port: an integer from 0 to 65535');
+    expect(msg).toContain('MQTT_WS_PORT="0": expected a TCP port for MQTT over WebSocket (unset: off)');
     expect(msg).toContain('ROLES="api,cooking": expected a comma-separated list of ingest, api, projections, handlers');
     expect(msg).toContain('DATABASE_URL="mysql://x": expected the Postgres server: a URL starting with postgres://');
     expect(msg).toContain('HANDLER_BACKOFF_BASE_MS must not exceed HANDLER_BACKOFF_MAX_MS');

@@ -5,7 +5,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { jetStreamEventLog } from '../../core/eventlog/jetstream.js';
 import type { GpsReported } from '../../schemas/events/gps.js';
-import { connectDevice } from '../ingest/harness.js';
+import { connectDevice, connectDeviceWs } from '../ingest/harness.js';
 import { adminApi, until } from '../support/gatewayClient.js';
 import { freePort, type GatewayProcess, runCli } from '../support/gatewayProcess.js';
 import { type NatsServerHandle, startNatsServer } from '../support/natsServer.js';
@@ -20,6 +20,7 @@ let gw: GatewayProcess;
 let base: string;
 let mqttPort: number;
 let osmandPort: number;
+let mqttWsPort: number;
 
 const start = async () => {
   const proc = runCli(['start'], env);
@@ -32,6 +33,7 @@ beforeAll(async () => {
   const port = await freePort();
   mqttPort = await freePort();
   osmandPort = await freePort();
+  mqttWsPort = await freePort();
   base = `http://127.0.0.1:${port}`;
   env = {
     NATS_URL: nats.url,
@@ -40,6 +42,7 @@ beforeAll(async () => {
     HTTP_PORT: String(port),
     MQTT_PORT: String(mqttPort),
     OSMAND_PORT: String(osmandPort),
+    MQTT_WS_PORT: String(mqttWsPort),
     ADMIN_API_KEY: ADMIN,
     INGEST_THREAD: 'worker',
     LOG_LEVEL: 'info',
@@ -78,6 +81,14 @@ describe('the ingest worker thread in the real process', () => {
     await c.endAsync();
     expect(await position('van-1')).toMatchObject({ deviceId: 'van-1', lat: 55.75, source: 'mqtt' });
 
+    // MQTT over WebSocket: the same broker, in the same thread.
+    const w = await connectDeviceWs(mqttWsPort, 'van-ws', await register('van-ws'));
+    await w.publishAsync('v1/devices/van-ws/location', JSON.stringify({ ts: Date.now() - 1_000, lat: 55.8, lon: 37.6 }), {
+      qos: 1,
+    });
+    await w.endAsync();
+    expect(await position('van-ws')).toMatchObject({ deviceId: 'van-ws', lat: 55.8, source: 'mqtt' });
+
     const phone = await register('phone-1');
     const ts = Math.floor(Date.now() / 1000) - 5;
     const res = await fetch(`http://127.0.0.1:${osmandPort}/?id=${phone}&lat=55.7&lon=37.6&timestamp=${ts}`, { method: 'POST' });
@@ -85,7 +96,7 @@ describe('the ingest worker thread in the real process', () => {
     expect(await position('phone-1')).toMatchObject({ deviceId: 'phone-1', source: 'osmand' });
 
     const text = await metricsText();
-    expect(text).toContain('fleetgate_gps_points_accepted_total{source="mqtt",thread="ingest"} 1');
+    expect(text).toContain('fleetgate_gps_points_accepted_total{source="mqtt",thread="ingest"} 2');
     expect(text).toContain('fleetgate_gps_points_accepted_total{source="osmand",thread="ingest"} 1');
     // One family per name (a scraper refuses a repeated TYPE line), each thread's event loop apart.
     expect(text.match(/^# TYPE fleetgate_gps_points_accepted_total /gm)).toHaveLength(1);

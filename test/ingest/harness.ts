@@ -62,8 +62,15 @@ export const startHarness = async (
 
 /** An mqtt.js 3.1.1 client, connected (rejects with the CONNACK error otherwise); no reconnects. */
 export const connectDevice = (port: number, username: string, password: string, opts: IClientOptions = {}) =>
+  connectUrl(`mqtt://127.0.0.1:${port}`, username, password, opts);
+
+/** The same over WebSocket (MQTT_WS_PORT, path /mqtt). */
+export const connectDeviceWs = (port: number, username: string, password: string, opts: IClientOptions = {}) =>
+  connectUrl(`ws://127.0.0.1:${port}/mqtt`, username, password, opts);
+
+const connectUrl = (url: string, username: string, password: string, opts: IClientOptions) =>
   new Promise<MqttClient>((resolve, reject) => {
-    const client = mqtt.connect(`mqtt://127.0.0.1:${port}`, {
+    const client = mqtt.connect(url, {
       protocolVersion: 4,
       clientId: username,
       username,
