@@ -1,7 +1,7 @@
 import { GatewayError } from '../../schemas/errors.js';
 import type { Logger } from '../logger.js';
 import { metrics, registry, scrapeMetrics } from '../metrics.js';
-import { type HttpResponse, type TemplatedApp, type us_listen_socket, uws, uwsIsNative } from './uws.js';
+import { type HttpResponse, LISTEN_EXCLUSIVE_PORT, type TemplatedApp, type us_listen_socket, uws, uwsIsNative } from './uws.js';
 
 export interface Readiness {
   ready: boolean;
@@ -89,8 +89,17 @@ export const startHttpServer = async (opts: HttpServerOptions): Promise<HttpServ
   );
 
   await opts.mount?.(app);
+  // uSockets sets SO_REUSEPORT unless told otherwise: a second gateway (or a stale one) on the same
+  // port would then silently take half of the connections. The native binding also takes
+  // (host, port, options, cb); the typings list options only without a host.
+  const listen = app.listen as unknown as (
+    host: string,
+    port: number,
+    options: number,
+    cb: (token: us_listen_socket | false) => void,
+  ) => TemplatedApp;
   const listenSocket = await new Promise<us_listen_socket>((resolve, reject) => {
-    app.listen(opts.host, opts.port, (token) => {
+    listen.call(app, opts.host, opts.port, LISTEN_EXCLUSIVE_PORT, (token) => {
       if (token) resolve(token);
       else reject(new GatewayError('GW_ERR_CONFIG', `HTTP_PORT ${opts.port} on ${opts.host} is not available (in use?)`));
     });
