@@ -4,7 +4,7 @@ import type { DeviceRegistry } from '../core/devices/registry.js';
 import type { EventLog } from '../core/eventlog/port.js';
 import type { Logger } from '../core/logger.js';
 import type { Sql } from '../core/stores/postgres.js';
-import { isGatewayError } from '../schemas/errors.js';
+import { PortUnavailableError } from '../schemas/errors.js';
 import { startMqttIngest } from './mqtt/broker.js';
 import { startDownlink } from './mqtt/downlink.js';
 import { startRevocation } from './mqtt/revocation.js';
@@ -29,19 +29,24 @@ export const startDeviceIngest = async (deps: {
   logger: Logger;
 }): Promise<DeviceIngest> => {
   const { config, log, sql, devices, logger } = deps;
-  // A default port already taken turns the protocol off (said loudly); a port the operator chose stops start-up.
+  // A default port already taken turns that protocol off (said loudly); a port the operator chose
+  // (MQTT_WS_PORT always is) stops start-up.
+  const chosen: Record<string, boolean> = {
+    MQTT_PORT: config.mqtt.portExplicit,
+    OSMAND_PORT: config.osmand.portExplicit,
+  };
   const optional =
-    <T>(explicit: boolean, name: string) =>
+    <T>(name: string) =>
     (e: unknown): T | undefined => {
-      if (explicit || !isGatewayError(e, 'GW_ERR_CONFIG')) throw e;
-      logger.error({ err: (e as Error).message }, `${name} ingest is OFF: set ${name.toUpperCase()}_PORT to a free port`);
+      if (!(e instanceof PortUnavailableError) || chosen[e.variable] !== false) throw e;
+      logger.error({ err: e.message }, `${name} ingest is OFF: set ${e.variable} to a free port`);
       return undefined;
     };
   const osmand = await startOsmandIngest({ config, log, devices, logger: logger.child({ part: 'osmand' }) }).catch(
-    optional<Awaited<ReturnType<typeof startOsmandIngest>>>(config.osmand.portExplicit, 'osmand'),
+    optional<Awaited<ReturnType<typeof startOsmandIngest>>>('osmand'),
   );
   const mqtt = await startMqttIngest({ config, log, devices, logger: logger.child({ part: 'mqtt' }) })
-    .catch(optional<Awaited<ReturnType<typeof startMqttIngest>>>(config.mqtt.portExplicit, 'mqtt'))
+    .catch(optional<Awaited<ReturnType<typeof startMqttIngest>>>('mqtt'))
     .catch(async (e: unknown) => {
       await osmand?.close();
       throw e;

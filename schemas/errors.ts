@@ -43,6 +43,18 @@ export class GatewayError extends Error {
 export const isGatewayError = (e: unknown, code?: GatewayErrorCode): e is GatewayError =>
   e instanceof GatewayError && (code === undefined || e.code === code);
 
+/** A listening port taken (or forbidden): says which variable sets it, so start-up can tell a default from a choice. */
+export class PortUnavailableError extends GatewayError {
+  constructor(
+    readonly variable: string,
+    port: number,
+    options: ErrorOptions & { hint?: string },
+  ) {
+    const code = (options.cause as NodeJS.ErrnoException | undefined)?.code ?? 'unavailable';
+    super('GW_ERR_CONFIG', `${variable} ${port} is not available (${code})${options.hint ? `: ${options.hint}` : ''}`, options);
+  }
+}
+
 /** An append that named an expected last sequence for its subject, and the subject had moved on. */
 export class VersionConflictError extends GatewayError {
   constructor(

@@ -7,7 +7,7 @@ import type { Config } from '../../core/config.js';
 import type { AuthenticatedDevice, DeviceRegistry } from '../../core/devices/registry.js';
 import type { EventLog } from '../../core/eventlog/port.js';
 import type { Logger } from '../../core/logger.js';
-import { GatewayError } from '../../schemas/errors.js';
+import { PortUnavailableError } from '../../schemas/errors.js';
 import { GpsIntakeOverloadedError, gpsBatcher, gpsEvent } from '../gps/batcher.js';
 import { gpsMetrics } from '../gps/metrics.js';
 import { parsePoints, type Refusal } from '../gps/parsePoints.js';
@@ -326,13 +326,7 @@ export const startMqttIngest = async (opts: MqttIngestOptions): Promise<MqttInge
     await new Promise<void>((resolve) => broker.close(() => resolve()));
     const code = (e as NodeJS.ErrnoException).code;
     if (code === 'EADDRINUSE' || code === 'EACCES') {
-      throw new GatewayError(
-        'GW_ERR_CONFIG',
-        `MQTT_PORT ${opts.port ?? config.mqtt.port} is not available (${code}): another broker?`,
-        {
-          cause: e,
-        },
-      );
+      throw new PortUnavailableError('MQTT_PORT', opts.port ?? config.mqtt.port, { cause: e, hint: 'another broker?' });
     }
     throw e;
   });

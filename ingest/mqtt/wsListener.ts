@@ -1,7 +1,7 @@
 import { createServer, type IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { createWebSocketStream, WebSocketServer } from 'ws';
-import { GatewayError } from '../../schemas/errors.js';
+import { PortUnavailableError } from '../../schemas/errors.js';
 
 /** The path MQTT-over-WebSocket clients connect to (mqtt.js, Paho and EMQX use the same). */
 export const MQTT_WS_PATH = '/mqtt';
@@ -71,7 +71,7 @@ export const listenMqttOverWebSocket = async (opts: {
     wss.close();
     const code = (e as NodeJS.ErrnoException).code;
     if (code === 'EADDRINUSE' || code === 'EACCES') {
-      throw new GatewayError('GW_ERR_CONFIG', `MQTT_WS_PORT ${opts.port} is not available (${code})`, { cause: e });
+      throw new PortUnavailableError('MQTT_WS_PORT', opts.port, { cause: e });
     }
     throw e;
   });

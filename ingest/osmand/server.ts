@@ -3,7 +3,7 @@ import type { Config } from '../../core/config.js';
 import type { DeviceRegistry } from '../../core/devices/registry.js';
 import type { EventLog } from '../../core/eventlog/port.js';
 import type { Logger } from '../../core/logger.js';
-import { GatewayError } from '../../schemas/errors.js';
+import { GatewayError, PortUnavailableError } from '../../schemas/errors.js';
 import { GpsIntakeOverloadedError, gpsBatcher, gpsEvent } from '../gps/batcher.js';
 import { gpsMetrics } from '../gps/metrics.js';
 import { parsePoints, type Refusal } from '../gps/parsePoints.js';
@@ -241,7 +241,7 @@ export const startOsmandIngest = async (opts: OsmandIngestOptions): Promise<Osma
     await batcher.close();
     const code = (e as NodeJS.ErrnoException).code;
     if (code === 'EADDRINUSE' || code === 'EACCES') {
-      throw new GatewayError('GW_ERR_CONFIG', `OSMAND_PORT ${requestedPort} is not available (${code})`, { cause: e });
+      throw new PortUnavailableError('OSMAND_PORT', requestedPort, { cause: e });
     }
     throw e;
   });
