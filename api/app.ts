@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { Value } from '@sinclair/typebox/value';
+import { clientAddress } from '../core/http/clientAddress.js';
 import type { HttpRequest, HttpResponse, TemplatedApp } from '../core/http/uws.js';
 import { metrics } from '../core/metrics.js';
 import { type ApiKeyStore, hasScope, presentedKey } from './auth.js';
@@ -79,12 +80,6 @@ const snapshot = (res: HttpResponse, req: HttpRequest, names: readonly string[],
   };
 };
 
-const clientAddress = (trustProxy: boolean, remote: string, headers: Readonly<Record<string, string>>) => {
-  if (!trustProxy) return remote;
-  const forwarded = headers['x-forwarded-for']?.split(',')[0]?.trim();
-  return forwarded || remote;
-};
-
 /**
  * Binds routes to the uWS app: auth, rate limits, body limits and content types, schema
  * validation, idempotency, problem+json errors, per-route metrics and request ids.
@@ -102,7 +97,7 @@ export const bindRoutes = (app: TemplatedApp, deps: ApiDeps, pipeline: ApiPipeli
     body: Promise<Buffer> | undefined,
     requestId: string,
   ): Promise<Reply & { close?: boolean }> => {
-    const address = clientAddress(config.api.trustProxy, snap.remoteAddress, snap.headers);
+    const address = clientAddress(config.api.trustProxy, snap.remoteAddress, snap.headers['x-forwarded-for']);
     await pipeline.limiter.address(address);
     let principal: ApiPrincipal | undefined;
     if (route.auth !== 'public') {

@@ -34,7 +34,7 @@ const MAX_ERROR_REPORTS = 16;
 const MAX_ERROR_BACKLOG_BYTES = 1_048_576;
 
 export interface MqttIngestOptions {
-  config: Pick<Config, 'mqtt' | 'gps'>;
+  config: Pick<Config, 'mqtt' | 'gps' | 'api'>;
   log: EventLog;
   devices: Pick<DeviceRegistry, 'authenticate'>;
   logger: Logger;
@@ -338,6 +338,7 @@ export const startMqttIngest = async (opts: MqttIngestOptions): Promise<MqttInge
     ws = await listenMqttOverWebSocket({
       port: wsPort,
       host: opts.host,
+      trustProxy: config.api.trustProxy,
       maxPacketBytes: config.mqtt.maxPacketBytes,
       onConnection: accept,
       onOversize: () => mqttMetrics.refusals.inc({ reason: 'packet_too_large' }),

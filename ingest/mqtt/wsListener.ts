@@ -1,6 +1,7 @@
 import { createServer, type IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { createWebSocketStream, WebSocketServer } from 'ws';
+import { clientAddress } from '../../core/http/clientAddress.js';
 import { PortUnavailableError } from '../../schemas/errors.js';
 
 /** The path MQTT-over-WebSocket clients connect to (mqtt.js, Paho and EMQX use the same). */
@@ -21,13 +22,15 @@ export interface MqttWsListener {
  * MQTT over WebSocket (MQTT 3.1.1 §6) on a port of its own, for clients that can only open
  * WebSockets (browsers, some trackers behind HTTP-only firewalls). Each connection becomes a byte
  * stream that the broker handles like a TCP socket: a WebSocket frame may carry part of an MQTT
- * packet or several, the broker's parser does not care. The stream carries the peer's address,
- * so per-address limits apply as on TCP. When the broker stops reading the stream, `ws` stops
+ * packet or several, the broker's parser does not care. The stream carries the peer's address
+ * (X-Forwarded-For's with TRUST_PROXY), so per-address limits apply as on TCP. When the broker stops reading the stream, `ws` stops
  * reading the socket: TCP pushes back on the device as it does on the TCP port.
  */
 export const listenMqttOverWebSocket = async (opts: {
   port: number;
   host?: string;
+  /** TRUST_PROXY: behind a TLS proxy, the device's address is the first X-Forwarded-For entry. */
+  trustProxy: boolean;
   /** The broker's packet limit; the frame scanner enforces it across WebSocket messages. */
   maxPacketBytes: number;
   onConnection(stream: Duplex & { remoteAddress?: string }, req: IncomingMessage): void;
@@ -53,7 +56,12 @@ export const listenMqttOverWebSocket = async (opts: {
   wss.on('error', opts.onError);
   wss.on('connection', (ws, req) => {
     const stream = createWebSocketStream(ws) as Duplex & { remoteAddress?: string };
-    stream.remoteAddress = req.socket.remoteAddress;
+    const forwarded = req.headers['x-forwarded-for'];
+    stream.remoteAddress = clientAddress(
+      opts.trustProxy,
+      req.socket.remoteAddress ?? 'unknown',
+      Array.isArray(forwarded) ? forwarded[0] : forwarded,
+    );
     ws.on('error', (e: Error & { code?: string }) => {
       if (e.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') opts.onOversize();
     });

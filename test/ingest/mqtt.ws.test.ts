@@ -146,6 +146,24 @@ describe('MQTT over WebSocket under limits', () => {
     }
   });
 
+  it('with TRUST_PROXY, counts connects per X-Forwarded-For address (a TLS proxy in front)', async () => {
+    const proxied = await startHarness({ MQTT_CONNECTS_PER_IP_PER_MINUTE: '2', TRUST_PROXY: 'true' }, { wsPort: 0 });
+    const clients: MqttClient[] = [];
+    try {
+      const t = await proxied.device('ws-px');
+      const port = proxied.ingest.wsPort as number;
+      const from = (address: string, clientId: string) =>
+        connectDeviceWs(port, 'ws-px', t, { clientId, wsOptions: { headers: { 'x-forwarded-for': `${address}, 10.9.9.9` } } });
+      clients.push(await from('198.51.100.7', 'a'), await from('198.51.100.7', 'b'));
+      await expect(from('198.51.100.7', 'c')).rejects.toThrow();
+      // Another device behind the same proxy has its own budget.
+      clients.push(await from('198.51.100.8', 'd'));
+    } finally {
+      for (const c of clients) c.end(true);
+      await proxied.close();
+    }
+  });
+
   it('stops reading WebSocket clients while the log lags, and loses nothing', async () => {
     let parked = 0;
     const slow = (log: EventLog): EventLog => ({
