@@ -13,6 +13,18 @@ const METRICS_TIMEOUT_MS = 2_000;
  * devices would be cut off while the process looked healthy, so the caller ends the process and
  * its supervisor starts a new one (unacknowledged points are resent by the devices).
  */
+/**
+ * Under `node --cpu-prof --cpu-prof-name=X` every thread writes its profile to X, and the main
+ * thread, ending last, overwrites the worker's: the worker writes X with "-ingest" before the
+ * extension instead (`npm run bench -- gps --cpu-prof=DIR`).
+ */
+export const ownProfileName = (argv: readonly string[]): string[] | undefined =>
+  // Only then: an explicit list is checked, and a process-wide flag in it (--max-old-space-size)
+  // would stop the worker, where an inherited one is ignored.
+  argv.some((a) => a.startsWith('--cpu-prof-name='))
+    ? argv.map((a) => (a.startsWith('--cpu-prof-name=') ? a.replace(/(\.cpuprofile)?$/, '-ingest$1') : a))
+    : undefined;
+
 export const startIngestThread = async (opts: {
   /** The variables the main thread's config came from: the worker builds the same config from them. */
   env: Record<string, string | undefined>;
@@ -27,6 +39,7 @@ export const startIngestThread = async (opts: {
   const worker = new Worker(opts.entry ?? new URL('./entry.js', import.meta.url), {
     name: 'fleetgate-ingest',
     workerData: { env: opts.env },
+    execArgv: ownProfileName(process.execArgv),
   });
   const send = (m: ToIngestWorker) => worker.postMessage(m);
   let stopping = false;

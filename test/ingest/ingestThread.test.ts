@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { silentLogger } from '../../core/logger.js';
-import { startIngestThread } from '../../ingest/worker/ingestThread.js';
+import { ownProfileName, startIngestThread } from '../../ingest/worker/ingestThread.js';
 import { isGatewayError } from '../../schemas/errors.js';
 
 const fixture = (name: string) => new URL(`../fixtures/${name}`, import.meta.url);
@@ -41,5 +41,16 @@ describe('the ingest worker thread, as the main thread sees it', () => {
     expect((err as Error).message).toBe('MQTT_PORT 1883 is in use');
     await new Promise((r) => setTimeout(r, 100));
     expect(crashes).toBe(0); // a start-up failure is reported once, as the rejection
+  });
+
+  it('gives the worker a CPU profile of its own under --cpu-prof-name, and leaves its flags alone otherwise', () => {
+    expect(ownProfileName(['--cpu-prof', '--cpu-prof-dir=/tmp/p', '--cpu-prof-name=gateway-jetstream.cpuprofile'])).toEqual([
+      '--cpu-prof',
+      '--cpu-prof-dir=/tmp/p',
+      '--cpu-prof-name=gateway-jetstream-ingest.cpuprofile',
+    ]);
+    expect(ownProfileName(['--cpu-prof-name=gw'])).toEqual(['--cpu-prof-name=gw-ingest']);
+    // Not profiling: the worker inherits (an explicit list with --max-old-space-size would stop it).
+    expect(ownProfileName(['--max-old-space-size=4096'])).toBeUndefined();
   });
 });
