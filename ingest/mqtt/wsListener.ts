@@ -23,8 +23,9 @@ export interface MqttWsListener {
  * WebSockets (browsers, some trackers behind HTTP-only firewalls). Each connection becomes a byte
  * stream that the broker handles like a TCP socket: a WebSocket frame may carry part of an MQTT
  * packet or several, the broker's parser does not care. The stream carries the peer's address
- * (X-Forwarded-For's with TRUST_PROXY), so per-address limits apply as on TCP. When the broker stops reading the stream, `ws` stops
- * reading the socket: TCP pushes back on the device as it does on the TCP port.
+ * (X-Forwarded-For's with TRUST_PROXY), so per-address limits apply as on TCP. When the broker
+ * stops reading the stream, `ws` stops reading the socket: TCP pushes back on the device as it
+ * does on the TCP port.
  */
 export const listenMqttOverWebSocket = async (opts: {
   port: number;
