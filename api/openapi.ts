@@ -118,7 +118,8 @@ const response = (c: Components, status: number, spec: ResponseSpec, problemRef:
   const schema = spec.schema ? c.schema(spec.schema) : isError ? problemRef : undefined;
   const type = spec.type ?? (isError ? PROBLEM_TYPE : 'application/json');
   if (!schema && !spec.type) return { description: spec.description };
-  return { description: spec.description, content: { [type]: schema ? { schema } : {} } };
+  const others = Object.fromEntries((spec.alsoAs ?? []).map((t) => [t, { schema: { type: 'string' } }]));
+  return { description: spec.description, content: { [type]: schema ? { schema } : {}, ...others } };
 };
 
 const operation = (c: Components, route: RouteSpec, problemRef: Json): Json => {

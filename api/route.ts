@@ -60,6 +60,8 @@ export interface ResponseSpec {
   schema?: TSchema;
   /** Content type when not JSON (e.g. text/html, text/plain). */
   type?: string;
+  /** Other content types the same status may carry (chosen by a query parameter), as text. */
+  alsoAs?: readonly string[];
 }
 
 /**

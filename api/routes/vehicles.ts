@@ -17,6 +17,7 @@ import {
 import { HttpProblem } from '../problemDetails.js';
 import { defineRoute, type RouteSpec } from '../route.js';
 import { invalidFields } from '../validation.js';
+import { trackToGpx } from './trackGpx.js';
 
 export interface VehicleRouteDeps {
   sql: Sql;
@@ -136,14 +137,15 @@ export const vehicleRoutes = (deps: VehicleRouteDeps): RouteSpec[] => [
     path: '/api/v1/vehicles/{deviceId}/track',
     operationId: 'getVehicleTrack',
     summary: "A vehicle's track between two times",
-    description: `Points in time order, each once (however often it was delivered). \`maxPoints\` downsamples in ClickHouse to evenly spread points, keeping the first and the last; without it a track longer than ${MAX_TRACK_POINTS} points is downsampled to that. \`format=geojson\` answers a GeoJSON Feature whose LineString has [lon, lat] coordinates and \`properties.times\` (a track of fewer than two points gives a degenerate LineString).`,
+    description: `Points in time order, each once (however often it was delivered). \`maxPoints\` downsamples in ClickHouse to evenly spread points, keeping the first and the last; without it a track longer than ${MAX_TRACK_POINTS} points is downsampled to that. \`format=geojson\` answers a GeoJSON Feature whose LineString has [lon, lat] coordinates and \`properties.times\` (a track of fewer than two points gives a degenerate LineString). \`format=gpx\` answers GPX 1.1 (\`application/gpx+xml\`): one track segment, elevation and time per point, speed (m/s) and course in Garmin's TrackPointExtension v2.`,
     tags: ['vehicles'],
     auth: { scope: 'vehicles' },
     query: TrackQuery,
     responses: {
       200: {
-        description: 'the track (JSON), or a GeoJSON Feature with format=geojson',
+        description: 'the track (JSON), a GeoJSON Feature with format=geojson, or GPX 1.1 with format=gpx',
         schema: Type.Union([Track, TrackFeature]),
+        alsoAs: ['application/gpx+xml'],
       },
     },
     handle: async (ctx) => {
@@ -171,6 +173,7 @@ export const vehicleRoutes = (deps: VehicleRouteDeps): RouteSpec[] => [
         battery: r.battery,
         source: r.source,
       }));
+      if (ctx.query.format === 'gpx') return { status: 200, raw: trackToGpx(deviceId, points), type: 'application/gpx+xml' };
       if (ctx.query.format !== 'geojson') return { status: 200, body: { deviceId, points } };
       const feature: TrackFeature = {
         type: 'Feature',

@@ -43,7 +43,11 @@ export const TrackQuery = Type.Object(
     maxPoints: Type.Optional(
       Type.Integer({ minimum: 2, maximum: 100_000, description: 'downsample to at most this many points (first and last kept)' }),
     ),
-    format: Type.Optional(Type.Union([Type.Literal('json'), Type.Literal('geojson')], { description: 'geojson: a Feature' })),
+    format: Type.Optional(
+      Type.Union([Type.Literal('json'), Type.Literal('geojson'), Type.Literal('gpx')], {
+        description: 'geojson: a Feature; gpx: GPX 1.1',
+      }),
+    ),
   },
   { additionalProperties: false },
 );

@@ -48,7 +48,7 @@ const routes: RouteSpec[] = [
       to: Type.Optional(Type.String()),
     }),
     responses: {
-      200: { description: 'The track', schema: Type.Object({ deviceId: Type.String() }) },
+      200: { description: 'The track', schema: Type.Object({ deviceId: Type.String() }), alsoAs: ['application/gpx+xml'] },
       404: { description: 'Unknown device' },
     },
     handle: notCalled,
@@ -131,6 +131,9 @@ describe('buildOpenApi', () => {
       content: { 'application/problem+json': { schema: PROBLEM_REF } },
     });
     expect(Object.keys(track.responses)).not.toContain('415');
+    // Another representation of the same answer (format=gpx) is listed beside the JSON one.
+    expect(Object.keys(track.responses['200'].content)).toEqual(['application/json', 'application/gpx+xml']);
+    expect(track.responses['200'].content['application/gpx+xml']).toEqual({ schema: { type: 'string' } });
     expect(doc.components.schemas.Problem).toMatchObject({
       type: 'object',
       required: expect.arrayContaining(['code', 'status']),

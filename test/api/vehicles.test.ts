@@ -1,3 +1,4 @@
+import { XMLParser, XMLValidator } from 'fast-xml-parser';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { vehicleRoutes } from '../../api/routes/vehicles.js';
 import { silentLogger } from '../../core/logger.js';
@@ -167,6 +168,31 @@ describe('GET /api/v1/vehicles/{deviceId}/track', () => {
       },
       properties: { deviceId: 'bus-1', times: [T0, T0 + 250_000, T0 + 490_000] },
     });
+  });
+
+  it('answers GPX 1.1 that GPX readers take: one segment, lat/lon, time, speed in m/s', async () => {
+    const res = await get(`/api/v1/vehicles/bus-1/track?${range}&format=gpx&maxPoints=3`);
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toBe('application/gpx+xml');
+    const text = await res.text();
+    expect(XMLValidator.validate(text)).toBe(true);
+    const doc = new XMLParser({ ignoreAttributes: false, attributeNamePrefix: '@', parseAttributeValue: true }).parse(text);
+    expect(doc.gpx['@version']).toBe(1.1); // parseAttributeValue reads numbers
+    expect(doc.gpx['@xmlns']).toBe('http://www.topografix.com/GPX/1/1');
+    expect(doc.gpx.trk.name).toBe('bus-1');
+    const pts = doc.gpx.trk.trkseg.trkpt as Record<string, unknown>[];
+    expect(pts.map((p) => [p['@lat'], p['@lon'], p.time])).toEqual([
+      [55, 37, new Date(T0).toISOString()],
+      [55.025, 37.0125, new Date(T0 + 250_000).toISOString()],
+      [55.049, 37.0245, new Date(T0 + 490_000).toISOString()],
+    ]);
+    // 30 km/h; no heading, no altitude in these fixes, so no course and no <ele>.
+    expect(pts[0]).toMatchObject({ extensions: { 'gpxtpx:TrackPointExtension': { 'gpxtpx:speed': 8.333 } } });
+    expect(pts[0]).not.toHaveProperty('ele');
+    const empty = await (await get(`/api/v1/vehicles/bus-9/track?${range}&format=gpx`)).text();
+    expect(XMLValidator.validate(empty)).toBe(true);
+    expect(empty).not.toContain('<trkpt');
+    expect(empty).toContain('<name>bus-9</name>');
   });
 
   it('answers an empty track for a quiet vehicle, and refuses bad ranges with 400', async () => {
