@@ -43,6 +43,7 @@ import { ADMIN_KEY, startGateway, stop, waitForLine } from './api.js';
 import type { LoadConfig, LoadEvent, PhaseCommand, PhaseResult } from './gpsLoad.js';
 import {
   buckets,
+  cpuProfileArgs,
   createScratchDatabase,
   durableShare,
   fmtDurable,
@@ -591,8 +592,7 @@ export const runGpsBench = async (args: string[]): Promise<number> => {
   const visible = roles.split(',').includes('projections');
   /** Writes the gateway's CPU profile (node --cpu-prof) into this directory when it exits. */
   const cpuProfDir = opt('cpu-prof');
-  const profileArgs = (name: string) =>
-    cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${cpuProfDir}`, `--cpu-prof-name=${name}.cpuprofile`] : [];
+  const profileArgs = (name: string) => cpuProfileArgs(cpuProfDir, name);
   const want = (n: string) => (only ? only.includes(n) : !n.startsWith('jetstream'));
   const startedAt = new Date();
   const rows: Row[] = [];

@@ -136,28 +136,19 @@ export const table = (headers: string[], rows: (string | number)[][]): string =>
 
 // Prometheus text from a gateway's /metrics
 
+/** The values of the samples of `name` (any label set containing `labels`) in the Prometheus text. */
+const samples = (text: string, name: string, labels = '') =>
+  text.split('\n').flatMap((line) => {
+    if (!line.startsWith(name) || !(line[name.length] === ' ' || line[name.length] === '{')) return [];
+    if (labels && !line.slice(name.length).includes(labels)) return [];
+    return [Number(line.slice(line.lastIndexOf(' ') + 1))];
+  });
+
 /** Sums of the samples of one metric (all label sets matching `labels`) in the Prometheus text. */
-export const metric = (text: string, name: string, labels = '') => {
-  let sum = 0;
-  for (const line of text.split('\n')) {
-    if (!line.startsWith(name)) continue;
-    const rest = line.slice(name.length);
-    if (!(rest.startsWith(' ') || rest.startsWith('{'))) continue;
-    if (labels && !rest.includes(labels)) continue;
-    sum += Number(line.slice(line.lastIndexOf(' ') + 1));
-  }
-  return sum;
-};
+export const metric = (text: string, name: string, labels = '') => samples(text, name, labels).reduce((a, b) => a + b, 0);
 
 /** The largest value among the lines of `name` (one per thread: the event-loop delay of the worst). */
-export const metricMax = (text: string, name: string) => {
-  let max = 0;
-  for (const line of text.split('\n')) {
-    if (!line.startsWith(name) || !(line[name.length] === ' ' || line[name.length] === '{')) continue;
-    max = Math.max(max, Number(line.slice(line.lastIndexOf(' ') + 1)));
-  }
-  return max;
-};
+export const metricMax = (text: string, name: string) => Math.max(0, ...samples(text, name));
 
 /** Cumulative bucket counts of a histogram (`le` → count) for the lines that carry `labels`. */
 export const buckets = (text: string, name: string, labels: string) => {
@@ -187,3 +178,7 @@ export const durableShare = (before: Map<number, number>, after: Map<number, num
 
 export const fmtDurable = (s: { durableP50Ms: number; durableP99Ms: number }) =>
   `queued→durable p50/p99 ≤ ${fmtMs(s.durableP50Ms)} / ${fmtMs(s.durableP99Ms)} ms`;
+
+/** `node --cpu-prof` arguments writing `DIR/NAME.cpuprofile` (the ingest thread adds its own, `NAME-ingest`), or none. */
+export const cpuProfileArgs = (dir: string | undefined, name: string): string[] =>
+  dir ? ['--cpu-prof', `--cpu-prof-dir=${dir}`, `--cpu-prof-name=${name}.cpuprofile`] : [];

@@ -17,6 +17,7 @@ import { packageRoot } from '../core/paths.js';
 import { ADMIN_KEY, startGateway, stop, waitForLine } from './api.js';
 import {
   buckets,
+  cpuProfileArgs,
   createScratchDatabase,
   durableShare,
   fmtDurable,
@@ -82,6 +83,12 @@ const withInternals = async <T>(gatewayUrl: string, phase: () => Promise<T>) => 
   };
 };
 
+const TARGET_NAMES: Record<string, string> = {
+  embedded: 'fleetgate embedded',
+  jetstream: 'fleetgate JetStream+PG',
+  'jetstream-split': 'fleetgate JetStream+PG, projections apart',
+};
+
 export const runWsBench = async (args: string[]): Promise<number> => {
   const opt = (k: string, d: number) => Number(args.find((a) => a.startsWith(`--${k}=`))?.split('=')[1] ?? d);
   const connections = opt('connections', 5_000);
@@ -144,21 +151,24 @@ export const runWsBench = async (args: string[]): Promise<number> => {
       WS_MAX_MESSAGES_PER_SECOND: '1000',
       ...(nats && db ? { NATS_URL: nats.url, DATABASE_URL: db.url } : {}),
     };
-    const profile = (who: string) =>
-      cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${cpuProfDir}`, `--cpu-prof-name=${who}-ws-${target}.cpuprofile`] : [];
     const split = target === 'jetstream-split';
-    const gw = await startGateway(env, split ? 'ingest,api' : 'ingest,api,projections', profile('gateway'));
-    const projDir = split ? await tempDir('fg-bench-ws-proj-') : undefined;
-    const projector = projDir
-      ? await startGateway({ ...env, DATA_DIR: projDir.dir }, 'projections,api', profile('projector'))
-      : undefined;
-    const name =
-      target === 'jetstream'
-        ? 'fleetgate JetStream+PG'
-        : split
-          ? 'fleetgate JetStream+PG, projections apart'
-          : 'fleetgate embedded';
+    const gw = await startGateway(
+      env,
+      split ? 'ingest,api' : 'ingest,api,projections',
+      cpuProfileArgs(cpuProfDir, `gateway-ws-${target}`),
+    );
+    const name = TARGET_NAMES[target] ?? target;
+    let projDir: Awaited<ReturnType<typeof tempDir>> | undefined;
+    let projector: Awaited<ReturnType<typeof startGateway>> | undefined;
     try {
+      if (split) {
+        projDir = await tempDir('fg-bench-ws-proj-');
+        projector = await startGateway(
+          { ...env, DATA_DIR: projDir.dir },
+          'projections,api',
+          cpuProfileArgs(cpuProfDir, `projector-ws-${target}`),
+        );
+      }
       const tokens: string[] = [];
       await pool(connections, 32, async (n) => {
         const res = await fetch(`${gw.url}/api/v1/devices`, {

@@ -8,12 +8,6 @@ import type { FromIngestWorker, ToIngestWorker } from './protocol.js';
 const METRICS_TIMEOUT_MS = 2_000;
 
 /**
- * Runs the device ingest (`ingest/worker/entry.ts`) in a worker thread and resolves once it
- * listens, or rejects with its start-up error. A worker that dies on its own calls `onCrash`:
- * devices would be cut off while the process looked healthy, so the caller ends the process and
- * its supervisor starts a new one (unacknowledged points are resent by the devices).
- */
-/**
  * Under `node --cpu-prof --cpu-prof-name=X` every thread writes its profile to X, and the main
  * thread, ending last, overwrites the worker's: the worker writes X with "-ingest" before the
  * extension instead (`npm run bench -- gps --cpu-prof=DIR`).
@@ -25,6 +19,12 @@ export const ownProfileName = (argv: readonly string[]): string[] | undefined =>
     ? argv.map((a) => (a.startsWith('--cpu-prof-name=') ? a.replace(/(\.cpuprofile)?$/, '-ingest$1') : a))
     : undefined;
 
+/**
+ * Runs the device ingest (`ingest/worker/entry.ts`) in a worker thread and resolves once it
+ * listens, or rejects with its start-up error. A worker that dies on its own calls `onCrash`:
+ * devices would be cut off while the process looked healthy, so the caller ends the process and
+ * its supervisor starts a new one (unacknowledged points are resent by the devices).
+ */
 export const startIngestThread = async (opts: {
   /** The variables the main thread's config came from: the worker builds the same config from them. */
   env: Record<string, string | undefined>;
