@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { batchMsgId, newEvent } from '../core/eventlog/newEvent.js';
 import type { AppendAck, EventEnvelope, EventLog } from '../core/eventlog/port.js';
 import { uuidv7 } from '../core/eventlog/uuid.js';
+import { commandSubject } from '../schemas/events/command.js';
 import type { Priority } from '../schemas/events/envelope.js';
 import type { RequestContext } from './route.js';
 
@@ -18,9 +19,6 @@ export const commandId = (keyId: string, idempotencyKey: string | undefined): st
   const h = b.subarray(0, 16).toString('hex');
   return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
 };
-
-/** Subject of a channel's commands: one per priority, so handlers can take urgent work first. */
-export const commandSubject = (domain: string, priority: Priority) => `evt.${domain}.cmd.${priority}`;
 
 /** Most commands coalesced into one log message. */
 const MAX_COALESCED = 256;

@@ -222,10 +222,8 @@ const devices = async (
       // Like the API: running gateways learn of it through the log (their credential caches).
       await appendDeviceAudit(stores.log, {
         type: 'device.registered',
-        deviceId: created.id,
         source: 'cli',
-        by: undefined,
-        data: { kind: created.kind, driverId: values.driver ?? null },
+        data: { deviceId: created.id, kind: created.kind, driverId: values.driver ?? null },
       });
       process.stdout.write(`${created.token}\n`);
       process.stderr.write(`fleetgate: device ${id} (${created.kind}) registered; its token is not shown again\n`);

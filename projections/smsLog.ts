@@ -40,7 +40,7 @@ export interface SmsLogRow {
   history: unknown[];
 }
 
-const FOLDED = new Set([
+const FOLDED = new Set<string>([
   SMS_ATTEMPT_FAILED,
   SMS_SENT,
   SMS_FAILED,

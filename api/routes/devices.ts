@@ -5,8 +5,8 @@ import type { ApiDeps } from '../deps.js';
 import { HttpProblem } from '../problemDetails.js';
 import { defineRoute, type RequestContext } from '../route.js';
 
-const audit = (deps: ApiDeps, ctx: RequestContext, type: string, deviceId: string, data: object = {}) =>
-  appendDeviceAudit(deps.log, { type, deviceId, source: 'api', by: ctx.principal?.prefix, data });
+/** The API key prefix that changed the registry, for the audit event. */
+const by = (ctx: RequestContext) => (ctx.principal ? { by: ctx.principal.prefix } : {});
 
 export const deviceRoutes = (deps: ApiDeps, devices: DeviceRegistry) => {
   const idOf = (ctx: RequestContext) => ctx.params.id as string;
@@ -32,7 +32,11 @@ export const deviceRoutes = (deps: ApiDeps, devices: DeviceRegistry) => {
           ...(ctx.body.driverId ? { driverId: ctx.body.driverId } : {}),
           ...(ctx.body.name ? { name: ctx.body.name } : {}),
         });
-        await audit(deps, ctx, 'device.registered', created.id, { kind: created.kind, driverId: ctx.body.driverId ?? null });
+        await appendDeviceAudit(deps.log, {
+          type: 'device.registered',
+          source: 'api',
+          data: { deviceId: created.id, ...by(ctx), kind: created.kind, driverId: ctx.body.driverId ?? null },
+        });
         return { status: 201, body: created, headers: { 'cache-control': 'no-store' } };
       },
     }),
@@ -57,7 +61,7 @@ export const deviceRoutes = (deps: ApiDeps, devices: DeviceRegistry) => {
       handle: async (ctx) => {
         const d = await mustExist(idOf(ctx));
         const { token } = await devices.rotate(d.id);
-        await audit(deps, ctx, 'device.token_rotated', d.id);
+        await appendDeviceAudit(deps.log, { type: 'device.token_rotated', source: 'api', data: { deviceId: d.id, ...by(ctx) } });
         return { status: 200, body: { id: d.id, token, kind: d.kind }, headers: { 'cache-control': 'no-store' } };
       },
     }),
@@ -73,7 +77,7 @@ export const deviceRoutes = (deps: ApiDeps, devices: DeviceRegistry) => {
         handle: async (ctx) => {
           const id = idOf(ctx);
           await devices.setDisabled(id, action === 'disable');
-          await audit(deps, ctx, `device.${action}d`, id);
+          await appendDeviceAudit(deps.log, { type: `device.${action}d`, source: 'api', data: { deviceId: id, ...by(ctx) } });
           return { status: 200, body: await mustExist(id) };
         },
       }),

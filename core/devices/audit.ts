@@ -1,3 +1,5 @@
+import type { DataOfType } from '../../schemas/events/catalog.js';
+import { type DeviceEvent, deviceAuditSubject } from '../../schemas/events/device.js';
 import { newEvent } from '../eventlog/newEvent.js';
 import type { EventLog } from '../eventlog/port.js';
 
@@ -5,18 +7,10 @@ import type { EventLog } from '../eventlog/port.js';
  * Registry changes are facts too: each leaves an audit event (never the token or its hash) on
  * `evt.device.<id>`, which every ingest thread and process follows to drop what it cached.
  */
-export const appendDeviceAudit = (
+export const appendDeviceAudit = <T extends DeviceEvent['type']>(
   log: Pick<EventLog, 'append'>,
-  change: { type: string; deviceId: string; source: 'api' | 'cli'; by: string | undefined; data?: object },
+  change: { type: T; source: 'api' | 'cli'; data: DataOfType<T> & { deviceId: string } },
 ) => {
-  const subject = `evt.device.${change.deviceId.replace(/[.*>\s]/g, '_')}`;
-  return log.append(
-    subject,
-    newEvent({
-      type: change.type,
-      subject,
-      source: change.source,
-      data: { deviceId: change.deviceId, by: change.by, ...change.data },
-    }),
-  );
+  const subject = deviceAuditSubject(change.data.deviceId);
+  return log.append(subject, newEvent({ type: change.type, subject, source: change.source, data: change.data }));
 };

@@ -1,11 +1,16 @@
 import { createHash } from 'node:crypto';
+import type { DataOfType } from '../../schemas/events/catalog.js';
 import type { EventEnvelope } from './port.js';
 import { uuidv7 } from './uuid.js';
 
-export interface NewEventInput<D> {
-  type: string;
+/**
+ * `data` must match the declaration of `type` (schemas/events) when the type is a declared one, so
+ * a producer cannot append an event its folds and handlers would misread.
+ */
+export interface NewEventInput<T extends string> {
+  type: T;
   subject: string;
-  data: D;
+  data: DataOfType<T>;
   source: string;
   id?: string;
   time?: Date;
@@ -15,9 +20,9 @@ export interface NewEventInput<D> {
 }
 
 /** Builds an envelope with a fresh UUIDv7 id and the current time unless given. */
-export const newEvent = <D>(input: NewEventInput<D>): EventEnvelope<D> => {
+export const newEvent = <T extends string>(input: NewEventInput<T>): EventEnvelope<DataOfType<T>> & { type: T } => {
   const id = input.id ?? uuidv7();
-  const event: EventEnvelope<D> = {
+  const event: EventEnvelope<DataOfType<T>> & { type: T } = {
     id,
     type: input.type,
     subject: input.subject,

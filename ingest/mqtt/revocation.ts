@@ -1,9 +1,22 @@
 import type { Aedes, Client } from 'aedes';
 import type { EventLog } from '../../core/eventlog/port.js';
 import type { Logger } from '../../core/logger.js';
+import { unhandledEvent } from '../../schemas/events/define.js';
+import { type DeviceEvent, deviceEvents } from '../../schemas/events/device.js';
 
-/** Registry changes that must end a device's sessions at once (audit events from `api/routes/devices.ts`). */
-const REVOKING = new Set(['device.disabled', 'device.token_rotated']);
+/** Registry changes that must end a device's sessions at once. */
+const revokes = (e: DeviceEvent): boolean => {
+  switch (e.type) {
+    case 'device.disabled':
+    case 'device.token_rotated':
+      return true;
+    case 'device.registered':
+    case 'device.enabled':
+      return false;
+    default:
+      return unhandledEvent(e);
+  }
+};
 
 /**
  * Follows the registry's audit events (from any process or thread, through the log): drops what
@@ -22,12 +35,12 @@ export const startRevocation = async (opts: {
   const done = (async () => {
     for await (const m of opts.log.follow('EVENTS', { fromSeq: from, filterSubject: 'evt.device.>', signal: abort.signal })) {
       for (const e of m.events) {
-        const deviceId = (e.data as { deviceId?: unknown } | undefined)?.deviceId;
-        if (typeof deviceId !== 'string') continue;
+        if (!deviceEvents.is(e)) continue;
+        const deviceId = e.data.deviceId;
         // Any change (a device registered or enabled elsewhere too) drops what this process cached,
         // e.g. an "unknown device" remembered from a connect attempt made before it was registered.
         opts.devices.invalidate(deviceId);
-        if (!REVOKING.has(e.type)) continue;
+        if (!revokes(e)) continue;
         // `clients` (client id → Client) is Aedes' own registry; its typings leave it out.
         const connected = (opts.broker as unknown as { clients: Record<string, Client> }).clients;
         const clients = Object.values(connected).filter((c) => opts.deviceIdOf(c) === deviceId);

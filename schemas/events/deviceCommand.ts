@@ -1,8 +1,5 @@
 import { type Static, Type } from '@sinclair/typebox';
-
-export const DEVICE_COMMAND_REQUESTED = 'device.command_requested';
-export const DEVICE_COMMAND_DELIVERED = 'device.command_delivered';
-export const DEVICE_COMMAND_ACKED = 'device.command_acked';
+import { defineEvent, type EventUnion, eventDomain } from './define.js';
 
 /** Downlink commands live on one subject per device, so any ingest process can follow them all. */
 export const deviceCommandSubject = (deviceId: string) => `evt.devcmd.${deviceId.replace(/[.*>\s]/g, '_')}`;
@@ -26,3 +23,15 @@ export const DeviceCommandOutcome = Type.Object(
   { additionalProperties: false },
 );
 export type DeviceCommandOutcome = Static<typeof DeviceCommandOutcome>;
+
+/** Every downlink command event, declared once: type literal and data schema. */
+export const deviceCommandEvents = eventDomain({
+  requested: defineEvent('device.command_requested', DeviceCommandRequested),
+  delivered: defineEvent('device.command_delivered', DeviceCommandOutcome),
+  acked: defineEvent('device.command_acked', DeviceCommandOutcome),
+});
+export type DeviceCommandEvent = EventUnion<typeof deviceCommandEvents.defs>;
+
+export const DEVICE_COMMAND_REQUESTED = deviceCommandEvents.defs.requested.type;
+export const DEVICE_COMMAND_DELIVERED = deviceCommandEvents.defs.delivered.type;
+export const DEVICE_COMMAND_ACKED = deviceCommandEvents.defs.acked.type;

@@ -1,6 +1,7 @@
 import { type Static, Type } from '@sinclair/typebox';
-import { CommandAudit } from './command.js';
-import { Priority } from './envelope.js';
+import { CommandAudit, commandSubject } from './command.js';
+import { defineEvent, type EventUnion, eventDomain } from './define.js';
+import { AttemptFailed, Priority } from './envelope.js';
 
 /** Deliberately loose (RFC 5322 allows far more): one `@`, a dot in the domain, no spaces or list separators. */
 export const EmailAddress = Type.String({
@@ -53,8 +54,6 @@ export const EmailRequested = Type.Object(
 );
 export type EmailRequested = Static<typeof EmailRequested>;
 
-export const EMAIL_REQUESTED = 'email.requested';
-
 /** Where the e-mail handler appends its outcomes: apart from the command subjects its consumers read. */
 export const EMAIL_RESULT_SUBJECT = 'evt.email.result';
 
@@ -78,7 +77,6 @@ export const EmailSent = Type.Object(
   { additionalProperties: false },
 );
 export type EmailSent = Static<typeof EmailSent>;
-export const EMAIL_SENT = 'email.sent';
 
 /**
  * `email.failed`: given up on, at once for a permanent error or after the last attempt.
@@ -94,4 +92,21 @@ export const EmailFailed = Type.Object(
   { additionalProperties: false },
 );
 export type EmailFailed = Static<typeof EmailFailed>;
-export const EMAIL_FAILED = 'email.failed';
+
+/** Every e-mail event, declared once: type literal and data schema. */
+export const emailEvents = eventDomain({
+  requested: defineEvent('email.requested', EmailRequested),
+  sent: defineEvent('email.sent', EmailSent),
+  failed: defineEvent('email.failed', EmailFailed),
+  /** The handler runner's record of one failed attempt that will be retried. */
+  attemptFailed: defineEvent('email.attempt_failed', AttemptFailed),
+});
+export type EmailEvent = EventUnion<typeof emailEvents.defs>;
+
+export const EMAIL_REQUESTED = emailEvents.defs.requested.type;
+export const EMAIL_SENT = emailEvents.defs.sent.type;
+export const EMAIL_FAILED = emailEvents.defs.failed.type;
+export const EMAIL_ATTEMPT_FAILED = emailEvents.defs.attemptFailed.type;
+
+/** Where the API appends `email.requested`, one subject per priority (the handler's queues). */
+export const emailCommandSubject = (priority: Priority) => commandSubject('email', priority);

@@ -1,5 +1,6 @@
 import { type Static, Type } from '@sinclair/typebox';
 import { CommandAudit, CrmId } from './command.js';
+import { defineEvent, type EventUnion, eventDomain } from './define.js';
 
 export const ERP_ENTITIES = ['applications', 'companies', 'drivers', 'payments', 'vehicles'] as const;
 export const ErpEntity = Type.Union(ERP_ENTITIES.map((e) => Type.Literal(e)));
@@ -19,4 +20,10 @@ export const ErpRequested = Type.Object(
 );
 export type ErpRequested = Static<typeof ErpRequested>;
 
-export const ERP_REQUESTED = 'erp.requested';
+/** Every ERP event, declared once (the ERP issue adds the outcomes). */
+export const erpEvents = eventDomain({
+  requested: defineEvent('erp.requested', ErpRequested),
+});
+export type ErpEvent = EventUnion<typeof erpEvents.defs>;
+
+export const ERP_REQUESTED = erpEvents.defs.requested.type;

@@ -1,5 +1,6 @@
 import { type Static, Type } from '@sinclair/typebox';
 import { CommandAudit } from './command.js';
+import { defineEvent, type EventUnion, eventDomain } from './define.js';
 
 export const ExportEntity = Type.Union([
   Type.Literal('applications'),
@@ -28,4 +29,10 @@ export const exportFields = {
 export const ExportRequested = Type.Object({ ...exportFields, ...CommandAudit }, { additionalProperties: false });
 export type ExportRequested = Static<typeof ExportRequested>;
 
-export const EXPORT_REQUESTED = 'export.requested';
+/** Every export event, declared once (the exports issue adds the job's progress and outcome). */
+export const exportEvents = eventDomain({
+  requested: defineEvent('export.requested', ExportRequested),
+});
+export type ExportEvent = EventUnion<typeof exportEvents.defs>;
+
+export const EXPORT_REQUESTED = exportEvents.defs.requested.type;

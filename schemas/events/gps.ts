@@ -1,7 +1,5 @@
 import { type Static, Type } from '@sinclair/typebox';
-
-/** `gps.reported`: one accepted position. Appended to the GPS stream in batches (subject `gps.reported.<source>`). */
-export const GPS_REPORTED = 'gps.reported';
+import { defineEvent, type EventUnion, eventDomain } from './define.js';
 
 export const GpsSource = Type.Union([Type.Literal('mqtt'), Type.Literal('ws'), Type.Literal('osmand')]);
 export type GpsSource = Static<typeof GpsSource>;
@@ -39,3 +37,11 @@ export const GpsReported = Type.Object(
 export type GpsReported = Static<typeof GpsReported>;
 
 export const gpsSubject = (source: GpsSource) => `gps.reported.${source}`;
+
+/** `gps.reported`: one accepted position. Appended to the GPS stream in batches (subject `gps.reported.<source>`). */
+export const gpsEvents = eventDomain({
+  reported: defineEvent('gps.reported', GpsReported),
+});
+export type GpsEvent = EventUnion<typeof gpsEvents.defs>;
+
+export const GPS_REPORTED = gpsEvents.defs.reported.type;

@@ -1,5 +1,6 @@
 import { type Static, Type } from '@sinclair/typebox';
 import { CommandAudit } from './command.js';
+import { defineEvent, type EventUnion, eventDomain } from './define.js';
 import { EmailAddress } from './email.js';
 import { E164 } from './sms.js';
 
@@ -52,5 +53,12 @@ export const PaymentRefundRequested = Type.Object(
 );
 export type PaymentRefundRequested = Static<typeof PaymentRefundRequested>;
 
-export const PAYMENT_REQUESTED = 'payment.requested';
-export const PAYMENT_REFUND_REQUESTED = 'payment.refund_requested';
+/** Every payment event, declared once (the payments issue adds the outcomes). */
+export const paymentEvents = eventDomain({
+  requested: defineEvent('payment.requested', PaymentRequested),
+  refundRequested: defineEvent('payment.refund_requested', PaymentRefundRequested),
+});
+export type PaymentEvent = EventUnion<typeof paymentEvents.defs>;
+
+export const PAYMENT_REQUESTED = paymentEvents.defs.requested.type;
+export const PAYMENT_REFUND_REQUESTED = paymentEvents.defs.refundRequested.type;

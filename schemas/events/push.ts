@@ -1,6 +1,7 @@
 import { type Static, Type } from '@sinclair/typebox';
-import { CommandAudit, CrmId } from './command.js';
-import { Priority } from './envelope.js';
+import { CommandAudit, CrmId, commandSubject } from './command.js';
+import { defineEvent, type EventUnion, eventDomain } from './define.js';
+import { AttemptFailed, Priority } from './envelope.js';
 
 export const PushPlatform = Type.Union([Type.Literal('ios'), Type.Literal('android'), Type.Literal('web')]);
 export type PushPlatform = Static<typeof PushPlatform>;
@@ -50,9 +51,6 @@ export const PushTokenRevoked = Type.Object(
 );
 export type PushTokenRevoked = Static<typeof PushTokenRevoked>;
 
-export const PUSH_REQUESTED = 'push.requested';
-export const PUSH_TOKEN_REGISTERED = 'push.token_registered';
-export const PUSH_TOKEN_REVOKED = 'push.token_revoked';
 /**
  * Token registrations are facts for the `device_tokens` projection, not work for the push
  * handler, so they keep out of its `evt.push.cmd.*` queues; one subject keeps them in order.
@@ -124,8 +122,29 @@ export const PushFailed = Type.Object(
 );
 export type PushFailed = Static<typeof PushFailed>;
 
-export const PUSH_SENT = 'push.sent';
-export const PUSH_PARTIALLY_SENT = 'push.partially_sent';
-export const PUSH_FAILED = 'push.failed';
 /** Outcomes go here rather than to the command subjects, so the handler's queues hold only work. */
 export const PUSH_RESULTS_SUBJECT = 'evt.push.results';
+
+/** Every push event, declared once: type literal and data schema. */
+export const pushEvents = eventDomain({
+  requested: defineEvent('push.requested', PushRequested),
+  tokenRegistered: defineEvent('push.token_registered', PushTokenRegistered),
+  tokenRevoked: defineEvent('push.token_revoked', PushTokenRevoked),
+  sent: defineEvent('push.sent', PushSent),
+  partiallySent: defineEvent('push.partially_sent', PushPartiallySent),
+  failed: defineEvent('push.failed', PushFailed),
+  /** The handler runner's record of one failed attempt that will be retried. */
+  attemptFailed: defineEvent('push.attempt_failed', AttemptFailed),
+});
+export type PushEvent = EventUnion<typeof pushEvents.defs>;
+
+export const PUSH_REQUESTED = pushEvents.defs.requested.type;
+export const PUSH_TOKEN_REGISTERED = pushEvents.defs.tokenRegistered.type;
+export const PUSH_TOKEN_REVOKED = pushEvents.defs.tokenRevoked.type;
+export const PUSH_SENT = pushEvents.defs.sent.type;
+export const PUSH_PARTIALLY_SENT = pushEvents.defs.partiallySent.type;
+export const PUSH_FAILED = pushEvents.defs.failed.type;
+export const PUSH_ATTEMPT_FAILED = pushEvents.defs.attemptFailed.type;
+
+/** Where the API appends `push.requested`, one subject per priority (the handler's queues). */
+export const pushCommandSubject = (priority: Priority) => commandSubject('push', priority);

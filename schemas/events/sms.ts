@@ -1,5 +1,7 @@
 import { type Static, Type } from '@sinclair/typebox';
-import { Priority } from './envelope.js';
+import { commandSubject } from './command.js';
+import { defineEvent, type EventUnion, eventDomain } from './define.js';
+import { AttemptFailed, Priority } from './envelope.js';
 
 export const E164 = Type.String({
   pattern: '^\\+[1-9][0-9]{6,14}$',
@@ -22,8 +24,6 @@ export const SmsRequested = Type.Object(
   { additionalProperties: false },
 );
 export type SmsRequested = Static<typeof SmsRequested>;
-
-export const SMS_REQUESTED = 'sms.requested';
 
 /*
  * Outcomes of an SMS command. Every channel names its results `<domain>.sent` and
@@ -145,12 +145,32 @@ export const SmsOptOut = Type.Object(
 );
 export type SmsOptOut = Static<typeof SmsOptOut>;
 
-export const SMS_SENT = 'sms.sent';
-export const SMS_FAILED = 'sms.failed';
-export const SMS_REFUSED = 'sms.refused';
-export const SMS_DELIVERED = 'sms.delivered';
-export const SMS_UNDELIVERED = 'sms.undelivered';
-export const SMS_STATUS_REPORTED = 'sms.status_reported';
-export const SMS_OPTED_OUT = 'sms.opted_out';
-export const SMS_OPTED_IN = 'sms.opted_in';
-export const SMS_ATTEMPT_FAILED = 'sms.attempt_failed';
+/** Every SMS event, declared once: type literal and data schema. */
+export const smsEvents = eventDomain({
+  requested: defineEvent('sms.requested', SmsRequested),
+  sent: defineEvent('sms.sent', SmsSent),
+  failed: defineEvent('sms.failed', SmsFailed),
+  refused: defineEvent('sms.refused', SmsRefused),
+  delivered: defineEvent('sms.delivered', SmsDelivered),
+  undelivered: defineEvent('sms.undelivered', SmsUndelivered),
+  statusReported: defineEvent('sms.status_reported', SmsStatusReported),
+  optedOut: defineEvent('sms.opted_out', SmsOptOut),
+  optedIn: defineEvent('sms.opted_in', SmsOptOut),
+  /** The handler runner's record of one failed attempt that will be retried. */
+  attemptFailed: defineEvent('sms.attempt_failed', AttemptFailed),
+});
+export type SmsEvent = EventUnion<typeof smsEvents.defs>;
+
+export const SMS_REQUESTED = smsEvents.defs.requested.type;
+export const SMS_SENT = smsEvents.defs.sent.type;
+export const SMS_FAILED = smsEvents.defs.failed.type;
+export const SMS_REFUSED = smsEvents.defs.refused.type;
+export const SMS_DELIVERED = smsEvents.defs.delivered.type;
+export const SMS_UNDELIVERED = smsEvents.defs.undelivered.type;
+export const SMS_STATUS_REPORTED = smsEvents.defs.statusReported.type;
+export const SMS_OPTED_OUT = smsEvents.defs.optedOut.type;
+export const SMS_OPTED_IN = smsEvents.defs.optedIn.type;
+export const SMS_ATTEMPT_FAILED = smsEvents.defs.attemptFailed.type;
+
+/** Where the API appends `sms.requested`, one subject per priority (the handler's queues). */
+export const smsCommandSubject = (priority: Priority) => commandSubject('sms', priority);

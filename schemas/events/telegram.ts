@@ -1,6 +1,7 @@
 import { type Static, Type } from '@sinclair/typebox';
-import { CommandAudit, CrmId } from './command.js';
-import { Priority } from './envelope.js';
+import { CommandAudit, CrmId, commandSubject } from './command.js';
+import { defineEvent, type EventUnion, eventDomain } from './define.js';
+import { AttemptFailed, Priority } from './envelope.js';
 
 /** Telegram chat ids are integers up to 52 bits, negative for groups and channels. */
 export const TelegramChatId = Type.Integer({ minimum: -(2 ** 53) + 1, maximum: 2 ** 53 - 1, description: 'a Telegram chat id' });
@@ -27,9 +28,6 @@ export const TelegramLinkCodeRequested = Type.Object(
   { additionalProperties: false },
 );
 export type TelegramLinkCodeRequested = Static<typeof TelegramLinkCodeRequested>;
-
-export const TELEGRAM_REQUESTED = 'telegram.requested';
-export const TELEGRAM_LINK_CODE_REQUESTED = 'telegram.link_code_requested';
 
 /** `telegram.sent`: the Bot API accepted the message. */
 export const TelegramSent = Type.Object(
@@ -67,8 +65,27 @@ export const TelegramChatBlocked = Type.Object(
 );
 export type TelegramChatBlocked = Static<typeof TelegramChatBlocked>;
 
-export const TELEGRAM_SENT = 'telegram.sent';
-export const TELEGRAM_FAILED = 'telegram.failed';
-export const TELEGRAM_CHAT_BLOCKED = 'telegram.chat_blocked';
 /** Outcomes go here rather than to the command subjects, so the handler's queues hold only work. */
 export const TELEGRAM_RESULTS_SUBJECT = 'evt.telegram.results';
+
+/** Every Telegram event, declared once: type literal and data schema. */
+export const telegramEvents = eventDomain({
+  requested: defineEvent('telegram.requested', TelegramRequested),
+  linkCodeRequested: defineEvent('telegram.link_code_requested', TelegramLinkCodeRequested),
+  sent: defineEvent('telegram.sent', TelegramSent),
+  failed: defineEvent('telegram.failed', TelegramFailed),
+  chatBlocked: defineEvent('telegram.chat_blocked', TelegramChatBlocked),
+  /** The handler runner's record of one failed attempt that will be retried. */
+  attemptFailed: defineEvent('telegram.attempt_failed', AttemptFailed),
+});
+export type TelegramEvent = EventUnion<typeof telegramEvents.defs>;
+
+export const TELEGRAM_REQUESTED = telegramEvents.defs.requested.type;
+export const TELEGRAM_LINK_CODE_REQUESTED = telegramEvents.defs.linkCodeRequested.type;
+export const TELEGRAM_SENT = telegramEvents.defs.sent.type;
+export const TELEGRAM_FAILED = telegramEvents.defs.failed.type;
+export const TELEGRAM_CHAT_BLOCKED = telegramEvents.defs.chatBlocked.type;
+export const TELEGRAM_ATTEMPT_FAILED = telegramEvents.defs.attemptFailed.type;
+
+/** Where the API appends `telegram.requested`, one subject per priority (the handler's queues). */
+export const telegramCommandSubject = (priority: Priority) => commandSubject('telegram', priority);

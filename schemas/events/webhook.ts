@@ -1,4 +1,5 @@
 import { type Static, Type } from '@sinclair/typebox';
+import { defineEvent, type EventUnion, eventDomain } from './define.js';
 
 /** The providers that may call `POST /webhooks/{provider}`; each is one token of the subject. */
 export const WebhookProvider = Type.Union([
@@ -10,8 +11,6 @@ export const WebhookProvider = Type.Union([
 ]);
 export type WebhookProvider = Static<typeof WebhookProvider>;
 export const WEBHOOK_PROVIDERS: readonly WebhookProvider[] = ['stripe', 'twilio', 'telegram', 'yookassa', 'smsru'];
-
-export const WEBHOOK_RECEIVED = 'webhook.received';
 
 /** Log subject of a provider's deliveries (stream EVENTS). */
 export const webhookSubject = (provider: WebhookProvider) => `evt.webhook.${provider}`;
@@ -48,14 +47,6 @@ export const WebhookReceivedData = Type.Object(
 );
 export type WebhookReceivedData = Static<typeof WebhookReceivedData>;
 
-export const WebhookReceived = Type.Object({
-  type: Type.Literal(WEBHOOK_RECEIVED),
-  data: WebhookReceivedData,
-});
-export type WebhookReceived = Static<typeof WebhookReceived>;
-
-export const WEBHOOK_PROCESSED = 'webhook.processed';
-
 /** Subject of a handler's processing record of a provider's delivery (outside the handlers' `evt.webhook.*` filter). */
 export const webhookProcessedSubject = (provider: WebhookProvider) => `evt.webhook.${provider}.processed`;
 
@@ -72,3 +63,13 @@ export const WebhookProcessedData = Type.Object(
   { additionalProperties: false },
 );
 export type WebhookProcessedData = Static<typeof WebhookProcessedData>;
+
+/** Every webhook event, declared once: type literal and data schema. */
+export const webhookEvents = eventDomain({
+  received: defineEvent('webhook.received', WebhookReceivedData),
+  processed: defineEvent('webhook.processed', WebhookProcessedData),
+});
+export type WebhookEvent = EventUnion<typeof webhookEvents.defs>;
+
+export const WEBHOOK_RECEIVED = webhookEvents.defs.received.type;
+export const WEBHOOK_PROCESSED = webhookEvents.defs.processed.type;

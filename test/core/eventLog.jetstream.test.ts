@@ -47,7 +47,7 @@ describe('jetstream event log: decoding', () => {
     });
     try {
       const point = (n: number) =>
-        newEvent({ type: 'gps.reported', subject: 'gps.reported.mqtt', source: 'test', data: { deviceId: 'd', ts: n } });
+        newEvent({ type: 'test.point', subject: 'gps.reported.mqtt', source: 'test', data: { deviceId: 'd', ts: n } });
       await log.append('gps.reported.mqtt', [point(1), point(2)]);
       await log.append(
         'evt.sms.requested',

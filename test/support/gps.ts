@@ -14,7 +14,7 @@ export const T0 = Math.floor((Date.now() - 2 * 3_600_000) / 60_000) * 60_000;
 
 /** A `gps.reported` whose id is derived from the point, as the ingest does: a resend has the same id. */
 export const aPoint = (deviceId: string, ts: number, o: Partial<GpsReported> = {}): EventEnvelope<GpsReported> =>
-  newEvent<GpsReported>({
+  newEvent({
     id: `p-${deviceId}-${ts}`,
     type: GPS_REPORTED,
     subject: gpsSubject(o.source ?? 'mqtt'),
