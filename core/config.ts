@@ -5,14 +5,51 @@ import { Kind, type TSchema } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
 import { parse as parseDotenv } from 'dotenv';
 import { type Env, EnvSchema, envVarSchema, ROLES, type Role } from '../schemas/config.js';
+import type { EmailLocale } from '../schemas/emailTemplates.js';
 import { GatewayError } from '../schemas/errors.js';
+import { configProblems, mailTestModeReason } from './configProblems.js';
 import type { JetStreamConfig } from './eventlog/jetstream.js';
 import type { ClickHouseConfig } from './stores/clickhouse.js';
 import type { PostgresConfig } from './stores/postgres.js';
 
+/** The e-mail channel's slice (MAIL_* variables). */
+export interface MailConfig {
+  /** MAIL_TEST_MODE, or no MAIL_HOST configured: nothing leaves. */
+  testMode: boolean;
+  /** Why test mode is on, for the start-up log. */
+  testModeReason?: string;
+  /** MAIL_QUEUE_ENABLED=false: one attempt per e-mail, no retry queue (the CRM sent at once). */
+  queueEnabled: boolean;
+  smtp: {
+    host: string;
+    port: number;
+    encryption: 'tls' | 'ssl' | 'none';
+    auth?: { user: string; pass: string };
+    /** MAIL_TIMEOUT_SECONDS: also how long `POST /api/v1/email` waits for the outcome without the queue. */
+    timeoutMs: number;
+    /** Pooled connections: one per handler worker slot. */
+    maxConnections: number;
+  };
+  from: { name?: string; address: string };
+  defaultLocale: EmailLocale;
+  timeZone: string;
+}
+
+/**
+ * FCM (FCM_* variables): live sending needs the service-account file; in test mode the file,
+ * when given, only names the project in simulated message ids.
+ */
+export type PushConfig =
+  | { testMode: true; serviceAccountPath: string | undefined }
+  | { testMode: false; serviceAccountPath: string };
+
+/** The Telegram Bot API (TELEGRAM_* variables): live sending needs the bot token. */
+export type TelegramConfig = { apiUrl: string; ratePerSecond: number } & (
+  | { testMode: true }
+  | { testMode: false; botToken: string }
+);
+
 export interface Config {
-  /** Every validated variable, by its environment name. */
-  env: Readonly<Env>;
   dataDir: string;
   roles: readonly Role[];
   http: { host: string; port: number };
@@ -74,6 +111,9 @@ export interface Config {
   notifications: { timeZone: string };
   /** OSMAND_PORT was set: a port in use stops start-up instead of turning OsmAnd off. */
   osmand: { port: number; portExplicit: boolean };
+  mail: MailConfig;
+  push: PushConfig;
+  telegram: TelegramConfig;
   /** Where the device-facing ingest (MQTT, OsmAnd) runs: this thread, or a worker thread of its own. */
   ingest: { thread: 'main' | 'worker' };
   api: {
@@ -121,50 +161,50 @@ const coerce = (raw: Record<string, string | undefined>): Record<string, unknown
 export const readEnv = (processEnv: NodeJS.ProcessEnv, envFile = resolve('.env')): Record<string, string | undefined> =>
   existsSync(envFile) ? { ...parseDotenv(readFileSync(envFile)), ...processEnv } : { ...processEnv };
 
-const validTimeZone = (tz: string) => {
-  try {
-    new Intl.DateTimeFormat('en', { timeZone: tz });
-    return true;
-  } catch {
-    return false;
-  }
-};
-
 /** `auto`: a worker thread when the log and Postgres are servers it can reach itself and a second core exists. */
 const ingestThread = (env: Env): 'main' | 'worker' => {
   if (env.INGEST_THREAD !== 'auto') return env.INGEST_THREAD;
   return env.NATS_URL && env.DATABASE_URL && availableParallelism() > 1 ? 'worker' : 'main';
 };
 
+/** Called once the checks passed: a live setup has its sender address. */
+const mailSlice = (env: Env): MailConfig => {
+  const testModeReason = mailTestModeReason(env);
+  return {
+    testMode: testModeReason !== undefined,
+    ...(testModeReason ? { testModeReason } : {}),
+    queueEnabled: env.MAIL_QUEUE_ENABLED,
+    smtp: {
+      host: env.MAIL_HOST ?? 'localhost',
+      port: env.MAIL_PORT,
+      encryption: env.MAIL_ENCRYPTION,
+      ...(env.MAIL_USERNAME ? { auth: { user: env.MAIL_USERNAME, pass: env.MAIL_PASSWORD ?? '' } } : {}),
+      timeoutMs: env.MAIL_TIMEOUT_SECONDS * 1000,
+      maxConnections: env.HANDLER_CONCURRENCY,
+    },
+    from: {
+      address: env.MAIL_FROM_ADDRESS ?? 'noreply@fleetgate.invalid',
+      ...(env.MAIL_FROM_NAME ? { name: env.MAIL_FROM_NAME } : {}),
+    },
+    defaultLocale: env.MAIL_DEFAULT_LOCALE,
+    timeZone: env.MAIL_TIME_ZONE,
+  };
+};
+
 /**
- * One typed, validated, frozen config. Every wrong variable is listed with what it expects;
- * nothing else in fleetgate reads `process.env`.
+ * One typed, validated, frozen config, read once at start-up. Every problem (a wrong variable,
+ * variables that do not fit together) is listed in one error, secrets never quoted; nothing else
+ * in fleetgate reads `process.env`, and parts take their slice, never the raw variables.
  */
 export const loadConfig = (raw: Record<string, string | undefined>): Config => {
   const candidate = Value.Default(EnvSchema, coerce(raw)) as Record<string, unknown>;
-  const problems = [...Value.Errors(EnvSchema, candidate)].map((e) => {
-    const name = e.path.replace(/^\//, '');
-    const expects = (envVarSchema(name)?.description as string | undefined) ?? e.message;
-    return `${name}=${JSON.stringify(raw[name] ?? '')}: expected ${expects}`;
-  });
-  const env = candidate as Env;
-  if (env.HANDLER_BACKOFF_BASE_MS > env.HANDLER_BACKOFF_MAX_MS) {
-    problems.push('HANDLER_BACKOFF_BASE_MS must not exceed HANDLER_BACKOFF_MAX_MS');
-  }
-  if (env.INGEST_THREAD === 'worker' && !(env.NATS_URL && env.DATABASE_URL)) {
-    problems.push('INGEST_THREAD=worker needs NATS_URL and DATABASE_URL: the embedded log and PGlite live in the main thread');
-  }
-  if (env.NOTIFICATIONS_TIME_ZONE !== undefined && !validTimeZone(env.NOTIFICATIONS_TIME_ZONE)) {
-    problems.push(
-      `NOTIFICATIONS_TIME_ZONE=${JSON.stringify(env.NOTIFICATIONS_TIME_ZONE)}: expected an IANA time zone this Node knows`,
-    );
-  }
+  const problems = configProblems(raw, candidate);
   if (problems.length > 0) {
-    throw new GatewayError('GW_ERR_CONFIG', `invalid configuration:\n  ${[...new Set(problems)].join('\n  ')}`);
+    throw new GatewayError('GW_ERR_CONFIG', `invalid configuration:\n  ${problems.join('\n  ')}`);
   }
+  const env = candidate as Env;
   const dataDir = resolve(env.DATA_DIR);
   const config: Config = {
-    env,
     dataDir,
     roles: [...new Set(env.ROLES.split(',') as Role[])].sort((a, b) => ROLES.indexOf(a) - ROLES.indexOf(b)),
     http: { host: env.HTTP_HOST, port: env.HTTP_PORT },
@@ -242,6 +282,19 @@ export const loadConfig = (raw: Record<string, string | undefined>): Config => {
     notifications: { timeZone: env.NOTIFICATIONS_TIME_ZONE ?? env.MAIL_TIME_ZONE },
     osmand: { port: env.OSMAND_PORT, portExplicit: Boolean(raw.OSMAND_PORT?.trim()) },
     ingest: { thread: ingestThread(env) },
+    mail: mailSlice(env),
+    // The checks refused live FCM and Telegram without their credentials; these narrow the types.
+    push:
+      !env.FCM_TEST_MODE && env.FCM_SERVICE_ACCOUNT
+        ? { testMode: false, serviceAccountPath: env.FCM_SERVICE_ACCOUNT }
+        : { testMode: true, serviceAccountPath: env.FCM_SERVICE_ACCOUNT },
+    telegram: {
+      apiUrl: env.TELEGRAM_API_URL,
+      ratePerSecond: env.TELEGRAM_RATE_LIMIT_PER_SECOND,
+      ...(!env.TELEGRAM_TEST_MODE && env.TELEGRAM_BOT_TOKEN
+        ? { testMode: false as const, botToken: env.TELEGRAM_BOT_TOKEN }
+        : { testMode: true as const }),
+    },
     ws: {
       maxMessageBytes: env.WS_MAX_MESSAGE_BYTES,
       idleTimeoutSeconds: env.WS_IDLE_TIMEOUT_SECONDS,

@@ -116,8 +116,9 @@ export const requestEmail = async (
   const priority = req.priority ?? 'normal';
   const data: Omit<EmailRequested, 'requestedBy' | 'via'> = { ...req, priority };
   const accepted = await issueCommand(deps.log, caller, { domain: 'email', type: EMAIL_REQUESTED, priority, data }, via);
-  if (deps.config.env.MAIL_QUEUE_ENABLED) return accepted;
-  return { id: accepted.id, status: await settledStatus(deps, accepted.id, deps.config.env.MAIL_TIMEOUT_SECONDS * 1000) };
+  const { mail } = deps.config;
+  if (mail.queueEnabled) return accepted;
+  return { id: accepted.id, status: await settledStatus(deps, accepted.id, mail.smtp.timeoutMs) };
 };
 
 /**

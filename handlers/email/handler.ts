@@ -64,7 +64,8 @@ const composer = (config: MailConfig) => {
         `the attachments add up to ${total} bytes; at most ${EMAIL_ATTACHMENTS_MAX_BYTES} are sent`,
       );
     }
-    const base = { from: config.from, to: data.to, attachments, messageId: `<${id}@${domain}>` };
+    // A copy per message: nodemailer rewrites the address objects it is given, and the config is frozen.
+    const base = { from: { ...config.from }, to: data.to, attachments, messageId: `<${id}@${domain}>` };
     if (data.template === undefined) {
       if (data.subject === undefined || (data.html === undefined && data.text === undefined)) {
         throw permanent('INVALID_COMMAND', 'an e-mail without a template needs a subject and html or text');

@@ -1,13 +1,12 @@
 import type { Handler } from '../../core/runners/handlerRunner.js';
 import type { HandlerDeps } from '../index.js';
-import { mailConfig } from './config.js';
 import { emailHandler } from './handler.js';
 import { smtpMailer } from './smtp.js';
 import { testModeMailer } from './testMode.js';
 
-/** The e-mail handler with the mailer the configuration asks for: SMTP, or test mode. */
+/** The e-mail handler with the mailer `config.mail` asks for: SMTP, or test mode. */
 export const buildEmailHandler = (deps: HandlerDeps): Handler => {
-  const config = mailConfig(deps.config);
+  const config = deps.config.mail;
   const logger = deps.logger.child({ channel: 'email' });
   if (config.testMode) logger.warn({ reason: config.testModeReason }, 'e-mail runs in test mode: nothing is sent');
   else logger.info({ host: config.smtp.host, port: config.smtp.port, encryption: config.smtp.encryption }, 'e-mail via SMTP');

@@ -20,11 +20,11 @@ const MAX_TOKEN_LENGTH = 256;
 const RETRY_AFTER_SECONDS = '5';
 
 export interface OsmandIngestOptions {
-  config: Pick<Config, 'env' | 'gps'>;
+  config: Pick<Config, 'osmand' | 'gps'>;
   log: EventLog;
   devices: Pick<DeviceRegistry, 'byToken'>;
   logger: Logger;
-  /** Default `config.env.OSMAND_PORT`; 0 picks a free one. */
+  /** Default `config.osmand.port`; 0 picks a free one. */
   port?: number;
   /** Default: every interface (phones connect from outside). */
   host?: string;
@@ -230,7 +230,7 @@ export const startOsmandIngest = async (opts: OsmandIngestOptions): Promise<Osma
     if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
     else socket.destroy();
   });
-  const requestedPort = opts.port ?? config.env.OSMAND_PORT;
+  const requestedPort = opts.port ?? config.osmand.port;
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(requestedPort, opts.host, () => {

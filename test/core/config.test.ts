@@ -11,11 +11,11 @@ describe('config', () => {
     const c = loadConfig({});
     expect(c.mode).toEqual({ eventLog: 'embedded', postgres: 'pglite', clickhouse: 'chdb' });
     expect(c.http.port).toBe(8080);
-    expect(c.env.MQTT_PORT).toBe(1883);
-    expect(c.env.OSMAND_PORT).toBe(5055);
+    expect(c.mqtt.port).toBe(1883);
+    expect(c.osmand.port).toBe(5055);
     expect(c.mqtt.wsPort).toBeUndefined(); // MQTT over WebSocket only when asked
     expect(c.roles).toEqual(['ingest', 'api', 'projections', 'handlers']);
-    expect(c.env.SMS_TEST_MODE).toBe(true);
+    expect(c.sms.testMode).toBe(true);
     expect(c.postgres.pgliteDir).toMatch(/data\/pg$/);
     expect(Object.isFrozen(c.handlers)).toBe(true);
   });
@@ -34,9 +34,9 @@ describe('config', () => {
     expect(c.mode).toEqual({ eventLog: 'jetstream', postgres: 'postgres', clickhouse: 'server' });
     expect(c.nats?.servers).toEqual(['nats://a:4222', 'nats://b:4222']);
     expect(c.nats?.replicas).toBe(3);
-    expect(c.env.SMS_TEST_MODE).toBe(false);
-    expect(c.env.GPS_TRACKING_ENABLED).toBe(false);
-    expect(c.env.SMS_API_KEY).toBeUndefined();
+    expect(c.sms.testMode).toBe(false);
+    expect(c.gps.enabled).toBe(false);
+    expect(c.sms.smsru.apiKey).toBeUndefined();
     expect(c.roles).toEqual(['api', 'handlers']);
   });
 
@@ -68,7 +68,7 @@ describe('config', () => {
     const file = join(t.dir, '.env');
     await writeFile(file, 'SMS_PROVIDER=twilio\nHTTP_PORT=9000\nSMS_API_KEY=\n');
     const c = loadConfig(readEnv({ HTTP_PORT: '9100' }, file));
-    expect(c.env.SMS_PROVIDER).toBe('twilio');
+    expect(c.sms.provider).toBe('twilio');
     expect(c.http.port).toBe(9100);
     await t.remove();
   });

@@ -1,10 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../../core/config.js';
-import { mailConfig } from '../../handlers/email/config.js';
 import { buildEmailHandler } from '../../handlers/email/index.js';
 import { isGatewayError } from '../../schemas/errors.js';
 
-const config = (env: Record<string, string>) => mailConfig(loadConfig({ DATA_DIR: '/nonexistent', ...env }));
+const config = (env: Record<string, string>) => loadConfig({ DATA_DIR: '/nonexistent', ...env }).mail;
 const refusal = (env: Record<string, string>) => {
   try {
     config(env);

@@ -96,6 +96,6 @@ describe('Telegram from configuration', () => {
       err = e;
     }
     expect(isGatewayError(err, 'GW_ERR_CONFIG')).toBe(true);
-    expect((err as Error).message).toBe('TELEGRAM_TEST_MODE=false needs TELEGRAM_BOT_TOKEN');
+    expect((err as Error).message).toBe('invalid configuration:\n  TELEGRAM_TEST_MODE=false needs TELEGRAM_BOT_TOKEN');
   });
 });
