@@ -213,7 +213,8 @@ export const EnvSchema = Type.Object({
   WS_MAX_BUFFERED_BYTES: int(4_096, 64 * 1_048_576, 262_144, 'unsent bytes to a driver before it is dropped'),
   LIVE_TILE_URL: Type.Optional(
     Type.String({
-      pattern: '^https?://\\S*\\{z\\}\\S*$',
+      // Placeholders before the first `{z}` are matched one by one: `\S*\{z\}` backtracks quadratically.
+      pattern: '^https?://[^\\s{]*(?:\\{(?:[^\\s{}z][^\\s{}]*|z[^\\s{}]+)\\}[^\\s{]*)*\\{z\\}\\S*$',
       description:
         'a map tile URL template with {z}/{x}/{y} for the /live page, e.g. https://tile.openstreetmap.org/{z}/{x}/{y}.png',
     }),

@@ -6,7 +6,7 @@ import { JSON_ACK, notConfigured, providerEvent, safeEqual, type Verification, t
  * configured URL (twilio-node `validateRequest` accepts both).
  */
 const urlVariants = (url: string): string[] => {
-  const m = /^(https?:\/\/)([^/?#]*)(.*)$/i.exec(url);
+  const m = /^(https?:\/\/)([^/?#]*)(.*)$/is.exec(url);
   if (!m) return [url];
   const [, scheme = '', authority = '', rest = ''] = m;
   const portAt = authority.indexOf(':', authority.lastIndexOf(']') + 1);
