@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { majorToMinor } from '../../api/legacy/paymentGateway.js';
+import { MAX_INPUT_NESTING, MAX_INPUT_VARS, phpForm } from '../../api/legacy/phpForm.js';
+import { HttpProblem } from '../../api/problemDetails.js';
 import { fieldErrors, validate } from '../../api/validation.js';
 import { EmailAddress } from '../../schemas/events/email.js';
 import { SendEmailRequest } from '../../schemas/http/email.js';
@@ -61,5 +63,43 @@ describe('legacy payment amount, worst case', () => {
     const amount = `1.${'0'.repeat(200_000)}1`;
     expect(fastest(() => expect(() => majorToMinor(amount, 'RUB')).toThrow())).toBeLessThan(50);
     expect(majorToMinor('1500.500', 'RUB')).toBe(150_050);
+  });
+});
+
+describe('legacy form bodies, worst case', () => {
+  const appends = (n: number) => Array.from({ length: n }, () => 'a[]=x').join('&');
+  const refusal = (raw: string) => {
+    try {
+      phpForm(raw);
+    } catch (e) {
+      return e instanceof HttpProblem ? { status: e.status, code: e.code } : e;
+    }
+    return undefined;
+  };
+
+  it('refuses a 1 MiB form of 200,000 pairs in under 50 ms', () => {
+    const raw = Array.from({ length: 200_000 }, (_, i) => `a[]=${i % 10}`)
+      .join('&')
+      .padEnd(1_048_576, 'x');
+    expect(fastest(() => expect(refusal(raw)).toEqual({ status: 413, code: 'GW_ERR_PAYLOAD_TOO_LARGE' }))).toBeLessThan(50);
+  });
+
+  it(`takes ${MAX_INPUT_VARS} parameters (appends in linear time), refuses one more`, () => {
+    let body: Record<string, unknown> = {};
+    expect(fastest(() => (body = phpForm(appends(MAX_INPUT_VARS))))).toBeLessThan(50);
+    expect(body.a).toHaveLength(MAX_INPUT_VARS);
+    expect(refusal(appends(MAX_INPUT_VARS + 1))).toEqual({ status: 413, code: 'GW_ERR_PAYLOAD_TOO_LARGE' });
+    // Empty pairs are not parameters, as in PHP.
+    expect(phpForm(`${'&'.repeat(5_000)}a=1`)).toEqual({ a: '1' });
+  });
+
+  it(`takes ${MAX_INPUT_NESTING} levels of brackets, refuses deeper`, () => {
+    const nested = (levels: number) => `a${'[b]'.repeat(levels)}=1`;
+    expect(refusal(nested(MAX_INPUT_NESTING))).toBeUndefined();
+    expect(refusal(nested(MAX_INPUT_NESTING + 1))).toEqual({ status: 413, code: 'GW_ERR_PAYLOAD_TOO_LARGE' });
+  });
+
+  it('appends after the largest integer key, as PHP does', () => {
+    expect(phpForm('m[0]=x&m[5]=y&m[]=z&n[k]=1&n[]=2')).toEqual({ m: { 0: 'x', 5: 'y', 6: 'z' }, n: { k: '1', 0: '2' } });
   });
 });
