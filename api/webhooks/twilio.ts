@@ -31,6 +31,7 @@ export const twilioSignedString = (url: string, params: URLSearchParams): string
  */
 export const twilioVerifier = (opts: { authToken: string | undefined }): WebhookVerifier => ({
   provider: 'twilio',
+  configured: Boolean(opts.authToken),
   recordedHeaders: ['x-twilio-signature', 'i-twilio-idempotency-token', 'host'],
   ack: JSON_ACK,
   async verify({ rawBody, headers, url, query }): Promise<Verification> {
