@@ -23,6 +23,8 @@ export interface Config {
   postgres: PostgresConfig;
   clickhouse: ClickHouseConfig;
   nats: JetStreamConfig | undefined;
+  /** EVENTS_MAX_BYTES: the EVENTS stream's bound (JetStream enforces it; the embedded log only alerts). */
+  eventsMaxBytes: number;
   handlers: { concurrency: number; maxAttempts: number; ackWaitMs: number; backoffBaseMs: number; backoffMaxMs: number };
   projections: { batchSize: number; batchDelayMs: number };
   gps: {
@@ -180,6 +182,7 @@ export const loadConfig = (raw: Record<string, string | undefined>): Config => {
     },
     postgres: { databaseUrl: env.DATABASE_URL, pgliteDir: resolve(dataDir, 'pg'), poolMax: env.PG_POOL_MAX },
     clickhouse: { url: env.CLICKHOUSE_URL, chdbDir: resolve(dataDir, 'ch') },
+    eventsMaxBytes: env.EVENTS_MAX_BYTES,
     nats: env.NATS_URL
       ? {
           servers: env.NATS_URL.split(','),
