@@ -23,16 +23,62 @@ const fieldOf = (pointer: string) =>
     .map((t) => t.replaceAll('~1', '/').replaceAll('~0', '~'))
     .join('.');
 
-/** Every field that fails, one entry per field (the first reason), in document order. */
-export const fieldErrors = (schema: TSchema, value: unknown): FieldError[] => {
+/** A refusal names at most this many fields: the error walk stops there, whatever the body holds. */
+export const MAX_FIELD_ERRORS = 50;
+
+const lengthOnly = new WeakMap<TSchema, TSchema>();
+
+/**
+ * The schema without the `pattern` of every string that has a `maxLength`. TypeBox's error walk
+ * runs a string's pattern even after its `maxLength` failed, so an over-long value would reach
+ * the regex engine whole; walking this copy first finds over-long strings without any pattern.
+ */
+const withoutBoundedPatterns = (schema: TSchema): TSchema => {
+  let copy = lengthOnly.get(schema);
+  if (!copy) {
+    copy = strip(schema) as TSchema;
+    lengthOnly.set(schema, copy);
+  }
+  return copy;
+};
+
+const strip = (node: unknown): unknown => {
+  if (Array.isArray(node)) return node.map(strip);
+  if (typeof node !== 'object' || node === null) return node;
+  const source = node as Record<string | symbol, unknown>;
+  const bounded = source.type === 'string' && typeof source.maxLength === 'number' && typeof source.pattern === 'string';
+  const out: Record<string | symbol, unknown> = {};
+  for (const key of Object.getOwnPropertyNames(source)) {
+    if (!(bounded && key === 'pattern')) out[key] = strip(source[key]);
+  }
+  // TypeBox keeps its kind and modifiers (`Optional`) under symbols.
+  for (const key of Object.getOwnPropertySymbols(source)) out[key] = source[key];
+  return out;
+};
+
+const collect = (checker: TypeCheck<TSchema>, value: unknown) => {
   const seen = new Map<string, FieldError>();
-  for (const e of checkerFor(schema).Errors(value)) {
+  let overLong = false;
+  for (const e of checker.Errors(value)) {
+    if (e.type === ValueErrorType.StringMaxLength) overLong = true;
     // A union reports each branch's failure as well; the union line alone says enough.
     if (seen.has(e.path)) continue;
+    if (seen.size === MAX_FIELD_ERRORS) break;
     const detail = e.type === ValueErrorType.ObjectAdditionalProperties ? 'unknown field (not allowed here)' : e.message;
     seen.set(e.path, { pointer: e.path === '' ? '' : e.path, field: fieldOf(e.path) || '(body)', detail });
   }
-  return [...seen.values()];
+  return { errors: [...seen.values()], overLong };
+};
+
+/**
+ * Every field that fails, one entry per field (the first reason), in document order. Lengths
+ * come first: while a string is longer than its `maxLength` the answer names the length
+ * failures (and every other failure but patterns), and no pattern runs.
+ */
+export const fieldErrors = (schema: TSchema, value: unknown): FieldError[] => {
+  const lengths = collect(checkerFor(withoutBoundedPatterns(schema)), value);
+  if (lengths.overLong) return lengths.errors;
+  return collect(checkerFor(schema), value).errors;
 };
 
 /** The 400 problem naming each refused field; also for rules a schema cannot say (one of two fields). */

@@ -60,6 +60,8 @@ export interface Config {
   postgres: PostgresConfig;
   clickhouse: ClickHouseConfig;
   nats: JetStreamConfig | undefined;
+  /** EVENTS_MAX_BYTES: the EVENTS stream's bound (JetStream enforces it; the embedded log only alerts). */
+  eventsMaxBytes: number;
   handlers: { concurrency: number; maxAttempts: number; ackWaitMs: number; backoffBaseMs: number; backoffMaxMs: number };
   projections: { batchSize: number; batchDelayMs: number };
   gps: {
@@ -132,6 +134,9 @@ export interface Config {
     telegramSecret: string | undefined;
     yookassa: { apiUrl: string; shopId: string | undefined; secretKey: string | undefined; allowlist: readonly string[] };
     smsru: { baseUrl: string; apiKey: string | undefined; token: string | undefined };
+    maxBodyBytes: number;
+    /** Deliveries per rate-limit window per client address, apart from the API's limit (0 = none). */
+    perIp: number;
   };
 }
 
@@ -217,12 +222,14 @@ export const loadConfig = (raw: Record<string, string | undefined>): Config => {
     },
     postgres: { databaseUrl: env.DATABASE_URL, pgliteDir: resolve(dataDir, 'pg'), poolMax: env.PG_POOL_MAX },
     clickhouse: { url: env.CLICKHOUSE_URL, chdbDir: resolve(dataDir, 'ch') },
+    eventsMaxBytes: env.EVENTS_MAX_BYTES,
     nats: env.NATS_URL
       ? {
           servers: env.NATS_URL.split(','),
           name: 'fleetgate',
           replicas: env.NATS_STREAM_REPLICAS,
           eventsMaxAgeMs: env.NATS_EVENTS_MAX_AGE_SECONDS * 1000,
+          eventsMaxBytes: env.EVENTS_MAX_BYTES,
           gpsMaxAgeMs: env.NATS_GPS_MAX_AGE_SECONDS * 1000,
           dlqMaxAgeMs: env.NATS_DLQ_MAX_AGE_SECONDS * 1000,
           duplicateWindowMs: env.NATS_DUPLICATE_WINDOW_SECONDS * 1000,
@@ -324,6 +331,8 @@ export const loadConfig = (raw: Record<string, string | undefined>): Config => {
           .filter(Boolean),
       },
       smsru: { baseUrl: env.SMSRU_BASE_URL.replace(/\/+$/, ''), apiKey: env.SMS_API_KEY, token: env.SMSRU_WEBHOOK_TOKEN },
+      maxBodyBytes: env.WEBHOOK_MAX_BODY_BYTES,
+      perIp: env.WEBHOOK_RATE_LIMIT_PER_IP,
     },
   };
   return deepFreeze(config);

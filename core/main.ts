@@ -3,6 +3,7 @@ import { type DataDirLock, lockDataDir } from './dataDirLock.js';
 import { embeddedEventLog } from './eventlog/embedded.js';
 import { instrumentedEventLog } from './eventlog/instrumented.js';
 import type { EventLog } from './eventlog/port.js';
+import { embeddedUsage, jetStreamUsage, watchStreamUsage } from './eventlog/streamUsage.js';
 import { type HttpServer, startHttpServer } from './http/server.js';
 import type { TemplatedApp } from './http/uws.js';
 import type { Logger } from './logger.js';
@@ -62,11 +63,15 @@ export const openStores = async (
           embeddedEventLog(postgres.sql, { pollMs: postgres.target === 'pglite' ? 1_000 : 200 }),
     );
     logger.info({ eventLog: log.kind }, 'event log open');
+    const usage = config.nats ? jetStreamUsage(config.nats) : embeddedUsage(postgres.sql, config.eventsMaxBytes);
+    const usageWatch = watchStreamUsage({ read: usage.read, logger });
     return {
       postgres,
       clickhouse,
       log,
       close: async () => {
+        usageWatch.stop();
+        await usage.close();
         await log.close().catch((e) => logger.error({ err: e }, 'closing event log'));
         await clickhouse?.close().catch((e) => logger.error({ err: e }, 'closing clickhouse'));
         await postgres.close().catch((e) => logger.error({ err: e }, 'closing postgres'));

@@ -42,6 +42,18 @@ export const metrics = {
     buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
     registers: [registry],
   }),
+  streamBytes: new Gauge({
+    name: 'fleetgate_eventlog_stream_bytes',
+    help: 'Bytes stored in the stream (embedded log: its whole table)',
+    labelNames: ['stream'] as const,
+    registers: [registry],
+  }),
+  streamMaxBytes: new Gauge({
+    name: 'fleetgate_eventlog_stream_max_bytes',
+    help: 'The stream size bound, EVENTS_MAX_BYTES (0 = none)',
+    labelNames: ['stream'] as const,
+    registers: [registry],
+  }),
   httpRefusals: new Counter({
     name: 'fleetgate_http_refusals_total',
     help: 'HTTP requests answered with a problem document, by route and error code',

@@ -57,6 +57,13 @@ export const EnvSchema = Type.Object({
   IDEMPOTENCY_TTL_HOURS: int(1, 24 * 30, 24, 'hours an Idempotency-Key is remembered'),
 
   // Webhooks
+  WEBHOOK_MAX_BODY_BYTES: int(1_024, 16 * 1_048_576, 65_536, 'largest webhook body in bytes (providers send a few KB)'),
+  WEBHOOK_RATE_LIMIT_PER_IP: int(
+    0,
+    10_000_000,
+    1_200,
+    'webhook deliveries per rate-limit window per client address (0 = no limit)',
+  ),
   STRIPE_WEBHOOK_TOLERANCE_SECONDS: int(0, 86_400, 300, 'largest age of a Stripe signature timestamp (0 = no check)'),
   YOOKASSA_API_URL: Type.String({
     default: 'https://api.yookassa.ru/v3',
@@ -82,6 +89,12 @@ export const EnvSchema = Type.Object({
   ),
   NATS_STREAM_REPLICAS: int(1, 5, 1, 'JetStream stream replicas (3 in a cluster)'),
   NATS_EVENTS_MAX_AGE_SECONDS: int(0, 100 * 365 * 86_400, 0, 'age limit of the EVENTS stream (0 = keep)'),
+  EVENTS_MAX_BYTES: int(
+    0,
+    Number.MAX_SAFE_INTEGER,
+    0,
+    'size bound of the EVENTS stream in bytes (0 = none): JetStream then refuses appends (503), the embedded log only alerts; a warning at 80 %',
+  ),
   NATS_GPS_MAX_AGE_SECONDS: int(60, 365 * 86_400, 7 * 86_400, 'age limit of the GPS stream'),
   NATS_DLQ_MAX_AGE_SECONDS: int(0, 10 * 365 * 86_400, 30 * 86_400, 'age limit of the DLQ stream (0 = keep)'),
   NATS_DUPLICATE_WINDOW_SECONDS: int(1, 7 * 86_400, 20 * 60, 'EVENTS dedupe window'),
@@ -213,7 +226,8 @@ export const EnvSchema = Type.Object({
   WS_MAX_BUFFERED_BYTES: int(4_096, 64 * 1_048_576, 262_144, 'unsent bytes to a driver before it is dropped'),
   LIVE_TILE_URL: Type.Optional(
     Type.String({
-      pattern: '^https?://\\S*\\{z\\}\\S*$',
+      // Placeholders before the first `{z}` are matched one by one: `\S*\{z\}` backtracks quadratically.
+      pattern: '^https?://[^\\s{]*(?:\\{(?:[^\\s{}z][^\\s{}]*|z[^\\s{}]+)\\}[^\\s{]*)*\\{z\\}\\S*$',
       description:
         'a map tile URL template with {z}/{x}/{y} for the /live page, e.g. https://tile.openstreetmap.org/{z}/{x}/{y}.png',
     }),

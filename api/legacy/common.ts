@@ -78,7 +78,7 @@ export const parseLegacyBody = (ctx: Pick<RequestContext, 'rawBody' | 'headers'>
   if (/^multipart\//i.test(type)) {
     throw new HttpProblem('GW_ERR_UNSUPPORTED_MEDIA_TYPE', 'send JSON or application/x-www-form-urlencoded');
   }
-  if (!JSON_TYPE.test(type) && !/^\s*[{[]/.test(raw)) return phpForm(new URLSearchParams(raw));
+  if (!JSON_TYPE.test(type) && !/^\s*[{[]/.test(raw)) return phpForm(raw);
   let parsed: unknown;
   try {
     parsed = JSON.parse(raw);
@@ -137,7 +137,8 @@ export const legacyRoute = (ep: LegacyEndpoint): RouteSpec =>
         const body = ep.method === 'POST' ? parseLegacyBody(ctx) : {};
         return await run({ ctx, body, query: ctx.query, via: `legacy:${ep.path}` });
       } catch (e) {
-        if (ctx.headers['idempotency-key'] !== undefined) throw e;
+        // A form over PHP's input limits is a 413 like an oversized body: problem+json from the pipeline.
+        if (ctx.headers['idempotency-key'] !== undefined || (e instanceof HttpProblem && e.status === 413)) throw e;
         return legacyFailure(e, ctx);
       }
     },

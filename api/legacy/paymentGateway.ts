@@ -24,13 +24,20 @@ const DEFAULT_DESCRIPTION = 'Payment for application';
  * `number_format($amount, 2)` and Stripe `$amount * 100`); v1 takes integer minor units.
  * Converted from the decimal text, never through a float product.
  */
+/** A loop, not `/0+$/`: that regex retries from every zero of `1.000…01` and takes minutes on a long one. */
+const withoutTrailingZeros = (digits: string) => {
+  let end = digits.length;
+  while (end > 0 && digits.charCodeAt(end - 1) === 48) end--;
+  return digits.slice(0, end);
+};
+
 export const majorToMinor = (v: unknown, currency: string): unknown => {
   const s = typeof v === 'number' ? String(v) : typeof v === 'string' ? v.trim() : undefined;
   if (s === undefined) return v;
   const m = /^(\d+)(?:\.(\d+))?$/.exec(s);
   if (!m) throw missing('amount', 'a positive amount in major units, e.g. 1500.00');
   const digits = minorDigits(currency);
-  const fraction = (m[2] ?? '').replace(/0+$/, '');
+  const fraction = withoutTrailingZeros(m[2] ?? '');
   if (fraction.length > digits) throw missing('amount', `${currency} has ${digits} decimal places; ${s} has more`);
   return Number((m[1] as string) + fraction.padEnd(digits, '0'));
 };

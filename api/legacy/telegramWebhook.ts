@@ -1,5 +1,6 @@
 import type { ApiDeps } from '../deps.js';
 import { defineRoute, type RouteSpec } from '../route.js';
+import { webhookAdmission } from '../webhooks/admission.js';
 import { handleWebhook, webhookVerifiers } from '../webhooks/ingress.js';
 
 /**
@@ -9,6 +10,7 @@ import { handleWebhook, webhookVerifiers } from '../webhooks/ingress.js';
  */
 export const telegramWebhookPhp = (deps: ApiDeps): RouteSpec[] => {
   const verifiers = webhookVerifiers(deps);
+  const admission = webhookAdmission(deps);
   return [
     defineRoute({
       method: 'POST',
@@ -18,9 +20,13 @@ export const telegramWebhookPhp = (deps: ApiDeps): RouteSpec[] => {
       tags: ['legacy'],
       auth: 'public',
       bodyFormat: 'raw',
+      maxBodyBytes: admission.maxBodyBytes,
       hidden: true,
       responses: { 200: { description: 'accepted' } },
-      handle: (ctx) => handleWebhook(deps, 'telegram', ctx, verifiers),
+      handle: async (ctx) => {
+        await admission.admit(ctx.remoteAddress);
+        return handleWebhook(deps, 'telegram', ctx, verifiers);
+      },
     }),
   ];
 };

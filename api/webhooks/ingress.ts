@@ -43,6 +43,12 @@ const publicUrl = (deps: ApiDeps, ctx: WebhookContext) => {
   return base + ctx.path + (ctx.rawQuery ? `?${ctx.rawQuery}` : '');
 };
 
+/**
+ * What a refused delivery keeps of its body besides the digest: enough to see what was sent,
+ * too little for an unauthenticated sender to fill the permanent log (issue 23).
+ */
+export const REFUSED_BODY_PREFIX_BYTES = 512;
+
 /** Long provider ids are hashed so the log's message id stays bounded. */
 const dedupeKey = (provider: string, eventId: string) =>
   `webhook:${provider}:${eventId.length <= 200 ? eventId : createHash('sha256').update(eventId).digest('base64url')}`;
@@ -51,8 +57,9 @@ const isProvider = (p: string): p is WebhookProvider => (WEBHOOK_PROVIDERS as re
 
 /**
  * `POST /webhooks/{provider}`: verifies the delivery, appends one `webhook.received` per provider
- * event (a refused delivery as one event, so every delivery is audited), and answers as the
- * provider expects. A provider event id seen before is acknowledged and recorded as a duplicate,
+ * event (a refused delivery as one event with its body's digest and first bytes, so every
+ * delivery to a configured provider is audited), and answers as the provider expects. An
+ * unconfigured provider answers 404 and appends nothing. A provider event id seen before is acknowledged and recorded as a duplicate,
  * never processed twice: the log's message-id dedupe catches a quick repeat, `webhook_events`
  * one that comes after the log's dedupe window.
  */
@@ -64,6 +71,7 @@ export const handleWebhook = async (
 ): Promise<Reply> => {
   if (!isProvider(provider)) throw new HttpProblem('GW_ERR_ROUTE_NOT_FOUND', `no webhook for provider "${provider}"`);
   const verifier = verifiers.get(provider) as WebhookVerifier;
+  if (!verifier.configured) throw new HttpProblem('GW_ERR_ROUTE_NOT_FOUND', `no webhook is configured for "${provider}"`);
   const subject = webhookSubject(provider);
   const verification: Verification = await verifier.verify({
     rawBody: ctx.rawBody,
@@ -82,12 +90,18 @@ export const handleWebhook = async (
     provider,
     remoteAddr: ctx.remoteAddress,
     headers,
-    bodyBase64: ctx.rawBody.toString('base64'),
     payloadSha256: createHash('sha256').update(ctx.rawBody).digest('hex'),
     receivedAt: time.toISOString(),
   };
+  const refused = verification.verdict !== 'valid';
+  const body = refused
+    ? {
+        bodyBase64: ctx.rawBody.subarray(0, REFUSED_BODY_PREFIX_BYTES).toString('base64'),
+        bodyBytes: ctx.rawBody.length,
+      }
+    : { bodyBase64: ctx.rawBody.toString('base64') };
   const event = (e: ProviderEvent, extra: { signatureValid: boolean; duplicate: boolean; error?: string }) => {
-    const data: WebhookReceivedData = { ...base, ...e, ...extra };
+    const data: WebhookReceivedData = { ...base, ...body, ...e, ...extra };
     if (ctx.headers['content-type'] !== undefined) data.contentType = ctx.headers['content-type'];
     return newEvent({ type: WEBHOOK_RECEIVED, subject, source: `webhooks/${provider}`, time, data });
   };

@@ -28,6 +28,7 @@ export const smsruRecords = (rawBody: Buffer): ProviderEvent[] => {
  */
 export const smsruVerifier = (opts: { token: string | undefined }): WebhookVerifier => ({
   provider: 'smsru',
+  configured: Boolean(opts.token),
   recordedHeaders: [],
   ack: { status: 200, raw: '100', type: 'text/plain' },
   async verify({ rawBody, query }) {

@@ -41,6 +41,7 @@ const parseHeader = (header: string) => {
  */
 export const stripeVerifier = (opts: StripeVerifierOptions): WebhookVerifier => ({
   provider: 'stripe',
+  configured: Boolean(opts.secret),
   recordedHeaders: ['stripe-signature'],
   ack: JSON_ACK,
   async verify({ rawBody, headers }): Promise<Verification> {

@@ -6,6 +6,7 @@ import { JSON_ACK, notConfigured, parseJsonObject, providerEvent, safeEqual, str
  */
 export const telegramVerifier = (opts: { secret: string | undefined }): WebhookVerifier => ({
   provider: 'telegram',
+  configured: Boolean(opts.secret),
   // The header is the secret itself: never recorded.
   recordedHeaders: [],
   ack: JSON_ACK,

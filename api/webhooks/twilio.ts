@@ -6,7 +6,7 @@ import { JSON_ACK, notConfigured, providerEvent, safeEqual, type Verification, t
  * configured URL (twilio-node `validateRequest` accepts both).
  */
 const urlVariants = (url: string): string[] => {
-  const m = /^(https?:\/\/)([^/?#]*)(.*)$/i.exec(url);
+  const m = /^(https?:\/\/)([^/?#]*)(.*)$/is.exec(url);
   if (!m) return [url];
   const [, scheme = '', authority = '', rest = ''] = m;
   const portAt = authority.indexOf(':', authority.lastIndexOf(']') + 1);
@@ -31,6 +31,7 @@ export const twilioSignedString = (url: string, params: URLSearchParams): string
  */
 export const twilioVerifier = (opts: { authToken: string | undefined }): WebhookVerifier => ({
   provider: 'twilio',
+  configured: Boolean(opts.authToken),
   recordedHeaders: ['x-twilio-signature', 'i-twilio-idempotency-token', 'host'],
   ack: JSON_ACK,
   async verify({ rawBody, headers, url, query }): Promise<Verification> {

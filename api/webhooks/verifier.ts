@@ -32,6 +32,11 @@ export type Verification =
 /** One provider's authentication scheme. Outcomes are data; only a programming error throws. */
 export interface WebhookVerifier {
   provider: WebhookProvider;
+  /**
+   * Its secret (or credentials) are set. An unconfigured provider's URL answers 404 and records
+   * nothing: no delivery to it can be genuine, and anyone could otherwise fill the log.
+   */
+  configured: boolean;
   /** Headers recorded with the event besides the common ones; never a secret. */
   recordedHeaders: readonly string[];
   /** The answer the provider expects for an accepted (or repeated) delivery. */

@@ -73,6 +73,7 @@ export const yookassaVerifier = (opts: YooKassaVerifierOptions): WebhookVerifier
   };
   return {
     provider: 'yookassa',
+    configured: Boolean(opts.shopId && opts.secretKey),
     recordedHeaders: [],
     ack: JSON_ACK,
     async verify({ rawBody, remoteAddress }): Promise<Verification> {

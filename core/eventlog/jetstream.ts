@@ -1,6 +1,7 @@
 import {
   AckPolicy,
   DeliverPolicy,
+  DiscardPolicy,
   JetStreamApiCodes,
   JetStreamApiError,
   type JetStreamClient,
@@ -35,6 +36,8 @@ export interface JetStreamConfig {
   replicas: number;
   /** Max age of the EVENTS stream; 0 = unlimited. */
   eventsMaxAgeMs: number;
+  /** Size bound of the EVENTS stream; 0 = unlimited. When full, appends are refused, never old events dropped. */
+  eventsMaxBytes?: number;
   gpsMaxAgeMs: number;
   dlqMaxAgeMs: number;
   /** Dedupe window of EVENTS and DLQ (clamped to the stream's max age). */
@@ -142,7 +145,7 @@ export const jetStreamEventLog = async (cfg: JetStreamConfig): Promise<EventLog>
     throw unavailable('connect', e);
   }
 
-  const ensureStream = async (name: StreamName, maxAgeMs: number, duplicateWindowMs: number) => {
+  const ensureStream = async (name: StreamName, maxAgeMs: number, duplicateWindowMs: number, maxBytes = 0) => {
     // The server refuses a duplicate window longer than a (non-zero) max age.
     const window = maxAgeMs > 0 ? Math.min(duplicateWindowMs, maxAgeMs) : duplicateWindowMs;
     const owned = {
@@ -150,6 +153,8 @@ export const jetStreamEventLog = async (cfg: JetStreamConfig): Promise<EventLog>
       num_replicas: cfg.replicas,
       max_age: nanos(maxAgeMs),
       duplicate_window: nanos(window),
+      max_bytes: maxBytes > 0 ? maxBytes : -1,
+      ...(maxBytes > 0 && { discard: DiscardPolicy.New }),
     };
     try {
       await jsm.streams.info(name);
@@ -161,7 +166,7 @@ export const jetStreamEventLog = async (cfg: JetStreamConfig): Promise<EventLog>
     await jsm.streams.update(name, owned);
   };
   try {
-    await ensureStream('EVENTS', cfg.eventsMaxAgeMs, cfg.duplicateWindowMs);
+    await ensureStream('EVENTS', cfg.eventsMaxAgeMs, cfg.duplicateWindowMs, cfg.eventsMaxBytes);
     await ensureStream('GPS', cfg.gpsMaxAgeMs, cfg.gpsDuplicateWindowMs);
     await ensureStream('DLQ', cfg.dlqMaxAgeMs, cfg.duplicateWindowMs);
   } catch (e) {

@@ -3,10 +3,14 @@ import { CommandAudit, commandSubject } from './command.js';
 import { defineEvent, type EventUnion, eventDomain } from './define.js';
 import { AttemptFailed, Priority } from './envelope.js';
 
-/** Deliberately loose (RFC 5322 allows far more): one `@`, a dot in the domain, no spaces or list separators. */
+/**
+ * Deliberately loose (RFC 5322 allows far more): one `@`, a dot in the domain (not its first or
+ * last character), no spaces or list separators. The domain's first dot is matched by a run that
+ * cannot hold a dot: `X+\.X+` with `.` inside `X` backtracks quadratically (issue 23), this is linear.
+ */
 export const EmailAddress = Type.String({
   maxLength: 254,
-  pattern: '^[^\\s@<>(),;:"]+@[^\\s@<>(),;:"]+\\.[^\\s@<>(),;:"]+$',
+  pattern: '^[^\\s@<>(),;:"]+@[^\\s@<>(),;:"][^\\s@<>(),;:".]*\\.[^\\s@<>(),;:"]+$',
   description: 'one e-mail address, e.g. driver@example.com',
 });
 

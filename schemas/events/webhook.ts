@@ -37,8 +37,13 @@ export const WebhookReceivedData = Type.Object(
     /** Non-secret headers that bear on verification (never Authorization or secret tokens). */
     headers: Type.Record(Type.String(), Type.String()),
     contentType: Type.Optional(Type.String()),
-    /** The request body byte for byte. */
+    /**
+     * The request body byte for byte; of a refused delivery only its first bytes (512 since
+     * issue 23), with `bodyBytes` and `payloadSha256` telling the whole.
+     */
     bodyBase64: Type.String({ contentEncoding: 'base64' }),
+    /** The whole body's size, when `bodyBase64` holds only its beginning (a refused delivery). */
+    bodyBytes: Type.Optional(Type.Integer({ minimum: 0 })),
     /** Hex SHA-256 of the raw body. */
     payloadSha256: Type.String({ pattern: '^[0-9a-f]{64}$' }),
     receivedAt: Type.String({ format: 'date-time' }),

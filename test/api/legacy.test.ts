@@ -108,6 +108,18 @@ describe('/api/sms.php', () => {
     );
   });
 
+  it('takes a form of max_input_vars parameters; one more is a 413 problem and appends nothing', async () => {
+    const form = (n: number) =>
+      ['phone=%2B79991234567', 'message=Test+SMS', ...Array.from({ length: n - 2 }, (_, i) => `x${i}=1`)].join('&');
+    const accepted = await appended(() => send('POST', '/api/sms.php?action=send', form(1_000), FORM_TYPE));
+    expect([accepted.status, accepted.event.type]).toEqual([200, 'sms.requested']);
+    const before = await api.log.lastSeq('EVENTS');
+    const refused = await send('POST', '/api/sms.php?action=send', form(1_001), FORM_TYPE);
+    expect([refused.status, refused.headers.get('content-type')]).toEqual([413, 'application/problem+json']);
+    expect(((await refused.json()) as { code: string }).code).toBe('GW_ERR_PAYLOAD_TOO_LARGE');
+    expect(await api.log.lastSeq('EVENTS')).toBe(before);
+  });
+
   it('normalises numbers the PHP layer accepted (8-trunk, bare digits, separators)', async () => {
     for (const phone of ['8 (999) 123-45-67', '89991234567', '79991234567', '+7 999 123 45 67']) {
       await expectSameEvent(v1, () => send('POST', '/api/sms.php?action=send', { phone, message: 'Test SMS' }), '/api/sms.php');
@@ -325,7 +337,7 @@ describe('the other PHP endpoints append what their v1 command appends', () => {
 
 describe('phpForm', () => {
   it('reads bodies as $_POST does: nesting, lists, last plain name wins, no prototype keys', () => {
-    const body = phpForm(new URLSearchParams('a=1&a=2&data[driver][name]=Ivan&ids[]=1&ids[]=2&__proto__[x]=1&m[0]=x&m[2]=y'));
+    const body = phpForm('a=1&a=2&data[driver][name]=Ivan&ids[]=1&ids[]=2&__proto__[x]=1&m[0]=x&m[2]=y');
     expect(body).toEqual({ a: '2', data: { driver: { name: 'Ivan' } }, ids: ['1', '2'], m: { 0: 'x', 2: 'y' } });
     expect(({} as Record<string, unknown>).x).toBeUndefined();
   });

@@ -1,3 +1,4 @@
+import { request } from 'node:http';
 import Stripe from 'stripe';
 import twilio from 'twilio';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -75,5 +76,37 @@ describe('POST /webhooks/{provider} through the server', () => {
       });
     expect((await send(signature, params)).status).toBe(200);
     expect((await send(signature, { ...params, MessageStatus: 'failed' })).status).toBe(401);
+  });
+
+  /** Sends the head and `sent` bytes of a body, then waits for the answer without sending the rest. */
+  const partialPost = (path: string, headers: Record<string, string>, sent: number) =>
+    new Promise<{ status: number; body: string }>((resolve, reject) => {
+      const req = request(`${api.url}${path}`, { method: 'POST', headers: { 'content-type': 'application/json', ...headers } });
+      const timer = setTimeout(() => reject(new Error('no answer before the whole body was sent')), 5_000);
+      req.on('response', (res) => {
+        let body = '';
+        res.on('data', (c: Buffer) => {
+          body += c.toString();
+        });
+        res.on('end', () => {
+          clearTimeout(timer);
+          req.destroy();
+          resolve({ status: res.statusCode ?? 0, body });
+        });
+      });
+      req.on('error', () => {});
+      req.write(Buffer.alloc(sent, 0x20));
+    });
+
+  it('refuses a webhook body over WEBHOOK_MAX_BODY_BYTES (64 KiB) with 413 before reading it all, appending nothing', async () => {
+    const before = await api.log.lastSeq('EVENTS');
+    // Declared: refused from the Content-Length, after 1 KiB of 10 MiB.
+    const declared = await partialPost('/webhooks/stripe', { 'content-length': String(10 * 1_048_576) }, 1_024);
+    expect(declared.status).toBe(413);
+    expect((JSON.parse(declared.body) as { code: string }).code).toBe('GW_ERR_PAYLOAD_TOO_LARGE');
+    // Chunked: refused once the bytes read pass the limit, the rest never sent.
+    const chunked = await partialPost('/webhooks/stripe', { 'transfer-encoding': 'chunked' }, 128 * 1_024);
+    expect(chunked.status).toBe(413);
+    expect(await api.log.lastSeq('EVENTS')).toBe(before);
   });
 });

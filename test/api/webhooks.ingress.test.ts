@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { FormatRegistry } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
 import Stripe from 'stripe';
@@ -7,7 +8,7 @@ import type { ApiDeps } from '../../api/deps.js';
 import { HttpProblem } from '../../api/problemDetails.js';
 import type { RequestContext } from '../../api/route.js';
 import { webhookRoutes } from '../../api/routes/webhooks.js';
-import { handleWebhook } from '../../api/webhooks/ingress.js';
+import { handleWebhook, REFUSED_BODY_PREFIX_BYTES } from '../../api/webhooks/ingress.js';
 import { loadConfig } from '../../core/config.js';
 import { embeddedEventLog } from '../../core/eventlog/embedded.js';
 import type { EventLog } from '../../core/eventlog/port.js';
@@ -152,13 +153,60 @@ describe('webhook ingress', () => {
     expect(evtC[1]?.data.error).toMatch(/tolerance/);
   });
 
-  it('refuses every delivery to a provider whose secret is not configured, recording each', async () => {
+  // Issue 23: before, each of these was appended to EVENTS (kept forever) with its whole body.
+  it('answers 404 to 1,000 forged deliveries for a provider whose secret is not configured, appending nothing', async () => {
     const bare = depsWith({});
-    const body = '{"update_id":7,"message":{}}';
-    const p = await refusal(deliver('telegram', body, { 'x-telegram-bot-api-secret-token': 'anything' }, '', bare));
-    expect([p.code, p.detail]).toEqual(['GW_ERR_INVALID_SIGNATURE', 'not configured']);
-    const [e] = await recorded('telegram');
-    expect(e?.data).toMatchObject({ signatureValid: false, error: 'not configured' });
+    const [route] = webhookRoutes(bare);
+    const before = await log.lastSeq('EVENTS');
+    const body = `{"update_id":7,"message":{"text":"${'x'.repeat(4_000)}"}}`;
+    const codes = new Set<string>();
+    for (let i = 0; i < 1_000; i++) {
+      const provider = ['telegram', 'stripe', 'twilio', 'yookassa', 'smsru'][i % 5] as string;
+      const p = await refusal(
+        Promise.resolve().then(() => route?.handle(ctx(provider, body, { 'x-telegram-bot-api-secret-token': 'x' }))),
+      );
+      codes.add(`${p.status} ${p.code}`);
+    }
+    expect([...codes]).toEqual(['404 GW_ERR_ROUTE_NOT_FOUND']);
+    expect(await log.lastSeq('EVENTS')).toBe(before);
+  });
+
+  it('keeps a refused delivery as its digest, size and first 512 bytes, not its body', async () => {
+    const body = stripeEvent(`evt_big_${'y'.repeat(20_000)}`);
+    const p = await refusal(deliver('stripe', body, { 'stripe-signature': 't=1,v1=00' }));
+    expect(p.code).toBe('GW_ERR_INVALID_SIGNATURE');
+    const [e] = (await recorded('stripe')).filter((r) => r.data.providerEventId?.startsWith('evt_big_'));
+    const kept = Buffer.from(e?.data.bodyBase64 ?? '', 'base64');
+    expect(kept.equals(Buffer.from(body).subarray(0, REFUSED_BODY_PREFIX_BYTES))).toBe(true);
+    expect(e?.data).toMatchObject({
+      signatureValid: false,
+      bodyBytes: Buffer.byteLength(body),
+      payloadSha256: createHash('sha256').update(body).digest('hex'),
+    });
+    // A genuine delivery still keeps every byte (see the first test) and has no bodyBytes.
+    expect((await recorded('stripe')).find((r) => r.data.signatureValid)?.data.bodyBytes).toBeUndefined();
+  });
+
+  it('records 10 concurrent deliveries of one genuine event once, the rest as duplicates (RELIABILITY T18)', async () => {
+    const body = stripeEvent('evt_concurrent');
+    const answers = await Promise.all(Array.from({ length: 10 }, () => deliver('stripe', body, stripeSig(body))));
+    expect(answers.map((a) => a.status)).toEqual(Array(10).fill(200));
+    const mine = (await recorded('stripe')).filter((r) => r.data.providerEventId === 'evt_concurrent');
+    expect(mine.filter((r) => r.data.signatureValid && !r.data.duplicate)).toHaveLength(1);
+    await fold();
+    const rows = await db.sql<{ status: string }[]>`
+      SELECT status FROM webhook_events WHERE provider_event_id = 'evt_concurrent' AND status = 'received'`;
+    expect(rows).toHaveLength(1);
+  });
+
+  it('limits deliveries per client address apart from the API limit (WEBHOOK_RATE_LIMIT_PER_IP)', async () => {
+    const limited = depsWith({ ...SECRETS, WEBHOOK_RATE_LIMIT_PER_IP: '3' });
+    const [route] = webhookRoutes(limited);
+    expect(route?.maxBodyBytes).toBe(65_536);
+    const body = stripeEvent('evt_rate');
+    for (let i = 0; i < 3; i++) expect((await route?.handle(ctx('stripe', body, stripeSig(body))))?.status).toBe(200);
+    const p = await refusal(Promise.resolve().then(() => route?.handle(ctx('stripe', body, stripeSig(body)))));
+    expect([p.status, p.code]).toEqual([429, 'GW_ERR_RATE_LIMITED']);
   });
 
   it('answers 404 for an unknown provider and records nothing', async () => {
