@@ -8,11 +8,13 @@ import { metrics, registry } from '../core/metrics.js';
 import { followBatches, runFoldLoop } from '../core/runners/foldLoop.js';
 import { nextProgress, type ProjectionRunner, SPLIT_HEADER } from '../core/runners/projectionRunner.js';
 import type { Sql } from '../core/stores/postgres.js';
+import { GPS_TRACKING_TABLE } from '../schemas/clickhouse/tables.js';
 import { GatewayError } from '../schemas/errors.js';
 import { GPS_REPORTED, type GpsReported } from '../schemas/events/gps.js';
 
 export const GPS_TRACKING = 'gps_tracking';
-export const GPS_TRACKING_TABLE = 'fleetgate.gps_tracking';
+export { GPS_TRACKING_TABLE };
+
 const STREAM = 'GPS';
 const FILTER = 'gps.reported.>';
 

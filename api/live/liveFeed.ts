@@ -2,19 +2,11 @@ import type { EventLog } from '../../core/eventlog/port.js';
 import type { TemplatedApp, WebSocket } from '../../core/http/uws.js';
 import type { Logger } from '../../core/logger.js';
 import type { Sql } from '../../core/stores/postgres.js';
-import type { GpsReported } from '../../schemas/events/gps.js';
-import { type ApiKeyStore, hasScope, presentedKey } from '../auth.js';
+import type { ApiKeyStore } from '../auth.js';
+import { gpsFollower } from './gpsFollower.js';
+import { type LiveSubscriber, liveSocket } from './liveSocket.js';
 import { bufferedSources, liveMetrics } from './metrics.js';
-
-interface Subscriber {
-  keyPrefix: string;
-  /** null: every vehicle. */
-  vehicles: Set<string> | null;
-}
-
-/** Topics of uWS's own pub/sub: one per vehicle, plus one for "everything". */
-const ALL = 'live/*';
-const topicOf = (deviceId: string) => `live/${deviceId}`;
+import { liveFanOut, vehiclePresence } from './presence.js';
 
 export interface LiveFeedOptions {
   log: EventLog;
@@ -33,112 +25,14 @@ export interface LiveFeedOptions {
  * vehicles or a list and get each new position and online/offline transitions. Every process
  * follows the GPS stream itself (JetStream in the distributed mode), so a subscriber on any
  * process sees every vehicle's points; fan-out is uWS pub/sub, and a subscriber that does not
- * read is dropped at `maxBufferedBytes` instead of growing memory.
+ * read is dropped at `maxBufferedBytes` instead of growing memory. The parts: `liveSocket.ts`
+ * (one subscriber), `gpsFollower.ts` (following while someone watches), `presence.ts`
+ * (positions, online/offline).
  */
 export const mountLiveFeed = async (app: TemplatedApp, opts: LiveFeedOptions) => {
-  const { log, logger } = opts;
-  const lastSeen = new Map<string, number>();
-  const offline = new Set<string>();
-  const sockets = new Set<WebSocket<Subscriber>>();
-
-  const publish = (deviceId: string, message: object) => {
-    const topic = topicOf(deviceId);
-    const toAll = app.numSubscribers(ALL) > 0;
-    const toOne = app.numSubscribers(topic) > 0;
-    // Mostly nobody watches: skip the serialization for each of thousands of points a second.
-    if (!toAll && !toOne) return;
-    const text = JSON.stringify(message);
-    if (toOne) app.publish(topic, text);
-    if (toAll) app.publish(ALL, text);
-  };
-
-  app.ws<Subscriber>('/v1/ws/live', {
-    maxPayloadLength: 16 * 1024,
-    idleTimeout: 120,
-    sendPingsAutomatically: true,
-    // Over the limit uWS skips the socket when publishing (memory stays bounded); dropStalled()
-    // then closes it and counts it, which uWS's own closeOnBackpressureLimit would not tell us.
-    maxBackpressure: opts.maxBufferedBytes,
-    upgrade: (res, req, context) => {
-      const headers = { authorization: req.getHeader('authorization') };
-      const key = presentedKey(headers) ?? new URLSearchParams(req.getQuery() ?? '').get('key') ?? '';
-      const wsKey = req.getHeader('sec-websocket-key');
-      const protocol = req.getHeader('sec-websocket-protocol');
-      const extensions = req.getHeader('sec-websocket-extensions');
-      let aborted = false;
-      res.onAborted(() => {
-        aborted = true;
-      });
-      const refuse = (status: string, code: string) => {
-        if (!aborted)
-          res.cork(() => res.writeStatus(status).writeHeader('content-type', 'application/json').end(JSON.stringify({ code })));
-      };
-      opts.keys.authenticate(key).then(
-        (principal) => {
-          if (aborted) return;
-          if (!principal) return refuse('401 Unauthorized', 'GW_ERR_UNAUTHORIZED');
-          if (!hasScope(principal, 'vehicles')) return refuse('403 Forbidden', 'GW_ERR_FORBIDDEN');
-          res.cork(() =>
-            res.upgrade<Subscriber>({ keyPrefix: principal.prefix, vehicles: new Set() }, wsKey, protocol, extensions, context),
-          );
-        },
-        () => refuse('503 Service Unavailable', 'GW_ERR_INTERNAL'),
-      );
-    },
-    open: (ws) => {
-      sockets.add(ws);
-      liveMetrics.subscribers.inc();
-    },
-    message: (ws, message) => {
-      let msg: { type?: string; vehicles?: unknown };
-      try {
-        msg = JSON.parse(Buffer.from(message).toString('utf8'));
-      } catch {
-        ws.send(JSON.stringify({ type: 'error', code: 'malformed_json' }));
-        return;
-      }
-      if (msg.type !== 'subscribe') {
-        ws.send(
-          JSON.stringify({
-            type: 'error',
-            code: 'unknown_type',
-            reason: 'send { "type": "subscribe", "vehicles": "*" | ["id", ...] }',
-          }),
-        );
-        return;
-      }
-      const all = msg.vehicles === '*' || msg.vehicles === undefined;
-      const list = Array.isArray(msg.vehicles)
-        ? msg.vehicles.filter((v): v is string => typeof v === 'string').slice(0, 10_000)
-        : [];
-      if (!all && list.length === 0) {
-        ws.send(JSON.stringify({ type: 'error', code: 'invalid_field', reason: 'vehicles must be "*" or a list of device ids' }));
-        return;
-      }
-      const s = ws.getUserData();
-      // Following starts with the first subscription: "subscribed" means every later point arrives.
-      startFollowing().then(
-        () => {
-          if (!sockets.has(ws)) return; // closed while the follower started: the socket is gone
-          for (const t of ws.getTopics()) ws.unsubscribe(t);
-          s.vehicles = all ? null : new Set(list);
-          if (all) ws.subscribe(ALL);
-          else for (const v of list) ws.subscribe(topicOf(v));
-          ws.send(JSON.stringify({ type: 'subscribed', vehicles: all ? '*' : list }));
-        },
-        (err: unknown) => {
-          logger.error({ err }, 'live feed cannot follow the GPS stream');
-          if (sockets.has(ws))
-            ws.send(JSON.stringify({ type: 'error', code: 'unavailable', reason: 'the GPS stream cannot be read; retry' }));
-        },
-      );
-    },
-    close: (ws) => {
-      sockets.delete(ws);
-      liveMetrics.subscribers.dec();
-      if (sockets.size === 0) scheduleStop();
-    },
-  });
+  const { logger } = opts;
+  const sockets = new Set<WebSocket<LiveSubscriber>>();
+  const presence = vehiclePresence(opts.offlineAfterMs, liveFanOut(app));
 
   const buffered = () => {
     let sum = 0;
@@ -156,107 +50,28 @@ export const mountLiveFeed = async (app: TemplatedApp, opts: LiveFeedOptions) =>
     }
   };
 
-  /*
-   * The GPS stream is followed only while someone is connected: with no dashboard open, decoding
-   * every point (10,000/s) would be work for nobody. A follower starts from the tail, with each
-   * vehicle's last report from `vehicle_positions`, so offline transitions are right from the start.
-   */
-  let follower: { abort: AbortController; ready: Promise<void>; done: Promise<void> } | undefined;
-  let stopTimer: NodeJS.Timeout | undefined;
+  const follower = gpsFollower({
+    log: opts.log,
+    sql: opts.sql,
+    logger,
+    presence,
+    afterMessage: dropStalled,
+    subscribers: () => sockets.size,
+    lingerMs: opts.offlineAfterMs,
+  });
+  app.ws<LiveSubscriber>(
+    '/v1/ws/live',
+    liveSocket({
+      keys: opts.keys,
+      logger,
+      maxBufferedBytes: opts.maxBufferedBytes,
+      sockets,
+      startFollowing: follower.start,
+      onLastClosed: follower.scheduleStop,
+    }),
+  );
 
-  const seed = async () => {
-    const rows = await opts.sql<{ device_id: string; received_at: Date }[]>`
-      SELECT device_id, received_at FROM vehicle_positions`;
-    const now = Date.now();
-    for (const r of rows) {
-      const at = r.received_at.getTime();
-      lastSeen.set(r.device_id, Math.max(lastSeen.get(r.device_id) ?? 0, at));
-      if (now - at > opts.offlineAfterMs) offline.add(r.device_id);
-    }
-  };
-
-  const follow = async (fromSeq: number, signal: AbortSignal) => {
-    for await (const m of log.follow('GPS', { fromSeq, signal })) {
-      for (const e of m.events) {
-        const p = e.data as GpsReported;
-        const seen = lastSeen.get(p.deviceId) ?? 0;
-        lastSeen.set(p.deviceId, Math.max(seen, p.receivedAt));
-        if (offline.delete(p.deviceId) || seen === 0)
-          publish(p.deviceId, { type: 'status', deviceId: p.deviceId, online: true, lastSeen: p.receivedAt });
-        publish(p.deviceId, {
-          type: 'position',
-          deviceId: p.deviceId,
-          ts: p.ts,
-          lat: p.lat,
-          lon: p.lon,
-          speed: p.speed ?? null,
-          heading: p.heading ?? null,
-          battery: p.battery ?? null,
-          source: p.source,
-          receivedAt: p.receivedAt,
-        });
-      }
-      dropStalled();
-    }
-  };
-
-  const startFollowing = (): Promise<void> => {
-    clearTimeout(stopTimer);
-    if (follower) return follower.ready;
-    const abort = new AbortController();
-    const from = Promise.all([log.lastSeq('GPS'), seed()]).then(([last]) => last + 1);
-    const f = {
-      abort,
-      ready: from.then(() => undefined),
-      done: from
-        .then((fromSeq) => follow(fromSeq, abort.signal))
-        .catch((err) => {
-          if (!abort.signal.aborted) logger.error({ err }, 'live feed follower stopped');
-        })
-        .finally(() => {
-          if (follower === f) follower = undefined;
-          liveMetrics.following.dec();
-          // Broken, not stopped (the log went away): subscribers are still there, so follow again from
-          // the tail (a live feed: points in the gap are in the log and the read models, not replayed).
-          if (!abort.signal.aborted && sockets.size > 0)
-            setTimeout(() => sockets.size > 0 && !follower && startFollowing().catch(() => {}), 1_000).unref();
-        }),
-    };
-    follower = f;
-    liveMetrics.following.inc();
-    return f.ready;
-  };
-
-  const stopFollowing = async () => {
-    clearTimeout(stopTimer);
-    const f = follower;
-    if (!f) return;
-    follower = undefined;
-    f.abort.abort();
-    // Before waiting: a follower started meanwhile seeds these afresh.
-    lastSeen.clear();
-    offline.clear();
-    await f.done;
-  };
-
-  /** The last one left: stop after GPS_OFFLINE_AFTER (a dashboard that reconnects finds the follower still there). */
-  const scheduleStop = () => {
-    clearTimeout(stopTimer);
-    stopTimer = setTimeout(() => {
-      if (sockets.size === 0) void stopFollowing();
-    }, opts.offlineAfterMs);
-    stopTimer.unref();
-  };
-
-  const sweep = setInterval(() => {
-    const now = Date.now();
-    for (const [deviceId, at] of lastSeen) {
-      if (!offline.has(deviceId) && now - at > opts.offlineAfterMs) {
-        offline.add(deviceId);
-        publish(deviceId, { type: 'status', deviceId, online: false, lastSeen: at });
-      }
-    }
-  }, opts.sweepMs ?? 1_000);
+  const sweep = setInterval(presence.sweep, opts.sweepMs ?? 1_000);
   sweep.unref();
 
   return {
@@ -266,7 +81,7 @@ export const mountLiveFeed = async (app: TemplatedApp, opts: LiveFeedOptions) =>
       bufferedSources.delete(buffered);
       clearInterval(sweep);
       for (const ws of sockets) ws.end(1001, 'server shutting down');
-      await stopFollowing();
+      await follower.stop();
     },
   };
 };

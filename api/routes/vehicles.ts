@@ -2,7 +2,7 @@ import type { ClickHouseClient } from '@clickhouse/client';
 import { Type } from '@sinclair/typebox';
 import type { Config } from '../../core/config.js';
 import type { Sql } from '../../core/stores/postgres.js';
-import { GPS_TRACKING_TABLE } from '../../projections/gpsTracking.js';
+import { GPS_TRACKING_TABLE } from '../../schemas/clickhouse/tables.js';
 import type { GpsSource } from '../../schemas/events/gps.js';
 import { DeviceId } from '../../schemas/http/devices.js';
 import {

@@ -12,4 +12,4 @@ export const LISTEN_EXCLUSIVE_PORT = (uws as unknown as { LIBUS_LISTEN_EXCLUSIVE
 /** Did the native binary for this Node ABI load (not the `ws` fallback)? */
 export const uwsIsNative = (): boolean => Object.keys(require.cache).some((k) => /[\\/]uws_[^\\/]+\.node$/.test(k));
 
-export type { HttpRequest, HttpResponse, TemplatedApp, us_listen_socket, WebSocket } from 'uWebSockets.js';
+export type { HttpRequest, HttpResponse, TemplatedApp, us_listen_socket, WebSocket, WebSocketBehavior } from 'uWebSockets.js';

@@ -1,0 +1,75 @@
+import type { TemplatedApp } from '../../core/http/uws.js';
+import type { Sql } from '../../core/stores/postgres.js';
+import type { GpsReported } from '../../schemas/events/gps.js';
+
+/** Topics of uWS's own pub/sub: one per vehicle, plus one for "everything". */
+export const ALL = 'live/*';
+export const topicOf = (deviceId: string) => `live/${deviceId}`;
+
+/** Publishes to a vehicle's subscribers and to those of every vehicle. */
+export const liveFanOut = (app: TemplatedApp) => (deviceId: string, message: object) => {
+  const topic = topicOf(deviceId);
+  const toAll = app.numSubscribers(ALL) > 0;
+  const toOne = app.numSubscribers(topic) > 0;
+  // Mostly nobody watches: skip the serialization for each of thousands of points a second.
+  if (!toAll && !toOne) return;
+  const text = JSON.stringify(message);
+  if (toOne) app.publish(topic, text);
+  if (toAll) app.publish(ALL, text);
+};
+
+/**
+ * Each vehicle's last report and whether it is offline (nothing for `offlineAfterMs`): positions
+ * and online/offline transitions go out through `publish`.
+ */
+export const vehiclePresence = (offlineAfterMs: number, publish: (deviceId: string, message: object) => void) => {
+  const lastSeen = new Map<string, number>();
+  const offline = new Set<string>();
+  return {
+    /** Each vehicle's last report from `vehicle_positions`, so offline transitions are right from the start. */
+    async seed(sql: Sql) {
+      const rows = await sql<{ device_id: string; received_at: Date }[]>`
+        SELECT device_id, received_at FROM vehicle_positions`;
+      const now = Date.now();
+      for (const r of rows) {
+        const at = r.received_at.getTime();
+        lastSeen.set(r.device_id, Math.max(lastSeen.get(r.device_id) ?? 0, at));
+        if (now - at > offlineAfterMs) offline.add(r.device_id);
+      }
+    },
+    reported(p: GpsReported) {
+      const seen = lastSeen.get(p.deviceId) ?? 0;
+      lastSeen.set(p.deviceId, Math.max(seen, p.receivedAt));
+      if (offline.delete(p.deviceId) || seen === 0)
+        publish(p.deviceId, { type: 'status', deviceId: p.deviceId, online: true, lastSeen: p.receivedAt });
+      publish(p.deviceId, {
+        type: 'position',
+        deviceId: p.deviceId,
+        ts: p.ts,
+        lat: p.lat,
+        lon: p.lon,
+        speed: p.speed ?? null,
+        heading: p.heading ?? null,
+        battery: p.battery ?? null,
+        source: p.source,
+        receivedAt: p.receivedAt,
+      });
+    },
+    /** Vehicles silent for `offlineAfterMs` go offline, once. */
+    sweep() {
+      const now = Date.now();
+      for (const [deviceId, at] of lastSeen) {
+        if (!offline.has(deviceId) && now - at > offlineAfterMs) {
+          offline.add(deviceId);
+          publish(deviceId, { type: 'status', deviceId, online: false, lastSeen: at });
+        }
+      }
+    },
+    clear() {
+      lastSeen.clear();
+      offline.clear();
+    },
+  };
+};
+
+export type VehiclePresence = ReturnType<typeof vehiclePresence>;

@@ -1,0 +1,39 @@
+import { createInbox, type Msg, type NatsConnection, nanos } from '@nats-io/nats-core';
+import type { StreamName } from '../port.js';
+import { unavailable } from './errors.js';
+
+/**
+ * One pull request to a durable consumer. `expiresMs` 0 = no_wait: the server answers at once
+ * with what it has. Ends on `batch` messages or a status (404 nothing, 408 expired, 409 e.g. too
+ * many waiting pulls); the server ending it matters, as a still-open pull would take later
+ * deliveries for nobody.
+ */
+export const pullRequest =
+  (nc: NatsConnection, timeout: number, stream: StreamName, name: string) => (batch: number, expiresMs: number) =>
+    new Promise<Msg[]>((resolve, reject) => {
+      const got: Msg[] = [];
+      const inbox = createInbox();
+      const finish = (err?: unknown) => {
+        clearTimeout(timer);
+        sub.unsubscribe();
+        if (err) reject(unavailable(`fetch ${stream}/${name}`, err));
+        else resolve(got);
+      };
+      const sub = nc.subscribe(inbox, {
+        callback: (err, m) => {
+          if (err) return finish(err);
+          if (m.reply) {
+            got.push(m);
+            if (got.length >= batch) finish();
+            return;
+          }
+          const code = m.headers?.code ?? 0;
+          if (code === 100) return; // idle heartbeat
+          if (code === 503) return finish(new Error(`no responders: consumer ${stream}/${name} missing`));
+          finish();
+        },
+      });
+      const timer = setTimeout(finish, expiresMs + timeout);
+      const req = expiresMs > 0 ? { batch, expires: nanos(expiresMs) } : { batch, no_wait: true };
+      nc.publish(`$JS.API.CONSUMER.MSG.NEXT.${stream}.${name}`, JSON.stringify(req), { reply: inbox });
+    });
