@@ -8,6 +8,7 @@ import type { Problem } from '../../schemas/http/problem.js';
 import { type FakeSmtp, startFakeSmtp } from '../fakes/smtp.js';
 import { type ApiHarness, startApi } from '../support/apiServer.js';
 import { freshPglite } from '../support/stores.js';
+import { until } from '../support/until.js';
 
 /**
  * The e-mail channel end to end in one process: the API appends, the handler sends through the
@@ -70,19 +71,17 @@ const call = (method: string, path: string, body?: unknown, auth = key) =>
     ...(body === undefined ? {} : { body: JSON.stringify(body) }),
   });
 
-const settled = async (id: string): Promise<EmailStatus> => {
-  const deadline = Date.now() + 15_000;
-  for (;;) {
-    await api.caughtUp();
-    const res = await call('GET', `/api/v1/email/${id}`);
-    if (res.status === 200) {
+const settled = (id: string): Promise<EmailStatus> =>
+  until(
+    async () => {
+      await api.caughtUp();
+      const res = await call('GET', `/api/v1/email/${id}`);
+      if (res.status !== 200) return undefined;
       const body = (await res.json()) as EmailStatus;
-      if (body.status !== 'queued') return body;
-    }
-    if (Date.now() > deadline) throw new Error(`e-mail ${id} not settled`);
-    await new Promise((r) => setTimeout(r, 30));
-  }
-};
+      return body.status !== 'queued' && body;
+    },
+    { intervalMs: 30, what: `e-mail ${id} settled` },
+  );
 
 describe('e-mail through the HTTP API', () => {
   beforeAll(() => startAll());

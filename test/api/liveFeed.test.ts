@@ -7,6 +7,7 @@ import { gpsSubject } from '../../schemas/events/gps.js';
 import { type ApiHarness, startApi } from '../support/apiServer.js';
 import { settledRss } from '../support/memory.js';
 import { freshPglite } from '../support/stores.js';
+import { until } from '../support/until.js';
 
 let store: PostgresStore;
 let api: ApiHarness;
@@ -55,13 +56,6 @@ const report = (deviceId: string, i: number, source: 'mqtt' | 'ws' | 'osmand' = 
     }),
   ]);
 const mb = (b: number) => (b / 1_048_576).toFixed(1);
-const until = async (cond: () => boolean, ms = 10_000) => {
-  const deadline = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 20));
-  }
-};
 
 describe('/v1/ws/live', () => {
   it("follows the GPS stream only while someone is connected, starting from each vehicle's last report", async () => {
@@ -83,7 +77,10 @@ describe('/v1/ws/live', () => {
     const sub = await subscribe('*');
     expect(await following()).toBe(1);
     // fresh-1 goes offline without reporting again; stale-1 was offline already and says nothing.
-    await until(() => sub.got.some((m) => m.type === 'status' && m.deviceId === 'fresh-1' && m.online === false), 10_000);
+    await until(() => sub.got.some((m) => m.type === 'status' && m.deviceId === 'fresh-1' && m.online === false), {
+      timeoutMs: 10_000,
+      what: 'fresh-1 offline',
+    });
     expect(sub.got.filter((m) => m.deviceId === 'stale-1')).toEqual([]);
     await report('stale-1', 1);
     await until(() => sub.got.some((m) => m.type === 'position' && m.deviceId === 'stale-1'));
@@ -91,11 +88,11 @@ describe('/v1/ws/live', () => {
 
     // The last subscriber gone: following stops once GPS_OFFLINE_AFTER passed.
     sub.ws.close();
-    const deadline = Date.now() + 10_000;
-    while ((await following()) !== 0) {
-      if (Date.now() > deadline) throw new Error('still following 10 s after the last subscriber left');
-      await new Promise((r) => setTimeout(r, 100));
-    }
+    await until(async () => (await following()) === 0, {
+      timeoutMs: 10_000,
+      intervalMs: 100,
+      what: 'following stopped after the last subscriber left',
+    });
   }, 30_000);
 
   it('streams positions from every source in order per vehicle, only the vehicles asked for, and online/offline transitions', async () => {
@@ -116,7 +113,10 @@ describe('/v1/ws/live', () => {
     await until(() => one.got.filter((m) => m.type === 'position').length === 5);
     expect(new Set(one.got.map((m) => m.deviceId))).toEqual(new Set(['van-2']));
     // No report for GPS_OFFLINE_AFTER (5 s): each goes offline once.
-    await until(() => all.got.filter((m) => m.type === 'status' && m.online === false).length === 2, 10_000);
+    await until(() => all.got.filter((m) => m.type === 'status' && m.online === false).length === 2, {
+      timeoutMs: 10_000,
+      what: 'two offline statuses',
+    });
     all.ws.close();
     one.ws.close();
   }, 20_000);
@@ -157,7 +157,7 @@ describe('/v1/ws/live', () => {
       const rss0 = await settledRss();
       await flood(tag, total);
       seen += total;
-      await until(() => positions >= seen, 30_000);
+      await until(() => positions >= seen, { timeoutMs: 30_000, what: () => `${seen} positions (got ${positions})` });
       return (await settledRss()) - rss0;
     };
     await floodAll('warm');

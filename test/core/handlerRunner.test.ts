@@ -6,6 +6,7 @@ import { silentLogger } from '../../core/logger.js';
 import { backoffDelay, type Handler, HandlerError, handlerRunner } from '../../core/runners/handlerRunner.js';
 import type { Priority } from '../../schemas/events/envelope.js';
 import { freshPglite } from '../support/stores.js';
+import { until } from '../support/until.js';
 
 let store: Awaited<ReturnType<typeof freshPglite>>;
 let log: EventLog;
@@ -37,13 +38,6 @@ const runner = (handler: Handler, over: Partial<Parameters<typeof handlerRunner>
     backoffMaxMs: 200,
     ...over,
   });
-const until = async (cond: () => boolean | Promise<boolean>, ms = 10_000) => {
-  const deadline = Date.now() + ms;
-  while (!(await cond())) {
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 20));
-  }
-};
 const subjectsFor = (domain: string) =>
   Object.fromEntries((['urgent', 'high', 'normal', 'low'] as const).map((p) => [p, `evt.${domain}.${p}.>`]));
 

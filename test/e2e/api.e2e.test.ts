@@ -1,6 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { gatewayPolling } from '../support/gatewayClient.js';
 import { freePort, runCli } from '../support/gatewayProcess.js';
 import { tempDir } from '../support/stores.js';
+import { until } from '../support/until.js';
 
 let dataDir: string;
 let remove: () => Promise<void>;
@@ -36,11 +38,14 @@ describe('the API in the real process (embedded defaults)', () => {
     const { id } = (await sent.json()) as { id: string };
     // Sent in test mode on the default embedded stack: guards (sms_admit on PGlite), call records, sms_log.
     let sms: { status?: string; testMode?: boolean } = {};
-    for (let i = 0; i < 150 && sms.status !== 'sent'; i++) {
-      const r = await fetch(`${base}/api/v1/sms/${id}`, { headers: { authorization: `Bearer ${admin}` } });
-      if (r.status === 200) sms = (await r.json()) as typeof sms;
-      if (sms.status !== 'sent') await new Promise((r) => setTimeout(r, 100));
-    }
+    await until(
+      async () => {
+        const r = await fetch(`${base}/api/v1/sms/${id}`, { headers: { authorization: `Bearer ${admin}` } });
+        if (r.status === 200) sms = (await r.json()) as typeof sms;
+        return sms.status === 'sent';
+      },
+      { ...gatewayPolling, what: () => `sms ${id} sent (status: ${sms.status})` },
+    );
     expect(sms.status).toBe('sent');
     const docs = await fetch(`${base}/openapi.json`);
     expect(((await docs.json()) as { openapi: string }).openapi).toBe('3.1.0');

@@ -2,9 +2,10 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connectDevice } from '../ingest/harness.js';
-import { adminApi, until } from '../support/gatewayClient.js';
+import { adminApi, gatewayPolling } from '../support/gatewayClient.js';
 import { freePort, runCli } from '../support/gatewayProcess.js';
 import { tempDir } from '../support/stores.js';
+import { until } from '../support/until.js';
 
 const exec = promisify(execFile);
 const ADMIN = 'e2e-admin-key-0123456789abcdefghijklmnopqrstuv';
@@ -77,11 +78,14 @@ describe('GPS end to end in the real process', () => {
       JSON.stringify(points[4]),
     ]);
 
-    const track = await until(async () => {
-      const r = await api('GET', `/api/v1/vehicles/truck-1/track?from=${t0 - 1}&to=${t0 + 10_000}`);
-      const pts = (r.body.points as { ts: number }[] | undefined) ?? [];
-      return pts.length >= 5 ? pts : undefined;
-    }, 'five points in the track');
+    const track = await until(
+      async () => {
+        const r = await api('GET', `/api/v1/vehicles/truck-1/track?from=${t0 - 1}&to=${t0 + 10_000}`);
+        const pts = (r.body.points as { ts: number }[] | undefined) ?? [];
+        return pts.length >= 5 ? pts : undefined;
+      },
+      { what: 'five points in the track', ...gatewayPolling },
+    );
     expect(track.map((p) => p.ts)).toEqual(points.map((p) => p.ts));
     const positions = await api('GET', '/api/v1/vehicles/positions?ids=truck-1');
     expect(JSON.stringify(positions.body)).toContain(String(points[4]?.lat));
@@ -103,14 +107,17 @@ describe('GPS end to end in the real process', () => {
     const received: { id: string; command: string }[] = [];
     c.on('message', (_t, payload) => received.push(JSON.parse(payload.toString())));
     await c.subscribeAsync('v1/devices/truck-2/commands', { qos: 1 });
-    await until(async () => (received.length >= 1 ? true : undefined), 'the queued command');
+    await until(() => received.length >= 1, { what: 'the queued command', ...gatewayPolling });
     const live = await api('POST', '/api/v1/devices/truck-2/commands', { command: 'reboot' });
-    await until(async () => (received.some((m) => m.id === live.body.id) ? true : undefined), 'the live command');
+    await until(() => received.some((m) => m.id === live.body.id), { what: 'the live command', ...gatewayPolling });
     expect(received.map((m) => m.command)).toEqual(['set_interval', 'reboot']);
-    const status = await until(async () => {
-      const r = await api('GET', `/api/v1/devices/truck-2/commands/${live.body.id}`);
-      return r.body.status === 'acked' ? r.body : undefined;
-    }, 'the acked status');
+    const status = await until(
+      async () => {
+        const r = await api('GET', `/api/v1/devices/truck-2/commands/${live.body.id}`);
+        return r.body.status === 'acked' ? r.body : undefined;
+      },
+      { what: 'the acked status', ...gatewayPolling },
+    );
     expect(status.ackedAt).not.toBeNull();
     await c.endAsync();
   }, 60_000);
@@ -136,11 +143,14 @@ describe('GPS end to end in the real process', () => {
     expect(res.status).toBe(200);
     const wrong = await fetch(`http://127.0.0.1:${osmandPort}/?id=phone-9&lat=55.7&lon=37.6&timestamp=${ts}`, { method: 'POST' });
     expect(wrong.status).toBe(400);
-    const pos = await until(async () => {
-      const r = await api('GET', '/api/v1/vehicles/positions?ids=phone-9');
-      const list = (r.body.positions ?? r.body.vehicles ?? r.body.items) as { speed: number; battery: number }[] | undefined;
-      return list?.length ? list[0] : undefined;
-    }, 'the OsmAnd point in positions');
+    const pos = await until(
+      async () => {
+        const r = await api('GET', '/api/v1/vehicles/positions?ids=phone-9');
+        const list = (r.body.positions ?? r.body.vehicles ?? r.body.items) as { speed: number; battery: number }[] | undefined;
+        return list?.length ? list[0] : undefined;
+      },
+      { what: 'the OsmAnd point in positions', ...gatewayPolling },
+    );
     expect(Math.round(pos.speed)).toBe(19); // 10 knots
     expect(pos.battery).toBe(64);
   }, 30_000);

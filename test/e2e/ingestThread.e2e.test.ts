@@ -6,10 +6,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { jetStreamEventLog } from '../../core/eventlog/jetstream.js';
 import type { GpsReported } from '../../schemas/events/gps.js';
 import { connectDevice, connectDeviceWs } from '../ingest/harness.js';
-import { adminApi, until } from '../support/gatewayClient.js';
+import { adminApi, gatewayPolling } from '../support/gatewayClient.js';
 import { freePort, type GatewayProcess, runCli } from '../support/gatewayProcess.js';
 import { type NatsServerHandle, startNatsServer } from '../support/natsServer.js';
 import { freshPostgresDb, tempDir } from '../support/stores.js';
+import { until } from '../support/until.js';
 
 const ADMIN = 'e2e-admin-key-ingest-thread-0123456789abcdef';
 let nats: NatsServerHandle;
@@ -63,11 +64,14 @@ const api = (method: string, path: string, body?: unknown) => adminApi(base, ADM
 const register = (id: string) => adminApi(base, ADMIN).register(id);
 const connect = (id: string, token: string) => connectDevice(mqttPort, id, token);
 const position = (id: string) =>
-  until(async () => {
-    const r = await api('GET', `/api/v1/vehicles/positions?ids=${id}`);
-    const list = r.body.positions as { deviceId: string; lat: number; source: string }[];
-    return list.length ? list[0] : undefined;
-  }, `the position of ${id}`);
+  until(
+    async () => {
+      const r = await api('GET', `/api/v1/vehicles/positions?ids=${id}`);
+      const list = r.body.positions as { deviceId: string; lat: number; source: string }[];
+      return list.length ? list[0] : undefined;
+    },
+    { what: `the position of ${id}`, ...gatewayPolling },
+  );
 const metricsText = async () => (await fetch(`${base}/metrics`)).text();
 
 describe('the ingest worker thread in the real process', () => {
@@ -113,7 +117,11 @@ describe('the ingest worker thread in the real process', () => {
     await expect(connect('late-1', 'not-yet-a-token-0123456789')).rejects.toThrow(/Bad username or password|Not authorized/i);
     const token = await register('late-1');
     // The refusal was cached in the worker for 30 s; the registration event drops it.
-    const c = await until(() => connect('late-1', token).catch(() => undefined), 'connecting after registration', 5_000);
+    const c = await until(() => connect('late-1', token).catch(() => undefined), {
+      what: 'connecting after registration',
+      ...gatewayPolling,
+      timeoutMs: 5_000,
+    });
     await c.endAsync();
   }, 30_000);
 

@@ -13,6 +13,7 @@ import { EMAIL_ATTACHMENTS_MAX_BYTES, EMAIL_REQUESTED, type EmailRequested } fro
 import type { Priority } from '../../schemas/events/envelope.js';
 import { type FakeSmtp, startFakeSmtp } from '../fakes/smtp.js';
 import { freshPglite } from '../support/stores.js';
+import { until } from '../support/until.js';
 
 const USER = 'crm@fleet.example';
 const PASSWORD = 's3cret-smtp-password';
@@ -114,15 +115,16 @@ interface Row {
 }
 
 /** The email_log row once the command is settled (sent or failed). */
-const settled = async (id: string, ms = 15_000): Promise<Row> => {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    await projection.caughtUp(ms);
-    const [row] = await store.sql<Row[]>`SELECT * FROM email_log WHERE id = ${id}`;
-    if (row && (row.status === 'sent' || row.status === 'failed')) return row;
-    if (Date.now() > deadline) throw new Error(`e-mail ${id} is still ${row?.status ?? 'missing'}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
+const settled = (id: string, ms = 15_000): Promise<Row> => {
+  let row: Row | undefined;
+  return until(
+    async () => {
+      await projection.caughtUp(ms);
+      [row] = await store.sql<Row[]>`SELECT * FROM email_log WHERE id = ${id}`;
+      return (row?.status === 'sent' || row?.status === 'failed') && row;
+    },
+    { timeoutMs: ms, what: () => `e-mail ${id} settled (still ${row?.status ?? 'missing'})` },
+  );
 };
 
 const deadLetters = async () => (await log.read('DLQ', 1_000, { filterSubject: 'dlq.email-normal' })).length;

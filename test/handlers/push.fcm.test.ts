@@ -10,9 +10,10 @@ import type { PushSender } from '../../handlers/push/sender.js';
 import type { PushFailed, PushSent, PushTokenRevoked } from '../../schemas/events/push.js';
 import { type FakeFcm, type FakeServiceAccount, startFakeFcm, writeServiceAccount } from '../fakes/fcm.js';
 import type { ApiHarness } from '../support/apiServer.js';
-import { deadLetters, eventsCausedBy, startHandler, until } from '../support/handlers.js';
+import { deadLetters, eventsCausedBy, startHandler } from '../support/handlers.js';
 import { startRoutes } from '../support/routesServer.js';
 import { freshPglite, tempDir } from '../support/stores.js';
+import { until } from '../support/until.js';
 
 let store: PostgresStore;
 let api: ApiHarness;
@@ -81,11 +82,14 @@ interface LogRow {
 }
 /** The log row once the command ended (sent or failed) and every projection caught up. */
 const finished = async (id: string) =>
-  until(async () => {
-    await api.caughtUp();
-    const [row] = await store.sql<LogRow[]>`SELECT * FROM push_notification_log WHERE id = ${id}`;
-    return row && ['sent', 'failed'].includes(row.status) ? row : undefined;
-  });
+  until(
+    async () => {
+      await api.caughtUp();
+      const [row] = await store.sql<LogRow[]>`SELECT * FROM push_notification_log WHERE id = ${id}`;
+      return row && ['sent', 'failed'].includes(row.status) ? row : undefined;
+    },
+    { what: `push ${id} sent or failed` },
+  );
 const tokenRow = async (token: string) =>
   (
     await store.sql<{ active: boolean; revoked_reason: string | null; user_id: string }[]>`

@@ -13,9 +13,10 @@ import { isGatewayError } from '../../schemas/errors.js';
 import type { PushFailed, PushSent } from '../../schemas/events/push.js';
 import { type FakeFcm, type FakeServiceAccount, startFakeFcm, writeServiceAccount } from '../fakes/fcm.js';
 import type { ApiHarness } from '../support/apiServer.js';
-import { eventsCausedBy, startHandler, until } from '../support/handlers.js';
+import { eventsCausedBy, startHandler } from '../support/handlers.js';
 import { startRoutes } from '../support/routesServer.js';
 import { freshPglite, tempDir } from '../support/stores.js';
+import { until } from '../support/until.js';
 
 let store: PostgresStore;
 let api: ApiHarness;
@@ -62,13 +63,16 @@ const call = async (path: string, body: unknown) => {
   return ((await res.json()) as { id: string }).id;
 };
 const finished = (id: string) =>
-  until(async () => {
-    await api.caughtUp();
-    const [row] = await store.sql<
-      { status: string; test_mode: boolean; provider_message_ids: string[]; success_count: number; error_code: string }[]
-    >`SELECT * FROM push_notification_log WHERE id = ${id}`;
-    return row && ['sent', 'failed'].includes(row.status) ? row : undefined;
-  });
+  until(
+    async () => {
+      await api.caughtUp();
+      const [row] = await store.sql<
+        { status: string; test_mode: boolean; provider_message_ids: string[]; success_count: number; error_code: string }[]
+      >`SELECT * FROM push_notification_log WHERE id = ${id}`;
+      return row && ['sent', 'failed'].includes(row.status) ? row : undefined;
+    },
+    { what: `push ${id} sent or failed` },
+  );
 
 describe('push in FCM_TEST_MODE', () => {
   it('simulates FCM for every device: nothing reaches FCM, rows and events marked test_mode', async () => {

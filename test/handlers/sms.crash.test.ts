@@ -10,7 +10,7 @@ import type { SmsRequested, SmsSent } from '../../schemas/events/sms.js';
 import { type FakeSmsRu, startFakeSmsRu } from '../fakes/smsru.js';
 import { type FakeTwilio, startFakeTwilio } from '../fakes/twilio.js';
 import { freshPostgresDb } from '../support/stores.js';
-import { until } from './smsHarness.js';
+import { until } from '../support/until.js';
 
 /*
  * Neither SMS.ru nor Twilio takes an idempotency key for sending. The handler's bound: a call is
@@ -72,7 +72,10 @@ const startChild = async (extra: Record<string, string> = {}) => {
   child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
   child.stderr?.on('data', (d: Buffer) => (err += d.toString()));
   const exited = new Promise<NodeJS.Signals | number | null>((r) => child.once('exit', (code, signal) => r(signal ?? code)));
-  await until(() => out.includes('ready') || child.exitCode !== null || child.signalCode !== null, 30_000, 'child ready');
+  await until(() => out.includes('ready') || child.exitCode !== null || child.signalCode !== null, {
+    timeoutMs: 30_000,
+    what: 'child ready',
+  });
   if (!out.includes('ready')) throw new Error(`child did not start: ${err}`);
   return { child, exited, stderr: () => err };
 };
@@ -104,7 +107,7 @@ describe.each(['smsru', 'twilio'] as const)('crash between the provider call and
 
     const next = await startChild();
     try {
-      await until(async () => (await sentEvents(id)).length === 1, 20_000, 'sms.sent after the restart');
+      await until(async () => (await sentEvents(id)).length === 1, { timeoutMs: 20_000, what: 'sms.sent after the restart' });
       const [sent] = await sentEvents(id);
       expect(sent).toMatchObject({ provider, recovered: true, attempt: 2 });
       expect(sent?.unconfirmedCalls).toBeUndefined();
@@ -123,13 +126,13 @@ describe.each(['smsru', 'twilio'] as const)('crash between the provider call and
     const id = await request(provider === 'smsru' ? '+79990000502' : '+447700900502', text, provider);
     const doomed = await startChild();
     // The provider has it, the process has no answer yet: now it dies.
-    await until(() => sendsOf(provider, text) === 1, 20_000, 'the provider received the first copy');
+    await until(() => sendsOf(provider, text) === 1, { timeoutMs: 20_000, what: 'the provider received the first copy' });
     doomed.child.kill('SIGKILL');
     await doomed.exited;
 
     const next = await startChild();
     try {
-      await until(async () => (await sentEvents(id)).length === 1, 20_000, 'sms.sent after the restart');
+      await until(async () => (await sentEvents(id)).length === 1, { timeoutMs: 20_000, what: 'sms.sent after the restart' });
       const [sent] = await sentEvents(id);
       expect(sent).toMatchObject({ provider, unconfirmedCalls: 1, attempt: 2 });
       expect(sent?.recovered).toBeUndefined();

@@ -11,7 +11,8 @@ import { type FakeTwilio, startFakeTwilio } from '../fakes/twilio.js';
 import type { ApiHarness } from '../support/apiServer.js';
 import { startRoutes } from '../support/routesServer.js';
 import { freshPglite } from '../support/stores.js';
-import { type SmsRig, startSmsRig, until } from './smsHarness.js';
+import { until } from '../support/until.js';
+import { type SmsRig, startSmsRig } from './smsHarness.js';
 
 const SID = `AC${'3'.repeat(32)}`;
 const TOKEN = 'twilio-token-delivery';
@@ -91,7 +92,10 @@ describe('delivery reports from provider callbacks, through POST /webhooks/{prov
     expect(r.delivered_at).toBeInstanceOf(Date);
     expect(r.history.map((h) => h.type)).toEqual(['sms.requested', 'sms.sent', 'sms.status_reported', 'sms.delivered']);
     expect(r.history.at(-1)?.data).toMatchObject({ via: 'callback', providerStatus: 'delivered' });
-    await until(async () => (await webhookRows('twilio')).every((w) => w.status === 'processed'), 10_000, 'webhooks processed');
+    await until(async () => (await webhookRows('twilio')).every((w) => w.status === 'processed'), {
+      timeoutMs: 10_000,
+      what: 'webhooks processed',
+    });
     const rows = await webhookRows('twilio');
     expect(rows.map((w) => w.provider_event_id)).toEqual([`${sid}:sent`, `${sid}:delivered`]);
     expect(rows.every((w) => w.processed_at instanceof Date)).toBe(true);
@@ -157,8 +161,7 @@ describe('delivery reports from provider callbacks, through POST /webhooks/{prov
     expect(await tw.callback(`${api.url}/webhooks/twilio`, 'SM00000000000000000000000000000000', 'delivered')).toBe(200);
     await until(
       async () => (await webhookRows('twilio')).some((w) => w.provider_event_id?.startsWith('SM0000') && w.status === 'ignored'),
-      10_000,
-      'ignored webhook',
+      { timeoutMs: 10_000, what: 'ignored webhook' },
     );
   });
 

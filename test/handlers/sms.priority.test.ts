@@ -2,7 +2,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { PostgresStore } from '../../core/stores/postgres.js';
 import { type FakeSmsRu, startFakeSmsRu } from '../fakes/smsru.js';
 import { freshPglite } from '../support/stores.js';
-import { type SmsRig, startSmsRig, until } from './smsHarness.js';
+import { until } from '../support/until.js';
+import { type SmsRig, startSmsRig } from './smsHarness.js';
 
 let store: PostgresStore;
 let smsru: FakeSmsRu;
@@ -35,10 +36,13 @@ describe('priority under a backlog', () => {
       Array.from({ length: 1_000 }, (_, i) => rig.request(`+7900${String(i).padStart(7, '0')}`, `low ${i}`, { priority: 'low' })),
     );
     for (const r of rig.runners) await r.start();
-    await until(() => smsru.sent.length >= 20, 20_000, 'the backlog is being sent');
+    await until(() => smsru.sent.length >= 20, { timeoutMs: 20_000, what: 'the backlog is being sent' });
     const sentBefore = smsru.sent.length;
     await rig.request('+79999999999', 'URGENT: vehicle alarm', { priority: 'urgent' });
-    await until(() => smsru.sent.some((m) => m.msg === 'URGENT: vehicle alarm'), 10_000, 'the urgent SMS is sent');
+    await until(() => smsru.sent.some((m) => m.msg === 'URGENT: vehicle alarm'), {
+      timeoutMs: 10_000,
+      what: 'the urgent SMS is sent',
+    });
     const position = smsru.sent.findIndex((m) => m.msg === 'URGENT: vehicle alarm');
     // Only the calls already in flight or taken (concurrency 4) may go before it.
     expect(position - sentBefore).toBeLessThanOrEqual(8);

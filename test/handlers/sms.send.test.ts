@@ -3,7 +3,8 @@ import type { PostgresStore } from '../../core/stores/postgres.js';
 import { type FakeSmsRu, startFakeSmsRu } from '../fakes/smsru.js';
 import { type FakeTwilio, startFakeTwilio } from '../fakes/twilio.js';
 import { freshPglite } from '../support/stores.js';
-import { capturingLogger, type SmsRig, startSmsRig, until } from './smsHarness.js';
+import { until } from '../support/until.js';
+import { capturingLogger, type SmsRig, startSmsRig } from './smsHarness.js';
 
 const SID = `AC${'2'.repeat(32)}`;
 const TOKEN = 'twilio-token-send';

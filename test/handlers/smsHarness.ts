@@ -15,6 +15,7 @@ import { smsOptOutsProjection } from '../../projections/smsOptOuts.js';
 import { webhookEventsProjection } from '../../projections/webhookEvents.js';
 import type { Priority } from '../../schemas/events/envelope.js';
 import type { SmsRequested } from '../../schemas/events/sms.js';
+import { until } from '../support/until.js';
 
 /** Log lines as objects, for tests that compare what live and test mode log. */
 export const capturingLogger = () => {
@@ -26,14 +27,6 @@ export const capturingLogger = () => {
     },
   });
   return { logger: pino({ level: 'info' }, stream), lines };
-};
-
-export const until = async (cond: () => boolean | Promise<boolean>, ms = 15_000, what = 'condition') => {
-  const deadline = Date.now() + ms;
-  while (!(await cond())) {
-    if (Date.now() > deadline) throw new Error(`${what} not met in ${ms} ms`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
 };
 
 export interface SmsLogRow {
@@ -137,16 +130,14 @@ export const startSmsRig = async (
     row,
     async rowWhen(id, cond, ms = 15_000) {
       let last: SmsLogRow | undefined;
-      await until(
+      return until(
         async () => {
           await caughtUp();
           last = await row(id);
-          return last !== undefined && cond(last);
+          return last !== undefined && cond(last) && last;
         },
-        ms,
-        `sms_log ${id} (last: ${last?.status})`,
+        { timeoutMs: ms, what: () => `sms_log ${id} (last status: ${last?.status})` },
       );
-      return last as SmsLogRow;
     },
     async events(filter) {
       return (await log.read('EVENTS', 100_000, { filterSubject: filter })).flatMap((m) => m.events);

@@ -10,9 +10,10 @@ import { TelegramSendError } from '../../handlers/telegram/sender.js';
 import type { TelegramChatBlocked, TelegramFailed, TelegramSent } from '../../schemas/events/telegram.js';
 import { type FakeTelegram, startFakeTelegram } from '../fakes/telegram.js';
 import type { ApiHarness } from '../support/apiServer.js';
-import { deadLetters, eventsCausedBy, startHandler, until } from '../support/handlers.js';
+import { deadLetters, eventsCausedBy, startHandler } from '../support/handlers.js';
 import { startRoutes } from '../support/routesServer.js';
 import { freshPglite } from '../support/stores.js';
+import { until } from '../support/until.js';
 
 const TOKEN = '7000000001:AAH-fake_bot_token_for_tests_0123456789';
 
@@ -64,11 +65,14 @@ const send = async (body: Record<string, unknown>) => {
 };
 /** The command's outcome (`telegram.sent` or `telegram.failed`) and everything it caused. */
 const outcome = (id: string) =>
-  until(async () => {
-    const caused = await eventsCausedBy(api.log, id, 'evt.telegram.>');
-    const end = caused.find((e) => e.type === 'telegram.sent' || e.type === 'telegram.failed');
-    return end ? { end, caused } : undefined;
-  });
+  until(
+    async () => {
+      const caused = await eventsCausedBy(api.log, id, 'evt.telegram.>');
+      const end = caused.find((e) => e.type === 'telegram.sent' || e.type === 'telegram.failed');
+      return end ? { end, caused } : undefined;
+    },
+    { what: `the outcome of ${id}` },
+  );
 const callsTo = (chatId: number) => tg.calls.filter((c) => c.method === 'sendMessage' && Number(c.params.chat_id) === chatId);
 
 describe('Telegram messages through grammy (Bot API fake)', () => {

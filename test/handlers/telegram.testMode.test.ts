@@ -8,9 +8,10 @@ import { isGatewayError } from '../../schemas/errors.js';
 import type { TelegramFailed, TelegramSent } from '../../schemas/events/telegram.js';
 import { type FakeTelegram, startFakeTelegram } from '../fakes/telegram.js';
 import type { ApiHarness } from '../support/apiServer.js';
-import { eventsCausedBy, startHandler, until } from '../support/handlers.js';
+import { eventsCausedBy, startHandler } from '../support/handlers.js';
 import { startRoutes } from '../support/routesServer.js';
 import { freshPglite } from '../support/stores.js';
+import { until } from '../support/until.js';
 
 const TOKEN = '7000000002:AAH-another_fake_token_0123456789abc';
 
@@ -54,8 +55,12 @@ const send = async (body: Record<string, unknown>) => {
   return ((await res.json()) as { id: string }).id;
 };
 const outcome = (id: string) =>
-  until(async () =>
-    (await eventsCausedBy(api.log, id, 'evt.telegram.>')).find((e) => e.type === 'telegram.sent' || e.type === 'telegram.failed'),
+  until(
+    async () =>
+      (await eventsCausedBy(api.log, id, 'evt.telegram.>')).find(
+        (e) => e.type === 'telegram.sent' || e.type === 'telegram.failed',
+      ),
+    { what: `the outcome of ${id}` },
   );
 
 describe('Telegram from configuration', () => {

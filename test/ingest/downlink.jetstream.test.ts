@@ -12,6 +12,7 @@ import { startDownlink } from '../../ingest/mqtt/downlink.js';
 import { DEVICE_COMMAND_REQUESTED, deviceCommandSubject } from '../../schemas/events/deviceCommand.js';
 import { freePort, type NatsServerHandle, startNatsServer } from '../support/natsServer.js';
 import { freshPostgresDb } from '../support/stores.js';
+import { until } from '../support/until.js';
 
 /** One ingest process: its own JetStream connection, broker and downlink. */
 interface Node {
@@ -99,13 +100,6 @@ const request = (log: EventLog, deviceId: string, command: string) => {
     data: { deviceId, command, expiresAt: Date.now() + 60_000, requestedBy: 'test' },
   });
   return log.append(subject, e, { msgId: e.id }).then(() => e.id);
-};
-const until = async (cond: () => boolean, ms = 10_000) => {
-  const deadline = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 20));
-  }
 };
 
 describe('downlink across two ingest processes (through JetStream)', () => {

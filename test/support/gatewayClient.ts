@@ -13,13 +13,5 @@ export const adminApi = (base: string, adminKey: string) => {
   return { api, register };
 };
 
-/** Polls `probe` until it returns a value, or fails naming `what`. */
-export const until = async <T>(probe: () => Promise<T | undefined>, what: string, ms = 20_000): Promise<T> => {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await probe();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`${what}: not within ${ms} ms`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-};
+/** Polling of a gateway process (`until` options): every 100 ms for up to 20 s, as it answers in its own time. */
+export const gatewayPolling = { timeoutMs: 20_000, intervalMs: 100 } as const;

@@ -19,16 +19,6 @@ export const startHandler = async (log: EventLog, handler: Handler, over: Partia
   return runner;
 };
 
-export const until = async <T>(probe: () => Promise<T | undefined | false> | T | undefined | false, ms = 15_000): Promise<T> => {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await probe();
-    if (v !== undefined && v !== false) return v;
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 25));
-  }
-};
-
 /** Every event caused by `commandId` (its results, failed attempts, progress), in log order. */
 export const eventsCausedBy = async (log: EventLog, commandId: string, filterSubject = 'evt.>') =>
   (await log.read('EVENTS', 10_000, { filterSubject })).flatMap((m) => m.events).filter((e) => e.causationId === commandId);

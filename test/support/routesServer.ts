@@ -15,7 +15,7 @@ import { startTestHttpServer } from './httpServer.js';
 
 /**
  * Like `startApi`, but serving only `routes` through the real pipeline (auth, scopes, limits,
- * idempotency): for routes not yet listed in `apiRoutes`.
+ * idempotency): one area of the API under test, with the dependencies and environment it is given.
  */
 export const startRoutes = async (
   store: PostgresStore,
