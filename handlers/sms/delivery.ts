@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { newEvent } from '../../core/eventlog/newEvent.js';
 import type { EventLog } from '../../core/eventlog/port.js';
 import type { Logger } from '../../core/logger.js';
-import { type Handler, HandlerError, type ResultEvent } from '../../core/runners/handlerRunner.js';
+import { type CommandOf, type Handler, HandlerError, type ResultEvent } from '../../core/runners/handlerRunner.js';
 import type { StoredEvent } from '../../core/runners/projectionRunner.js';
 import type { Sql } from '../../core/stores/postgres.js';
 import {
@@ -20,8 +20,11 @@ import {
   type WebhookReceivedData,
   webhookProcessedSubject,
 } from '../../schemas/events/webhook.js';
+
+type WebhookReceived = CommandOf<typeof WEBHOOK_RECEIVED>;
+
 import type { SmsCalls } from './calls.js';
-import { type DeliveryState, type SmsProvider, SmsProviderError, type SmsProviderName, type StatusResult } from './provider.js';
+import { type DeliveryState, type SmsProvider, SmsProviderError, type SmsProviderName, type StatusResult } from './port.js';
 import { smsRuState } from './smsru.js';
 import { twilioState } from './twilio.js';
 
@@ -126,14 +129,14 @@ const callbackReport = (d: WebhookReceivedData): Report | undefined => {
 };
 
 const processed = (
-  e: StoredEvent,
+  e: WebhookReceived,
   provider: WebhookReceivedData['provider'],
   outcome: WebhookProcessedData['outcome'],
   detail: string,
 ): ResultEvent => ({
   subject: webhookProcessedSubject(provider),
   type: WEBHOOK_PROCESSED,
-  data: { webhookEventId: e.id, outcome, detail } satisfies WebhookProcessedData,
+  data: { webhookEventId: e.id, outcome, detail },
 });
 
 /**
@@ -142,7 +145,10 @@ const processed = (
  * nothing (a secret URL token only), so its final states are confirmed with `sms/status` before
  * they count (PROVIDERS.md §1); Twilio's are signed, and asked only for the price.
  */
-export const smsDeliveryHandler = (deps: DeliveryDeps, background?: () => { stop(): Promise<void> }): Handler => {
+export const smsDeliveryHandler = (
+  deps: DeliveryDeps,
+  background?: () => { stop(): Promise<void> },
+): Handler<typeof WEBHOOK_RECEIVED> => {
   const logger = deps.logger.child({ handler: 'sms-delivery' });
   return {
     name: 'sms-delivery',
@@ -153,7 +159,7 @@ export const smsDeliveryHandler = (deps: DeliveryDeps, background?: () => { stop
     ...(background ? { background } : {}),
 
     async handle(event) {
-      const d = event.data as WebhookReceivedData;
+      const d = event.data;
       if (d.provider !== 'twilio' && d.provider !== 'smsru') return undefined;
       // Refused, repeated or broken deliveries are audit records only.
       if (!d.signatureValid || d.duplicate || d.error) return undefined;
@@ -184,11 +190,9 @@ export const smsDeliveryHandler = (deps: DeliveryDeps, background?: () => { stop
           const err = e instanceof SmsProviderError ? e : undefined;
           // An unconfirmed SMS.ru claim waits for SMS.ru; a signed Twilio report stands without its price.
           if (report.provider === 'smsru' && !provider.testMode) {
-            throw new HandlerError(
-              `could not confirm the SMS.ru status: ${(e as Error).message}`,
-              err?.retryable ?? true,
-              err?.opts.retryAfterMs,
-            );
+            throw new HandlerError(`could not confirm the SMS.ru status: ${(e as Error).message}`, err?.retryable ?? true, {
+              ...(err?.retryAfterMs === undefined ? {} : { retryAfterMs: err.retryAfterMs }),
+            });
           }
           logger.info(
             { err: (e as Error).message, providerMessageId: report.providerMessageId },

@@ -6,7 +6,7 @@ import type { PostgresStore } from '../../core/stores/postgres.js';
 import { grammyTelegramSender } from '../../handlers/telegram/grammy.js';
 import { classifyTelegramError, telegramHandler } from '../../handlers/telegram/handler.js';
 import { telegramRateLimits } from '../../handlers/telegram/rateLimit.js';
-import { TelegramSendError } from '../../handlers/telegram/sender.js';
+import { TelegramSendError } from '../../handlers/telegram/port.js';
 import type { TelegramChatBlocked, TelegramFailed, TelegramSent } from '../../schemas/events/telegram.js';
 import { type FakeTelegram, startFakeTelegram } from '../fakes/telegram.js';
 import type { ApiHarness } from '../support/apiServer.js';
