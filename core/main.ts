@@ -8,7 +8,7 @@ import { type HttpServer, startHttpServer } from './http/server.js';
 import type { TemplatedApp } from './http/uws.js';
 import type { Logger } from './logger.js';
 import { mallocTuning } from './mallocTuning.js';
-import { type Handler, type HandlerRunner, handlerRunner } from './runners/handlerRunner.js';
+import { type AnyHandler, type HandlerRunner, handlerRunner } from './runners/handlerRunner.js';
 import { type Projection, type ProjectionRunner, projectionRunner } from './runners/projectionRunner.js';
 import { type ClickHouseStore, openClickHouse } from './stores/clickhouse.js';
 import { migrate } from './stores/migrate.js';
@@ -88,7 +88,7 @@ export const openStores = async (
 export interface GatewayParts {
   projections: readonly Projection[];
   /** The `handlers` role's handlers, built once the stores are open (guards and logs read Postgres). */
-  handlers(stores: Stores): readonly Handler[];
+  handlers(stores: Stores): readonly AnyHandler[];
   /** The `api` role's routes, added to the HTTP server before it listens. */
   mountApi?(app: TemplatedApp, stores: Stores): Promise<{ close(): Promise<void> } | undefined>;
   /** Read models outside Postgres (ClickHouse history), run by the `projections` role. */

@@ -1,7 +1,7 @@
 import type { Config } from '../core/config.js';
 import type { EventLog } from '../core/eventlog/port.js';
 import type { Logger } from '../core/logger.js';
-import type { Handler } from '../core/runners/handlerRunner.js';
+import type { AnyHandler } from '../core/runners/handlerRunner.js';
 import type { Sql } from '../core/stores/postgres.js';
 import { buildEmailHandler } from './email/index.js';
 import { buildPushHandler } from './push/index.js';
@@ -17,7 +17,7 @@ export interface HandlerDeps {
 }
 
 /** Every handler the `handlers` role runs, built from config (providers, test mode). */
-export const buildHandlers = (deps: HandlerDeps): readonly Handler[] => [
+export const buildHandlers = (deps: HandlerDeps): readonly AnyHandler[] => [
   ...buildSmsHandlers(deps),
   buildEmailHandler(deps),
   buildPushHandler(deps),

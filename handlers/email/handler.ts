@@ -1,35 +1,21 @@
 import { TypeCompiler } from '@sinclair/typebox/compiler';
 import type { Logger } from '../../core/logger.js';
-import { type Handler, HandlerError, type ResultEvent } from '../../core/runners/handlerRunner.js';
+import type { Handler } from '../../core/runners/handlerRunner.js';
 import {
   EMAIL_ATTACHMENTS_MAX_BYTES,
-  EMAIL_FAILED,
-  EMAIL_REQUESTED,
   EMAIL_RESULT_SUBJECT,
-  EMAIL_SENT,
-  type EmailFailed,
   EmailRequested,
-  type EmailSent,
+  emailCommandSubject,
+  emailEvents,
 } from '../../schemas/events/email.js';
 import { PRIORITIES } from '../../schemas/events/envelope.js';
 import type { MailConfig } from './config.js';
-import type { Mailer, OutgoingEmail } from './mailer.js';
+import { EmailSendError, type Mailer, type OutgoingEmail } from './port.js';
 import { emailRenderer, TemplateError } from './render.js';
 
-/** A failed e-mail with the code `email.failed` records (`SMTP_550`, `TEMPLATE_DATA`, …). */
-export class EmailSendError extends HandlerError {
-  constructor(
-    readonly code: string,
-    message: string,
-    retryable: boolean,
-    options?: ErrorOptions,
-  ) {
-    super(message, retryable, undefined, options);
-    this.name = 'EmailSendError';
-  }
-}
-
-const permanent = (code: string, message: string, options?: ErrorOptions) => new EmailSendError(code, message, false, options);
+const { defs } = emailEvents;
+const permanent = (code: string, message: string, cause?: unknown) =>
+  EmailSendError.of({ code, message, retryable: false }, cause);
 
 export interface EmailHandlerOptions {
   mailer: Mailer;
@@ -86,7 +72,7 @@ const composer = (config: MailConfig) => {
       const message: OutgoingEmail = { ...base, subject: data.subject ?? r.subject, html: r.html, text: r.text };
       return { message, template: r.template, locale: r.locale };
     } catch (e) {
-      if (e instanceof TemplateError) throw permanent(e.code, e.message, { cause: e });
+      if (e instanceof TemplateError) throw permanent(e.code, e.message, e);
       throw e;
     }
   };
@@ -98,25 +84,34 @@ const composer = (config: MailConfig) => {
  * template or variables, and oversized attachments fail at once. With MAIL_QUEUE_ENABLED=false
  * nothing is retried: the CRM without its queue tried once and reported the outcome.
  */
-export const emailHandler = ({ mailer, config, logger }: EmailHandlerOptions): Handler => {
+export const emailHandler = ({ mailer, config, logger }: EmailHandlerOptions): Handler<typeof defs.requested.type> => {
   const compose = composer(config);
   const log = logger.child({ handler: 'email', testMode: mailer.testMode });
+
+  const send = async (message: OutgoingEmail, meta: object) => {
+    try {
+      return await mailer.send(message);
+    } catch (e) {
+      if (!(e instanceof EmailSendError)) throw e;
+      const retryable = e.retryable && config.queueEnabled;
+      log.warn({ ...meta, code: e.code, retryable, err: e.message }, 'email not sent');
+      if (retryable === e.retryable) throw e;
+      const note = ' (not retried: MAIL_QUEUE_ENABLED=false)';
+      throw EmailSendError.of({ code: e.code, message: `${e.message}${note}`, retryable }, e);
+    }
+  };
+
   return {
     name: 'email',
     stream: 'EVENTS',
-    subjects: Object.fromEntries(PRIORITIES.map((p) => [p, `evt.email.cmd.${p}`])),
-    eventTypes: [EMAIL_REQUESTED],
-    async handle(event, { attempt }): Promise<ResultEvent[]> {
+    subjects: Object.fromEntries(PRIORITIES.map((p) => [p, emailCommandSubject(p)])),
+    eventTypes: [defs.requested.type],
+    attemptFailed: defs.attemptFailed,
+    async handle(event, { attempt }) {
       const { message, template, locale } = compose(event.id, event.data);
       const meta = { id: event.id, to: message.to, template, attempt, attachments: message.attachments.length };
-      const outcome = await mailer.send(message);
-      if (!outcome.ok) {
-        const retryable = outcome.retryable && config.queueEnabled;
-        log.warn({ ...meta, code: outcome.code, retryable, err: outcome.message }, 'email not sent');
-        const note = outcome.retryable && !retryable ? ' (not retried: MAIL_QUEUE_ENABLED=false)' : '';
-        throw new EmailSendError(outcome.code, `${outcome.message}${note}`, retryable);
-      }
-      const data: EmailSent = {
+      const outcome = await send(message, meta);
+      const data = {
         messageId: outcome.messageId,
         accepted: outcome.accepted,
         rejected: outcome.rejected,
@@ -128,16 +123,13 @@ export const emailHandler = ({ mailer, config, logger }: EmailHandlerOptions): H
         attempt,
       };
       log.info({ ...meta, messageId: data.messageId, response: data.response }, 'email sent');
-      return [{ subject: EMAIL_RESULT_SUBJECT, type: EMAIL_SENT, data }];
+      return [{ subject: EMAIL_RESULT_SUBJECT, type: defs.sent.type, data }];
     },
     onGiveUp(event, reason, error) {
-      const data: EmailFailed = {
-        reason,
-        ...(error instanceof EmailSendError ? { code: error.code } : {}),
-        testMode: mailer.testMode,
-      };
-      log.warn({ id: event.id, code: data.code, reason }, 'email failed');
-      return [{ subject: EMAIL_RESULT_SUBJECT, type: EMAIL_FAILED, data }];
+      const code = error instanceof EmailSendError ? error.code : undefined;
+      log.warn({ id: event.id, code, reason }, 'email failed');
+      const data = { reason, ...(code === undefined ? {} : { code }), testMode: mailer.testMode };
+      return [{ subject: EMAIL_RESULT_SUBJECT, type: defs.failed.type, data }];
     },
     close: () => mailer.close(),
   };

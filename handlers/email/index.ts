@@ -1,11 +1,11 @@
-import type { Handler } from '../../core/runners/handlerRunner.js';
+import type { AnyHandler } from '../../core/runners/handlerRunner.js';
 import type { HandlerDeps } from '../index.js';
 import { emailHandler } from './handler.js';
 import { smtpMailer } from './smtp.js';
 import { testModeMailer } from './testMode.js';
 
 /** The e-mail handler with the mailer `config.mail` asks for: SMTP, or test mode. */
-export const buildEmailHandler = (deps: HandlerDeps): Handler => {
+export const buildEmailHandler = (deps: HandlerDeps): AnyHandler => {
   const config = deps.config.mail;
   const logger = deps.logger.child({ channel: 'email' });
   if (config.testMode) logger.warn({ reason: config.testModeReason }, 'e-mail runs in test mode: nothing is sent');

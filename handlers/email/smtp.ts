@@ -1,6 +1,6 @@
 import nodemailer from 'nodemailer';
 import type { MailConfig } from './config.js';
-import type { Mailer, MailFailure, OutgoingEmail, SendOutcome } from './mailer.js';
+import { EmailSendError, type Mailer, type MailFailure, type OutgoingEmail, type SentEmail } from './port.js';
 
 /** Connection-level failures: the message never reached a server that judged it. */
 const TRANSIENT_CODES = new Set(['ECONNECTION', 'ETIMEDOUT', 'ESOCKET', 'EDNS', 'EPROTOCOL', 'ECONNRESET', 'ECONNREFUSED']);
@@ -76,7 +76,7 @@ export const smtpMailer = (cfg: MailConfig['smtp'], opts: SmtpMailerOptions = {}
   };
   return {
     testMode: false,
-    async send(m: OutgoingEmail): Promise<SendOutcome> {
+    async send(m: OutgoingEmail): Promise<SentEmail> {
       try {
         transport ??= open();
         const info = await transport.sendMail({
@@ -89,14 +89,13 @@ export const smtpMailer = (cfg: MailConfig['smtp'], opts: SmtpMailerOptions = {}
           messageId: m.messageId,
         });
         return {
-          ok: true,
           messageId: String(info.messageId ?? m.messageId),
           accepted: (info.accepted ?? []).map(String),
           rejected: (info.rejected ?? []).map(String),
           response: String(info.response ?? ''),
         };
       } catch (e) {
-        return { ok: false, ...classifySmtpError(e) };
+        throw EmailSendError.of(classifySmtpError(e), e);
       }
     },
     async close() {

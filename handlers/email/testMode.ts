@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import nodemailer from 'nodemailer';
-import type { Mailer, OutgoingEmail, SendOutcome } from './mailer.js';
+import type { Mailer, OutgoingEmail, SentEmail } from './port.js';
 
 /**
  * MAIL_TEST_MODE: the message is composed by nodemailer exactly as for SMTP (MIME tree,
@@ -10,7 +10,7 @@ export const testModeMailer = (): Mailer => {
   const transport = nodemailer.createTransport({ streamTransport: true, buffer: true, newline: 'windows' });
   return {
     testMode: true,
-    async send(m: OutgoingEmail): Promise<SendOutcome> {
+    async send(m: OutgoingEmail): Promise<SentEmail> {
       const info = await transport.sendMail({
         from: m.from,
         to: m.to,
@@ -23,7 +23,6 @@ export const testModeMailer = (): Mailer => {
       const size = Buffer.isBuffer(info.message) ? info.message.length : 0;
       const queueId = randomBytes(5).toString('hex').toUpperCase();
       return {
-        ok: true,
         messageId: String(info.messageId ?? m.messageId),
         accepted: [...(info.envelope?.to ?? [m.to])].map(String),
         rejected: [],

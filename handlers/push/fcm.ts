@@ -4,7 +4,7 @@ import https from 'node:https';
 import { type App, cert, deleteApp, initializeApp } from 'firebase-admin/app';
 import { getMessaging, type MulticastMessage } from 'firebase-admin/messaging';
 import { GatewayError } from '../../schemas/errors.js';
-import type { PushMessage, PushSender, TokenSendResult } from './sender.js';
+import type { PushMessage, PushSender, TokenSendResult } from './port.js';
 
 /** FCM's limit for one sendEachForMulticast call. */
 const MULTICAST_MAX = 500;

@@ -1,11 +1,11 @@
-import type { Handler } from '../../core/runners/handlerRunner.js';
+import type { AnyHandler } from '../../core/runners/handlerRunner.js';
 import type { HandlerDeps } from '../index.js';
 import { fcmPushSender, readServiceAccount } from './fcm.js';
 import { pushHandler } from './handler.js';
 import { testModePushSender } from './testMode.js';
 
 /** `config.push`: test mode (the default) simulates; live, the service-account file (checked at start-up) is read here. */
-export const buildPushHandler = ({ config, logger, log, sql }: HandlerDeps): Handler => {
+export const buildPushHandler = ({ config, logger, log, sql }: HandlerDeps): AnyHandler => {
   const push = config.push;
   if (push.testMode) {
     let projectId = 'fleetgate-test';

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import type { PushSender, TokenSendResult } from './sender.js';
+import type { PushSender, TokenSendResult } from './port.js';
 
 /**
  * FCM_TEST_MODE: nothing leaves the gateway. Every token is accepted with a message name shaped

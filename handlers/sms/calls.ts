@@ -1,5 +1,5 @@
 import type { Sql } from '../../core/stores/postgres.js';
-import type { SendResult, SmsProviderError, SmsProviderName } from './provider.js';
+import type { SendResult, SmsProviderError, SmsProviderName } from './port.js';
 
 export type CallState = 'calling' | 'accepted' | 'rejected' | 'unknown';
 

@@ -2,17 +2,9 @@ import { createHash } from 'node:crypto';
 import { newEvent } from '../../core/eventlog/newEvent.js';
 import type { EventLog } from '../../core/eventlog/port.js';
 import type { Logger } from '../../core/logger.js';
-import { type Handler, HandlerError, type ResultEvent } from '../../core/runners/handlerRunner.js';
-import type { StoredEvent } from '../../core/runners/projectionRunner.js';
+import { type CommandOf, type Handler, HandlerError, type ResultEvent } from '../../core/runners/handlerRunner.js';
 import type { Sql } from '../../core/stores/postgres.js';
-import {
-  SMS_DELIVERED,
-  SMS_STATUS_REPORTED,
-  SMS_STATUS_SUBJECT,
-  SMS_UNDELIVERED,
-  type SmsDelivered,
-  type SmsUndelivered,
-} from '../../schemas/events/sms.js';
+import { SMS_DELIVERED, SMS_STATUS_SUBJECT, SMS_UNDELIVERED, smsEvents } from '../../schemas/events/sms.js';
 import {
   WEBHOOK_PROCESSED,
   WEBHOOK_RECEIVED,
@@ -21,9 +13,11 @@ import {
   webhookProcessedSubject,
 } from '../../schemas/events/webhook.js';
 import type { SmsCalls } from './calls.js';
-import { type DeliveryState, type SmsProvider, SmsProviderError, type SmsProviderName, type StatusResult } from './provider.js';
+import { type DeliveryState, type SmsProvider, SmsProviderError, type SmsProviderName, type StatusResult } from './port.js';
 import { smsRuState } from './smsru.js';
 import { twilioState } from './twilio.js';
+
+type WebhookReceived = CommandOf<typeof WEBHOOK_RECEIVED>;
 
 /** One delivery report, from a callback or a poll, before it becomes an event. */
 export interface Report {
@@ -47,13 +41,12 @@ export interface DeliveryDeps {
 }
 
 /**
- * Appends a report as `sms.delivered`, `sms.undelivered` or `sms.status_reported`. The message id
- * is (provider, message id, state): a callback and a poll of the same state, or two processes
- * polling at once, append it once. A final state ends the message's polling.
+ * A report as `sms.delivered`, `sms.undelivered` or `sms.status_reported`. The message id is
+ * (provider, message id, state): a callback and a poll of the same state, or two processes
+ * polling at once, append it once.
  */
-export const appendReport = async (deps: DeliveryDeps, smsId: string, r: Report, cause?: StoredEvent) => {
-  const type = r.state === 'delivered' ? SMS_DELIVERED : r.state === 'undelivered' ? SMS_UNDELIVERED : SMS_STATUS_REPORTED;
-  const data: SmsDelivered | SmsUndelivered = {
+export const reportEvent = (smsId: string, r: Report): ResultEvent => {
+  const common = {
     smsId,
     provider: r.provider,
     providerMessageId: r.providerMessageId,
@@ -61,27 +54,49 @@ export const appendReport = async (deps: DeliveryDeps, smsId: string, r: Report,
     via: r.via,
     at: r.at,
     ...(r.cost !== undefined ? { cost: r.cost } : {}),
-    ...(r.state === 'undelivered' && r.errorCode ? { errorCode: r.errorCode } : {}),
-    ...(r.state === 'undelivered' && r.errorMessage ? { errorMessage: r.errorMessage.slice(0, 500) } : {}),
   };
-  const key = type === SMS_STATUS_REPORTED ? r.providerStatus : type;
-  const msgId = `sms-status-${createHash('sha256').update(`${r.provider}\0${r.providerMessageId}\0${key}`).digest('base64url').slice(0, 32)}`;
-  await deps.log.append(
-    SMS_STATUS_SUBJECT,
-    newEvent({
-      type,
-      subject: SMS_STATUS_SUBJECT,
-      source: 'handler/sms-delivery',
-      data,
-      correlationId: cause?.correlationId ?? smsId,
-      ...(cause ? { causationId: cause.id } : {}),
-    }),
-    { msgId },
-  );
+  const key = r.state === 'delivered' ? SMS_DELIVERED : r.state === 'undelivered' ? SMS_UNDELIVERED : r.providerStatus;
+  const msgId = `sms-status-${createHash('sha256')
+    .update(`${r.provider}\0${r.providerMessageId}\0${key}`)
+    .digest('base64url')
+    .slice(0, 32)}`;
+  const subject = SMS_STATUS_SUBJECT;
+  switch (r.state) {
+    case 'delivered':
+      return { subject, msgId, type: smsEvents.defs.delivered.type, data: common };
+    case 'undelivered':
+      return {
+        subject,
+        msgId,
+        type: smsEvents.defs.undelivered.type,
+        data: {
+          ...common,
+          ...(r.errorCode ? { errorCode: r.errorCode } : {}),
+          ...(r.errorMessage ? { errorMessage: r.errorMessage.slice(0, 500) } : {}),
+        },
+      };
+    default:
+      return { subject, msgId, type: smsEvents.defs.statusReported.type, data: common };
+  }
+};
+
+/** A final state ends the message's polling. */
+const endPolling = async (deps: DeliveryDeps, r: Report) => {
   if (r.state === 'delivered' || r.state === 'undelivered') {
     await deps.sql`DELETE FROM sms_status_polls WHERE provider = ${r.provider} AND provider_message_id = ${r.providerMessageId}`;
   }
-  return type;
+};
+
+/** The poller's path (background work, not a handler result): appends the report itself. */
+export const appendReport = async (deps: DeliveryDeps, smsId: string, r: Report) => {
+  const e = reportEvent(smsId, r);
+  await deps.log.append(
+    e.subject,
+    newEvent({ type: e.type, subject: e.subject, source: 'handler/sms-delivery', data: e.data, correlationId: smsId }),
+    e.msgId === undefined ? {} : { msgId: e.msgId },
+  );
+  await endPolling(deps, r);
+  return e.type;
 };
 
 /** The report a callback carries: Twilio's form fields, or the SMS.ru record named by the event id. */
@@ -126,14 +141,14 @@ const callbackReport = (d: WebhookReceivedData): Report | undefined => {
 };
 
 const processed = (
-  e: StoredEvent,
+  e: WebhookReceived,
   provider: WebhookReceivedData['provider'],
   outcome: WebhookProcessedData['outcome'],
   detail: string,
 ): ResultEvent => ({
   subject: webhookProcessedSubject(provider),
   type: WEBHOOK_PROCESSED,
-  data: { webhookEventId: e.id, outcome, detail } satisfies WebhookProcessedData,
+  data: { webhookEventId: e.id, outcome, detail },
 });
 
 /**
@@ -142,7 +157,10 @@ const processed = (
  * nothing (a secret URL token only), so its final states are confirmed with `sms/status` before
  * they count (PROVIDERS.md §1); Twilio's are signed, and asked only for the price.
  */
-export const smsDeliveryHandler = (deps: DeliveryDeps, background?: () => { stop(): Promise<void> }): Handler => {
+export const smsDeliveryHandler = (
+  deps: DeliveryDeps,
+  background?: () => { stop(): Promise<void> },
+): Handler<typeof WEBHOOK_RECEIVED> => {
   const logger = deps.logger.child({ handler: 'sms-delivery' });
   return {
     name: 'sms-delivery',
@@ -153,7 +171,7 @@ export const smsDeliveryHandler = (deps: DeliveryDeps, background?: () => { stop
     ...(background ? { background } : {}),
 
     async handle(event) {
-      const d = event.data as WebhookReceivedData;
+      const d = event.data;
       if (d.provider !== 'twilio' && d.provider !== 'smsru') return undefined;
       // Refused, repeated or broken deliveries are audit records only.
       if (!d.signatureValid || d.duplicate || d.error) return undefined;
@@ -184,11 +202,9 @@ export const smsDeliveryHandler = (deps: DeliveryDeps, background?: () => { stop
           const err = e instanceof SmsProviderError ? e : undefined;
           // An unconfirmed SMS.ru claim waits for SMS.ru; a signed Twilio report stands without its price.
           if (report.provider === 'smsru' && !provider.testMode) {
-            throw new HandlerError(
-              `could not confirm the SMS.ru status: ${(e as Error).message}`,
-              err?.retryable ?? true,
-              err?.opts.retryAfterMs,
-            );
+            throw new HandlerError(`could not confirm the SMS.ru status: ${(e as Error).message}`, err?.retryable ?? true, {
+              ...(err?.retryAfterMs === undefined ? {} : { retryAfterMs: err.retryAfterMs }),
+            });
           }
           logger.info(
             { err: (e as Error).message, providerMessageId: report.providerMessageId },
@@ -196,12 +212,20 @@ export const smsDeliveryHandler = (deps: DeliveryDeps, background?: () => { stop
           );
         }
       }
-      const type = await appendReport(deps, smsId, final, event);
+      // The runner appends the report; should that fail, the redelivered callback reports it again.
+      const reported = reportEvent(smsId, final);
+      await endPolling(deps, final);
       logger.info(
-        { smsId, provider: final.provider, providerMessageId: final.providerMessageId, status: final.providerStatus, type },
+        {
+          smsId,
+          provider: final.provider,
+          providerMessageId: final.providerMessageId,
+          status: final.providerStatus,
+          type: reported.type,
+        },
         'sms delivery report',
       );
-      return [processed(event, d.provider, 'applied', `${type} for ${smsId}`)];
+      return [reported, processed(event, d.provider, 'applied', `${reported.type} for ${smsId}`)];
     },
   };
 };

@@ -1,25 +1,20 @@
 import { Value } from '@sinclair/typebox/value';
 import type { Logger } from '../../core/logger.js';
-import { type Handler, HandlerError, type ResultEvent } from '../../core/runners/handlerRunner.js';
-import { PRIORITIES, type Priority } from '../../schemas/events/envelope.js';
+import type { Handler, ResultEvent } from '../../core/runners/handlerRunner.js';
+import { PRIORITIES } from '../../schemas/events/envelope.js';
 import {
-  SMS_FAILED,
   SMS_OPT_OUT_SUBJECT,
-  SMS_OPTED_OUT,
-  SMS_REFUSED,
-  SMS_REQUESTED,
   SMS_RESULT_SUBJECT,
-  SMS_SENT,
-  type SmsFailed,
-  type SmsOptOut,
   type SmsRefused,
   SmsRequested,
   type SmsSent,
+  smsCommandSubject,
+  smsEvents,
 } from '../../schemas/events/sms.js';
 import type { CallRow, SmsCalls } from './calls.js';
+import { providerOrder } from './failover.js';
 import type { SmsGuards } from './guards.js';
-import { maskPhone, type SmsProvider, SmsProviderError, type SmsProviderName } from './provider.js';
-import { providerOrder } from './providers.js';
+import { maskPhone, type SmsFailure, type SmsProvider, SmsProviderError, type SmsProviderName, SmsSendError } from './port.js';
 
 export interface SmsHandlerDeps {
   providers: ReadonlyMap<SmsProviderName, SmsProvider>;
@@ -34,15 +29,8 @@ export interface SmsHandlerDeps {
   logger: Logger;
 }
 
-/** What the runner's give-up needs to name the failure; kept from the throw to `onGiveUp` in this process. */
-interface FailureDetail {
-  code?: string;
-  provider?: SmsProviderName;
-  optOut?: { phone: string; source: string; reason: string };
-}
-const MAX_REMEMBERED = 10_000;
-
-const result = (type: string, data: object): ResultEvent => ({ subject: SMS_RESULT_SUBJECT, type, data });
+const { defs } = smsEvents;
+const sentEvent = (data: SmsSent): ResultEvent => ({ subject: SMS_RESULT_SUBJECT, type: defs.sent.type, data });
 
 const sentFromCall = (smsId: string, call: CallRow, attempt: number, unconfirmed: number): SmsSent => ({
   smsId,
@@ -64,26 +52,23 @@ const sentFromCall = (smsId: string, call: CallRow, attempt: number, unconfirmed
  * a refusal is `sms.refused`. A message-level rejection (bad number, stop-list) fails at once
  * without failover: no provider would send it, and a stop-list is the recipient's wish.
  */
-export const smsHandler = (deps: SmsHandlerDeps): Handler => {
-  const failures = new Map<string, FailureDetail>();
-  const remember = (id: string, detail: FailureDetail) => {
-    if (failures.size >= MAX_REMEMBERED) failures.delete(failures.keys().next().value as string);
-    failures.set(id, detail);
-  };
+export const smsHandler = (deps: SmsHandlerDeps): Handler<typeof defs.requested.type> => {
   const logger = deps.logger.child({ handler: 'sms' });
 
   return {
     name: 'sms',
     stream: 'EVENTS',
-    subjects: Object.fromEntries(PRIORITIES.map((p) => [p, `evt.sms.cmd.${p}`])) as Record<Priority, string>,
-    eventTypes: [SMS_REQUESTED],
+    subjects: Object.fromEntries(PRIORITIES.map((p) => [p, smsCommandSubject(p)])),
+    eventTypes: [defs.requested.type],
+    attemptFailed: defs.attemptFailed,
 
     async handle(event, { attempt, maxAttempts }) {
       const smsId = event.id;
-      failures.delete(smsId);
+      // Declared and appended only by the API, but a command from an older release may differ.
       if (!Value.Check(SmsRequested, event.data)) {
-        remember(smsId, { code: 'invalid_command' });
-        throw new HandlerError('the sms.requested payload does not match its schema', false);
+        throw new SmsSendError('the sms.requested payload does not match its schema', false, {
+          details: { code: 'invalid_command' },
+        });
       }
       const cmd = event.data;
       const to = maskPhone(cmd.to);
@@ -98,7 +83,7 @@ export const smsHandler = (deps: SmsHandlerDeps): Handler => {
           { smsId, provider: sent.provider, to, providerMessageId: sent.providerMessageId, attempt },
           'sms sent earlier; result recovered',
         );
-        return [result(SMS_SENT, sent)];
+        return [sentEvent(sent)];
       }
       if (unconfirmed > 0) {
         logger.warn(
@@ -111,7 +96,7 @@ export const smsHandler = (deps: SmsHandlerDeps): Handler => {
       if (!verdict.ok) {
         logger.warn({ smsId, to, source: cmd.requestedBy, reason: verdict.reason, detail: verdict.detail }, 'sms refused');
         const refused: SmsRefused = { smsId, reason: verdict.reason, detail: verdict.detail };
-        return [result(SMS_REFUSED, refused)];
+        return [{ subject: SMS_RESULT_SUBJECT, type: defs.refused.type, data: refused }];
       }
 
       const disabled = await deps.disabled();
@@ -155,7 +140,7 @@ export const smsHandler = (deps: SmsHandlerDeps): Handler => {
             },
             'sms sent',
           );
-          return [result(SMS_SENT, sent)];
+          return [sentEvent(sent)];
         } catch (e) {
           const err =
             e instanceof SmsProviderError
@@ -182,14 +167,16 @@ export const smsHandler = (deps: SmsHandlerDeps): Handler => {
           );
           if (err.kind === 'permanent') {
             if (!outcomeUnknown) await deps.guards.release(smsId);
-            remember(smsId, {
-              code: err.code,
-              provider: name,
-              ...(err.opts.optOut
-                ? { optOut: { phone: cmd.to, source: `provider:${name}`, reason: `${err.code}: ${err.message}` } }
-                : {}),
+            throw new SmsSendError(`${name} refused the message (${err.code}): ${err.message}`, false, {
+              cause: err,
+              details: {
+                code: err.code,
+                provider: name,
+                ...(err.opts.optOut
+                  ? { optOut: { phone: cmd.to, source: `provider:${name}`, reason: `${err.code}: ${err.message}` } }
+                  : {}),
+              },
             });
-            throw new HandlerError(`${name} refused the message (${err.code}): ${err.message}`, false);
           }
           if (err.kind === 'retryable') retryable.push(err);
           failedOver.push({ provider: name, error: `${err.code}: ${err.message}` });
@@ -197,36 +184,37 @@ export const smsHandler = (deps: SmsHandlerDeps): Handler => {
       }
 
       const summary = failedOver.map((f) => `${f.provider}: ${f.error}`).join('; ');
-      const detail: FailureDetail = { code: last?.code ?? 'not_configured', ...(last ? { provider: last.provider } : {}) };
+      const details: SmsFailure = { code: last?.code ?? 'not_configured', ...(last ? { provider: last.provider } : {}) };
       if (retryable.length > 0) {
         // Every retryable error stated a wait: honour the shortest; otherwise the runner's back-off decides.
         const waits = retryable.map((e) => e.opts.retryAfterMs);
         const retryAfterMs = waits.every((w) => w !== undefined) ? Math.min(...(waits as number[])) : undefined;
         if (attempt >= maxAttempts && !outcomeUnknown) await deps.guards.release(smsId);
-        remember(smsId, detail);
-        throw new HandlerError(`no provider sent it: ${summary}`, true, retryAfterMs);
+        throw new SmsSendError(`no provider sent it: ${summary}`, true, {
+          details,
+          ...(retryAfterMs === undefined ? {} : { retryAfterMs }),
+        });
       }
       if (!outcomeUnknown) await deps.guards.release(smsId);
-      remember(smsId, detail);
-      throw new HandlerError(`no provider can send it: ${summary}`, false);
+      throw new SmsSendError(`no provider can send it: ${summary}`, false, { details });
     },
 
-    onGiveUp(event, reason) {
-      const smsId = event.id;
-      const detail = failures.get(smsId) ?? {};
-      failures.delete(smsId);
-      const failed: SmsFailed = {
-        smsId,
-        reason,
-        permanent: reason.startsWith('permanent'),
-        ...(detail.code ? { code: detail.code } : {}),
-        ...(detail.provider ? { provider: detail.provider } : {}),
-      };
-      const out = [result(SMS_FAILED, failed)];
-      if (detail.optOut) {
-        const optOut: SmsOptOut = detail.optOut;
-        out.push({ subject: SMS_OPT_OUT_SUBJECT, type: SMS_OPTED_OUT, data: optOut });
-      }
+    onGiveUp(event, reason, error) {
+      const { code, provider, optOut } = (error instanceof SmsSendError ? error.details : undefined) ?? {};
+      const out: ResultEvent[] = [
+        {
+          subject: SMS_RESULT_SUBJECT,
+          type: defs.failed.type,
+          data: {
+            smsId: event.id,
+            reason,
+            permanent: reason.startsWith('permanent'),
+            ...(code ? { code } : {}),
+            ...(provider ? { provider } : {}),
+          },
+        },
+      ];
+      if (optOut) out.push({ subject: SMS_OPT_OUT_SUBJECT, type: defs.optedOut.type, data: optOut });
       return out;
     },
   };

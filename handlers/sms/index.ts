@@ -5,11 +5,47 @@ import type { SmsBalance } from '../../schemas/http/sms.js';
 import type { HandlerDeps } from '../index.js';
 import { smsCalls } from './calls.js';
 import { smsDeliveryHandler } from './delivery.js';
+import { disabledProviders, SMS_PROVIDER_NAMES } from './failover.js';
 import { smsGuards } from './guards.js';
 import { smsHandler } from './handler.js';
 import { statusPoller } from './poller.js';
-import type { SmsProvider, SmsProviderName } from './provider.js';
-import { disabledProviders, smsProvidersFromConfig } from './providers.js';
+import type { SmsProvider, SmsProviderName } from './port.js';
+import { smsRuProvider } from './smsru.js';
+import { testModeProvider } from './testMode.js';
+import { twilioProvider } from './twilio.js';
+
+/**
+ * The providers this process can send through: in test mode both, simulated; otherwise those with
+ * credentials (SMS.ru: `SMS_API_KEY`; Twilio: account SID, auth token and sender number).
+ */
+export const smsProvidersFromConfig = (sms: Config['sms']): ReadonlyMap<SmsProviderName, SmsProvider> => {
+  const providers = new Map<SmsProviderName, SmsProvider>();
+  if (sms.testMode) {
+    for (const name of SMS_PROVIDER_NAMES) providers.set(name, testModeProvider(name));
+    return providers;
+  }
+  if (sms.smsru.apiKey) {
+    providers.set(
+      'smsru',
+      smsRuProvider({ baseUrl: sms.smsru.baseUrl, apiKey: sms.smsru.apiKey, from: sms.from, timeoutMs: sms.timeoutMs }),
+    );
+  }
+  const t = sms.twilio;
+  if (t.accountSid && t.authToken && t.from) {
+    providers.set(
+      'twilio',
+      twilioProvider({
+        accountSid: t.accountSid,
+        authToken: t.authToken,
+        from: t.from,
+        baseUrl: t.baseUrl,
+        statusCallback: sms.twilioStatusCallback,
+        timeoutMs: sms.timeoutMs,
+      }),
+    );
+  }
+  return providers;
+};
 
 /**
  * Per-provider send rate of this process (SMS_RATE_LIMIT_PER_SECOND): a call over the rate waits

@@ -1,7 +1,7 @@
 import type { SmsCalls } from './calls.js';
 import { appendReport, type DeliveryDeps } from './delivery.js';
 import type { SmsGuards } from './guards.js';
-import type { SmsProviderName } from './provider.js';
+import type { SmsProviderName } from './port.js';
 
 export interface PollerOptions {
   /** Seconds after sending of the first poll (SMS_STATUS_POLL_AFTER_SECONDS); each later one waits twice as long. */

@@ -8,7 +8,7 @@ import {
   SmsProviderError,
   type StatusResult,
   toMinor,
-} from './provider.js';
+} from './port.js';
 import { smsSegments } from './segments.js';
 
 export interface SmsRuOptions {

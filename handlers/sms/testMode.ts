@@ -1,13 +1,6 @@
 import { randomBytes, randomInt } from 'node:crypto';
 import type { Money } from '../../schemas/events/sms.js';
-import {
-  type SendResult,
-  type SmsProvider,
-  SmsProviderError,
-  type SmsProviderName,
-  type StatusResult,
-  toMinor,
-} from './provider.js';
+import { type SendResult, type SmsProvider, SmsProviderError, type SmsProviderName, type StatusResult, toMinor } from './port.js';
 import { smsSegments } from './segments.js';
 
 /** What a segment costs in the simulation: SMS.ru's usual Russian mobile rate, Twilio's US rate. */

@@ -8,7 +8,7 @@ import {
   SmsProviderError,
   type StatusResult,
   toMinor,
-} from './provider.js';
+} from './port.js';
 
 export interface TwilioOptions {
   accountSid: string;

@@ -1,6 +1,5 @@
 import { Api, GrammyError, HttpError } from 'grammy';
-import type { TelegramSender } from './sender.js';
-import { TelegramSendError } from './sender.js';
+import { botApiError, type TelegramSender } from './port.js';
 
 export interface GrammyOptions {
   /** TELEGRAM_BOT_TOKEN. */
@@ -25,10 +24,10 @@ export const grammyTelegramSender = (opts: GrammyOptions): TelegramSender => {
         return { messageId: m.message_id };
       } catch (e) {
         if (e instanceof GrammyError) {
-          throw new TelegramSendError(`${e.error_code} ${e.description}`, e.error_code, e.parameters.retry_after, { cause: e });
+          throw botApiError(`${e.error_code} ${e.description}`, e.error_code, e.parameters.retry_after, e);
         }
         // grammy's HttpError message names the method, never the token.
-        if (e instanceof HttpError) throw new TelegramSendError(e.message, undefined, undefined, { cause: e });
+        if (e instanceof HttpError) throw botApiError(e.message, undefined, undefined, e);
         throw e;
       }
     },

@@ -1,22 +1,18 @@
 import { Value } from '@sinclair/typebox/value';
 import type { Logger } from '../../core/logger.js';
-import { type Handler, HandlerError, type ResultEvent } from '../../core/runners/handlerRunner.js';
-import type { StoredEvent } from '../../core/runners/projectionRunner.js';
+import type { Handler } from '../../core/runners/handlerRunner.js';
 import type { Sql } from '../../core/stores/postgres.js';
 import { PRIORITIES } from '../../schemas/events/envelope.js';
 import {
-  TELEGRAM_CHAT_BLOCKED,
-  TELEGRAM_FAILED,
-  TELEGRAM_REQUESTED,
   TELEGRAM_RESULTS_SUBJECT,
-  TELEGRAM_SENT,
-  type TelegramChatBlocked,
-  type TelegramFailed,
   TelegramRequested,
-  type TelegramSent,
+  telegramCommandSubject,
+  telegramEvents,
 } from '../../schemas/events/telegram.js';
+import { TelegramSendError, type TelegramSender } from './port.js';
 import type { TelegramRateLimits } from './rateLimit.js';
-import { TelegramSendError, type TelegramSender } from './sender.js';
+
+export { classifyTelegramError } from './port.js';
 
 export interface TelegramHandlerOptions {
   sender: TelegramSender;
@@ -26,45 +22,16 @@ export interface TelegramHandlerOptions {
   limits?: TelegramRateLimits;
 }
 
-/** What `onGiveUp` adds to `telegram.failed`; the runner only passes a reason. */
-interface GiveUp {
-  extra: ResultEvent[];
-  failed: Omit<TelegramFailed, 'reason'>;
-}
-/** Entries of commands retried elsewhere are never collected; this bounds them. */
-const GIVE_UP_MAX = 1_000;
-
-/**
- * Telegram's answer → the runner's policy: 429 waits `retry_after`; 5xx and no answer are
- * retried with back-off; anything else (400 chat not found, 403 bot blocked, 401 bad token) is
- * permanent. A timed-out call may still have been delivered: Telegram has no idempotency key.
- */
-export const classifyTelegramError = (e: TelegramSendError): { retryable: boolean; retryAfterMs?: number } => {
-  if (e.errorCode === undefined) return { retryable: true };
-  if (e.errorCode === 429) return { retryable: true, retryAfterMs: (e.retryAfterSeconds ?? 1) * 1_000 };
-  return { retryable: e.errorCode >= 500 };
-};
+const { defs } = telegramEvents;
+const refuse = (code: string, message: string) => new TelegramSendError(message, false, { details: { code } });
 
 /**
  * `telegram.requested` → the Bot API. A `userId` is sent to the user's linked chat in
  * `telegram_users` (the most recently linked one that has not blocked the bot).
  */
-export const telegramHandler = (opts: TelegramHandlerOptions): Handler => {
+export const telegramHandler = (opts: TelegramHandlerOptions): Handler<typeof defs.requested.type> => {
   const { sender, sql, limits } = opts;
   const logger = opts.logger.child({ handler: 'telegram', testMode: sender.testMode });
-  const giveUps = new Map<string, GiveUp>();
-
-  const giveUp = (event: StoredEvent, g: GiveUp, error: HandlerError) => {
-    giveUps.set(event.id, g);
-    if (giveUps.size > GIVE_UP_MAX) giveUps.delete(giveUps.keys().next().value as string);
-    return error;
-  };
-  const refuse = (event: StoredEvent, code: string, message: string, chatId?: number) =>
-    giveUp(
-      event,
-      { extra: [], failed: { code, testMode: sender.testMode, ...(chatId === undefined ? {} : { chatId }) } },
-      new HandlerError(message, false),
-    );
 
   const linkedChat = async (userId: string) => {
     const [row] = await sql<{ chat_id: string }[]>`
@@ -76,56 +43,65 @@ export const telegramHandler = (opts: TelegramHandlerOptions): Handler => {
   return {
     name: 'telegram',
     stream: 'EVENTS',
-    // Where the API appends Telegram commands, one subject per priority (api/commands.ts `commandSubject`).
-    subjects: Object.fromEntries(PRIORITIES.map((p) => [p, `evt.telegram.cmd.${p}`])),
-    eventTypes: [TELEGRAM_REQUESTED],
+    subjects: Object.fromEntries(PRIORITIES.map((p) => [p, telegramCommandSubject(p)])),
+    eventTypes: [defs.requested.type],
+    attemptFailed: defs.attemptFailed,
 
     async handle(event, { attempt }) {
-      giveUps.delete(event.id);
+      // Declared and appended only by the API, but a command from an older release may differ.
       if (!Value.Check(TelegramRequested, event.data)) {
         const first = Value.Errors(TelegramRequested, event.data).First();
-        throw refuse(event, 'invalid_request', `invalid telegram.requested: ${first?.path || '/'} ${first?.message ?? ''}`);
+        throw refuse('invalid_request', `invalid telegram.requested: ${first?.path || '/'} ${first?.message ?? ''}`);
       }
       const cmd = event.data;
       if ((cmd.userId === undefined) === (cmd.chatId === undefined)) {
-        throw refuse(event, 'invalid_request', 'invalid telegram.requested: exactly one of userId and chatId is needed');
+        throw refuse('invalid_request', 'invalid telegram.requested: exactly one of userId and chatId is needed');
       }
-      const chatId = cmd.chatId ?? (await linkedChat(cmd.userId as string));
+      const chatId = cmd.chatId ?? (cmd.userId === undefined ? undefined : await linkedChat(cmd.userId));
       if (chatId === undefined) {
-        throw refuse(event, 'not_linked', `user ${cmd.userId} has no linked Telegram chat (telegram_users)`);
+        throw refuse('not_linked', `user ${cmd.userId} has no linked Telegram chat (telegram_users)`);
       }
 
       await limits?.take(chatId);
       try {
         const { messageId } = await sender.sendMessage(chatId, cmd.text);
         logger.info({ command: event.id, attempt, chatId, messageId }, 'telegram message sent');
-        const sent: TelegramSent = { chatId, messageId, attempt, testMode: sender.testMode };
-        return [{ subject: TELEGRAM_RESULTS_SUBJECT, type: TELEGRAM_SENT, data: sent }];
+        return [
+          {
+            subject: TELEGRAM_RESULTS_SUBJECT,
+            type: defs.sent.type,
+            data: { chatId, messageId, attempt, testMode: sender.testMode },
+          },
+        ];
       } catch (e) {
         if (!(e instanceof TelegramSendError)) throw e;
-        const c = classifyTelegramError(e);
         logger.info({ command: event.id, attempt, chatId, errorCode: e.errorCode, err: e.message }, 'telegram send failed');
-        if (e.errorCode === 429 && c.retryAfterMs !== undefined) await limits?.block(chatId, c.retryAfterMs / 1_000);
-        const extra: ResultEvent[] = [];
-        if (e.errorCode === 403) {
-          const blocked: TelegramChatBlocked = { chatId, description: e.message, ...(cmd.userId ? { userId: cmd.userId } : {}) };
-          extra.push({ subject: TELEGRAM_RESULTS_SUBJECT, type: TELEGRAM_CHAT_BLOCKED, data: blocked });
-        }
-        const code = e.errorCode === undefined ? 'network' : `tg_${e.errorCode}`;
-        throw giveUp(
-          event,
-          { extra, failed: { code, chatId, testMode: sender.testMode } },
-          new HandlerError(`telegram: ${e.message}`, c.retryable, c.retryAfterMs, { cause: e }),
-        );
+        if (e.errorCode === 429 && e.retryAfterMs !== undefined) await limits?.block(chatId, e.retryAfterMs / 1_000);
+        // A 403 (bot blocked, user deactivated) is a fact about the chat, whatever becomes of the command.
+        const blocked = {
+          subject: TELEGRAM_RESULTS_SUBJECT,
+          type: defs.chatBlocked.type,
+          data: { chatId, description: e.message, ...(cmd.userId ? { userId: cmd.userId } : {}) },
+        } as const;
+        throw new TelegramSendError(`telegram: ${e.message}`, e.retryable, {
+          cause: e,
+          details: { code: e.details?.code ?? 'network', chatId },
+          results: e.errorCode === 403 ? [blocked] : [],
+          ...(e.retryAfterMs === undefined ? {} : { retryAfterMs: e.retryAfterMs }),
+        });
       }
     },
 
-    onGiveUp(event, reason) {
-      const g = giveUps.get(event.id);
-      giveUps.delete(event.id);
-      const failed: TelegramFailed = { ...(g?.failed ?? { testMode: sender.testMode }), reason };
-      logger.warn({ command: event.id, code: failed.code, reason }, 'telegram message failed');
-      return [...(g?.extra ?? []), { subject: TELEGRAM_RESULTS_SUBJECT, type: TELEGRAM_FAILED, data: failed }];
+    onGiveUp(event, reason, error) {
+      const details = error instanceof TelegramSendError ? error.details : undefined;
+      logger.warn({ command: event.id, code: details?.code, reason }, 'telegram message failed');
+      const data = {
+        reason,
+        testMode: sender.testMode,
+        ...(details?.code === undefined ? {} : { code: details.code }),
+        ...(details?.chatId === undefined ? {} : { chatId: details.chatId }),
+      };
+      return [{ subject: TELEGRAM_RESULTS_SUBJECT, type: defs.failed.type, data }];
     },
   };
 };

@@ -1,4 +1,4 @@
-import type { Handler } from '../../core/runners/handlerRunner.js';
+import type { AnyHandler } from '../../core/runners/handlerRunner.js';
 import type { HandlerDeps } from '../index.js';
 import { grammyTelegramSender } from './grammy.js';
 import { telegramHandler } from './handler.js';
@@ -6,7 +6,7 @@ import { TELEGRAM_RATE_LIMITS, telegramRateLimits } from './rateLimit.js';
 import { testModeTelegramSender } from './testMode.js';
 
 /** `config.telegram`: test mode (the default) simulates; live, it sends with the bot token. */
-export const buildTelegramHandler = ({ config, logger, sql }: HandlerDeps): Handler => {
+export const buildTelegramHandler = ({ config, logger, sql }: HandlerDeps): AnyHandler => {
   const telegram = config.telegram;
   if (telegram.testMode) return telegramHandler({ sender: testModeTelegramSender(), sql, logger });
   return telegramHandler({

@@ -1,4 +1,4 @@
-import type { TelegramSender } from './sender.js';
+import type { TelegramSender } from './port.js';
 
 /**
  * TELEGRAM_TEST_MODE: nothing leaves the gateway. Message ids count up per chat as Telegram's do,

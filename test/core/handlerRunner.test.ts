@@ -4,7 +4,8 @@ import { newEvent } from '../../core/eventlog/newEvent.js';
 import type { EventLog } from '../../core/eventlog/port.js';
 import { silentLogger } from '../../core/logger.js';
 import { backoffDelay, type Handler, HandlerError, handlerRunner } from '../../core/runners/handlerRunner.js';
-import type { Priority } from '../../schemas/events/envelope.js';
+import { defineEvent } from '../../schemas/events/define.js';
+import { AttemptFailed, type Priority } from '../../schemas/events/envelope.js';
 import { freshPglite } from '../support/stores.js';
 import { until } from '../support/until.js';
 
@@ -26,10 +27,11 @@ const command = (domain: string, priority: Priority, data: object) => {
   const subject = `evt.${domain}.${priority}.${id}`;
   return log.append(subject, newEvent({ type: `${domain}.requested`, subject, source: 'test', data }));
 };
-const runner = (handler: Handler, over: Partial<Parameters<typeof handlerRunner>[0]> = {}) =>
+/** A test handler of its own types, recording failed attempts as `<name>.attempt_failed`. */
+const runner = (handler: Handler<string, string>, over: Partial<Parameters<typeof handlerRunner>[0]> = {}) =>
   handlerRunner({
     log,
-    handler,
+    handler: { attemptFailed: defineEvent(`${handler.name}.attempt_failed`, AttemptFailed), ...handler },
     logger: silentLogger(),
     concurrency: 2,
     maxAttempts: 3,

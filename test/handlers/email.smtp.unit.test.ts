@@ -1,7 +1,7 @@
 import { createServer } from 'node:net';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { MailConfig } from '../../handlers/email/config.js';
-import type { Mailer, OutgoingEmail } from '../../handlers/email/mailer.js';
+import { EmailSendError, type Mailer, type OutgoingEmail, type SentEmail } from '../../handlers/email/port.js';
 import { classifySmtpError, smtpMailer } from '../../handlers/email/smtp.js';
 import { testModeMailer } from '../../handlers/email/testMode.js';
 import { type FakeSmtp, startFakeSmtp } from '../fakes/smtp.js';
@@ -31,12 +31,26 @@ const message = (over: Partial<OutgoingEmail> = {}): OutgoingEmail => ({
   ...over,
 });
 
+/** A send's answer or its `EmailSendError`, as one value to assert on. */
+type Outcome = ({ ok: true } & SentEmail) | { ok: false; code: string; message: string; retryable: boolean };
+const outcomes = (m: Mailer) => ({
+  send: (msg: OutgoingEmail): Promise<Outcome> =>
+    m.send(msg).then(
+      (sent) => ({ ok: true, ...sent }),
+      (e: unknown) => {
+        expect(e).toBeInstanceOf(EmailSendError);
+        const err = e as EmailSendError;
+        return { ok: false, code: err.code, message: err.message, retryable: err.retryable };
+      },
+    ),
+});
+
 let fake: FakeSmtp;
 const mailers: Mailer[] = [];
 const open = (cfg: MailConfig['smtp'], tls?: { rejectUnauthorized: boolean }) => {
   const m = smtpMailer(cfg, tls ? { tls } : {});
   mailers.push(m);
-  return m;
+  return outcomes(m);
 };
 
 beforeAll(async () => {
@@ -183,7 +197,7 @@ describe('SMTP mailer (nodemailer) against a real SMTP server', () => {
 describe('test-mode mailer', () => {
   it('composes the message, sends nothing, and answers like a server', async () => {
     const before = fake.transactions;
-    const m = testModeMailer();
+    const m = outcomes(testModeMailer());
     const msg = message({ attachments: [{ filename: 'a.txt', content: Buffer.from('x'), contentType: 'text/plain' }] });
     const out = await m.send(msg);
     expect(out).toMatchObject({ ok: true, messageId: msg.messageId, accepted: ['driver@example.com'], rejected: [] });

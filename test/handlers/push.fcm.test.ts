@@ -6,7 +6,7 @@ import type { HandlerRunner } from '../../core/runners/handlerRunner.js';
 import type { PostgresStore } from '../../core/stores/postgres.js';
 import { fcmPushSender } from '../../handlers/push/fcm.js';
 import { pushHandler } from '../../handlers/push/handler.js';
-import type { PushSender } from '../../handlers/push/sender.js';
+import type { PushSender } from '../../handlers/push/port.js';
 import type { PushFailed, PushSent, PushTokenRevoked } from '../../schemas/events/push.js';
 import { type FakeFcm, type FakeServiceAccount, startFakeFcm, writeServiceAccount } from '../fakes/fcm.js';
 import type { ApiHarness } from '../support/apiServer.js';

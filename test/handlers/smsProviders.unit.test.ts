@@ -1,6 +1,6 @@
 import { createServer } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseRetryAfter, SmsProviderError, toMinor } from '../../handlers/sms/provider.js';
+import { parseRetryAfter, SmsProviderError, toMinor } from '../../handlers/sms/port.js';
 import { smsSegments } from '../../handlers/sms/segments.js';
 import { smsRuProvider } from '../../handlers/sms/smsru.js';
 import { testModeProvider } from '../../handlers/sms/testMode.js';

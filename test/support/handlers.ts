@@ -1,9 +1,9 @@
 import type { EventEnvelope, EventLog } from '../../core/eventlog/port.js';
 import { silentLogger } from '../../core/logger.js';
-import { type Handler, type HandlerRunnerOptions, handlerRunner } from '../../core/runners/handlerRunner.js';
+import { type AnyHandler, type HandlerRunnerOptions, handlerRunner } from '../../core/runners/handlerRunner.js';
 
 /** A handler runner with test-sized timings: quick back-off, 3 attempts, Retry-After up to 2 s. */
-export const startHandler = async (log: EventLog, handler: Handler, over: Partial<HandlerRunnerOptions> = {}) => {
+export const startHandler = async (log: EventLog, handler: AnyHandler, over: Partial<HandlerRunnerOptions> = {}) => {
   const runner = handlerRunner({
     log,
     handler,

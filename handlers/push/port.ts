@@ -1,3 +1,6 @@
+import { HandlerError } from '../../core/runners/handlerRunner.js';
+import type { PushFailed } from '../../schemas/events/push.js';
+
 /** One notification as every device of a push gets it. */
 export interface PushMessage {
   title: string;
@@ -19,8 +22,10 @@ export type TokenSendResult =
   | { token: string; messageId?: undefined; error: { code: string; message: string } };
 
 /**
- * The push provider port: FCM, or the test-mode stand-in. A token's failure is data in its result;
- * only a programming error throws.
+ * The push provider port: FCM, or the test-mode stand-in. A multicast where some tokens fail is
+ * an outcome, so each token's failure is data in its result; a chunk FCM refused as a whole is
+ * recorded against each of its tokens, so the outcomes of the other chunks are kept. Only a
+ * programming error throws.
  */
 export interface PushSender {
   readonly testMode: boolean;
@@ -29,3 +34,9 @@ export interface PushSender {
   sendToTokens(tokens: readonly string[], message: PushMessage): Promise<TokenSendResult[]>;
   close(): Promise<void>;
 }
+
+/** What `push.failed` records besides the reason: the token results so far and the last error's code. */
+export type PushFailure = Omit<PushFailed, 'reason' | 'testMode'>;
+
+/** The push channel's handler error: the give-up details travel with it to `onGiveUp`. */
+export class PushSendError extends HandlerError<PushFailure> {}

@@ -1,3 +1,5 @@
+import { HandlerError } from '../../core/runners/handlerRunner.js';
+
 /** A message ready to go: rendered, attachments decoded. */
 export interface OutgoingEmail {
   from: { name?: string; address: string };
@@ -27,15 +29,27 @@ export interface MailFailure {
   retryable: boolean;
 }
 
-export type SendOutcome = ({ ok: true } & SentEmail) | ({ ok: false } & MailFailure);
+/**
+ * The e-mail channel's handler error: a message that did not go, with the code `email.failed`
+ * records (`SMTP_550`, `TEMPLATE_DATA`, …).
+ */
+export class EmailSendError extends HandlerError<{ code: string }> {
+  get code(): string {
+    return this.details?.code ?? 'SMTP_ERROR';
+  }
+  static of(f: MailFailure, cause?: unknown) {
+    return new EmailSendError(f.message, f.retryable, { details: { code: f.code }, ...(cause ? { cause } : {}) });
+  }
+}
 
 /**
- * The e-mail provider port. Outcomes are data: `send` rejects only on a programming error.
+ * The e-mail provider port. `send` resolves with what the server answered to a message it took,
+ * or rejects with an `EmailSendError` that says whether the same message may go later.
  * `testMode` says what the handler records in `email.sent` and `email_log`.
  */
 export interface Mailer {
   readonly testMode: boolean;
-  send(message: OutgoingEmail): Promise<SendOutcome>;
+  send(message: OutgoingEmail): Promise<SentEmail>;
   /** Closes pooled connections (QUIT). */
   close(): Promise<void>;
 }

@@ -1,4 +1,5 @@
-import type { Money } from '../../schemas/events/sms.js';
+import { HandlerError } from '../../core/runners/handlerRunner.js';
+import type { Money, SmsOptOut } from '../../schemas/events/sms.js';
 
 export type SmsProviderName = 'smsru' | 'twilio';
 
@@ -28,7 +29,7 @@ export interface StatusResult {
 }
 
 /**
- * One SMS provider. Outcomes the provider states are data (`SendResult`, `StatusResult`); a
+ * The SMS provider port. Outcomes the provider states are data (`SendResult`, `StatusResult`); a
  * refusal or an outage is an `SmsProviderError` that says whether it is worth retrying.
  */
 export interface SmsProvider {
@@ -49,7 +50,19 @@ export interface SmsProvider {
  */
 export type SmsErrorKind = 'retryable' | 'account' | 'permanent';
 
-export class SmsProviderError extends Error {
+/** What `sms.failed` names besides the reason, and an opt-out the provider reported. */
+export interface SmsFailure {
+  /** The provider's error code (`21211`, `207`) or ours (`not_configured`, `invalid_command`). */
+  code?: string;
+  provider?: SmsProviderName;
+  optOut?: SmsOptOut;
+}
+
+/** The SMS channel's handler error: the give-up details travel with it to `onGiveUp`. */
+export class SmsSendError extends HandlerError<SmsFailure> {}
+
+/** One provider's failure, from an adapter; the handler fails over or gives up on it. */
+export class SmsProviderError extends SmsSendError {
   constructor(
     readonly provider: SmsProviderName,
     readonly kind: SmsErrorKind,
@@ -65,11 +78,11 @@ export class SmsProviderError extends Error {
       cause?: unknown;
     } = {},
   ) {
-    super(message, opts.cause === undefined ? undefined : { cause: opts.cause });
-    this.name = 'SmsProviderError';
-  }
-  get retryable() {
-    return this.kind === 'retryable';
+    super(message, kind === 'retryable', {
+      details: { code, provider },
+      ...(opts.retryAfterMs === undefined ? {} : { retryAfterMs: opts.retryAfterMs }),
+      ...(opts.cause === undefined ? {} : { cause: opts.cause }),
+    });
   }
 }
 
