@@ -207,6 +207,8 @@ export const bindRoutes = (app: TemplatedApp, deps: ApiDeps, pipeline: ApiPipeli
             return { status: reply.status, headers, payload: reply.raw, close: false, code: undefined };
           }
           headers['content-type'] = reply.type ?? 'application/json';
+          if (reply.stream)
+            return { status: reply.status, headers, payload: '', stream: reply.stream, close: false, code: undefined };
           const payload = reply.body === undefined ? '' : JSON.stringify(reply.body);
           return { status: reply.status, headers, payload, close: false, code: undefined };
         },
@@ -226,8 +228,13 @@ export const bindRoutes = (app: TemplatedApp, deps: ApiDeps, pipeline: ApiPipeli
           };
         },
       )
-      .then((out) => {
-        if (!out || !ex.send(out.status, out.headers, out.payload, out.close)) {
+      .then(async (out) => {
+        const stream = out && 'stream' in out ? out.stream : undefined;
+        const sent =
+          out && stream
+            ? await ex.stream(out.status, out.headers, stream)
+            : out && ex.send(out.status, out.headers, out.payload, out.close);
+        if (!out || !sent) {
           stopTimer({ status: 'aborted' });
           return;
         }
