@@ -150,6 +150,8 @@ const ingestThread = (env: Env): 'main' | 'worker' => {
   return env.NATS_URL && env.DATABASE_URL && availableParallelism() > 1 ? 'worker' : 'main';
 };
 
+const SECRET_NAME = /_(KEY|TOKEN|SECRET|PASSWORD)$/;
+
 /**
  * One typed, validated, frozen config. Every wrong variable is listed with what it expects;
  * nothing else in fleetgate reads `process.env`.
@@ -159,7 +161,9 @@ export const loadConfig = (raw: Record<string, string | undefined>): Config => {
   const problems = [...Value.Errors(EnvSchema, candidate)].map((e) => {
     const name = e.path.replace(/^\//, '');
     const expects = (envVarSchema(name)?.description as string | undefined) ?? e.message;
-    return `${name}=${JSON.stringify(raw[name] ?? '')}: expected ${expects}`;
+    // A secret's value is never echoed: the message lands in the service journal.
+    const shown = SECRET_NAME.test(name) ? '[redacted]' : JSON.stringify(raw[name] ?? '');
+    return `${name}=${shown}: expected ${expects}`;
   });
   const env = candidate as Env;
   if (env.HANDLER_BACKOFF_BASE_MS > env.HANDLER_BACKOFF_MAX_MS) {
