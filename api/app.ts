@@ -55,8 +55,13 @@ export const bindRoutes = (app: TemplatedApp, deps: ApiDeps, pipeline: ApiPipeli
         (e: unknown) =>
           problemOut(e, { requestId, path: snap.path, route: route.path }, body !== undefined && !ex.bodyDone, logger),
       )
-      .then((out) => {
-        if (!out || !ex.send(out.status, out.headers, out.payload, out.close)) {
+      .then(async (out) => {
+        const stream = out && 'stream' in out ? out.stream : undefined;
+        const sent =
+          out && stream
+            ? await ex.stream(out.status, out.headers, stream)
+            : out && ex.send(out.status, out.headers, out.payload, out.close);
+        if (!out || !sent) {
           stopTimer({ status: 'aborted' });
           return;
         }

@@ -1,5 +1,6 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { uuidv7 } from '../core/eventlog/uuid.js';
+import { lookupCache } from '../core/lookupCache.js';
 import type { Sql } from '../core/stores/postgres.js';
 import { isScope, type Scope } from '../schemas/http/scopes.js';
 import type { ApiPrincipal } from './route.js';
@@ -7,14 +8,18 @@ import type { ApiPrincipal } from './route.js';
 /*
  * API keys look like `fgk_<prefix>_<secret>`. Only a SHA-256 of the whole key is stored; the
  * prefix finds the row, then the hashes are compared in constant time. A key of another shape
- * (ADMIN_API_KEY chosen by an operator) gets a prefix derived from its hash.
+ * (ADMIN_API_KEY chosen by an operator) is found by its hash and gets a random prefix, stored
+ * with it: the prefix is copied into events (`requestedBy`), and one derived from an unsalted
+ * hash of a chosen key would let anyone test guesses of that key against the log.
  */
 const KEY_RE = /^fgk_([a-z0-9]{12})_[A-Za-z0-9_-]{43}$/;
 
 const sha256 = (s: string) => createHash('sha256').update(s).digest();
 
-export const prefixOf = (key: string, hash?: Buffer): string =>
-  KEY_RE.exec(key)?.[1] ?? `h${(hash ?? sha256(key)).toString('hex').slice(0, 11)}`;
+/** The prefix a generated key carries ('' for an operator-chosen key: its prefix is random and stored). */
+export const prefixOf = (key: string): string => KEY_RE.exec(key)?.[1] ?? '';
+
+const randomPrefix = () => `r${randomBytes(6).toString('hex').slice(0, 11)}`;
 
 export const generateApiKey = (): string => {
   const prefix = randomBytes(8).toString('hex').slice(0, 12);
@@ -42,31 +47,40 @@ export interface ApiKeyStore {
 
 export const postgresApiKeyStore = (sql: Sql, opts: { cacheMs?: number; now?: () => number } = {}): ApiKeyStore => {
   const cacheMs = opts.cacheMs ?? 10_000;
-  const now = opts.now ?? Date.now;
-  const cache = new Map<string, { row: KeyRow | undefined; until: number }>();
+  // Keyed by a generated key's prefix, or `#<hash>` for an operator-chosen key.
+  const cache = lookupCache<KeyRow>({
+    ttlMs: cacheMs,
+    missTtlMs: Math.min(cacheMs, 2_000),
+    maxEntries: 10_000,
+    maxMisses: 10_000,
+    ...(opts.now ? { now: opts.now } : {}),
+  });
 
-  const rowFor = async (prefix: string): Promise<KeyRow | undefined> => {
-    const hit = cache.get(prefix);
-    if (hit && hit.until > now()) return hit.row;
-    const [row] = await sql<KeyRow[]>`SELECT id, prefix, key_hash, scopes, revoked_at FROM api_keys WHERE prefix = ${prefix}`;
-    if (cache.size > 10_000) cache.clear(); // bounded: random prefixes must not grow memory
-    cache.set(prefix, { row, until: now() + cacheMs });
+  const rowFor = async (presented: string, hash: Buffer): Promise<KeyRow | undefined> => {
+    const prefix = prefixOf(presented);
+    const cacheKey = prefix || `#${hash.toString('hex')}`;
+    const hit = cache.get(cacheKey);
+    if (hit) return hit.value;
+    const [row] = prefix
+      ? await sql<KeyRow[]>`SELECT id, prefix, key_hash, scopes, revoked_at FROM api_keys WHERE prefix = ${prefix}`
+      : await sql<KeyRow[]>`SELECT id, prefix, key_hash, scopes, revoked_at FROM api_keys WHERE key_hash = ${hash}`;
+    cache.set(cacheKey, row);
     return row;
   };
 
   return {
     async create(scopes, name = '', key = generateApiKey()) {
       const id = uuidv7();
-      const prefix = prefixOf(key);
+      const prefix = prefixOf(key) || randomPrefix();
       await sql`INSERT INTO api_keys (id, prefix, key_hash, name, scopes)
                 VALUES (${id}, ${prefix}, ${sha256(key)}, ${name}, ${sql.array([...scopes])})`;
-      cache.delete(prefix);
+      cache.clear();
       return { id, prefix, key };
     },
     async authenticate(presented) {
       if (presented.length < 16 || presented.length > 256) return undefined;
       const hash = sha256(presented);
-      const row = await rowFor(prefixOf(presented, hash));
+      const row = await rowFor(presented, hash);
       // Compared even when no row matched, so a miss and a wrong secret take the same time.
       const stored = row?.key_hash ?? Buffer.alloc(32);
       const ok = timingSafeEqual(hash, stored) && row !== undefined && row.revoked_at === null;
@@ -75,7 +89,7 @@ export const postgresApiKeyStore = (sql: Sql, opts: { cacheMs?: number; now?: ()
     },
     async revoke(prefix) {
       const r = await sql`UPDATE api_keys SET revoked_at = now() WHERE prefix = ${prefix} AND revoked_at IS NULL`;
-      cache.delete(prefix);
+      cache.clear();
       return r.count > 0;
     },
     async list() {
@@ -113,7 +127,8 @@ export const presentedKey = (headers: Readonly<Record<string, string>>): string 
 
 /**
  * First start: with no usable key, ADMIN_API_KEY becomes the admin key, or a new one is made
- * and returned for printing once. With ADMIN_API_KEY set it is always (re)registered.
+ * and returned for printing once. With ADMIN_API_KEY set it is always (re)registered, and an
+ * earlier ADMIN_API_KEY is revoked: changing the variable is how an operator rotates it.
  */
 export const ensureAdminKey = async (
   keys: ApiKeyStore,
@@ -121,8 +136,17 @@ export const ensureAdminKey = async (
   adminApiKey: string | undefined,
 ): Promise<{ created: 'env' | 'generated'; key?: string } | undefined> => {
   if (adminApiKey) {
-    const [exists] = await sql`SELECT 1 FROM api_keys WHERE prefix = ${prefixOf(adminApiKey)}`;
-    if (exists) return undefined;
+    const hash = sha256(adminApiKey);
+    await sql`UPDATE api_keys SET revoked_at = now()
+              WHERE name = 'ADMIN_API_KEY' AND key_hash <> ${hash} AND revoked_at IS NULL`;
+    const [exists] = await sql<{ prefix: string }[]>`SELECT prefix FROM api_keys WHERE key_hash = ${hash}`;
+    if (exists) {
+      // Registered by a version that derived the prefix from the key's hash: give it a random one.
+      if (!prefixOf(adminApiKey) && exists.prefix === `h${hash.toString('hex').slice(0, 11)}`) {
+        await sql`UPDATE api_keys SET prefix = ${randomPrefix()} WHERE key_hash = ${hash}`;
+      }
+      return undefined;
+    }
     await keys.create(['admin'], 'ADMIN_API_KEY', adminApiKey);
     return { created: 'env' };
   }

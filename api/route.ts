@@ -51,6 +51,8 @@ export interface Reply {
   body?: unknown;
   /** Sent as is, with `type` as content type (default text/plain). */
   raw?: string | Buffer;
+  /** Written chunk by chunk as the client reads it (JSON unless `type` says otherwise). */
+  stream?: AsyncIterable<string>;
   type?: string;
   headers?: Readonly<Record<string, string>>;
 }

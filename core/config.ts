@@ -86,7 +86,16 @@ export interface Config {
     keepaliveMaxSeconds: number;
     connectsPerIpPerMinute: number;
   };
-  analytics: { maxRows: number; maxSeconds: number };
+  analytics: {
+    maxRows: number;
+    maxSeconds: number;
+    maxMemoryBytes: number;
+    maxReadBytes: number;
+    maxResultBytes: number;
+    /** Server mode: the read-only user (deploy/clickhouse/analytics_user.sql); chdb has no users. */
+    user: string | undefined;
+    password: string | undefined;
+  };
   sms: {
     provider: Env['SMS_PROVIDER'];
     testMode: boolean;
@@ -264,7 +273,15 @@ export const loadConfig = (raw: Record<string, string | undefined>): Config => {
       keepaliveMaxSeconds: env.MQTT_KEEPALIVE_MAX_SECONDS,
       connectsPerIpPerMinute: env.MQTT_CONNECTS_PER_IP_PER_MINUTE,
     },
-    analytics: { maxRows: env.ANALYTICS_MAX_ROWS, maxSeconds: env.ANALYTICS_MAX_SECONDS },
+    analytics: {
+      maxRows: env.ANALYTICS_MAX_ROWS,
+      maxSeconds: env.ANALYTICS_MAX_SECONDS,
+      maxMemoryBytes: env.ANALYTICS_MAX_MEMORY_BYTES,
+      maxReadBytes: env.ANALYTICS_MAX_READ_BYTES,
+      maxResultBytes: env.ANALYTICS_MAX_RESULT_BYTES,
+      user: env.CLICKHOUSE_ANALYTICS_USER,
+      password: env.CLICKHOUSE_ANALYTICS_PASSWORD,
+    },
     sms: {
       provider: env.SMS_PROVIDER,
       testMode: env.SMS_TEST_MODE,

@@ -240,6 +240,16 @@ export const EnvSchema = Type.Object({
   ),
   ANALYTICS_MAX_ROWS: int(1, 10_000_000, 100_000, 'rows an analytics query may return'),
   ANALYTICS_MAX_SECONDS: int(1, 3_600, 30, 'seconds an analytics query may run'),
+  ANALYTICS_MAX_MEMORY_BYTES: int(1_048_576, 2 ** 40, 1_073_741_824, 'memory an analytics query may use, in bytes'),
+  ANALYTICS_MAX_READ_BYTES: int(1_048_576, 2 ** 50, 10_737_418_240, 'bytes an analytics query may read, uncompressed'),
+  ANALYTICS_MAX_RESULT_BYTES: int(1_024, 2 ** 32, 16_777_216, 'bytes of result an analytics query may return'),
+  CLICKHOUSE_ANALYTICS_USER: Type.Optional(
+    Type.String({
+      pattern: '^[A-Za-z_][A-Za-z0-9_]*$',
+      description: 'the read-only ClickHouse user analytics queries run as (deploy/clickhouse/analytics_user.sql)',
+    }),
+  ),
+  CLICKHOUSE_ANALYTICS_PASSWORD: text("CLICKHOUSE_ANALYTICS_USER's password"),
 
   // Export
   EXPORT_PATH: text('the directory for export files (default DATA_DIR/exports)'),

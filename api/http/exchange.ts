@@ -81,6 +81,47 @@ export class Exchange {
     });
     return true;
   }
+
+  /**
+   * Writes the status and headers, then each chunk as the client reads it (a backed-up write
+   * waits for onWritable), so a large answer is never held whole. A chunk source that fails after
+   * the status went out cannot change it: the connection is closed, so the client sees a cut-off
+   * body rather than a complete-looking one. Resolves false when nothing could be written.
+   */
+  async stream(status: number, headers: Readonly<Record<string, string>>, chunks: AsyncIterable<string>): Promise<boolean> {
+    if (this.aborted || this.done) return false;
+    this.done = true;
+    this.res.cork(() => {
+      this.res.writeStatus(statusLine(status));
+      for (const [k, v] of Object.entries(headers)) this.res.writeHeader(k, v);
+    });
+    try {
+      for await (const chunk of chunks) {
+        if (this.aborted) return true;
+        let ok = true;
+        this.res.cork(() => {
+          ok = this.res.write(chunk);
+        });
+        if (!ok) await this.writable();
+      }
+    } catch (e) {
+      if (!this.aborted) this.res.close();
+      throw e;
+    }
+    if (!this.aborted) this.res.cork(() => this.res.end());
+    return true;
+  }
+
+  private writable(): Promise<void> {
+    return new Promise((resolve) => {
+      this.onAbort = resolve;
+      this.res.onWritable(() => {
+        this.onAbort = undefined;
+        resolve();
+        return true;
+      });
+    });
+  }
 }
 
 /** Bodies above this are written with back-pressure. */

@@ -4,12 +4,16 @@ import { PROBLEM_TYPE, toProblem } from '../problemDetails.js';
 import type { Reply } from '../route.js';
 import { ClientGone } from './exchange.js';
 
-/** A response ready for `Exchange.send`; `close` ends the connection after it. */
+/**
+ * A response ready for `Exchange.send`; `close` ends the connection after it. With `stream` the
+ * body is written as the stream yields it (`Exchange.stream`), `payload` unused.
+ */
 export interface Outgoing {
   status: number;
   headers: Record<string, string>;
   payload: string | Buffer;
   close: boolean;
+  stream?: Reply['stream'];
 }
 
 /** A route's reply as a response: a raw payload as it is, anything else as JSON. */
@@ -20,6 +24,7 @@ export const replyOut = (reply: Reply, requestId: string): Outgoing => {
     return { status: reply.status, headers, payload: reply.raw, close: false };
   }
   headers['content-type'] = reply.type ?? 'application/json';
+  if (reply.stream) return { status: reply.status, headers, payload: '', stream: reply.stream, close: false };
   const payload = reply.body === undefined ? '' : JSON.stringify(reply.body);
   return { status: reply.status, headers, payload, close: false };
 };

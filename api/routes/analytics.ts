@@ -5,7 +5,7 @@ import { HttpProblem } from '../problemDetails.js';
 import { defineRoute, type RouteSpec } from '../route.js';
 
 export interface AnalyticsRouteDeps {
-  /** From `openAnalyticsClient`: readonly=1 and the row/time limits are the connection's own settings. */
+  /** From `openAnalyticsClient`: readonly and the row/time/memory/bytes limits are the connection's own settings. */
   analytics: ClickHouseClient;
   config: Pick<Config, 'analytics'>;
 }
@@ -18,11 +18,53 @@ const clickHouseError = (e: unknown): { code: string; type: string; message: str
   return { code, type: typeof type === 'string' ? type : 'UNKNOWN', message: e.message.trim() };
 };
 
+const refused = (detail: string) =>
+  new HttpProblem('GW_ERR_VALIDATION', `the query was refused: ${detail}`, {
+    errors: [{ pointer: '/sql', field: 'sql', detail }],
+  });
+
 /**
- * The analysts' SQL endpoint. Nothing here inspects the SQL: the client's connection runs every
- * statement with readonly=1, `max_result_rows` (limit + 1, overflow `break`) and
- * `max_execution_time`, so ClickHouse itself refuses writes, DDL, SET and file()/url(), and a
- * refusal comes back as a 400 naming ClickHouse's code and type (e.g. READONLY, 164).
+ * What readonly=1 lets through and the gateway must not: `INTO OUTFILE` (chdb writes the file
+ * from inside this process, readonly or not) and a `SETTINGS` clause inside a subquery (readonly
+ * checks only the outermost one). ClickHouse's own formatter parses the statement, passed as a
+ * bound parameter so it can never run, and prints each clause on a line of its own with string
+ * literals escaped onto one line: a line starting with the keyword can only be that clause. It
+ * also refuses more than one statement, which chdb would otherwise run one after the other.
+ */
+const checkStatement = async (client: ClickHouseClient, sql: string): Promise<void> => {
+  const result = await client.query({
+    query: 'SELECT formatQuery({sql:String}) AS formatted',
+    query_params: { sql },
+    format: 'JSONEachRow',
+  });
+  const [row] = await result.json<{ formatted: string }>();
+  const formatted = row?.formatted ?? '';
+  if (/^\s*INTO\s+OUTFILE\b/im.test(formatted)) throw refused('INTO OUTFILE is not allowed: the rows come back in the answer');
+  if (/^\s+SETTINGS\b/im.test(formatted)) throw refused('a SETTINGS clause inside a subquery is not allowed');
+};
+
+const toProblem = (e: unknown, logger: { debug: (o: object, m: string) => void }): unknown => {
+  if (e instanceof SyntaxError) {
+    // chdb runs `a; b` as two statements and prints both: not one JSONEachRow result.
+    return new HttpProblem('GW_ERR_VALIDATION', 'send one statement without a FORMAT clause', {
+      errors: [{ pointer: '/sql', field: 'sql', detail: 'one statement, no FORMAT clause' }],
+    });
+  }
+  const ch = clickHouseError(e);
+  if (!ch) return e;
+  logger.debug({ code: ch.code, type: ch.type }, 'analytics query refused by clickhouse');
+  return new HttpProblem('GW_ERR_VALIDATION', `ClickHouse refused the query: ${ch.type} (${ch.code}): ${ch.message}`, {
+    errors: [{ pointer: '/sql', field: 'sql', detail: `${ch.type} (code ${ch.code}): ${ch.message}` }],
+  });
+};
+
+/**
+ * The analysts' SQL endpoint. ClickHouse enforces the rules: the client's connection runs every
+ * statement with readonly=1 and the row, time, memory, bytes-read and result-bytes limits (a
+ * settings profile and a user that reads only `fleetgate` on a server), so ClickHouse itself
+ * refuses writes, DDL, SET and file()/url()/remote()/executable(); a refusal comes back as a 400
+ * naming ClickHouse's code and type (e.g. READONLY, 164). The rows are streamed to the client as
+ * ClickHouse's JSONEachRow lines arrive, cut at ANALYTICS_MAX_ROWS and ANALYTICS_MAX_RESULT_BYTES.
  */
 export const analyticsRoutes = (deps: AnalyticsRouteDeps): RouteSpec[] => [
   defineRoute({
@@ -31,45 +73,60 @@ export const analyticsRoutes = (deps: AnalyticsRouteDeps): RouteSpec[] => [
     operationId: 'analyticsQuery',
     summary: 'Run read-only SQL on ClickHouse',
     description:
-      'One statement, without a FORMAT clause, over database `fleetgate` (`gps_points`, `gps_daily`, `gps_stops(min_minutes=…)`, `gps_speeding(limit=…)`, `gps_tracking`). Read-only and limited to ANALYTICS_MAX_ROWS rows and ANALYTICS_MAX_SECONDS by ClickHouse settings; `truncated` is set when more rows matched. A query ClickHouse refuses (syntax, read-only, timeout) answers 400 with its error code and type.',
+      'One statement, without a FORMAT or INTO OUTFILE clause, over database `fleetgate` (`gps_points`, `gps_daily`, `gps_stops(min_minutes=…)`, `gps_speeding(limit=…)`, `gps_tracking`). Read-only and limited by ClickHouse settings to ANALYTICS_MAX_ROWS rows, ANALYTICS_MAX_RESULT_BYTES bytes of result, ANALYTICS_MAX_SECONDS, ANALYTICS_MAX_MEMORY_BYTES and ANALYTICS_MAX_READ_BYTES; `truncated` is set when more rows matched. The rows are streamed; `elapsedMs` comes after them. A query ClickHouse refuses (syntax, read-only, a limit) answers 400 with its error code and type.',
     tags: ['analytics'],
     auth: { scope: 'analytics' },
     body: AnalyticsQueryRequest,
     responses: { 200: { description: 'the rows', schema: AnalyticsQueryResult } },
     handle: async (ctx) => {
-      const { maxRows } = deps.config.analytics;
+      const { maxRows, maxResultBytes } = deps.config.analytics;
       const started = performance.now();
-      const rows: Record<string, unknown>[] = [];
-      let truncated = false;
+      let rows: AsyncIterator<unknown[]>;
+      let close: () => void;
       try {
+        await checkStatement(deps.analytics, ctx.body.sql);
         const result = await deps.analytics.query({ query: ctx.body.sql, format: 'JSONEachRow' });
-        // ClickHouse breaks at a block boundary past max_result_rows: stop reading once one over the limit.
-        reading: for await (const chunk of result.stream<Record<string, unknown>>()) {
-          for (const row of chunk) {
-            if (rows.length === maxRows) {
-              truncated = true;
-              break reading;
-            }
-            rows.push(row.json());
-          }
-        }
-        if (truncated) result.close();
+        rows = result.stream()[Symbol.asyncIterator]();
+        close = () => result.close();
       } catch (e) {
-        if (e instanceof SyntaxError) {
-          // chdb runs `a; b` as two statements and prints both: not one JSONEachRow result.
-          throw new HttpProblem('GW_ERR_VALIDATION', 'send one statement without a FORMAT clause', {
-            errors: [{ pointer: '/sql', field: 'sql', detail: 'one statement, no FORMAT clause' }],
-          });
-        }
-        const ch = clickHouseError(e);
-        if (!ch) throw e;
-        ctx.logger.debug({ code: ch.code, type: ch.type }, 'analytics query refused by clickhouse');
-        throw new HttpProblem('GW_ERR_VALIDATION', `ClickHouse refused the query: ${ch.type} (${ch.code}): ${ch.message}`, {
-          errors: [{ pointer: '/sql', field: 'sql', detail: `${ch.type} (code ${ch.code}): ${ch.message}` }],
-        });
+        throw toProblem(e, ctx.logger);
       }
-      const elapsedMs = Math.round((performance.now() - started) * 10) / 10;
-      return { status: 200, body: truncated ? { rows, elapsedMs, truncated } : { rows, elapsedMs } };
+      // Refusals that arrive with the first block are still a 400; later ones cut the stream.
+      let first: IteratorResult<unknown[]>;
+      try {
+        first = await rows.next();
+      } catch (e) {
+        close();
+        throw toProblem(e, ctx.logger);
+      }
+      async function* body(): AsyncGenerator<string> {
+        yield '{"rows":[';
+        let count = 0;
+        let bytes = 0;
+        let truncated = false;
+        try {
+          for (let block = first; !block.done && !truncated; block = await rows.next()) {
+            let out = '';
+            for (const row of block.value as { text: string }[]) {
+              bytes += Buffer.byteLength(row.text) + 1;
+              // ClickHouse breaks at a block boundary past max_result_rows/bytes: cut exactly here.
+              if (count === maxRows || bytes > maxResultBytes) {
+                truncated = true;
+                break;
+              }
+              out += count === 0 ? row.text : `,${row.text}`;
+              count++;
+            }
+            // One write per ClickHouse block, not per row.
+            if (out) yield out;
+          }
+        } finally {
+          close();
+        }
+        const elapsedMs = Math.round((performance.now() - started) * 10) / 10;
+        yield `],"elapsedMs":${elapsedMs}${truncated ? ',"truncated":true' : ''}}`;
+      }
+      return { status: 200, stream: body() };
     },
   }),
 ];

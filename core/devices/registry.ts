@@ -1,6 +1,7 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { GatewayError } from '../../schemas/errors.js';
 import type { DeviceInfo } from '../../schemas/http/devices.js';
+import { lookupCache } from '../lookupCache.js';
 import type { Sql } from '../stores/postgres.js';
 
 export type DeviceKind = DeviceInfo['kind'];
@@ -34,23 +35,25 @@ export const generateDeviceToken = () => `fgd_${randomBytes(32).toString('base64
  */
 export const deviceRegistry = (sql: Sql, opts: { cacheMs?: number; now?: () => number } = {}) => {
   const cacheMs = opts.cacheMs ?? 30_000;
-  const now = opts.now ?? Date.now;
-  const byId = new Map<string, { row: Row | undefined; until: number }>();
-  const byHash = new Map<string, { row: Row | undefined; until: number }>();
-
-  const remember = (cache: Map<string, { row: Row | undefined; until: number }>, key: string, row: Row | undefined) => {
-    if (cache.size > 100_000) cache.clear(); // bounded under a flood of unknown ids
-    cache.set(key, { row, until: now() + cacheMs });
+  // LRU with misses kept apart: a flood of unknown ids or tokens cannot evict the known devices.
+  const cacheOpts = {
+    ttlMs: cacheMs,
+    missTtlMs: Math.min(cacheMs, 2_000),
+    maxEntries: 100_000,
+    maxMisses: 10_000,
+    ...(opts.now ? { now: opts.now } : {}),
   };
+  const byId = lookupCache<Row>(cacheOpts);
+  const byHash = lookupCache<Row>(cacheOpts);
   const forget = (id: string) => {
     byId.delete(id);
     byHash.clear();
   };
   const rowById = async (id: string) => {
     const hit = byId.get(id);
-    if (hit && hit.until > now()) return hit.row;
+    if (hit) return hit.value;
     const [row] = await sql<Row[]>`SELECT * FROM devices WHERE id = ${id}`;
-    remember(byId, id, row);
+    byId.set(id, row);
     return row;
   };
   const toDevice = (r: Row): AuthenticatedDevice => ({ id: r.id, kind: r.kind, driverId: r.driver_id });
@@ -89,10 +92,10 @@ export const deviceRegistry = (sql: Sql, opts: { cacheMs?: number; now?: () => n
       const hash = sha256(token);
       const key = hash.toString('base64');
       const hit = byHash.get(key);
-      let row = hit && hit.until > now() ? hit.row : undefined;
-      if (!hit || hit.until <= now()) {
+      let row = hit?.value;
+      if (!hit) {
         [row] = await sql<Row[]>`SELECT * FROM devices WHERE token_hash = ${hash}`;
-        remember(byHash, key, row);
+        byHash.set(key, row);
       }
       return row && row.disabled_at === null ? toDevice(row) : undefined;
     },

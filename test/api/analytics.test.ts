@@ -1,3 +1,5 @@
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { analyticsRoutes } from '../../api/routes/analytics.js';
 import { silentLogger } from '../../core/logger.js';
@@ -9,7 +11,14 @@ import { aPoint, appendPoints, chRows, migrateClickHouse, openTestChdb } from '.
 import { startRoutes } from '../support/routesServer.js';
 import { freshPglite } from '../support/stores.js';
 
-const ENV = { ANALYTICS_MAX_ROWS: '5', ANALYTICS_MAX_SECONDS: '1' };
+// The read bound far above what the 1 s time limit lets a query read, so the slow query below
+// always ends on time, never on bytes read (a fast core reads 10 GiB of numbers() in about 1 s).
+const ENV = {
+  ANALYTICS_MAX_ROWS: '5',
+  ANALYTICS_MAX_SECONDS: '1',
+  ANALYTICS_MAX_RESULT_BYTES: '2048',
+  ANALYTICS_MAX_READ_BYTES: String(1024 * 1024 * 1024 * 1024),
+};
 let ch: Awaited<ReturnType<typeof openTestChdb>>;
 let pg: Awaited<ReturnType<typeof freshPglite>>;
 let analytics: ClickHouseStore;
@@ -133,6 +142,92 @@ describe('POST /api/v1/analytics/query', () => {
 
   it('needs the analytics scope', async () => {
     expect((await query('SELECT 1', await api.key(['vehicles']))).status).toBe(403);
+  });
+});
+
+describe('what readonly=1 alone lets through (issue 23.7)', () => {
+  it('refuses INTO OUTFILE, and writes no file (chdb would write it from inside the gateway)', async () => {
+    // Inside chdb's own temp directory: removed with it, whatever happens here.
+    const target = join(ch.config.dataDir, 'outfile.txt');
+    for (const sql of [
+      `SELECT 1 INTO OUTFILE '${target}'`,
+      `SELECT 1 UNION ALL SELECT 2 INTO OUTFILE '${target}' TRUNCATE`,
+      `SELECT 1 INTO OUTFILE '${target}' AND STDOUT`,
+    ]) {
+      const p = await refusal(sql);
+      expect(p, sql).toMatchObject({ status: 400, code: 'GW_ERR_VALIDATION' });
+      expect(p.detail, sql).toContain('INTO OUTFILE');
+    }
+    expect(existsSync(target)).toBe(false);
+    // The words inside a string are data, not the clause.
+    expect((await rows("SELECT 'x\nINTO OUTFILE y' AS s")).rows).toEqual([{ s: 'x\nINTO OUTFILE y' }]);
+  });
+
+  it('refuses a second statement and a SETTINGS clause inside a subquery', async () => {
+    expect(await refusal(`SELECT 1; SELECT 1 INTO OUTFILE '${join(ch.config.dataDir, 'x')}'`)).toMatchObject({ status: 400 });
+    const nested = await refusal('SELECT * FROM (SELECT number FROM numbers(100) SETTINGS max_result_bytes = 0)');
+    expect(nested).toMatchObject({ status: 400, code: 'GW_ERR_VALIDATION' });
+    expect(nested.detail).toContain('SETTINGS');
+  });
+
+  it.each([
+    ['url()', "SELECT * FROM url('https://example.com/x', 'CSV', 'a String')"],
+    ['s3()', "SELECT * FROM s3('https://examplebucket.s3.amazonaws.com/x.csv', 'CSV')"],
+    ['remote()', "SELECT * FROM remote('127.0.0.1:1', system.one)"],
+    ['remoteSecure()', "SELECT * FROM remoteSecure('example.com:9440', system.one)"],
+    ['executable()', "SELECT * FROM executable('ls', TSV, 'a String')"],
+    ['postgresql()', "SELECT * FROM postgresql('127.0.0.1:1', 'd', 't', 'u', 'p')"],
+  ])('refuses the table function %s, which reaches outside (READONLY, 164)', async (_, sql) => {
+    const p = await refusal(sql);
+    expect(p).toMatchObject({ status: 400, code: 'GW_ERR_VALIDATION' });
+    expect(p.detail).toContain('READONLY (164)');
+  });
+
+  it.each(['system.users', 'system.grants', 'system.roles', 'system.quotas', 'system.settings_profiles', 'system.row_policies'])(
+    'refuses %s (ACCESS_DENIED, 497)',
+    async (table) => {
+      const p = await refusal(`SELECT * FROM ${table}`);
+      expect(p).toMatchObject({ status: 400, code: 'GW_ERR_VALIDATION' });
+      expect(p.detail).toContain('ACCESS_DENIED (497)');
+    },
+  );
+
+  it('holds no secrets chdb could show: no named collections, no password settings', async () => {
+    expect((await rows('SELECT name FROM system.named_collections')).rows).toEqual([]);
+    expect((await rows("SELECT name FROM system.server_settings WHERE name ILIKE '%password%'")).rows).toEqual([]);
+  });
+
+  it('cuts the result at ANALYTICS_MAX_RESULT_BYTES and streams it, elapsedMs after the rows', async () => {
+    const res = await query("SELECT repeat('x', 1500) AS s FROM numbers(5)");
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-length')).toBeNull();
+    const text = await res.text();
+    expect(text.startsWith('{"rows":[')).toBe(true);
+    const body = JSON.parse(text) as { rows: unknown[]; elapsedMs: number; truncated?: boolean };
+    expect(body.rows).toEqual([{ s: 'x'.repeat(1500) }]);
+    expect(body.truncated).toBe(true);
+    expect(Object.keys(body)).toEqual(['rows', 'elapsedMs', 'truncated']);
+  });
+
+  it('fails a query past ANALYTICS_MAX_READ_BYTES or ANALYTICS_MAX_MEMORY_BYTES', async () => {
+    const tight = await openAnalyticsClient(
+      {
+        ...ch.config,
+        analytics: { ...ch.config.analytics, maxReadBytes: 1_048_576, maxMemoryBytes: 16_777_216, maxSeconds: 30 },
+      },
+      ch.store,
+    );
+    try {
+      const fails = (sql: string) =>
+        tight.client.query({ query: sql, format: 'JSONEachRow' }).then(
+          (r) => r.json(),
+          (e: Error & { type?: string }) => e.type,
+        );
+      expect(await fails('SELECT sum(number) FROM numbers(10000000)')).toBe('TOO_MANY_BYTES');
+      expect(await fails("SELECT length(groupArray(repeat('x', 1000))) FROM numbers(100000)")).toBe('MEMORY_LIMIT_EXCEEDED');
+    } finally {
+      await tight.close();
+    }
   });
 });
 

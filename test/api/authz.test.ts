@@ -88,4 +88,51 @@ describe('authorization over every route', () => {
     const rows = await store.sql<{ key_hash: Buffer }[]>`SELECT key_hash FROM api_keys`;
     expect(rows.every((r) => !r.key_hash.toString('latin1').includes(key))).toBe(true);
   });
+
+  it('revokes the previous ADMIN_API_KEY when the variable changes (issue 23.8)', async () => {
+    const { postgresApiKeyStore, ensureAdminKey } = await import('../../api/auth.js');
+    const keys = postgresApiKeyStore(store.sql, { cacheMs: 0 });
+    const first = `operator-chosen-admin-key-${'a'.repeat(20)}`;
+    const second = `operator-chosen-admin-key-${'b'.repeat(20)}`;
+    expect(await ensureAdminKey(keys, store.sql, first)).toEqual({ created: 'env' });
+    expect(await keys.authenticate(first)).toBeDefined();
+    expect(await ensureAdminKey(keys, store.sql, second)).toEqual({ created: 'env' });
+    expect(await keys.authenticate(second)).toBeDefined();
+    expect(await keys.authenticate(first)).toBeUndefined();
+    // A restart with the same variable changes nothing.
+    expect(await ensureAdminKey(keys, store.sql, second)).toBeUndefined();
+    expect(await keys.authenticate(second)).toBeDefined();
+  });
+
+  it("gives an operator-chosen key a random prefix, not one derived from the key's hash (issue 23.8)", async () => {
+    const { createHash } = await import('node:crypto');
+    const { postgresApiKeyStore } = await import('../../api/auth.js');
+    const keys = postgresApiKeyStore(store.sql, { cacheMs: 0 });
+    const chosen = `another-chosen-key-${'c'.repeat(24)}`;
+    const a = await keys.create(['admin'], 'chosen', chosen);
+    const hashed = `h${createHash('sha256').update(chosen).digest('hex').slice(0, 11)}`;
+    expect(a.prefix).not.toBe(hashed);
+    expect(a.prefix).toMatch(/^[a-z0-9]{12}$/);
+    expect((await keys.authenticate(chosen))?.prefix).toBe(a.prefix);
+    expect(await keys.revoke(a.prefix)).toBe(true);
+    expect(await keys.authenticate(chosen)).toBeUndefined();
+  });
+
+  it('a flood of unknown keys does not flush the cached real ones (issue 23.8)', async () => {
+    const { postgresApiKeyStore, generateApiKey } = await import('../../api/auth.js');
+    const key = await api.key(['sms']);
+    let queries = 0;
+    const counting = postgresApiKeyStore(
+      ((...args: Parameters<typeof store.sql>) => {
+        queries++;
+        return store.sql(...args);
+      }) as typeof store.sql,
+      { cacheMs: 600_000 },
+    );
+    expect(await counting.authenticate(key)).toBeDefined();
+    for (let i = 0; i < 10_050; i++) await counting.authenticate(generateApiKey());
+    const before = queries;
+    expect(await counting.authenticate(key)).toBeDefined();
+    expect(queries).toBe(before); // still served from the cache: no query
+  }, 120_000);
 });

@@ -40,6 +40,20 @@ describe('config', () => {
     expect(c.roles).toEqual(['api', 'handlers']);
   });
 
+  it('names a bad secret without echoing its value (issue 23.8)', () => {
+    const secret = 'short-but-secret-admin-key';
+    let err: unknown;
+    try {
+      loadConfig({ ADMIN_API_KEY: secret });
+    } catch (e) {
+      err = e;
+    }
+    expect(isGatewayError(err, 'GW_ERR_CONFIG')).toBe(true);
+    const msg = (err as Error).message;
+    expect(msg).toContain('ADMIN_API_KEY=(secret, not shown): expected an API key of at least 32 characters');
+    expect(msg).not.toContain(secret);
+  });
+
   it('lists every bad variable with what it expects', () => {
     let err: unknown;
     try {
