@@ -2,7 +2,7 @@ import type { EventLog } from '../../core/eventlog/port.js';
 import type { TemplatedApp, WebSocket } from '../../core/http/uws.js';
 import type { Logger } from '../../core/logger.js';
 import type { Sql } from '../../core/stores/postgres.js';
-import type { GpsReported } from '../../schemas/events/gps.js';
+import { gpsEvents } from '../../schemas/events/gps.js';
 import { type ApiKeyStore, hasScope, presentedKey } from '../auth.js';
 import { bufferedSources, liveMetrics } from './metrics.js';
 
@@ -178,7 +178,8 @@ export const mountLiveFeed = async (app: TemplatedApp, opts: LiveFeedOptions) =>
   const follow = async (fromSeq: number, signal: AbortSignal) => {
     for await (const m of log.follow('GPS', { fromSeq, signal })) {
       for (const e of m.events) {
-        const p = e.data as GpsReported;
+        if (!gpsEvents.is(e)) continue;
+        const p = e.data;
         const seen = lastSeen.get(p.deviceId) ?? 0;
         lastSeen.set(p.deviceId, Math.max(seen, p.receivedAt));
         if (offline.delete(p.deviceId) || seen === 0)
