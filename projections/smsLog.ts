@@ -1,27 +1,32 @@
+import type { SmsLogRow } from '../core/readModels/smsLog.js';
 import { type FoldProjection, readsDomains, type Stored } from '../core/runners/projectionRunner.js';
 import { unhandledEvent } from '../schemas/events/define.js';
 import { type Money, type SmsEvent, smsEvents } from '../schemas/events/sms.js';
 
-/** The columns of `sms_log` a later event can change. */
-export interface SmsLogRow {
-  id: string;
-  status: string;
-  provider: string | null;
-  provider_message_id: string | null;
-  provider_status: string | null;
-  segments: number | null;
+type Folded =
+  | 'id'
+  | 'status'
+  | 'provider'
+  | 'provider_message_id'
+  | 'provider_status'
+  | 'segments'
+  | 'currency'
+  | 'error_code'
+  | 'error_message'
+  | 'attempts'
+  | 'test_mode';
+/**
+ * The columns of `sms_log` a later event can change, as the fold holds them: read back from the
+ * table, or set from an event (times as ISO text, amounts and positions as numbers).
+ */
+export type SmsLogFoldRow = Pick<SmsLogRow, Folded> & {
   cost_minor: string | number | null;
-  currency: string | null;
-  error_code: string | null;
-  error_message: string | null;
-  attempts: number;
-  test_mode: boolean;
   sent_at: Date | string | null;
   delivered_at: Date | string | null;
   updated_at: Date | string;
   last_seq: string | number;
   history: unknown[];
-}
+};
 
 /** States a delivery report set; sending outcomes arriving after one (out of order) do not undo it. */
 const REPORTED = new Set(['delivered', 'undelivered']);
@@ -59,7 +64,7 @@ const smsIdOf = (e: SmsEvent): string | undefined => {
   return id && UUID.test(id) ? id : undefined;
 };
 
-const setCost = (row: SmsLogRow, cost: Money | null | undefined) => {
+const setCost = (row: SmsLogFoldRow, cost: Money | null | undefined) => {
   if (!cost) return;
   row.cost_minor = cost.amountMinor;
   row.currency = cost.currency;
@@ -70,8 +75,8 @@ const setCost = (row: SmsLogRow, cost: Money | null | undefined) => {
  * Reports may overtake the `sms.sent` they follow (a callback folded first): a sending outcome
  * then fills in the provider fields and leaves the reported state.
  */
-export const evolveSmsLog = (row: SmsLogRow, e: Stored<SmsEvent>): SmsLogRow => {
-  const next: SmsLogRow = { ...row, updated_at: e.time, last_seq: e.seq, history: [...row.history, historyEntry(e, true)] };
+export const evolveSmsLog = (row: SmsLogFoldRow, e: Stored<SmsEvent>): SmsLogFoldRow => {
+  const next: SmsLogFoldRow = { ...row, updated_at: e.time, last_seq: e.seq, history: [...row.history, historyEntry(e, true)] };
   switch (e.type) {
     case 'sms.attempt_failed': {
       const d = e.data;
@@ -174,12 +179,12 @@ export const smsLogProjection: FoldProjection<SmsEvent> = {
     const outcomes = events.filter((e) => smsIdOf(e) !== undefined);
     if (outcomes.length === 0) return;
     const ids = [...new Set(outcomes.map((e) => smsIdOf(e) as string))];
-    const rows = await tx<SmsLogRow[]>`
+    const rows = await tx<SmsLogFoldRow[]>`
       SELECT id, status, provider, provider_message_id, provider_status, segments, cost_minor, currency, error_code,
              error_message, attempts, test_mode, sent_at, delivered_at, updated_at, last_seq, history
       FROM sms_log WHERE id IN ${tx(ids)}`;
     const byId = new Map(rows.map((r) => [r.id, r]));
-    const changed = new Map<string, SmsLogRow>();
+    const changed = new Map<string, SmsLogFoldRow>();
     for (const e of outcomes) {
       const id = smsIdOf(e) as string;
       const row = changed.get(id) ?? byId.get(id);

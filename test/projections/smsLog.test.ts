@@ -6,12 +6,12 @@ import { uuidv7 } from '../../core/eventlog/uuid.js';
 import { silentLogger } from '../../core/logger.js';
 import { projectionRunner, rebuildProjection, type Stored } from '../../core/runners/projectionRunner.js';
 import type { PostgresStore } from '../../core/stores/postgres.js';
-import { evolveSmsLog, type SmsLogRow, smsLogProjection } from '../../projections/smsLog.js';
+import { evolveSmsLog, type SmsLogFoldRow, smsLogProjection } from '../../projections/smsLog.js';
 import { smsOptOutsProjection } from '../../projections/smsOptOuts.js';
 import type { SmsEvent } from '../../schemas/events/sms.js';
 import { freshPglite } from '../support/stores.js';
 
-const queued = (id: string): SmsLogRow => ({
+const queued = (id: string): SmsLogFoldRow => ({
   id,
   status: 'queued',
   provider: null,
