@@ -18,7 +18,7 @@ import { newEvent } from '../core/eventlog/newEvent.js';
 import type { EventEnvelope, EventLog } from '../core/eventlog/port.js';
 import { silentLogger } from '../core/logger.js';
 import { clickhouseMigrationsDir, packageRoot } from '../core/paths.js';
-import { type Projection, projectionRunner } from '../core/runners/projectionRunner.js';
+import { type Projection, projectionRunner, readsAll } from '../core/runners/projectionRunner.js';
 import { openClickHouse } from '../core/stores/clickhouse.js';
 import { migrate, splitStatements } from '../core/stores/migrate.js';
 import { openPostgres, type PostgresStore, type Sql } from '../core/stores/postgres.js';
@@ -403,6 +403,8 @@ const projectionConsumption = async (h: Harness, sizes: Sizes, runId: string, ro
   let batches = 0;
   let reachedEndAt = 0;
   const projection: Projection = {
+    kind: 'fold',
+    reads: readsAll,
     name: `bench_noop_${h.name.replace(/-/g, '_')}_${runId}`,
     stream: 'EVENTS',
     filterSubject: 'evt.bench.b.>',

@@ -8,7 +8,6 @@ import { smsBalanceReader } from '../handlers/sms/index.js';
 import { startDeviceIngest } from '../ingest/deviceIngest.js';
 import { startIngestThread } from '../ingest/worker/ingestThread.js';
 import { mountDriverSocket } from '../ingest/ws/driverSocket.js';
-import { GPS_TRACKING, gpsTrackingProjection, rebuildGpsTracking } from '../projections/gpsTracking.js';
 import { projections } from '../projections/index.js';
 import { ROLES } from '../schemas/config.js';
 import { isGatewayError } from '../schemas/errors.js';
@@ -66,7 +65,7 @@ const start = async (config: Config, env: Record<string, string | undefined>, lo
     return devices;
   };
   const gateway = await startGateway(config, logger, {
-    projections,
+    projections: (stores) => projections({ clickhouse: stores.clickhouse?.client }, config),
     handlers: (stores) => buildHandlers({ config, logger, log: stores.log, sql: stores.postgres.sql }),
     mountApi: async (app, stores) => {
       const ch = stores.clickhouse;
@@ -119,18 +118,6 @@ const start = async (config: Config, env: Record<string, string | undefined>, lo
         devices: registryOf(stores.postgres.sql),
         logger: logger.child({ part: 'ws' }),
       }),
-    extraProjections: (stores) =>
-      stores.clickhouse && config.gps.enabled
-        ? [
-            gpsTrackingProjection({
-              log: stores.log,
-              sql: stores.postgres.sql,
-              clickhouse: stores.clickhouse.client,
-              config,
-              logger,
-            }),
-          ]
-        : [],
   });
   await new Promise<void>((resolve) => {
     let signals = 0;
@@ -270,17 +257,15 @@ const main = async () => {
       });
     case 'replay': {
       const name = rest[0] ?? fail('replay needs a projection name');
-      const projection = projections.find((p) => p.name === name);
-      if (!projection && name !== GPS_TRACKING) {
-        return fail(`unknown projection "${name}"; known: ${[...projections.map((p) => p.name), GPS_TRACKING].join(', ')}`);
-      }
       return run(logger, async () => {
         const stores = await openStores(config, logger, { clickhouse: true });
         try {
+          // Listed with the stores open: a sink (gps_tracking) is built with its store's client.
+          const all = projections({ clickhouse: stores.clickhouse?.client }, config);
+          const projection = all.find((p) => p.name === name);
           if (!projection) {
-            const clickhouse = stores.clickhouse?.client as NonNullable<typeof stores.clickhouse>['client'];
-            const seq = await rebuildGpsTracking({ log: stores.log, sql: stores.postgres.sql, clickhouse, config, logger });
-            logger.info({ projection: name, checkpoint: seq }, 'replay finished');
+            process.stderr.write(`fleetgate: unknown projection "${name}"; known: ${all.map((p) => p.name).join(', ')}\n`);
+            process.exitCode = 2;
             return;
           }
           const seq = await rebuildProjection({

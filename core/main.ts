@@ -86,13 +86,12 @@ export const openStores = async (
 };
 
 export interface GatewayParts {
-  projections: readonly Projection[];
+  /** The `projections` role's read models (Postgres folds and sinks such as ClickHouse), built once the stores are open. */
+  projections(stores: Stores): readonly Projection[];
   /** The `handlers` role's handlers, built once the stores are open (guards and logs read Postgres). */
   handlers(stores: Stores): readonly AnyHandler[];
   /** The `api` role's routes, added to the HTTP server before it listens. */
   mountApi?(app: TemplatedApp, stores: Stores): Promise<{ close(): Promise<void> } | undefined>;
-  /** Read models outside Postgres (ClickHouse history), run by the `projections` role. */
-  extraProjections?(stores: Stores): ProjectionRunner[];
   /** The `ingest` role: device-facing servers (MQTT, OsmAnd). */
   startIngest?(stores: Stores): Promise<{ close(): Promise<void> }>;
   /** The `ingest` role's WebSocket routes on the HTTP server (driver phones). */
@@ -113,11 +112,12 @@ export const startGateway = async (config: Config, logger: Logger, parts: Gatewa
   const roles = new Set(config.roles);
   const stores = await openStores(config, logger, { clickhouse: roles.has('projections') || roles.has('api') });
   const projections: ProjectionRunner[] = roles.has('projections')
-    ? parts.projections.map((projection) =>
-        projectionRunner({ log: stores.log, sql: stores.postgres.sql, projection, logger, ...config.projections }),
-      )
+    ? parts
+        .projections(stores)
+        .map((projection) =>
+          projectionRunner({ log: stores.log, sql: stores.postgres.sql, projection, logger, ...config.projections }),
+        )
     : [];
-  if (roles.has('projections') && parts.extraProjections) projections.push(...parts.extraProjections(stores));
   const handlers = roles.has('handlers')
     ? parts.handlers(stores).map((handler) => handlerRunner({ log: stores.log, handler, logger, ...config.handlers }))
     : [];

@@ -1,19 +1,10 @@
-import type { Projection, StoredEvent } from '../core/runners/projectionRunner.js';
+import { type FoldProjection, readsDomains, type Stored } from '../core/runners/projectionRunner.js';
 import type { TransactionSql } from '../core/stores/postgres.js';
-import {
-  EMAIL_FAILED,
-  EMAIL_REQUESTED,
-  EMAIL_SENT,
-  type EmailFailed,
-  type EmailRequested,
-  type EmailSent,
-} from '../schemas/events/email.js';
-import { ATTEMPT_FAILED, type AttemptFailed } from '../schemas/events/envelope.js';
-
-const EMAIL_ATTEMPT_FAILED = `email.${ATTEMPT_FAILED}`;
+import { unhandledEvent } from '../schemas/events/define.js';
+import { type EmailEvent, type EmailRequested, emailEvents } from '../schemas/events/email.js';
 
 type Json = Parameters<TransactionSql['json']>[0];
-const entry = (e: StoredEvent, data?: object): Json =>
+const entry = (e: Stored<EmailEvent>, data?: object): Json =>
   ({ type: e.type, time: e.time, seq: e.seq, ...(data ? { data } : {}) }) as Json;
 
 /** Decoded size from the base64 length: the content itself is never stored. */
@@ -25,14 +16,14 @@ const str = (v: unknown) => (typeof v === 'string' ? v : null);
  * Read defensively: the API validates commands, but a malformed one from another producer must
  * not stop the read model (the handler fails it with INVALID_COMMAND, and that lands here too).
  */
-const requestedRow = (tx: TransactionSql, e: StoredEvent) => {
-  const d = (e.data ?? {}) as Partial<EmailRequested>;
+const requestedRow = (tx: TransactionSql, e: Stored<EmailEvent> & { type: 'email.requested' }) => {
+  const d: Partial<EmailRequested> = e.data ?? {};
   const files = (Array.isArray(d.attachments) ? d.attachments : []).map((a) => ({
     filename: String(a?.filename ?? ''),
     contentType: String(a?.contentType ?? ''),
     size: typeof a?.contentBase64 === 'string' ? decodedSize(a.contentBase64) : 0,
   }));
-  const locale = (d.data as { locale?: unknown } | undefined)?.locale;
+  const locale = d.data?.locale;
   return {
     id: e.id,
     recipient: str(d.to) ?? '',
@@ -57,12 +48,16 @@ const requestedRow = (tx: TransactionSql, e: StoredEvent) => {
  * the runner records (`email.attempt_failed`) and the outcome count as attempts, and each event
  * is appended to `history`. Outcomes find their row by `causationId` (the command's id).
  */
-export const emailLogProjection: Projection = {
+export const emailLogProjection: FoldProjection<EmailEvent> = {
+  kind: 'fold',
   name: 'email_log',
   stream: 'EVENTS',
   filterSubject: 'evt.email.>',
-  async apply(tx: TransactionSql, events: readonly StoredEvent[]) {
-    const requested = events.filter((e) => e.type === EMAIL_REQUESTED).map((e) => requestedRow(tx, e));
+  reads: readsDomains(emailEvents),
+  async apply(tx, events) {
+    const requested = events
+      .filter((e): e is Extract<Stored<EmailEvent>, { type: 'email.requested' }> => e.type === 'email.requested')
+      .map((e) => requestedRow(tx, e));
     // A command re-sent under the same id (idempotent retry) is already here: keep the first.
     if (requested.length) await tx`INSERT INTO email_log ${tx(requested)} ON CONFLICT (id) DO NOTHING`;
     // Sent together (pipelined on the transaction's connection, run in this order): one round trip
@@ -71,15 +66,18 @@ export const emailLogProjection: Projection = {
     for (const e of events) {
       const id = e.causationId;
       if (id === undefined) continue;
-      if (e.type === EMAIL_ATTEMPT_FAILED) {
-        const d = e.data as AttemptFailed;
-        updates.push(tx`UPDATE email_log SET attempts = attempts + 1, error_message = ${d.error}, error_code = NULL,
+      switch (e.type) {
+        case 'email.attempt_failed': {
+          const d = e.data;
+          updates.push(tx`UPDATE email_log SET attempts = attempts + 1, error_message = ${d.error}, error_code = NULL,
                    next_attempt_at = ${d.nextAttemptAt}, updated_at = ${e.time}, last_seq = ${e.seq},
                    history = history || ${tx.json([entry(e, d)])}
                  WHERE id = ${id} AND status = 'queued'`);
-      } else if (e.type === EMAIL_SENT) {
-        const d = e.data as EmailSent;
-        updates.push(tx`UPDATE email_log SET status = 'sent', attempts = greatest(attempts + 1, ${d.attempt}),
+          break;
+        }
+        case 'email.sent': {
+          const d = e.data;
+          updates.push(tx`UPDATE email_log SET status = 'sent', attempts = greatest(attempts + 1, ${d.attempt}),
                    provider_message_id = ${d.messageId}, smtp_response = ${d.response},
                    accepted = ${tx.json(d.accepted)}, rejected = ${tx.json(d.rejected)}, test_mode = ${d.testMode},
                    subject = ${d.subject}, template = coalesce(${d.template ?? null}, template),
@@ -87,13 +85,22 @@ export const emailLogProjection: Projection = {
                    next_attempt_at = NULL, sent_at = ${e.time}, updated_at = ${e.time}, last_seq = ${e.seq},
                    history = history || ${tx.json([entry(e, { messageId: d.messageId, response: d.response, testMode: d.testMode })])}
                  WHERE id = ${id}`);
-      } else if (e.type === EMAIL_FAILED) {
-        const d = e.data as EmailFailed;
-        updates.push(tx`UPDATE email_log SET status = 'failed', attempts = attempts + 1, error_message = ${d.reason},
+          break;
+        }
+        case 'email.failed': {
+          const d = e.data;
+          updates.push(tx`UPDATE email_log SET status = 'failed', attempts = attempts + 1, error_message = ${d.reason},
                    error_code = ${d.code ?? null}, test_mode = coalesce(${d.testMode ?? null}, test_mode),
                    next_attempt_at = NULL, updated_at = ${e.time}, last_seq = ${e.seq},
                    history = history || ${tx.json([entry(e, d)])}
                  WHERE id = ${id}`);
+          break;
+        }
+        // Inserted above.
+        case 'email.requested':
+          break;
+        default:
+          unhandledEvent(e);
       }
     }
     await Promise.all(updates);

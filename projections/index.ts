@@ -1,7 +1,10 @@
+import type { ClickHouseClient } from '@clickhouse/client';
+import type { Config } from '../core/config.js';
 import type { Projection } from '../core/runners/projectionRunner.js';
 import { deviceCommandsProjection } from './deviceCommands.js';
 import { deviceTokensProjection } from './deviceTokens.js';
 import { emailLogProjection } from './emailLog.js';
+import { gpsTrackingProjection } from './gpsTracking.js';
 import { notificationQueueProjection } from './notificationQueue.js';
 import { pushNotificationLogProjection } from './pushNotificationLog.js';
 import { smsLogProjection } from './smsLog.js';
@@ -9,12 +12,18 @@ import { smsOptOutsProjection } from './smsOptOuts.js';
 import { vehiclePositionsProjection } from './vehiclePositions.js';
 import { webhookEventsProjection } from './webhookEvents.js';
 
+/** The stores a projection outside Postgres writes to; absent where the process opened none (API-only tests). */
+export interface ProjectionStores {
+  clickhouse: ClickHouseClient | undefined;
+}
+
 /**
- * Every read model the `projections` role runs, by name (`fleetgate replay NAME`). Each channel
- * issue adds its own here. `gps_tracking` is not here: it writes ClickHouse, not Postgres
- * (`projections/gpsTracking.ts`).
+ * Every read model the `projections` role runs, by name (`fleetgate replay NAME`), all run by
+ * `core/runners/projectionRunner.ts`: Postgres folds, and the ClickHouse sink `gps_tracking`
+ * (listed where a ClickHouse client is open, which the entry does for both). Each channel issue
+ * adds its own here.
  */
-export const projections: readonly Projection[] = [
+export const projections = (stores: ProjectionStores, config: Pick<Config, 'gps'>): readonly Projection[] => [
   smsLogProjection,
   smsOptOutsProjection,
   webhookEventsProjection,
@@ -24,4 +33,5 @@ export const projections: readonly Projection[] = [
   emailLogProjection,
   deviceTokensProjection,
   pushNotificationLogProjection,
+  ...(stores.clickhouse ? [gpsTrackingProjection({ clickhouse: stores.clickhouse, config })] : []),
 ];

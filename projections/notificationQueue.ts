@@ -1,11 +1,67 @@
-import type { Projection, StoredEvent } from '../core/runners/projectionRunner.js';
-import type { TransactionSql } from '../core/stores/postgres.js';
-import { ATTEMPT_FAILED, type AttemptFailed, type Priority } from '../schemas/events/envelope.js';
-import { NOTIFICATION_CHANNELS } from '../schemas/http/notifications.js';
+import { type FoldProjection, readsDomains } from '../core/runners/projectionRunner.js';
+import { unhandledEvent } from '../schemas/events/define.js';
+import { type EmailEvent, emailEvents } from '../schemas/events/email.js';
+import type { AttemptFailed, Priority } from '../schemas/events/envelope.js';
+import { type PushEvent, pushEvents } from '../schemas/events/push.js';
+import { type SmsEvent, smsEvents } from '../schemas/events/sms.js';
+import { type TelegramEvent, telegramEvents } from '../schemas/events/telegram.js';
+import type { NotificationChannel } from '../schemas/http/notifications.js';
 
-const CHANNELS: ReadonlySet<string> = new Set(NOTIFICATION_CHANNELS);
-/** Outcomes that end a command's time in the queue; later events never reopen it. */
-const FINAL: Record<string, 'sent' | 'failed' | 'refused'> = { sent: 'sent', failed: 'failed', refused: 'refused' };
+type QueueEvent = SmsEvent | EmailEvent | PushEvent | TelegramEvent;
+
+/** What an event means for its command's time in the queue: queued, one failed attempt, or the end. */
+type Step =
+  | { kind: 'requested'; priority: Priority }
+  | { kind: 'attempt_failed'; failure: AttemptFailed }
+  | { kind: 'sent' | 'failed' | 'refused' }
+  | undefined;
+
+const stepOf = (e: QueueEvent): Step => {
+  switch (e.type) {
+    case 'sms.requested':
+    case 'email.requested':
+    case 'push.requested':
+    case 'telegram.requested':
+      return { kind: 'requested', priority: e.data.priority ?? 'normal' };
+    case 'sms.attempt_failed':
+    case 'email.attempt_failed':
+    case 'push.attempt_failed':
+    case 'telegram.attempt_failed':
+      return { kind: 'attempt_failed', failure: e.data };
+    case 'sms.sent':
+    case 'email.sent':
+    case 'push.sent':
+    case 'telegram.sent':
+      return { kind: 'sent' };
+    case 'sms.failed':
+    case 'email.failed':
+    case 'push.failed':
+    case 'telegram.failed':
+      return { kind: 'failed' };
+    case 'sms.refused':
+      return { kind: 'refused' };
+    // After the end (delivery reports), or not about a command in the queue (opt-outs, tokens,
+    // link codes, blocked chats); a partial push send is still being retried by its handler.
+    case 'sms.delivered':
+    case 'sms.undelivered':
+    case 'sms.status_reported':
+    case 'sms.opted_out':
+    case 'sms.opted_in':
+    case 'push.token_registered':
+    case 'push.token_revoked':
+    case 'push.partially_sent':
+    case 'telegram.link_code_requested':
+    case 'telegram.chat_blocked':
+      return undefined;
+    default:
+      return unhandledEvent(e);
+  }
+};
+
+const channelOf = (e: QueueEvent) => e.type.slice(0, e.type.indexOf('.')) as NotificationChannel;
+
+/** Optional fields some channels' outcomes carry (`email.sent` says which attempt ended it; `sms.refused` a detail). */
+const field = (data: object, key: string): unknown => Reflect.get(data, key);
 
 interface Patch {
   id: string;
@@ -18,35 +74,36 @@ interface Patch {
   lastSeq: number;
 }
 
-const channelOf = (type: string) => {
-  const dot = type.indexOf('.');
-  return dot > 0 && CHANNELS.has(type.slice(0, dot)) ? { channel: type.slice(0, dot), verb: type.slice(dot + 1) } : undefined;
-};
-
 /**
  * `notification_queue`: one row per SMS, e-mail, push and Telegram command, with what the handler
  * runner is doing about it — queued, retrying (attempts, next attempt, last error), or done (sent,
  * failed, refused). Folded from `<channel>.requested`, the runner's `<channel>.attempt_failed`
  * and each channel's outcome events (`sent`, `failed`, `refused`), linked by causation id.
  */
-export const notificationQueueProjection: Projection = {
+export const notificationQueueProjection: FoldProjection<QueueEvent> = {
+  kind: 'fold',
   name: 'notification_queue',
   stream: 'EVENTS',
   filterSubject: 'evt.>',
-  async apply(tx: TransactionSql, events: readonly StoredEvent[]) {
+  reads: readsDomains(smsEvents, emailEvents, pushEvents, telegramEvents),
+  async apply(tx, events) {
     const queued: Record<string, unknown>[] = [];
     const patches = new Map<string, Patch>();
     for (const e of events) {
-      const kind = channelOf(e.type);
-      if (!kind) continue;
-      const { channel, verb } = kind;
-      if (verb === 'requested') {
-        const priority = ((e.data as { priority?: Priority }).priority ?? 'normal') as Priority;
-        queued.push({ id: e.id, channel, priority, status: 'queued', created_at: e.time, updated_at: e.time, last_seq: e.seq });
+      const step = stepOf(e);
+      if (step === undefined) continue;
+      if (step.kind === 'requested') {
+        queued.push({
+          id: e.id,
+          channel: channelOf(e),
+          priority: step.priority,
+          status: 'queued',
+          created_at: e.time,
+          updated_at: e.time,
+          last_seq: e.seq,
+        });
         continue;
       }
-      const final = FINAL[verb];
-      if (verb !== ATTEMPT_FAILED && !final) continue;
       const id = e.causationId;
       if (!id) continue;
       const p = patches.get(id) ?? {
@@ -60,21 +117,21 @@ export const notificationQueueProjection: Projection = {
       };
       p.updatedAt = e.time;
       p.lastSeq = e.seq;
-      if (verb === ATTEMPT_FAILED) {
-        const d = e.data as AttemptFailed;
-        p.failedAttempts = Math.max(p.failedAttempts, d.attempt);
+      if (step.kind === 'attempt_failed') {
+        p.failedAttempts = Math.max(p.failedAttempts, step.failure.attempt);
         if (p.status === 'retrying') {
-          p.nextAttemptAt = d.nextAttemptAt;
-          p.lastError = d.error;
+          p.nextAttemptAt = step.failure.nextAttemptAt;
+          p.lastError = step.failure.error;
         }
-      } else if (final && p.status === 'retrying') {
-        p.status = final;
+      } else if (p.status === 'retrying') {
+        p.status = step.kind;
         // Channels that say which attempt ended it (`email.sent`) are taken at their word.
-        const attempt = (e.data as { attempt?: unknown }).attempt;
+        const attempt = field(e.data, 'attempt');
         if (typeof attempt === 'number' && Number.isInteger(attempt)) p.failedAttempts = Math.max(p.failedAttempts, attempt - 1);
         p.nextAttemptAt = null;
-        const { reason, detail } = e.data as { reason?: unknown; detail?: unknown };
-        if (final !== 'sent' && typeof reason === 'string')
+        const reason = field(e.data, 'reason');
+        const detail = field(e.data, 'detail');
+        if (step.kind !== 'sent' && typeof reason === 'string')
           p.lastError = typeof detail === 'string' ? `${reason}: ${detail}` : reason;
       }
       patches.set(id, p);

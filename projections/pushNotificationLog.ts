@@ -1,20 +1,9 @@
-import type { Projection, StoredEvent } from '../core/runners/projectionRunner.js';
+import { type FoldProjection, readsDomains, type Stored } from '../core/runners/projectionRunner.js';
 import type { TransactionSql } from '../core/stores/postgres.js';
-import { ATTEMPT_FAILED, type AttemptFailed } from '../schemas/events/envelope.js';
-import {
-  PUSH_FAILED,
-  PUSH_PARTIALLY_SENT,
-  PUSH_REQUESTED,
-  PUSH_SENT,
-  type PushFailed,
-  type PushPartiallySent,
-  type PushRequested,
-  type PushSent,
-} from '../schemas/events/push.js';
+import { unhandledEvent } from '../schemas/events/define.js';
+import { type PushEvent, type PushPartiallySent, type PushSent, pushEvents } from '../schemas/events/push.js';
 
-const PUSH_ATTEMPT_FAILED = `push.${ATTEMPT_FAILED}`;
-
-const entry = (tx: TransactionSql, e: StoredEvent, detail: Record<string, unknown> = {}) =>
+const entry = (tx: TransactionSql, e: Stored<PushEvent>, detail: Record<string, unknown> = {}) =>
   tx.json([{ type: e.type, time: e.time, seq: e.seq, ...detail }] as never);
 
 const messageIds = (d: PushSent | PushPartiallySent) => d.results.flatMap((r) => (r.messageId ? [r.messageId] : []));
@@ -24,10 +13,12 @@ const messageIds = (d: PushSent | PushPartiallySent) => d.results.flatMap((r) =>
  * from the handler runner, `push.partially_sent` from the handler) → sent | failed, each device's
  * latest FCM result, and the whole history. Outcomes find their row by `causationId`.
  */
-export const pushNotificationLogProjection: Projection = {
+export const pushNotificationLogProjection: FoldProjection<PushEvent> = {
+  kind: 'fold',
   name: 'push_notification_log',
   stream: 'EVENTS',
   filterSubject: 'evt.push.>',
+  reads: readsDomains(pushEvents),
   async apply(tx, events) {
     // Sent together (pipelined on the transaction's connection, run in this order): one round trip
     // for the batch instead of one per event, which held the embedded store's only connection.
@@ -35,8 +26,8 @@ export const pushNotificationLogProjection: Projection = {
     for (const e of events) {
       const id = e.causationId;
       switch (e.type) {
-        case PUSH_REQUESTED: {
-          const d = e.data as PushRequested;
+        case 'push.requested': {
+          const d = e.data;
           // A command re-sent under the same id (idempotent retry) is already here: keep the first.
           writes.push(tx`
             INSERT INTO push_notification_log (id, user_id, token, title, body, data, priority, status, created_at, updated_at, last_seq, history)
@@ -45,8 +36,8 @@ export const pushNotificationLogProjection: Projection = {
             ON CONFLICT (id) DO NOTHING`);
           break;
         }
-        case PUSH_ATTEMPT_FAILED: {
-          const d = e.data as AttemptFailed;
+        case 'push.attempt_failed': {
+          const d = e.data;
           writes.push(tx`
             UPDATE push_notification_log SET status = 'retrying', attempts = greatest(attempts, ${d.attempt}),
               error_message = ${d.error}, next_attempt_at = ${d.nextAttemptAt}, updated_at = ${e.time}, last_seq = ${e.seq},
@@ -54,8 +45,8 @@ export const pushNotificationLogProjection: Projection = {
             WHERE id = ${id ?? null}`);
           break;
         }
-        case PUSH_PARTIALLY_SENT: {
-          const d = e.data as PushPartiallySent;
+        case 'push.partially_sent': {
+          const d = e.data;
           writes.push(tx`
             UPDATE push_notification_log SET status = 'partially_sent', results = ${tx.json(d.results as never)},
               success_count = ${d.successCount}, failure_count = ${d.failureCount}, provider_message_ids = ${messageIds(d)}::text[],
@@ -64,8 +55,8 @@ export const pushNotificationLogProjection: Projection = {
             WHERE id = ${id ?? null}`);
           break;
         }
-        case PUSH_SENT: {
-          const d = e.data as PushSent;
+        case 'push.sent': {
+          const d = e.data;
           const failure = d.results.find((r) => r.error)?.error;
           writes.push(tx`
             UPDATE push_notification_log SET status = 'sent', results = ${tx.json(d.results as never)},
@@ -77,8 +68,8 @@ export const pushNotificationLogProjection: Projection = {
             WHERE id = ${id ?? null}`);
           break;
         }
-        case PUSH_FAILED: {
-          const d = e.data as PushFailed;
+        case 'push.failed': {
+          const d = e.data;
           writes.push(tx`
             UPDATE push_notification_log SET status = 'failed', error_message = ${d.reason}, error_code = ${d.code ?? null},
               results = coalesce(${d.results ? tx.json(d.results as never) : null}, results),
@@ -90,6 +81,12 @@ export const pushNotificationLogProjection: Projection = {
             WHERE id = ${id ?? null}`);
           break;
         }
+        // Tokens are `device_tokens`' (`evt.push.tokens`).
+        case 'push.token_registered':
+        case 'push.token_revoked':
+          break;
+        default:
+          unhandledEvent(e);
       }
     }
     await Promise.all(writes);

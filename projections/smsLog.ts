@@ -1,65 +1,73 @@
-import type { Projection, StoredEvent } from '../core/runners/projectionRunner.js';
-import type { TransactionSql } from '../core/stores/postgres.js';
-import type { AttemptFailed } from '../schemas/events/envelope.js';
-import {
-  SMS_ATTEMPT_FAILED,
-  SMS_DELIVERED,
-  SMS_FAILED,
-  SMS_REFUSED,
-  SMS_REQUESTED,
-  SMS_SENT,
-  SMS_STATUS_REPORTED,
-  SMS_UNDELIVERED,
-  type SmsDelivered,
-  type SmsFailed,
-  type SmsRefused,
-  type SmsRequested,
-  type SmsSent,
-  type SmsStatusReported,
-  type SmsUndelivered,
-} from '../schemas/events/sms.js';
+import type { SmsLogRow } from '../core/readModels/smsLog.js';
+import { type FoldProjection, readsDomains, type Stored } from '../core/runners/projectionRunner.js';
+import { unhandledEvent } from '../schemas/events/define.js';
+import { type Money, type SmsEvent, smsEvents } from '../schemas/events/sms.js';
 
-/** The columns of `sms_log` a later event can change. */
-export interface SmsLogRow {
-  id: string;
-  status: string;
-  provider: string | null;
-  provider_message_id: string | null;
-  provider_status: string | null;
-  segments: number | null;
+type Folded =
+  | 'id'
+  | 'status'
+  | 'provider'
+  | 'provider_message_id'
+  | 'provider_status'
+  | 'segments'
+  | 'currency'
+  | 'error_code'
+  | 'error_message'
+  | 'attempts'
+  | 'test_mode';
+/**
+ * The columns of `sms_log` a later event can change, as the fold holds them: read back from the
+ * table, or set from an event (times as ISO text, amounts and positions as numbers).
+ */
+export type SmsLogFoldRow = Pick<SmsLogRow, Folded> & {
   cost_minor: string | number | null;
-  currency: string | null;
-  error_code: string | null;
-  error_message: string | null;
-  attempts: number;
-  test_mode: boolean;
   sent_at: Date | string | null;
   delivered_at: Date | string | null;
   updated_at: Date | string;
   last_seq: string | number;
   history: unknown[];
-}
+};
 
-const FOLDED = new Set<string>([
-  SMS_ATTEMPT_FAILED,
-  SMS_SENT,
-  SMS_FAILED,
-  SMS_REFUSED,
-  SMS_DELIVERED,
-  SMS_UNDELIVERED,
-  SMS_STATUS_REPORTED,
-]);
 /** States a delivery report set; sending outcomes arriving after one (out of order) do not undo it. */
 const REPORTED = new Set(['delivered', 'undelivered']);
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
-const historyEntry = (e: StoredEvent, withData: boolean) =>
+const historyEntry = (e: Stored<SmsEvent>, withData: boolean) =>
   withData ? { type: e.type, time: e.time, seq: e.seq, data: e.data } : { type: e.type, time: e.time, seq: e.seq };
 
-/** The command an outcome belongs to: `smsId` in our events, the cause for the runner's `attempt_failed`. */
-const smsIdOf = (e: StoredEvent): string | undefined => {
-  const id = e.type === SMS_ATTEMPT_FAILED ? e.causationId : (e.data as { smsId?: string } | undefined)?.smsId;
+/**
+ * The command an outcome belongs to: `smsId` in our events, the cause for the runner's
+ * `attempt_failed`; undefined for events that are not an outcome of one command.
+ */
+const smsIdOf = (e: SmsEvent): string | undefined => {
+  let id: string | undefined;
+  switch (e.type) {
+    case 'sms.attempt_failed':
+      id = e.causationId;
+      break;
+    case 'sms.sent':
+    case 'sms.failed':
+    case 'sms.refused':
+    case 'sms.delivered':
+    case 'sms.undelivered':
+    case 'sms.status_reported':
+      id = e.data.smsId;
+      break;
+    // The command itself is inserted, not folded; opt-outs are `sms_opt_outs`.
+    case 'sms.requested':
+    case 'sms.opted_out':
+    case 'sms.opted_in':
+      return undefined;
+    default:
+      return unhandledEvent(e);
+  }
   return id && UUID.test(id) ? id : undefined;
+};
+
+const setCost = (row: SmsLogFoldRow, cost: Money | null | undefined) => {
+  if (!cost) return;
+  row.cost_minor = cost.amountMinor;
+  row.currency = cost.currency;
 };
 
 /**
@@ -67,32 +75,29 @@ const smsIdOf = (e: StoredEvent): string | undefined => {
  * Reports may overtake the `sms.sent` they follow (a callback folded first): a sending outcome
  * then fills in the provider fields and leaves the reported state.
  */
-export const evolveSmsLog = (row: SmsLogRow, e: StoredEvent): SmsLogRow => {
-  const next: SmsLogRow = { ...row, updated_at: e.time, last_seq: e.seq, history: [...row.history, historyEntry(e, true)] };
+export const evolveSmsLog = (row: SmsLogFoldRow, e: Stored<SmsEvent>): SmsLogFoldRow => {
+  const next: SmsLogFoldRow = { ...row, updated_at: e.time, last_seq: e.seq, history: [...row.history, historyEntry(e, true)] };
   switch (e.type) {
-    case SMS_ATTEMPT_FAILED: {
-      const d = e.data as AttemptFailed;
+    case 'sms.attempt_failed': {
+      const d = e.data;
       next.attempts = Math.max(row.attempts, d.attempt);
       next.error_message = d.error;
       return next;
     }
-    case SMS_SENT: {
-      const d = e.data as SmsSent;
+    case 'sms.sent': {
+      const d = e.data;
       if (!REPORTED.has(row.status)) next.status = 'sent';
       next.provider = d.provider;
       next.provider_message_id = d.providerMessageId;
       next.segments = d.segments;
-      if (d.cost) {
-        next.cost_minor = d.cost.amountMinor;
-        next.currency = d.cost.currency;
-      }
+      setCost(next, d.cost);
       next.test_mode = d.testMode;
       next.attempts = Math.max(row.attempts, d.attempt);
       next.sent_at = e.time;
       return next;
     }
-    case SMS_FAILED: {
-      const d = e.data as SmsFailed;
+    case 'sms.failed': {
+      const d = e.data;
       if (row.status === 'queued') next.status = 'failed';
       next.attempts = row.attempts + 1;
       next.error_code = d.code ?? null;
@@ -100,42 +105,41 @@ export const evolveSmsLog = (row: SmsLogRow, e: StoredEvent): SmsLogRow => {
       if (d.provider && !row.provider) next.provider = d.provider;
       return next;
     }
-    case SMS_REFUSED: {
-      const d = e.data as SmsRefused;
+    case 'sms.refused': {
+      const d = e.data;
       if (row.status === 'queued') next.status = 'refused';
       next.error_code = d.reason;
       next.error_message = d.detail;
       return next;
     }
-    case SMS_DELIVERED:
-    case SMS_UNDELIVERED: {
-      const d = e.data as SmsDelivered & SmsUndelivered;
-      next.status = e.type === SMS_DELIVERED ? 'delivered' : 'undelivered';
+    case 'sms.delivered':
+    case 'sms.undelivered': {
+      const d = e.data;
+      next.status = e.type === 'sms.delivered' ? 'delivered' : 'undelivered';
       next.provider = row.provider ?? d.provider;
       next.provider_message_id = row.provider_message_id ?? d.providerMessageId;
       next.provider_status = d.providerStatus;
-      next.delivered_at = e.type === SMS_DELIVERED ? d.at : null;
-      if (d.cost) {
-        next.cost_minor = d.cost.amountMinor;
-        next.currency = d.cost.currency;
-      }
-      if (e.type === SMS_UNDELIVERED) {
-        next.error_code = d.errorCode ?? d.providerStatus;
-        next.error_message = d.errorMessage ?? `not delivered (${d.provider} status ${d.providerStatus})`;
+      next.delivered_at = e.type === 'sms.delivered' ? d.at : null;
+      setCost(next, d.cost);
+      if (e.type === 'sms.undelivered') {
+        next.error_code = e.data.errorCode ?? d.providerStatus;
+        next.error_message = e.data.errorMessage ?? `not delivered (${d.provider} status ${d.providerStatus})`;
       }
       return next;
     }
-    case SMS_STATUS_REPORTED: {
-      const d = e.data as SmsStatusReported;
+    case 'sms.status_reported': {
+      const d = e.data;
       if (!REPORTED.has(row.status)) next.provider_status = d.providerStatus;
-      if (d.cost) {
-        next.cost_minor = d.cost.amountMinor;
-        next.currency = d.cost.currency;
-      }
+      setCost(next, d.cost);
       return next;
     }
-    default:
+    // Not outcomes of a command (`smsIdOf` leaves them out): the row stays as it is.
+    case 'sms.requested':
+    case 'sms.opted_out':
+    case 'sms.opted_in':
       return row;
+    default:
+      return unhandledEvent(e);
   }
 };
 
@@ -143,15 +147,17 @@ export const evolveSmsLog = (row: SmsLogRow, e: StoredEvent): SmsLogRow => {
  * `sms_log`: one row per SMS command with its current state and its whole history (every event
  * with its data). Rows touched by a batch are read once, folded in memory and written once.
  */
-export const smsLogProjection: Projection = {
+export const smsLogProjection: FoldProjection<SmsEvent> = {
+  kind: 'fold',
   name: 'sms_log',
   stream: 'EVENTS',
   filterSubject: 'evt.sms.>',
-  async apply(tx: TransactionSql, events: readonly StoredEvent[]) {
+  reads: readsDomains(smsEvents),
+  async apply(tx, events) {
     const requested = events
-      .filter((e) => e.type === SMS_REQUESTED)
+      .filter((e) => e.type === 'sms.requested')
       .map((e) => {
-        const d = e.data as SmsRequested;
+        const d = e.data;
         return {
           id: e.id,
           recipient: d.to,
@@ -170,15 +176,15 @@ export const smsLogProjection: Projection = {
     // A command re-sent under the same id (idempotent retry) is already here: keep the first.
     if (requested.length > 0) await tx`INSERT INTO sms_log ${tx(requested)} ON CONFLICT (id) DO NOTHING`;
 
-    const outcomes = events.filter((e) => FOLDED.has(e.type) && smsIdOf(e) !== undefined);
+    const outcomes = events.filter((e) => smsIdOf(e) !== undefined);
     if (outcomes.length === 0) return;
     const ids = [...new Set(outcomes.map((e) => smsIdOf(e) as string))];
-    const rows = await tx<SmsLogRow[]>`
+    const rows = await tx<SmsLogFoldRow[]>`
       SELECT id, status, provider, provider_message_id, provider_status, segments, cost_minor, currency, error_code,
              error_message, attempts, test_mode, sent_at, delivered_at, updated_at, last_seq, history
       FROM sms_log WHERE id IN ${tx(ids)}`;
     const byId = new Map(rows.map((r) => [r.id, r]));
-    const changed = new Map<string, SmsLogRow>();
+    const changed = new Map<string, SmsLogFoldRow>();
     for (const e of outcomes) {
       const id = smsIdOf(e) as string;
       const row = changed.get(id) ?? byId.get(id);

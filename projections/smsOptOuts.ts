@@ -1,25 +1,46 @@
-import type { Projection, StoredEvent } from '../core/runners/projectionRunner.js';
-import { SMS_OPT_OUT_SUBJECT, SMS_OPTED_IN, SMS_OPTED_OUT, type SmsOptOut } from '../schemas/events/sms.js';
+import { type FoldProjection, readsDomains, type Stored } from '../core/runners/projectionRunner.js';
+import { unhandledEvent } from '../schemas/events/define.js';
+import { SMS_OPT_OUT_SUBJECT, type SmsEvent, smsEvents } from '../schemas/events/sms.js';
+
+type OptEvent = Extract<Stored<SmsEvent>, { type: 'sms.opted_out' | 'sms.opted_in' }>;
 
 /**
  * `sms_opt_outs`: whether each number that ever opted out still does. The SMS handler refuses to
  * send to a number marked here; the events keep who asked and why.
  */
-export const smsOptOutsProjection: Projection = {
+export const smsOptOutsProjection: FoldProjection<SmsEvent> = {
+  kind: 'fold',
   name: 'sms_opt_outs',
   stream: 'EVENTS',
   filterSubject: SMS_OPT_OUT_SUBJECT,
-  async apply(tx, events: readonly StoredEvent[]) {
+  reads: readsDomains(smsEvents),
+  async apply(tx, events) {
     // The last event per number wins; folding in order keeps a rebuild equal to the live table.
-    const latest = new Map<string, StoredEvent & { data: SmsOptOut }>();
+    const latest = new Map<string, OptEvent>();
     for (const e of events) {
-      if (e.type !== SMS_OPTED_OUT && e.type !== SMS_OPTED_IN) continue;
-      latest.set((e.data as SmsOptOut).phone, e as StoredEvent & { data: SmsOptOut });
+      switch (e.type) {
+        case 'sms.opted_out':
+        case 'sms.opted_in':
+          latest.set(e.data.phone, e);
+          break;
+        // Commands and their outcomes are `sms_log`'s (not on this subject anyway).
+        case 'sms.requested':
+        case 'sms.sent':
+        case 'sms.failed':
+        case 'sms.refused':
+        case 'sms.delivered':
+        case 'sms.undelivered':
+        case 'sms.status_reported':
+        case 'sms.attempt_failed':
+          break;
+        default:
+          unhandledEvent(e);
+      }
     }
     for (const e of latest.values()) {
       const row = {
         phone: e.data.phone,
-        opted_out: e.type === SMS_OPTED_OUT,
+        opted_out: e.type === 'sms.opted_out',
         reason: e.data.reason ?? null,
         source: e.data.source,
         updated_at: e.time,

@@ -1,22 +1,31 @@
-import type { Projection, StoredEvent } from '../core/runners/projectionRunner.js';
-import { GPS_REPORTED, type GpsReported } from '../schemas/events/gps.js';
+import { type FoldProjection, readsDomains, type Stored } from '../core/runners/projectionRunner.js';
+import { unhandledEvent } from '../schemas/events/define.js';
+import { type GpsEvent, gpsEvents } from '../schemas/events/gps.js';
 
 /**
  * `vehicle_positions`: the newest fix per device. Only a strictly newer `ts` replaces a row (in
  * the batch and in the table), so a device flushing an offline buffer, a resend, or a replay in
  * any batching ends with the same row: the first fold of the newest fix time.
  */
-export const vehiclePositionsProjection: Projection = {
+export const vehiclePositionsProjection: FoldProjection<GpsEvent> = {
+  kind: 'fold',
   name: 'vehicle_positions',
   stream: 'GPS',
   filterSubject: 'gps.reported.>',
+  reads: readsDomains(gpsEvents),
   async apply(tx, events) {
-    const latest = new Map<string, StoredEvent & { data: GpsReported }>();
+    const latest = new Map<string, Stored<GpsEvent>>();
     for (const e of events) {
-      if (e.type !== GPS_REPORTED) continue;
-      const d = e.data as GpsReported;
-      const seen = latest.get(d.deviceId);
-      if (!seen || d.ts > seen.data.ts) latest.set(d.deviceId, e as StoredEvent & { data: GpsReported });
+      switch (e.type) {
+        case 'gps.reported': {
+          const seen = latest.get(e.data.deviceId);
+          if (!seen || e.data.ts > seen.data.ts) latest.set(e.data.deviceId, e);
+          break;
+        }
+        default:
+          // A one-type union narrows `e.type`, not `e`: a second type makes this fail typecheck all the same.
+          unhandledEvent(e.type);
+      }
     }
     if (latest.size === 0) return;
     // One JSON parameter for the whole batch: postgres.js serializes 12 typed parameters a row in

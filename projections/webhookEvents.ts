@@ -1,11 +1,9 @@
-import type { Projection, StoredEvent } from '../core/runners/projectionRunner.js';
+import { type FoldProjection, readsDomains, type Stored } from '../core/runners/projectionRunner.js';
 import type { TransactionSql } from '../core/stores/postgres.js';
-import {
-  WEBHOOK_PROCESSED,
-  WEBHOOK_RECEIVED,
-  type WebhookProcessedData,
-  type WebhookReceivedData,
-} from '../schemas/events/webhook.js';
+import { unhandledEvent } from '../schemas/events/define.js';
+import { type WebhookEvent, type WebhookReceivedData, webhookEvents } from '../schemas/events/webhook.js';
+
+type Received = Extract<Stored<WebhookEvent>, { type: 'webhook.received' }>;
 
 /** `processed` / `ignored`: a handler acted on the delivery, or found nothing to act on (`webhook.processed`). */
 export type WebhookStatus = 'received' | 'rejected' | 'duplicate' | 'processed' | 'ignored';
@@ -35,24 +33,35 @@ const acceptedKeys = async (tx: TransactionSql, data: readonly WebhookReceivedDa
  * the gateway flagged it at ingress or the fold finds the id already taken (the log's dedupe
  * window is bounded), so the unique index never stops the fold and a rebuild equals the live table.
  */
-export const webhookEventsProjection: Projection = {
+export const webhookEventsProjection: FoldProjection<WebhookEvent> = {
+  kind: 'fold',
   name: 'webhook_events',
   stream: 'EVENTS',
   filterSubject: 'evt.webhook.>',
+  reads: readsDomains(webhookEvents),
   async apply(tx, events) {
     await insertReceived(
       tx,
-      events.filter((e): e is StoredEvent & { data: WebhookReceivedData } => e.type === WEBHOOK_RECEIVED),
+      events.filter((e): e is Received => e.type === 'webhook.received'),
     );
     // After the inserts: a handler's record always follows the delivery it processed in the log.
     for (const e of events) {
-      if (e.type !== WEBHOOK_PROCESSED) continue;
-      const d = e.data as WebhookProcessedData;
-      const status: WebhookStatus = d.outcome === 'applied' ? 'processed' : 'ignored';
-      await tx`
-        UPDATE webhook_events SET processed_at = ${e.time}, last_seq = ${e.seq},
-          status = CASE WHEN status = 'received' THEN ${status} ELSE status END
-        WHERE id = ${d.webhookEventId}`;
+      switch (e.type) {
+        case 'webhook.processed': {
+          const d = e.data;
+          const status: WebhookStatus = d.outcome === 'applied' ? 'processed' : 'ignored';
+          await tx`
+            UPDATE webhook_events SET processed_at = ${e.time}, last_seq = ${e.seq},
+              status = CASE WHEN status = 'received' THEN ${status} ELSE status END
+            WHERE id = ${d.webhookEventId}`;
+          break;
+        }
+        // Inserted above.
+        case 'webhook.received':
+          break;
+        default:
+          unhandledEvent(e);
+      }
     }
   },
   async reset(tx) {
@@ -60,7 +69,7 @@ export const webhookEventsProjection: Projection = {
   },
 };
 
-const insertReceived = async (tx: TransactionSql, received: (StoredEvent & { data: WebhookReceivedData })[]) => {
+const insertReceived = async (tx: TransactionSql, received: readonly Received[]) => {
   if (received.length === 0) return;
   const seen = await acceptedKeys(
     tx,

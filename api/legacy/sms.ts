@@ -1,3 +1,4 @@
+import { findSmsLog, findSmsLogByProviderMessageId } from '../../core/readModels/smsLog.js';
 import { SendSmsRequest } from '../../schemas/http/sms.js';
 import type { ApiDeps } from '../deps.js';
 import { HttpProblem } from '../problemDetails.js';
@@ -32,13 +33,6 @@ const OLD_STATUS: Readonly<Record<string, string>> = {
   undelivered: 'failed',
 };
 
-interface SmsRow {
-  id: string;
-  status: string;
-  provider_message_id: string | null;
-  error_message: string | null;
-}
-
 /** `/api/sms.php` (POST, as the PHP script took it): `action=send|status|balance`. */
 export const smsPhp = (deps: ApiDeps): RouteSpec[] => {
   const send: LegacyAction = async ({ ctx, body, via }) => {
@@ -58,10 +52,7 @@ export const smsPhp = (deps: ApiDeps): RouteSpec[] => {
   const status: LegacyAction = async ({ body, query }) => {
     const ref = text(query.id ?? query.message_id ?? body.id ?? body.message_id);
     if (typeof ref !== 'string') throw missing('id', 'give id (or message_id) of the SMS');
-    const [row] = isUuid(ref)
-      ? await deps.sql<SmsRow[]>`SELECT id, status, provider_message_id, error_message FROM sms_log WHERE id = ${ref}`
-      : await deps.sql<SmsRow[]>`SELECT id, status, provider_message_id, error_message FROM sms_log
-                                 WHERE provider_message_id = ${ref} ORDER BY created_at DESC LIMIT 1`;
+    const row = isUuid(ref) ? await findSmsLog(deps.sql, ref) : await findSmsLogByProviderMessageId(deps.sql, ref);
     if (!row) throw new HttpProblem('GW_ERR_NOT_FOUND', `no SMS ${ref}`);
     return ok({
       id: row.id,

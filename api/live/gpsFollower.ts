@@ -1,7 +1,7 @@
 import type { EventLog } from '../../core/eventlog/port.js';
 import type { Logger } from '../../core/logger.js';
 import type { Sql } from '../../core/stores/postgres.js';
-import type { GpsReported } from '../../schemas/events/gps.js';
+import { gpsEvents } from '../../schemas/events/gps.js';
 import { liveMetrics } from './metrics.js';
 import type { VehiclePresence } from './presence.js';
 
@@ -28,7 +28,7 @@ export const gpsFollower = ({ log, sql, logger, presence, afterMessage, subscrib
 
   const follow = async (fromSeq: number, signal: AbortSignal) => {
     for await (const m of log.follow('GPS', { fromSeq, signal })) {
-      for (const e of m.events) presence.reported(e.data as GpsReported);
+      for (const e of m.events) if (gpsEvents.is(e)) presence.reported(e.data);
       afterMessage();
     }
   };

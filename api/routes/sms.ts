@@ -1,4 +1,5 @@
 import { Type } from '@sinclair/typebox';
+import { findSmsLog, type SmsLogRow } from '../../core/readModels/smsLog.js';
 import { isGatewayError } from '../../schemas/errors.js';
 import {
   SMS_OPT_OUT_SUBJECT,
@@ -22,30 +23,9 @@ import type { ApiDeps } from '../deps.js';
 import { HttpProblem } from '../problemDetails.js';
 import { defineRoute, type RequestContext } from '../route.js';
 
-interface SmsRow {
-  id: string;
-  status: string;
-  recipient: string;
-  message: string;
-  priority: SmsStatus['priority'];
-  provider: string | null;
-  provider_message_id: string | null;
-  segments: number | null;
-  cost_minor: string | null;
-  currency: string | null;
-  error_code: string | null;
-  error_message: string | null;
-  attempts: number;
-  test_mode: boolean;
-  created_at: Date;
-  sent_at: Date | null;
-  delivered_at: Date | null;
-  history: SmsStatus['history'];
-}
-
 const iso = (d: Date | null) => (d ? d.toISOString() : null);
 
-const toStatus = (r: SmsRow): SmsStatus => ({
+const toStatus = (r: SmsLogRow): SmsStatus => ({
   id: r.id,
   status: r.status,
   to: r.recipient,
@@ -200,7 +180,7 @@ export const smsRoutes = (deps: ApiDeps) => [
     handle: async (ctx) => {
       const id = ctx.params.id as string;
       if (!new RegExp(UUID.pattern as string).test(id)) throw new HttpProblem('GW_ERR_NOT_FOUND', `no SMS ${id}`);
-      const [row] = await deps.sql<SmsRow[]>`SELECT * FROM sms_log WHERE id = ${id}`;
+      const row = await findSmsLog(deps.sql, id);
       if (!row) throw new HttpProblem('GW_ERR_NOT_FOUND', `no SMS ${id}`);
       return { status: 200, body: toStatus(row) };
     },

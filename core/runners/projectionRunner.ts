@@ -1,9 +1,11 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { GatewayError } from '../../schemas/errors.js';
-import type { EventEnvelope, EventLog, LogMessage, StreamName } from '../eventlog/port.js';
+import type { EventEnvelope, EventLog, LogMessage } from '../eventlog/port.js';
 import type { Logger } from '../logger.js';
 import { metrics } from '../metrics.js';
 import type { Sql, TransactionSql } from '../stores/postgres.js';
 import { followBatches, runFoldLoop } from './foldLoop.js';
+import type { FoldProjection, Projection, SinkProjection, Stored, StoredEvent } from './projection.js';
 
 /**
  * Set on a single-event copy the handler runner appends when it splits a multi-event command
@@ -11,34 +13,24 @@ import { followBatches, runFoldLoop } from './foldLoop.js';
  */
 export const SPLIT_HEADER = 'fg-split-of';
 
-/** An event together with its place in the log. */
-export type StoredEvent = EventEnvelope & { seq: number; stream: StreamName };
-
-/**
- * A Postgres read model. `apply` folds a batch in order inside the runner's transaction, which
- * also moves the checkpoint: the read model and its position commit together, so redelivery
- * never applies an event twice.
- */
-export interface Projection {
-  /** Checkpoint key and consumer name. */
-  name: string;
-  stream: StreamName;
-  filterSubject?: string;
-  apply(tx: TransactionSql, events: readonly StoredEvent[]): Promise<void>;
-  /** Empties the read model for a rebuild. */
-  reset(tx: TransactionSql): Promise<void>;
-}
+export type { FoldProjection, Projection, SinkProjection, Stored, StoredEvent } from './projection.js';
+export { readsAll, readsDomains } from './projection.js';
 
 export interface ProjectionRunnerOptions {
   log: EventLog;
   sql: Sql;
   projection: Projection;
+  /** Batch limits of a projection that declares none (`PROJECTION_BATCH_SIZE`, `PROJECTION_BATCH_DELAY_MS`). */
   batchSize: number;
   batchDelayMs: number;
   logger: Logger;
+  /** Back-off after a failure, and between retries of a sink's write (default 100 ms doubling to 30 s). */
+  retry?: { baseMs: number; maxMs: number };
 }
 
 export interface ProjectionRunner {
+  /** false: the projection is switched off (`enabled: false`); `start` does nothing and it is always caught up. */
+  readonly enabled: boolean;
   /** Resolves once the loop is running; it keeps going until `stop`. */
   start(): Promise<void>;
   /** Finishes the batch in hand, commits it, and stops. */
@@ -49,7 +41,10 @@ export interface ProjectionRunner {
   caughtUp(timeoutMs?: number): Promise<void>;
 }
 
-export const readCheckpoint = async (sql: Sql | TransactionSql, projection: Projection): Promise<number> => {
+export const readCheckpoint = async (
+  sql: Sql | TransactionSql,
+  projection: Pick<Projection, 'name' | 'stream'>,
+): Promise<number> => {
   const [row] = await sql<{ last_seq: string }[]>`
     INSERT INTO projection_checkpoints (name, stream) VALUES (${projection.name}, ${projection.stream})
     ON CONFLICT (name) DO UPDATE SET name = excluded.name RETURNING last_seq`;
@@ -65,6 +60,13 @@ const toStored = (m: LogMessage): StoredEvent[] => {
   for (const e of m.events) Object.assign(e, { seq: m.seq, stream: m.stream });
   return m.events as StoredEvent[];
 };
+
+/** The events of a batch a projection reads. Split copies (handler runner) repeat events already in the log: work, not history. */
+const eventsFor = <E extends EventEnvelope>(projection: Projection<E>, messages: readonly LogMessage[]): Stored<E>[] =>
+  messages
+    .filter((m) => m.headers[SPLIT_HEADER] === undefined)
+    .flatMap(toStored)
+    .filter((e): e is Stored<E> => projection.reads(e));
 
 /**
  * Resolves at the next `progress` event or after `ms`, whichever comes first. The listener goes
@@ -93,7 +95,12 @@ export const nextProgress = (progress: EventTarget, ms: number) =>
  * fences a second runner (another process, or a rebuild): if the checkpoint is no longer `from`,
  * nothing is applied and the caller resumes from the stored position.
  */
-export const applyBatch = async (sql: Sql, projection: Projection, from: number, messages: readonly LogMessage[]) => {
+export const applyBatch = async <E extends EventEnvelope>(
+  sql: Sql,
+  projection: FoldProjection<E>,
+  from: number,
+  messages: readonly LogMessage[],
+) => {
   const to = (messages[messages.length - 1] as LogMessage).seq;
   await sql.begin(async (tx) => {
     const [row] = await tx<{ last_seq: string }[]>`
@@ -101,47 +108,94 @@ export const applyBatch = async (sql: Sql, projection: Projection, from: number,
     if (Number(row?.last_seq) !== from) {
       throw new GatewayError('GW_ERR_PROJECTION_FENCED', `${projection.name}: checkpoint moved from ${from} to ${row?.last_seq}`);
     }
-    // Split copies (handler runner) repeat events already in the log: work, not history.
-    const events = messages.filter((m) => m.headers[SPLIT_HEADER] === undefined).flatMap(toStored);
+    const events = eventsFor(projection, messages);
     if (events.length > 0) await projection.apply(tx, events);
     await tx`UPDATE projection_checkpoints SET last_seq = ${to}, updated_at = now() WHERE name = ${projection.name}`;
   });
   return to;
 };
 
+/** Compare-and-set after a sink's write: a second runner or a rebuild that moved the checkpoint fences this one. */
+const advance = async (sql: Sql, projection: Projection, from: number, to: number) => {
+  const moved = await sql`
+    UPDATE projection_checkpoints SET last_seq = ${to}, updated_at = now()
+    WHERE name = ${projection.name} AND last_seq = ${from}`;
+  if (moved.count !== 1) throw new GatewayError('GW_ERR_PROJECTION_FENCED', `${projection.name}: checkpoint moved from ${from}`);
+};
+
+const backoffDelay = (retry: { baseMs: number; maxMs: number }, failures: number) =>
+  Math.min(retry.maxMs, retry.baseMs * 2 ** Math.min(failures, 16));
+
 export const projectionRunner = (opts: ProjectionRunnerOptions): ProjectionRunner => {
   const { log, sql, projection, logger } = opts;
-  const plog = logger.child({ projection: projection.name });
+  const name = projection.name;
+  const plog = logger.child({ projection: name });
+  const retry = opts.retry ?? { baseMs: 100, maxMs: 30_000 };
+  const enabled = projection.enabled !== false;
   let abort = new AbortController();
   let loop: Promise<void> | undefined;
   let position = 0;
   const progress = new EventTarget();
 
+  /** Retries until the sink takes the batch; after `stop` one failure gives up (the checkpoint stays put). */
+  const writeWithRetry = async (sink: SinkProjection, events: readonly StoredEvent[], signal: AbortSignal) => {
+    for (let failures = 0; ; failures++) {
+      try {
+        return await sink.write(events);
+      } catch (e) {
+        metrics.projectionErrors.inc({ projection: name });
+        if (signal.aborted) throw e;
+        const delay = backoffDelay(retry, failures);
+        plog.warn({ err: e, events: events.length, failures: failures + 1, retryInMs: delay }, 'sink write failed; retrying');
+        await sleep(delay, undefined, { signal }).catch(() => {});
+      }
+    }
+  };
+
+  /** Writes one batch to a sink, then moves the checkpoint: the events it wrote count. */
+  const flush = async (sink: SinkProjection, batch: readonly LogMessage[], signal: AbortSignal) => {
+    const newest = batch[batch.length - 1] as LogMessage;
+    const events = eventsFor(sink, batch);
+    await writeWithRetry(sink, events, signal);
+    await advance(sql, sink, position, newest.seq);
+    sink.committed?.(newest);
+    return events.length;
+  };
+
   /** Follows the log from the checkpoint and folds batches until aborted; throws on fencing or error. */
   const runOnce = async (signal: AbortSignal) => {
     position = await readCheckpoint(sql, projection);
-    metrics.projectionPosition.set({ projection: projection.name }, position);
+    metrics.projectionPosition.set({ projection: name }, position);
     const batches = {
       fromSeq: position + 1,
       filterSubject: projection.filterSubject,
       signal,
-      maxEvents: opts.batchSize,
-      maxDelayMs: opts.batchDelayMs,
+      maxEvents: projection.batch?.maxEvents ?? opts.batchSize,
+      maxDelayMs: projection.batch?.maxDelayMs ?? opts.batchDelayMs,
     };
     await followBatches(log, projection.stream, batches, async (batch, events) => {
-      position = await applyBatch(sql, projection, position, batch);
-      metrics.projectionEvents.inc({ projection: projection.name }, events);
-      metrics.projectionPosition.set({ projection: projection.name }, position);
+      const to = (batch[batch.length - 1] as LogMessage).seq;
+      let counted = events;
+      if (projection.kind === 'fold') await applyBatch(sql, projection, position, batch);
+      else counted = await flush(projection, batch, signal);
+      position = to;
+      metrics.projectionEvents.inc({ projection: name }, counted);
+      metrics.projectionPosition.set({ projection: name }, position);
       progress.dispatchEvent(new Event('progress'));
     });
   };
 
-  const run = () =>
-    runFoldLoop({ name: projection.name, logger: plog, signal: abort.signal, backoff: { baseMs: 100, maxMs: 30_000 } }, runOnce);
+  // A sink's repeat after a restart is absorbed by its store (idempotent writes).
+  const run = () => runFoldLoop({ name, logger: plog, signal: abort.signal, backoff: retry }, runOnce);
 
   return {
+    enabled,
     async start() {
       if (loop) return;
+      if (!enabled) {
+        plog.info(`${name} is switched off: not started`);
+        return;
+      }
       abort = new AbortController();
       position = await readCheckpoint(sql, projection);
       plog.info({ checkpoint: position }, 'projection started');
@@ -154,6 +208,7 @@ export const projectionRunner = (opts: ProjectionRunnerOptions): ProjectionRunne
     },
     checkpoint: () => readCheckpoint(sql, projection),
     async caughtUp(timeoutMs = 30_000) {
+      if (!enabled) return;
       const deadline = Date.now() + timeoutMs;
       // Caught up = nothing matching the filter lies beyond the checkpoint.
       const behind = async () =>
@@ -164,7 +219,7 @@ export const projectionRunner = (opts: ProjectionRunnerOptions): ProjectionRunne
           })
         ).length > 0;
       while (await behind()) {
-        if (Date.now() > deadline) throw new Error(`${projection.name} did not catch up within ${timeoutMs} ms`);
+        if (Date.now() > deadline) throw new Error(`${name} did not catch up within ${timeoutMs} ms`);
         await nextProgress(progress, 50);
       }
     },
@@ -172,21 +227,29 @@ export const projectionRunner = (opts: ProjectionRunnerOptions): ProjectionRunne
 };
 
 /**
- * Rebuild: empties the read model and its checkpoint in one transaction, then folds the whole
- * log again. A running runner is fenced by the checkpoint reset and resumes from zero as well.
+ * Rebuild (`fleetgate replay NAME`): empties the read model and resets its checkpoint, then folds
+ * the whole log again, even where the live projection is switched off. A running runner is fenced
+ * by the checkpoint reset and resumes from zero as well. A fold's table and checkpoint are reset
+ * in one transaction; a sink's checkpoint is reset first, so rows a fenced runner writes after
+ * the store is emptied are points of the log anyway and collapse with the replayed ones.
  */
-export const rebuildProjection = async (opts: Omit<ProjectionRunnerOptions, 'logger'> & { logger: Logger }) => {
+export const rebuildProjection = async (opts: ProjectionRunnerOptions & { timeoutMs?: number }) => {
   const { sql, projection } = opts;
   await readCheckpoint(sql, projection);
-  await sql.begin(async (tx) => {
-    await tx`SELECT 1 FROM projection_checkpoints WHERE name = ${projection.name} FOR UPDATE`;
-    await projection.reset(tx);
-    await tx`UPDATE projection_checkpoints SET last_seq = 0, updated_at = now() WHERE name = ${projection.name}`;
-  });
-  const runner = projectionRunner(opts);
+  if (projection.kind === 'fold') {
+    await sql.begin(async (tx) => {
+      await tx`SELECT 1 FROM projection_checkpoints WHERE name = ${projection.name} FOR UPDATE`;
+      await projection.reset(tx);
+      await tx`UPDATE projection_checkpoints SET last_seq = 0, updated_at = now() WHERE name = ${projection.name}`;
+    });
+  } else {
+    await sql`UPDATE projection_checkpoints SET last_seq = 0, updated_at = now() WHERE name = ${projection.name}`;
+    await projection.reset();
+  }
+  const runner = projectionRunner({ ...opts, projection: { ...projection, enabled: true } });
   await runner.start();
   try {
-    await runner.caughtUp(24 * 3_600_000);
+    await runner.caughtUp(opts.timeoutMs ?? 24 * 3_600_000);
   } finally {
     await runner.stop();
   }

@@ -3,12 +3,12 @@ import { derivedMsgId, newEvent } from '../../core/eventlog/newEvent.js';
 import type { EventLog } from '../../core/eventlog/port.js';
 import type { Logger } from '../../core/logger.js';
 import type { Sql } from '../../core/stores/postgres.js';
+import { unhandledEvent } from '../../schemas/events/define.js';
 import {
   DEVICE_COMMAND_ACKED,
   DEVICE_COMMAND_DELIVERED,
-  DEVICE_COMMAND_REQUESTED,
   type DeviceCommandOutcome,
-  type DeviceCommandRequested,
+  deviceCommandEvents,
   deviceCommandSubject,
 } from '../../schemas/events/deviceCommand.js';
 
@@ -125,14 +125,22 @@ export const startDownlink = async (opts: DownlinkOptions) => {
       const now = Date.now();
       for (const [id, p] of recent) if (now - p.seenAt > RECENT_MS) recent.delete(id);
       for (const e of m.events) {
-        if (e.type === DEVICE_COMMAND_REQUESTED) {
-          const d = e.data as DeviceCommandRequested;
-          const c: Pending = { id: e.id, deviceId: d.deviceId, command: d.command, payload: d.payload, expiresAt: d.expiresAt };
-          recent.set(c.id, { ...c, seenAt: now });
-          const client = listening.get(d.deviceId);
-          if (client) deliver(client, c);
-        } else if (e.type === DEVICE_COMMAND_DELIVERED || e.type === DEVICE_COMMAND_ACKED) {
-          recent.delete((e.data as DeviceCommandOutcome).commandId);
+        if (!deviceCommandEvents.is(e)) continue;
+        switch (e.type) {
+          case 'device.command_requested': {
+            const d = e.data;
+            const c: Pending = { id: e.id, deviceId: d.deviceId, command: d.command, payload: d.payload, expiresAt: d.expiresAt };
+            recent.set(c.id, { ...c, seenAt: now });
+            const client = listening.get(d.deviceId);
+            if (client) deliver(client, c);
+            break;
+          }
+          case 'device.command_delivered':
+          case 'device.command_acked':
+            recent.delete(e.data.commandId);
+            break;
+          default:
+            unhandledEvent(e);
         }
       }
     }

@@ -2,12 +2,11 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { analyticsRoutes } from '../../api/routes/analytics.js';
-import { silentLogger } from '../../core/logger.js';
 import type { ClickHouseStore } from '../../core/stores/clickhouse.js';
 import { openAnalyticsClient } from '../../core/stores/clickhouseAnalytics.js';
-import { GPS_TRACKING_TABLE, gpsRows, gpsTrackingProjection, insertGpsRows } from '../../projections/gpsTracking.js';
+import { GPS_TRACKING_TABLE, gpsRows, insertGpsRows } from '../../projections/gpsTracking.js';
 import type { ApiHarness } from '../support/apiServer.js';
-import { aPoint, appendPoints, chRows, migrateClickHouse, openTestChdb } from '../support/gps.js';
+import { aPoint, appendPoints, chRows, gpsTrackingRunner, migrateClickHouse, openTestChdb } from '../support/gps.js';
 import { startRoutes } from '../support/routesServer.js';
 import { freshPglite } from '../support/stores.js';
 
@@ -53,13 +52,7 @@ beforeAll(async () => {
   const points = drive();
   await appendPoints(api.log, points.slice(0, 12));
   await appendPoints(api.log, points.slice(12));
-  const tracking = gpsTrackingProjection({
-    log: api.log,
-    sql: pg.sql,
-    clickhouse: ch.client,
-    config: ch.config,
-    logger: silentLogger(),
-  });
+  const tracking = gpsTrackingRunner({ log: api.log, sql: pg.sql, clickhouse: ch.client, config: ch.config });
   await tracking.start();
   await tracking.caughtUp(10_000);
   await tracking.stop();

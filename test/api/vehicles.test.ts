@@ -3,11 +3,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { vehicleRoutes } from '../../api/routes/vehicles.js';
 import { silentLogger } from '../../core/logger.js';
 import { type ProjectionRunner, rebuildProjection } from '../../core/runners/projectionRunner.js';
-import { gpsTrackingProjection } from '../../projections/gpsTracking.js';
 import { vehiclePositionsProjection } from '../../projections/vehiclePositions.js';
 import type { Track, TrackFeature, VehiclePosition } from '../../schemas/http/vehicles.js';
 import type { ApiHarness } from '../support/apiServer.js';
-import { aPoint, appendPoints, migrateClickHouse, openTestChdb, T0 } from '../support/gps.js';
+import { aPoint, appendPoints, gpsTrackingRunner, migrateClickHouse, openTestChdb, T0 } from '../support/gps.js';
 import { startRoutes } from '../support/routesServer.js';
 import { freshPglite } from '../support/stores.js';
 
@@ -26,13 +25,7 @@ beforeAll(async () => {
   [ch, pg] = await Promise.all([openTestChdb(), freshPglite()]);
   await migrateClickHouse(pg, ch.store);
   api = await startRoutes(pg, (deps) => vehicleRoutes({ ...deps, clickhouse: ch.client }), { GPS_OFFLINE_AFTER: '300' });
-  tracking = gpsTrackingProjection({
-    log: api.log,
-    sql: pg.sql,
-    clickhouse: ch.client,
-    config: api.config,
-    logger: silentLogger(),
-  });
+  tracking = gpsTrackingRunner({ log: api.log, sql: pg.sql, clickhouse: ch.client, config: api.config });
   await tracking.start();
   key = await api.key(['vehicles']);
 

@@ -115,8 +115,10 @@ describe('handler runner', () => {
     expect(copies.every((m) => m.headers['fg-split-of'] === `EVENTS:${original.seq}`)).toBe(true);
     // Read models fold the original only: a copy is work, not history.
     const folded: string[] = [];
-    const { applyBatch, readCheckpoint } = await import('../../core/runners/projectionRunner.js');
+    const { applyBatch, readCheckpoint, readsAll } = await import('../../core/runners/projectionRunner.js');
     const projection = {
+      kind: 'fold' as const,
+      reads: readsAll,
       name: `${domain}_fold`,
       stream: 'EVENTS' as const,
       apply: async (_tx: unknown, events: readonly { id: string }[]) => {

@@ -6,6 +6,7 @@ import { embeddedEventLog } from '../../core/eventlog/embedded.js';
 import type { EventEnvelope, EventLog } from '../../core/eventlog/port.js';
 import { uuidv7 } from '../../core/eventlog/uuid.js';
 import { silentLogger } from '../../core/logger.js';
+import { findSmsLog, type SmsLogRow } from '../../core/readModels/smsLog.js';
 import { type HandlerRunner, handlerRunner } from '../../core/runners/handlerRunner.js';
 import { type Projection, type ProjectionRunner, projectionRunner } from '../../core/runners/projectionRunner.js';
 import type { PostgresStore, Sql } from '../../core/stores/postgres.js';
@@ -29,23 +30,7 @@ export const capturingLogger = () => {
   return { logger: pino({ level: 'info' }, stream), lines };
 };
 
-export interface SmsLogRow {
-  id: string;
-  status: string;
-  provider: string | null;
-  provider_message_id: string | null;
-  provider_status: string | null;
-  segments: number | null;
-  cost_minor: string | null;
-  currency: string | null;
-  error_code: string | null;
-  error_message: string | null;
-  attempts: number;
-  test_mode: boolean;
-  sent_at: Date | null;
-  delivered_at: Date | null;
-  history: { type: string; data?: Record<string, unknown> }[];
-}
+export type { SmsLogRow };
 
 export interface SmsRig {
   config: Config;
@@ -108,7 +93,7 @@ export const startSmsRig = async (
   const caughtUp = async () => {
     for (const p of projections) await p.caughtUp(15_000);
   };
-  const row = async (id: string) => (await store.sql<SmsLogRow[]>`SELECT * FROM sms_log WHERE id = ${id}`)[0];
+  const row = (id: string) => findSmsLog(store.sql, id);
   return {
     config,
     log,

@@ -1,10 +1,8 @@
 import mqtt, { type MqttClient } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { silentLogger } from '../../core/logger.js';
 import type { ProjectionRunner } from '../../core/runners/projectionRunner.js';
-import { gpsTrackingProjection, rebuildGpsTracking } from '../../projections/gpsTracking.js';
 import { type Harness, startHarness } from '../ingest/harness.js';
-import { chRows, migrateClickHouse, openTestChdb } from '../support/gps.js';
+import { chRows, gpsTrackingRunner, migrateClickHouse, openTestChdb, replayGpsTracking } from '../support/gps.js';
 
 const DEVICES = 100;
 const PER_DEVICE = 100;
@@ -22,7 +20,7 @@ afterAll(async () => {
 });
 
 const projection = (): ProjectionRunner =>
-  gpsTrackingProjection({ log: h.log, sql: h.store.sql, clickhouse: ch.client, config: ch.config, logger: silentLogger() });
+  gpsTrackingRunner({ log: h.log, sql: h.store.sql, clickhouse: ch.client, config: ch.config });
 const visible = async () =>
   Number((await chRows<{ n: string }>(ch.client, 'SELECT count() AS n FROM fleetgate.gps_tracking FINAL'))[0]?.n);
 const connect = (id: string, token: string) =>
@@ -91,7 +89,7 @@ describe('10,000 points from 100 devices, through MQTT into ClickHouse', () => {
     expect(perDevice.map((r) => Number(r.n))).toEqual(Array(DEVICES).fill(PER_DEVICE));
     await runner.stop();
 
-    await rebuildGpsTracking({ log: h.log, sql: h.store.sql, clickhouse: ch.client, config: ch.config, logger: silentLogger() });
+    await replayGpsTracking({ log: h.log, sql: h.store.sql, clickhouse: ch.client, config: ch.config });
     expect(await visible()).toBe(expected);
   }, 180_000);
 });

@@ -4,17 +4,19 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import { loadConfig } from '../../core/config.js';
 import { embeddedEventLog } from '../../core/eventlog/embedded.js';
 import type { EventLog } from '../../core/eventlog/port.js';
-import { silentLogger } from '../../core/logger.js';
 import { registry } from '../../core/metrics.js';
 import { SPLIT_HEADER } from '../../core/runners/projectionRunner.js';
+import { GPS_TRACKING_TABLE, gpsRows, insertGpsRows } from '../../projections/gpsTracking.js';
 import {
-  GPS_TRACKING_TABLE,
-  gpsRows,
-  gpsTrackingProjection,
-  insertGpsRows,
-  rebuildGpsTracking,
-} from '../../projections/gpsTracking.js';
-import { aPoint, appendPoints, chRows, migrateClickHouse, openTestChdb, T0 } from '../support/gps.js';
+  aPoint,
+  appendPoints,
+  chRows,
+  gpsTrackingRunner,
+  migrateClickHouse,
+  openTestChdb,
+  replayGpsTracking,
+  T0,
+} from '../support/gps.js';
 import { freshPglite } from '../support/stores.js';
 
 let ch: Awaited<ReturnType<typeof openTestChdb>>;
@@ -52,14 +54,7 @@ afterEach(async () => {
 const config = (env: Record<string, string> = {}) =>
   loadConfig({ DATA_DIR: '/nonexistent', GPS_CLICKHOUSE_BATCH_ROWS: '50', GPS_CLICKHOUSE_BATCH_MS: '10', ...env });
 const runner = (clickhouse: ClickHouseClient = ch.client, env: Record<string, string> = {}) => {
-  const r = gpsTrackingProjection({
-    log,
-    sql: pg.sql,
-    clickhouse,
-    config: config(env),
-    logger: silentLogger(),
-    retry: { baseMs: 5, maxMs: 20 },
-  });
+  const r = gpsTrackingRunner({ log, sql: pg.sql, clickhouse, config: config(env), retry: { baseMs: 5, maxMs: 20 } });
   runners.push(r);
   return r;
 };
@@ -207,13 +202,7 @@ describe('gps_tracking projection (ClickHouse)', () => {
     await second.stop();
 
     // The replay folds the whole shared log (earlier tests' devices too): compare this test's devices.
-    const replayed = await rebuildGpsTracking({
-      log,
-      sql: pg.sql,
-      clickhouse: ch.client,
-      config: config(),
-      logger: silentLogger(),
-    });
+    const replayed = await replayGpsTracking({ log, sql: pg.sql, clickhouse: ch.client, config: config() });
     expect(replayed).toBe(lastSeq);
     const mine = (rows: Visible[]) => rows.filter((x) => x.device_id.startsWith('van-') || x.device_id === 'truck-0');
     expect(mine(await visible())).toEqual(live);

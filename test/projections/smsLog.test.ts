@@ -4,13 +4,14 @@ import { newEvent } from '../../core/eventlog/newEvent.js';
 import type { EventLog } from '../../core/eventlog/port.js';
 import { uuidv7 } from '../../core/eventlog/uuid.js';
 import { silentLogger } from '../../core/logger.js';
-import { projectionRunner, rebuildProjection, type StoredEvent } from '../../core/runners/projectionRunner.js';
+import { projectionRunner, rebuildProjection, type Stored } from '../../core/runners/projectionRunner.js';
 import type { PostgresStore } from '../../core/stores/postgres.js';
-import { evolveSmsLog, type SmsLogRow, smsLogProjection } from '../../projections/smsLog.js';
+import { evolveSmsLog, type SmsLogFoldRow, smsLogProjection } from '../../projections/smsLog.js';
 import { smsOptOutsProjection } from '../../projections/smsOptOuts.js';
+import type { SmsEvent } from '../../schemas/events/sms.js';
 import { freshPglite } from '../support/stores.js';
 
-const queued = (id: string): SmsLogRow => ({
+const queued = (id: string): SmsLogFoldRow => ({
   id,
   status: 'queued',
   provider: null,
@@ -30,17 +31,22 @@ const queued = (id: string): SmsLogRow => ({
   history: [],
 });
 let seq = 10;
-const event = (type: string, data: object, causationId?: string): StoredEvent => ({
-  id: uuidv7(),
-  type,
-  subject: 'evt.sms.result',
-  time: new Date(Date.UTC(2024, 0, 1, 0, 0, ++seq)).toISOString(),
-  source: 'test',
-  data,
-  stream: 'EVENTS',
-  seq,
-  ...(causationId ? { causationId } : {}),
-});
+const event = <T extends SmsEvent['type']>(
+  type: T,
+  data: Extract<SmsEvent, { type: T }>['data'],
+  causationId?: string,
+): Stored<SmsEvent> =>
+  ({
+    id: uuidv7(),
+    type,
+    subject: 'evt.sms.result',
+    time: new Date(Date.UTC(2024, 0, 1, 0, 0, ++seq)).toISOString(),
+    source: 'test',
+    data,
+    stream: 'EVENTS',
+    seq,
+    ...(causationId ? { causationId } : {}),
+  }) as Stored<SmsEvent>;
 
 describe('sms_log fold', () => {
   it('goes queued → sent → delivered, counting attempts and keeping the cost the report brings', () => {

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadConfig } from '../../core/config.js';
 import { embeddedEventLog } from '../../core/eventlog/embedded.js';
 import { newEvent } from '../../core/eventlog/newEvent.js';
 import type { EventLog } from '../../core/eventlog/port.js';
@@ -73,7 +74,7 @@ const rowsFor = (providerEventId: string) =>
 
 describe('webhook_events projection', () => {
   it('is registered with the projections role', () => {
-    expect(projections).toContain(webhookEventsProjection);
+    expect(projections({ clickhouse: undefined }, loadConfig({ DATA_DIR: '/nonexistent' }))).toContain(webhookEventsProjection);
   });
 
   it('stores an accepted delivery as received, with its audit fields', async () => {

@@ -35,7 +35,8 @@ export const startApi = async (
   const config = loadConfig({ DATA_DIR: '/nonexistent', ADMIN_API_KEY: 'test-admin-key-0123456789abcdefghijklmnop', ...env });
   const logger = silentLogger();
   const log = embeddedEventLog(store.sql, { pollMs: 20 });
-  const runners: ProjectionRunner[] = projections.map((projection) =>
+  // The Postgres read models (no ClickHouse here: gps_tracking is not listed).
+  const runners: ProjectionRunner[] = projections({ clickhouse: undefined }, config).map((projection) =>
     projectionRunner({ log, sql: store.sql, projection, logger, batchSize: 1000, batchDelayMs: 0 }),
   );
   for (const r of runners) await r.start();

@@ -1,9 +1,11 @@
-import type { Projection } from '../../core/runners/projectionRunner.js';
+import { type Projection, readsAll } from '../../core/runners/projectionRunner.js';
 import type { Sql } from '../../core/stores/postgres.js';
 
 /** A read model for tests: per key, the sum of `amount` and the number of events folded. */
 export const counterProjection = (opts: { onBatch?: (events: number) => void; slowMs?: number } = {}): Projection => ({
+  kind: 'fold',
   name: 'test_counter',
+  reads: readsAll,
   stream: 'EVENTS',
   filterSubject: 'evt.counter.>',
   async apply(tx, events) {

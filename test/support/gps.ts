@@ -3,11 +3,36 @@ import type { ClickHouseClient } from '@clickhouse/client';
 import { type Config, loadConfig } from '../../core/config.js';
 import { newEvent } from '../../core/eventlog/newEvent.js';
 import type { EventEnvelope, EventLog } from '../../core/eventlog/port.js';
+import { silentLogger } from '../../core/logger.js';
+import { projectionRunner, rebuildProjection } from '../../core/runners/projectionRunner.js';
 import { type ClickHouseStore, openClickHouse } from '../../core/stores/clickhouse.js';
 import { migrate } from '../../core/stores/migrate.js';
-import type { PostgresStore } from '../../core/stores/postgres.js';
+import type { PostgresStore, Sql } from '../../core/stores/postgres.js';
+import { gpsTrackingProjection } from '../../projections/gpsTracking.js';
 import { GPS_REPORTED, type GpsReported, gpsSubject } from '../../schemas/events/gps.js';
 import { tempDir } from './stores.js';
+
+export interface GpsTrackingHarness {
+  log: EventLog;
+  sql: Sql;
+  clickhouse: ClickHouseClient;
+  config: Pick<Config, 'gps'>;
+  retry?: { baseMs: number; maxMs: number };
+}
+const gpsTrackingOptions = (o: GpsTrackingHarness) => ({
+  log: o.log,
+  sql: o.sql,
+  projection: gpsTrackingProjection({ clickhouse: o.clickhouse, config: o.config }),
+  logger: silentLogger(),
+  // gps_tracking batches by GPS_CLICKHOUSE_BATCH_*; these are the runner's defaults for folds.
+  batchSize: 1000,
+  batchDelayMs: 0,
+  ...(o.retry && { retry: o.retry }),
+});
+/** `gps_tracking` under the projection runner, as the `projections` role runs it. */
+export const gpsTrackingRunner = (o: GpsTrackingHarness) => projectionRunner(gpsTrackingOptions(o));
+/** `fleetgate replay gps_tracking`. */
+export const replayGpsTracking = (o: GpsTrackingHarness) => rebuildProjection(gpsTrackingOptions(o));
 
 /** A minute boundary two hours ago: inside any retention, so TTL never drops test points. */
 export const T0 = Math.floor((Date.now() - 2 * 3_600_000) / 60_000) * 60_000;

@@ -26,7 +26,8 @@ export const startRoutes = async (
   const config = loadConfig({ DATA_DIR: '/nonexistent', ...env });
   const logger = silentLogger();
   const log = embeddedEventLog(store.sql, { pollMs: 20 });
-  const runners: ProjectionRunner[] = projections.map((projection) =>
+  // The Postgres read models (no ClickHouse here: gps_tracking is not listed).
+  const runners: ProjectionRunner[] = projections({ clickhouse: undefined }, config).map((projection) =>
     projectionRunner({ log, sql: store.sql, projection, logger, batchSize: 1000, batchDelayMs: 0 }),
   );
   for (const r of runners) await r.start();
