@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { Value } from '@sinclair/typebox/value';
-import { clientAddress } from '../core/http/clientAddress.js';
+import { clientAddressResolver } from '../core/http/clientAddress.js';
 import type { HttpRequest, HttpResponse, TemplatedApp } from '../core/http/uws.js';
 import { metrics } from '../core/metrics.js';
 import { type ApiKeyStore, hasScope, presentedKey } from './auth.js';
@@ -50,7 +50,19 @@ const PIPELINE_HEADERS = [
   'host',
 ] as const;
 
-const snapshot = (res: HttpResponse, req: HttpRequest, names: readonly string[], allHeaders: boolean) => {
+/**
+ * Every `X-Forwarded-For` line, joined in order: a proxy may add a line of its own (HAProxy's
+ * `option forwardfor`) below the client's, and `getHeader` returns only the first.
+ */
+const forwardedFor = (req: HttpRequest): string | undefined => {
+  let joined: string | undefined;
+  req.forEach((k, v) => {
+    if (k === 'x-forwarded-for') joined = joined === undefined ? v : `${joined}, ${v}`;
+  });
+  return joined;
+};
+
+const snapshot = (res: HttpResponse, req: HttpRequest, names: readonly string[], allHeaders: boolean, proxied: boolean) => {
   const headers: Record<string, string> = {};
   if (allHeaders) {
     req.forEach((k, v) => {
@@ -61,6 +73,11 @@ const snapshot = (res: HttpResponse, req: HttpRequest, names: readonly string[],
       const v = req.getHeader(name);
       if (v !== '') headers[name] = v;
     }
+  }
+  if (proxied) {
+    const forwarded = forwardedFor(req);
+    if (forwarded === undefined) delete headers['x-forwarded-for'];
+    else headers['x-forwarded-for'] = forwarded;
   }
   const params: Record<string, string> = {};
   names.forEach((n, i) => {
@@ -87,6 +104,8 @@ const snapshot = (res: HttpResponse, req: HttpRequest, names: readonly string[],
 export const bindRoutes = (app: TemplatedApp, deps: ApiDeps, pipeline: ApiPipeline, routes: readonly RouteSpec[]) => {
   const { config, logger } = deps;
   const compiled = routes.map((r) => ({ route: r, ...compilePath(r.path) }));
+  const clientAddress = clientAddressResolver(config.api.trustProxy);
+  const proxied = !('hops' in config.api.trustProxy && config.api.trustProxy.hops === 0);
   // An access line per request only at debug: at info it would cost more than the request.
   const debug = logger.isLevelEnabled('debug');
 
@@ -97,7 +116,7 @@ export const bindRoutes = (app: TemplatedApp, deps: ApiDeps, pipeline: ApiPipeli
     body: Promise<Buffer> | undefined,
     requestId: string,
   ): Promise<Reply & { close?: boolean }> => {
-    const address = clientAddress(config.api.trustProxy, snap.remoteAddress, snap.headers['x-forwarded-for']);
+    const address = clientAddress(snap.remoteAddress, snap.headers['x-forwarded-for']);
     await pipeline.limiter.address(address);
     let principal: ApiPrincipal | undefined;
     if (route.auth !== 'public') {
@@ -177,7 +196,7 @@ export const bindRoutes = (app: TemplatedApp, deps: ApiDeps, pipeline: ApiPipeli
   const handlerFor = (route: RouteSpec, names: readonly string[]) => (res: HttpResponse, req: HttpRequest) => {
     const method = route.method;
     const ex = new Exchange(res);
-    const snap = snapshot(res, req, names, route.bodyFormat === 'raw' || route.allHeaders === true);
+    const snap = snapshot(res, req, names, route.bodyFormat === 'raw' || route.allHeaders === true, proxied);
     const requestId = REQUEST_ID.test(snap.headers['x-request-id'] ?? '')
       ? (snap.headers['x-request-id'] as string)
       : nextRequestId();

@@ -7,6 +7,7 @@ import { parse as parseDotenv } from 'dotenv';
 import { type Env, EnvSchema, envVarSchema, ROLES, type Role } from '../schemas/config.js';
 import { GatewayError } from '../schemas/errors.js';
 import type { JetStreamConfig } from './eventlog/jetstream.js';
+import { parseTrustProxy, type TrustedProxies } from './http/clientAddress.js';
 import type { ClickHouseConfig } from './stores/clickhouse.js';
 import type { PostgresConfig } from './stores/postgres.js';
 
@@ -80,7 +81,11 @@ export interface Config {
   ingest: { thread: 'main' | 'worker' };
   api: {
     publicUrl: string | undefined;
-    trustProxy: boolean;
+    /**
+     * TRUST_PROXY: the proxies whose X-Forwarded-For entries name the client (rate limits, audit,
+     * allowlists); the rightmost address no trusted proxy stands for is the client.
+     */
+    trustProxy: TrustedProxies;
     maxBodyBytes: number;
     bodyTimeoutMs: number;
     rateLimit: { windowSeconds: number; perKey: number; perIp: number };
@@ -162,6 +167,12 @@ export const loadConfig = (raw: Record<string, string | undefined>): Config => {
   if (env.NOTIFICATIONS_TIME_ZONE !== undefined && !validTimeZone(env.NOTIFICATIONS_TIME_ZONE)) {
     problems.push(
       `NOTIFICATIONS_TIME_ZONE=${JSON.stringify(env.NOTIFICATIONS_TIME_ZONE)}: expected an IANA time zone this Node knows`,
+    );
+  }
+  const trustProxy = parseTrustProxy(env.TRUST_PROXY ?? 'false');
+  if (typeof trustProxy === 'string') {
+    problems.push(
+      `TRUST_PROXY=${JSON.stringify(env.TRUST_PROXY)}: ${trustProxy}; expected ${envVarSchema('TRUST_PROXY')?.description}`,
     );
   }
   if (problems.length > 0) {
@@ -257,7 +268,7 @@ export const loadConfig = (raw: Record<string, string | undefined>): Config => {
     },
     api: {
       publicUrl: env.PUBLIC_URL?.replace(/\/+$/, ''),
-      trustProxy: env.TRUST_PROXY,
+      trustProxy: trustProxy as TrustedProxies,
       maxBodyBytes: env.API_MAX_BODY_BYTES,
       bodyTimeoutMs: env.API_BODY_TIMEOUT_SECONDS * 1000,
       rateLimit: { windowSeconds: env.RATE_LIMIT_WINDOW_SECONDS, perKey: env.RATE_LIMIT_PER_KEY, perIp: env.RATE_LIMIT_PER_IP },

@@ -48,7 +48,12 @@ export const EnvSchema = Type.Object({
 
   // HTTP API
   PUBLIC_URL: url(['http', 'https'], "the gateway's public base URL as providers call it (Twilio signs the full URL)"),
-  TRUST_PROXY: bool(false),
+  TRUST_PROXY: Type.String({
+    default: 'false',
+    minLength: 1,
+    description:
+      'which proxies in front may name the client in X-Forwarded-For: false, true (one hop: a single reverse proxy), a hop count, or a comma-separated list of proxy addresses and CIDR ranges',
+  }),
   API_MAX_BODY_BYTES: int(1_024, 64 * 1_048_576, 1_048_576, 'largest request body in bytes'),
   API_BODY_TIMEOUT_SECONDS: int(1, 600, 10, 'seconds a client has to send its whole body'),
   RATE_LIMIT_WINDOW_SECONDS: int(1, 86_400, 60, 'rate-limit window in seconds'),
