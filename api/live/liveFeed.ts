@@ -4,9 +4,11 @@ import type { Logger } from '../../core/logger.js';
 import type { Sql } from '../../core/stores/postgres.js';
 import type { GpsReported } from '../../schemas/events/gps.js';
 import { type ApiKeyStore, hasScope, presentedKey } from '../auth.js';
+import { liveKeyWatch } from './keyWatch.js';
 import { bufferedSources, liveMetrics } from './metrics.js';
 
 interface Subscriber {
+  keyId: string;
   keyPrefix: string;
   /** null: every vehicle. */
   vehicles: Set<string> | null;
@@ -26,6 +28,8 @@ export interface LiveFeedOptions {
   maxBufferedBytes: number;
   /** How often offline transitions are checked. */
   sweepMs?: number;
+  /** How often the subscribers' API keys are re-checked (a revoked key's sockets are closed). */
+  keyRecheckMs?: number;
 }
 
 /**
@@ -40,6 +44,7 @@ export const mountLiveFeed = async (app: TemplatedApp, opts: LiveFeedOptions) =>
   const lastSeen = new Map<string, number>();
   const offline = new Set<string>();
   const sockets = new Set<WebSocket<Subscriber>>();
+  const keyWatch = liveKeyWatch<WebSocket<Subscriber>>({ sql: opts.sql, logger, intervalMs: opts.keyRecheckMs });
 
   const publish = (deviceId: string, message: object) => {
     const topic = topicOf(deviceId);
@@ -79,7 +84,13 @@ export const mountLiveFeed = async (app: TemplatedApp, opts: LiveFeedOptions) =>
           if (!principal) return refuse('401 Unauthorized', 'GW_ERR_UNAUTHORIZED');
           if (!hasScope(principal, 'vehicles')) return refuse('403 Forbidden', 'GW_ERR_FORBIDDEN');
           res.cork(() =>
-            res.upgrade<Subscriber>({ keyPrefix: principal.prefix, vehicles: new Set() }, wsKey, protocol, extensions, context),
+            res.upgrade<Subscriber>(
+              { keyId: principal.keyId, keyPrefix: principal.prefix, vehicles: new Set() },
+              wsKey,
+              protocol,
+              extensions,
+              context,
+            ),
           );
         },
         () => refuse('503 Service Unavailable', 'GW_ERR_INTERNAL'),
@@ -87,6 +98,7 @@ export const mountLiveFeed = async (app: TemplatedApp, opts: LiveFeedOptions) =>
     },
     open: (ws) => {
       sockets.add(ws);
+      keyWatch.track(ws.getUserData().keyId, ws);
       liveMetrics.subscribers.inc();
     },
     message: (ws, message) => {
@@ -135,6 +147,7 @@ export const mountLiveFeed = async (app: TemplatedApp, opts: LiveFeedOptions) =>
     },
     close: (ws) => {
       sockets.delete(ws);
+      keyWatch.untrack(ws.getUserData().keyId, ws);
       liveMetrics.subscribers.dec();
       if (sockets.size === 0) scheduleStop();
     },
@@ -265,6 +278,7 @@ export const mountLiveFeed = async (app: TemplatedApp, opts: LiveFeedOptions) =>
     async close() {
       bufferedSources.delete(buffered);
       clearInterval(sweep);
+      keyWatch.close();
       for (const ws of sockets) ws.end(1001, 'server shutting down');
       await stopFollowing();
     },
