@@ -23,6 +23,13 @@ const ID_PREFIX = randomBytes(6).toString('base64url');
 let idCounter = 0;
 const nextRequestId = () => `${ID_PREFIX}-${(++idCounter).toString(36)}`;
 
+/**
+ * Methods that may appear as a metrics label; anything else a client sends is counted as OTHER,
+ * so unauthenticated clients cannot create series without bound (issue 23).
+ */
+const LABELLED_METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS']);
+const methodLabel = (method: string) => (LABELLED_METHODS.has(method) ? method : 'OTHER');
+
 const JSON_TYPE = /^application\/(?:[\w.+-]+\+)?json\s*(?:;|$)/i;
 const REQUEST_ID = /^[\w.:-]{1,64}$/;
 
@@ -275,7 +282,7 @@ export const bindRoutes = (app: TemplatedApp, deps: ApiDeps, pipeline: ApiPipeli
       : new HttpProblem('GW_ERR_ROUTE_NOT_FOUND', `no route ${path}`);
     const { problem, headers } = toProblem(e, { requestId, path });
     metrics.httpRefusals.inc({ route: 'unmatched', code: problem.code });
-    metrics.httpRequests.observe({ method, route: 'unmatched', status: String(problem.status) }, 0);
+    metrics.httpRequests.observe({ method: methodLabel(method), route: 'unmatched', status: String(problem.status) }, 0);
     ex.send(
       problem.status,
       { 'x-request-id': requestId, 'content-type': PROBLEM_TYPE, ...headers },

@@ -17,6 +17,11 @@ export interface Config {
   dataDir: string;
   roles: readonly Role[];
   http: { host: string; port: number };
+  /**
+   * The internal listener for `/metrics` and the probes, apart from the public API port.
+   * `port === http.port`: no listener, `/metrics` on the API port (an operator's explicit choice).
+   */
+  metrics: { host: string; port: number; portExplicit: boolean };
   logLevel: Env['LOG_LEVEL'];
   shutdownTimeoutMs: number;
   /** Decided here, once: embedded parts unless the distributed variable is set. */
@@ -184,6 +189,7 @@ export const loadConfig = (raw: Record<string, string | undefined>): Config => {
     dataDir,
     roles: [...new Set(env.ROLES.split(',') as Role[])].sort((a, b) => ROLES.indexOf(a) - ROLES.indexOf(b)),
     http: { host: env.HTTP_HOST, port: env.HTTP_PORT },
+    metrics: { host: env.METRICS_HOST, port: env.METRICS_PORT, portExplicit: Boolean(raw.METRICS_PORT?.trim()) },
     logLevel: env.LOG_LEVEL,
     shutdownTimeoutMs: env.SHUTDOWN_TIMEOUT_SECONDS * 1000,
     mode: {

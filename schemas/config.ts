@@ -32,6 +32,17 @@ export const EnvSchema = Type.Object({
   DATA_DIR: Type.String({ default: './data', minLength: 1, description: 'a directory path' }),
   HTTP_HOST: Type.String({ default: '0.0.0.0', minLength: 1, description: 'an address to listen on' }),
   HTTP_PORT: port(8080),
+  METRICS_HOST: Type.String({
+    default: '127.0.0.1',
+    minLength: 1,
+    description: 'the address the internal listener (/metrics, /healthz, /readyz) binds to',
+  }),
+  METRICS_PORT: int(
+    0,
+    65_535,
+    9_464,
+    'a TCP port for the internal listener: /metrics, /healthz, /readyz (HTTP_PORT: /metrics on the public API port instead)',
+  ),
   MQTT_PORT: port(1883),
   MQTT_WS_PORT: Type.Optional(
     Type.Integer({ minimum: 1, maximum: 65_535, description: 'a TCP port for MQTT over WebSocket (unset: off)' }),
