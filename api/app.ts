@@ -1,3 +1,4 @@
+import { clientAddressResolver } from '../core/http/clientAddress.js';
 import type { HttpRequest, HttpResponse, TemplatedApp } from '../core/http/uws.js';
 import { metrics } from '../core/metrics.js';
 import type { ApiDeps } from './deps.js';
@@ -25,12 +26,13 @@ export const bindRoutes = (app: TemplatedApp, deps: ApiDeps, pipeline: ApiPipeli
   const compiled = routes.map((r) => ({ route: r, ...compilePath(r.path) }));
   // An access line per request only at debug: at info it would cost more than the request.
   const debug = logger.isLevelEnabled('debug');
-  const runDeps = { pipeline, config, logger };
+  const runDeps = { pipeline, logger, clientAddress: clientAddressResolver(config.api.trustProxy) };
+  const proxied = !('hops' in config.api.trustProxy && config.api.trustProxy.hops === 0);
 
   const handlerFor = (route: RouteSpec, names: readonly string[]) => (res: HttpResponse, req: HttpRequest) => {
     const method = route.method;
     const ex = new Exchange(res);
-    const snap = snapshot(res, req, names, route.bodyFormat === 'raw' || route.allHeaders === true);
+    const snap = snapshot(res, req, names, route.bodyFormat === 'raw' || route.allHeaders === true, proxied);
     const requestId = requestIdOf(snap.headers);
     const stopTimer = metrics.httpRequests.startTimer({ method, route: route.path });
     const format = route.bodyFormat ?? (route.body ? 'json' : 'none');

@@ -70,6 +70,7 @@ export const stop = (child: ChildProcess) =>
 
 export const startGateway = async (env: Record<string, string>, roles: string, execArgv: string[] = []) => {
   const port = await freePort();
+  const metricsPort = await freePort();
   // Node/V8 flags for the gateway alone (not the load processes), e.g. GC experiments; on the command
   // line rather than in NODE_OPTIONS, which refuses some V8 flags (--single-threaded-gc).
   const benchFlags = process.env.BENCH_GATEWAY_NODE_OPTIONS?.split(/\s+/).filter(Boolean) ?? [];
@@ -82,6 +83,7 @@ export const startGateway = async (env: Record<string, string>, roles: string, e
         ...GLIBC_MALLOC_ENV,
         ...process.env,
         HTTP_PORT: String(port),
+        METRICS_PORT: String(metricsPort),
         MQTT_PORT: String(await freePort()),
         HTTP_HOST: '127.0.0.1',
         ADMIN_API_KEY: ADMIN_KEY,
@@ -113,7 +115,8 @@ export const startGateway = async (env: Record<string, string>, roles: string, e
     }
     await new Promise((r) => setTimeout(r, 100));
   }
-  return { url: `http://127.0.0.1:${port}`, child };
+  /** `metricsUrl`: the internal listener, where `/metrics` is served. */
+  return { url: `http://127.0.0.1:${port}`, metricsUrl: `http://127.0.0.1:${metricsPort}`, child };
 };
 
 export const runApiBench = async (args: string[]): Promise<number> => {

@@ -246,6 +246,8 @@ const startLoad = async (cfg: LoadConfig, timeoutMs = 180_000) => {
 
 interface Gateway {
   url: string;
+  /** The internal listener (METRICS_PORT), where `/metrics` is served. */
+  metricsUrl: string;
   child: ChildProcess;
 }
 
@@ -275,7 +277,7 @@ interface GatewayCounters {
 }
 
 const counters = async (gw: Gateway): Promise<GatewayCounters> => {
-  const text = await (await fetch(`${gw.url}/metrics`)).text();
+  const text = await (await fetch(`${gw.metricsUrl}/metrics`)).text();
   return {
     accepted: metric(text, 'fleetgate_gps_points_accepted_total', 'source="mqtt"'),
     batches: metric(text, 'fleetgate_gps_batch_points_count', 'source="mqtt"'),

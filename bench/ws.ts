@@ -69,8 +69,8 @@ const sampled = async <T>(pid: number, phase: () => Promise<T>) => {
  * Runs a phase between two scrapes of the gateway's /metrics: its own share of send → ack (points
  * queued → durable, `fleetgate_gps_durable_seconds{source="ws"}`) and its worst event-loop delay.
  */
-const withInternals = async <T>(gatewayUrl: string, phase: () => Promise<T>) => {
-  const scrape = async () => (await fetch(`${gatewayUrl}/metrics`)).text();
+const withInternals = async <T>(metricsUrl: string, phase: () => Promise<T>) => {
+  const scrape = async () => (await fetch(`${metricsUrl}/metrics`)).text();
   const before = buckets(await scrape(), 'fleetgate_gps_durable_seconds', 'source="ws"');
   const result = await phase();
   const text = await scrape();
@@ -180,13 +180,13 @@ export const runWsBench = async (args: string[]): Promise<number> => {
       });
       const url = `${gw.url.replace('http', 'ws')}/v1/ws/driver`;
       const pid = gw.child.pid as number;
-      const maxRun = await withInternals(gw.url, () =>
+      const maxRun = await withInternals(gw.metricsUrl, () =>
         sampled(pid, () => load({ url, tokens, connections, seconds, perSecond: 0, window: 4 })),
       );
       const max = maxRun.result;
       row(`${name}, closed loop`, max.result, max.peakRss);
       inside.push(maxRun.line(`${name}, closed loop`));
-      const atRun = await withInternals(gw.url, () =>
+      const atRun = await withInternals(gw.metricsUrl, () =>
         sampled(pid, () =>
           load({
             url,

@@ -9,6 +9,7 @@ import type { EmailLocale } from '../schemas/emailTemplates.js';
 import { GatewayError } from '../schemas/errors.js';
 import { configProblems, mailTestModeReason } from './configProblems.js';
 import type { JetStreamConfig } from './eventlog/jetstream.js';
+import { parseTrustProxy, type TrustedProxies } from './http/clientAddress.js';
 import type { ClickHouseConfig } from './stores/clickhouse.js';
 import type { PostgresConfig } from './stores/postgres.js';
 
@@ -53,6 +54,11 @@ export interface Config {
   dataDir: string;
   roles: readonly Role[];
   http: { host: string; port: number };
+  /**
+   * The internal listener for `/metrics` and the probes, apart from the public API port.
+   * `port === http.port`: no listener, `/metrics` on the API port (an operator's explicit choice).
+   */
+  metrics: { host: string; port: number; portExplicit: boolean };
   logLevel: Env['LOG_LEVEL'];
   shutdownTimeoutMs: number;
   /** Decided here, once: embedded parts unless the distributed variable is set. */
@@ -129,7 +135,11 @@ export interface Config {
   ingest: { thread: 'main' | 'worker' };
   api: {
     publicUrl: string | undefined;
-    trustProxy: boolean;
+    /**
+     * TRUST_PROXY: the proxies whose X-Forwarded-For entries name the client (rate limits, audit,
+     * allowlists); the rightmost address no trusted proxy stands for is the client.
+     */
+    trustProxy: TrustedProxies;
     maxBodyBytes: number;
     bodyTimeoutMs: number;
     rateLimit: { windowSeconds: number; perKey: number; perIp: number };
@@ -222,6 +232,7 @@ export const loadConfig = (raw: Record<string, string | undefined>): Config => {
     dataDir,
     roles: [...new Set(env.ROLES.split(',') as Role[])].sort((a, b) => ROLES.indexOf(a) - ROLES.indexOf(b)),
     http: { host: env.HTTP_HOST, port: env.HTTP_PORT },
+    metrics: { host: env.METRICS_HOST, port: env.METRICS_PORT, portExplicit: Boolean(raw.METRICS_PORT?.trim()) },
     logLevel: env.LOG_LEVEL,
     shutdownTimeoutMs: env.SHUTDOWN_TIMEOUT_SECONDS * 1000,
     mode: {
@@ -327,7 +338,7 @@ export const loadConfig = (raw: Record<string, string | undefined>): Config => {
     },
     api: {
       publicUrl: env.PUBLIC_URL?.replace(/\/+$/, ''),
-      trustProxy: env.TRUST_PROXY,
+      trustProxy: parseTrustProxy(env.TRUST_PROXY ?? 'false') as TrustedProxies,
       maxBodyBytes: env.API_MAX_BODY_BYTES,
       bodyTimeoutMs: env.API_BODY_TIMEOUT_SECONDS * 1000,
       rateLimit: { windowSeconds: env.RATE_LIMIT_WINDOW_SECONDS, perKey: env.RATE_LIMIT_PER_KEY, perIp: env.RATE_LIMIT_PER_IP },

@@ -1,5 +1,6 @@
 import { Value } from '@sinclair/typebox/value';
 import { type Env, EnvSchema, envVarSchema } from '../schemas/config.js';
+import { parseTrustProxy } from './http/clientAddress.js';
 
 /** Variables named like this hold credentials: a problem names them but never shows their value. */
 const SECRET_NAME = /(KEY|TOKEN|SECRET|PASSWORD)$/;
@@ -57,6 +58,12 @@ const crossFieldProblems = (env: Env): string[] => {
     problems.push('FCM_TEST_MODE=false needs FCM_SERVICE_ACCOUNT (a service-account JSON file path)');
   }
   if (!env.TELEGRAM_TEST_MODE && !env.TELEGRAM_BOT_TOKEN) problems.push('TELEGRAM_TEST_MODE=false needs TELEGRAM_BOT_TOKEN');
+  const trustProxy = parseTrustProxy(env.TRUST_PROXY ?? 'false');
+  if (typeof trustProxy === 'string') {
+    problems.push(
+      `TRUST_PROXY=${JSON.stringify(env.TRUST_PROXY)}: ${trustProxy}; expected ${envVarSchema('TRUST_PROXY')?.description}`,
+    );
+  }
   return problems;
 };
 

@@ -132,6 +132,10 @@ export const startGateway = async (config: Config, logger: Logger, parts: Gatewa
     http = await startHttpServer({
       host: config.http.host,
       port: config.http.port,
+      internal:
+        config.metrics.port === config.http.port && config.http.port !== 0
+          ? undefined
+          : { host: config.metrics.host, port: config.metrics.port, explicit: config.metrics.portExplicit },
       logger,
       mount: async (app: TemplatedApp) => {
         if (roles.has('ingest') && parts.mountIngest) sockets = await parts.mountIngest(app, stores);
@@ -170,6 +174,7 @@ export const startGateway = async (config: Config, logger: Logger, parts: Gatewa
       ingestThread: roles.has('ingest') ? config.ingest.thread : undefined,
       dataDir: config.dataDir,
       httpPort: http.port,
+      metricsPort: http.metricsPort,
       malloc: mallocTuning(),
     },
     'fleetgate ready',

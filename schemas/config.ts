@@ -32,6 +32,17 @@ export const EnvSchema = Type.Object({
   DATA_DIR: Type.String({ default: './data', minLength: 1, description: 'a directory path' }),
   HTTP_HOST: Type.String({ default: '0.0.0.0', minLength: 1, description: 'an address to listen on' }),
   HTTP_PORT: port(8080),
+  METRICS_HOST: Type.String({
+    default: '127.0.0.1',
+    minLength: 1,
+    description: 'the address the internal listener (/metrics, /healthz, /readyz) binds to',
+  }),
+  METRICS_PORT: int(
+    0,
+    65_535,
+    9_464,
+    'a TCP port for the internal listener: /metrics, /healthz, /readyz (HTTP_PORT: /metrics on the public API port instead)',
+  ),
   MQTT_PORT: port(1883),
   MQTT_WS_PORT: Type.Optional(
     Type.Integer({ minimum: 1, maximum: 65_535, description: 'a TCP port for MQTT over WebSocket (unset: off)' }),
@@ -48,7 +59,12 @@ export const EnvSchema = Type.Object({
 
   // HTTP API
   PUBLIC_URL: url(['http', 'https'], "the gateway's public base URL as providers call it (Twilio signs the full URL)"),
-  TRUST_PROXY: bool(false),
+  TRUST_PROXY: Type.String({
+    default: 'false',
+    minLength: 1,
+    description:
+      'which proxies in front may name the client in X-Forwarded-For: false, true (one hop: a single reverse proxy), a hop count, or a comma-separated list of proxy addresses and CIDR ranges',
+  }),
   API_MAX_BODY_BYTES: int(1_024, 64 * 1_048_576, 1_048_576, 'largest request body in bytes'),
   API_BODY_TIMEOUT_SECONDS: int(1, 600, 10, 'seconds a client has to send its whole body'),
   RATE_LIMIT_WINDOW_SECONDS: int(1, 86_400, 60, 'rate-limit window in seconds'),

@@ -35,8 +35,29 @@ const PIPELINE_HEADERS = [
   'host',
 ] as const;
 
-/** What must be read from uWS's request before the handler returns (it is invalid afterwards). */
-export const snapshot = (res: HttpResponse, req: HttpRequest, names: readonly string[], allHeaders: boolean) => {
+/**
+ * Every `X-Forwarded-For` line, joined in order: a proxy may add a line of its own (HAProxy's
+ * `option forwardfor`) below the client's, and `getHeader` returns only the first.
+ */
+const forwardedFor = (req: HttpRequest): string | undefined => {
+  let joined: string | undefined;
+  req.forEach((k, v) => {
+    if (k === 'x-forwarded-for') joined = joined === undefined ? v : `${joined}, ${v}`;
+  });
+  return joined;
+};
+
+/**
+ * What must be read from uWS's request before the handler returns (it is invalid afterwards).
+ * `proxied`: a proxy is trusted, so every `X-Forwarded-For` line is kept for the address.
+ */
+export const snapshot = (
+  res: HttpResponse,
+  req: HttpRequest,
+  names: readonly string[],
+  allHeaders: boolean,
+  proxied: boolean,
+) => {
   const headers: Record<string, string> = {};
   if (allHeaders) {
     req.forEach((k, v) => {
@@ -47,6 +68,11 @@ export const snapshot = (res: HttpResponse, req: HttpRequest, names: readonly st
       const v = req.getHeader(name);
       if (v !== '') headers[name] = v;
     }
+  }
+  if (proxied) {
+    const forwarded = forwardedFor(req);
+    if (forwarded === undefined) delete headers['x-forwarded-for'];
+    else headers['x-forwarded-for'] = forwarded;
   }
   const params: Record<string, string> = {};
   names.forEach((n, i) => {

@@ -1,6 +1,5 @@
 import { Value } from '@sinclair/typebox/value';
-import type { Config } from '../../core/config.js';
-import { clientAddress } from '../../core/http/clientAddress.js';
+import type { ClientAddress } from '../../core/http/clientAddress.js';
 import type { Logger } from '../../core/logger.js';
 import type { ApiKeyStore } from '../auth.js';
 import type { IdempotencyStore } from '../idempotency.js';
@@ -20,8 +19,9 @@ export interface ApiPipeline {
 
 export interface RunRouteDeps {
   pipeline: ApiPipeline;
-  config: Pick<Config, 'api'>;
   logger: Logger;
+  /** The client's address from the socket peer and the trusted proxies' `X-Forwarded-For`. */
+  clientAddress: ClientAddress;
 }
 
 /**
@@ -29,14 +29,14 @@ export interface RunRouteDeps {
  * (JSON, validated) and query, then the route's handler, once per `Idempotency-Key`.
  */
 export const runRoute = async (
-  { pipeline, config, logger }: RunRouteDeps,
+  { pipeline, logger, clientAddress }: RunRouteDeps,
   route: RouteSpec,
   snap: RequestSnapshot,
   method: Method,
   body: Promise<Buffer> | undefined,
   requestId: string,
 ): Promise<Reply & { close?: boolean }> => {
-  const address = clientAddress(config.api.trustProxy, snap.remoteAddress, snap.headers['x-forwarded-for']);
+  const address = clientAddress(snap.remoteAddress, snap.headers['x-forwarded-for']);
   await pipeline.limiter.address(address);
   const principal = await authorize(route, snap.headers, pipeline.keys, pipeline.limiter);
   const rawBody = body ? await body : Buffer.alloc(0);

@@ -5,6 +5,13 @@ import type { Method } from '../route.js';
 import { Exchange } from './exchange.js';
 import { nextRequestId } from './requestSnapshot.js';
 
+/**
+ * Methods that may appear as a metrics label; anything else a client sends is counted as OTHER,
+ * so unauthenticated clients cannot create series without bound.
+ */
+const LABELLED_METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS']);
+const methodLabel = (method: string) => (LABELLED_METHODS.has(method) ? method : 'OTHER');
+
 /** Any request no route took: 405 when the path exists under another method, else 404. */
 export const unmatched =
   (routes: readonly { regex: RegExp; route: { method: Method } }[]) => (res: HttpResponse, req: HttpRequest) => {
@@ -20,7 +27,7 @@ export const unmatched =
       : new HttpProblem('GW_ERR_ROUTE_NOT_FOUND', `no route ${path}`);
     const { problem, headers } = toProblem(e, { requestId, path });
     metrics.httpRefusals.inc({ route: 'unmatched', code: problem.code });
-    metrics.httpRequests.observe({ method, route: 'unmatched', status: String(problem.status) }, 0);
+    metrics.httpRequests.observe({ method: methodLabel(method), route: 'unmatched', status: String(problem.status) }, 0);
     ex.send(
       problem.status,
       { 'x-request-id': requestId, 'content-type': PROBLEM_TYPE, ...headers },

@@ -4,6 +4,7 @@ import type { Logger } from '../../core/logger.js';
 import type { Sql } from '../../core/stores/postgres.js';
 import type { ApiKeyStore } from '../auth.js';
 import { gpsFollower } from './gpsFollower.js';
+import { liveKeyWatch } from './keyWatch.js';
 import { type LiveSubscriber, liveSocket } from './liveSocket.js';
 import { bufferedSources, liveMetrics } from './metrics.js';
 import { liveFanOut, vehiclePresence } from './presence.js';
@@ -18,6 +19,8 @@ export interface LiveFeedOptions {
   maxBufferedBytes: number;
   /** How often offline transitions are checked. */
   sweepMs?: number;
+  /** How often the subscribers' API keys are re-checked (a revoked key's sockets are closed). */
+  keyRecheckMs?: number;
 }
 
 /**
@@ -33,6 +36,7 @@ export const mountLiveFeed = async (app: TemplatedApp, opts: LiveFeedOptions) =>
   const { logger } = opts;
   const sockets = new Set<WebSocket<LiveSubscriber>>();
   const presence = vehiclePresence(opts.offlineAfterMs, liveFanOut(app));
+  const keyWatch = liveKeyWatch<WebSocket<LiveSubscriber>>({ sql: opts.sql, logger, intervalMs: opts.keyRecheckMs });
 
   const buffered = () => {
     let sum = 0;
@@ -68,6 +72,7 @@ export const mountLiveFeed = async (app: TemplatedApp, opts: LiveFeedOptions) =>
       sockets,
       startFollowing: follower.start,
       onLastClosed: follower.scheduleStop,
+      keyWatch,
     }),
   );
 
@@ -80,6 +85,7 @@ export const mountLiveFeed = async (app: TemplatedApp, opts: LiveFeedOptions) =>
     async close() {
       bufferedSources.delete(buffered);
       clearInterval(sweep);
+      keyWatch.close();
       for (const ws of sockets) ws.end(1001, 'server shutting down');
       await follower.stop();
     },

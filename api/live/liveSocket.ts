@@ -5,6 +5,8 @@ import { liveMetrics } from './metrics.js';
 import { ALL, topicOf } from './presence.js';
 
 export interface LiveSubscriber {
+  /** The API key's id: its sockets are closed when the key is revoked (`keyWatch.ts`). */
+  keyId: string;
   keyPrefix: string;
   /** null: every vehicle. */
   vehicles: Set<string> | null;
@@ -19,6 +21,11 @@ export interface LiveSocketOptions {
   /** Resolves once the GPS stream is being followed. */
   startFollowing(): Promise<void>;
   onLastClosed(): void;
+  /** Each socket's key is re-checked while it is open. */
+  keyWatch: {
+    track(keyId: string, ws: WebSocket<LiveSubscriber>): void;
+    untrack(keyId: string, ws: WebSocket<LiveSubscriber>): void;
+  };
 }
 
 const sendError = (ws: WebSocket<LiveSubscriber>, code: string, reason?: string) =>
@@ -52,7 +59,13 @@ export const liveSocket = (opts: LiveSocketOptions): WebSocketBehavior<LiveSubsc
         if (!principal) return refuse('401 Unauthorized', 'GW_ERR_UNAUTHORIZED');
         if (!hasScope(principal, 'vehicles')) return refuse('403 Forbidden', 'GW_ERR_FORBIDDEN');
         res.cork(() =>
-          res.upgrade<LiveSubscriber>({ keyPrefix: principal.prefix, vehicles: new Set() }, wsKey, protocol, extensions, context),
+          res.upgrade<LiveSubscriber>(
+            { keyId: principal.keyId, keyPrefix: principal.prefix, vehicles: new Set() },
+            wsKey,
+            protocol,
+            extensions,
+            context,
+          ),
         );
       },
       () => refuse('503 Service Unavailable', 'GW_ERR_INTERNAL'),
@@ -60,6 +73,7 @@ export const liveSocket = (opts: LiveSocketOptions): WebSocketBehavior<LiveSubsc
   },
   open: (ws) => {
     opts.sockets.add(ws);
+    opts.keyWatch.track(ws.getUserData().keyId, ws);
     liveMetrics.subscribers.inc();
   },
   message: (ws, message) => {
@@ -101,6 +115,7 @@ export const liveSocket = (opts: LiveSocketOptions): WebSocketBehavior<LiveSubsc
   },
   close: (ws) => {
     opts.sockets.delete(ws);
+    opts.keyWatch.untrack(ws.getUserData().keyId, ws);
     liveMetrics.subscribers.dec();
     if (opts.sockets.size === 0) opts.onLastClosed();
   },

@@ -99,7 +99,7 @@ export const handleWebhook = async (
         bodyBase64: ctx.rawBody.subarray(0, REFUSED_BODY_PREFIX_BYTES).toString('base64'),
         bodyBytes: ctx.rawBody.length,
       }
-    : { bodyBase64: ctx.rawBody.toString('base64') };
+    : { bodyBase64: (verification.body ?? ctx.rawBody).toString('base64') };
   const event = (e: ProviderEvent, extra: { signatureValid: boolean; duplicate: boolean; error?: string }) => {
     const data: WebhookReceivedData = { ...base, ...body, ...e, ...extra };
     if (ctx.headers['content-type'] !== undefined) data.contentType = ctx.headers['content-type'];

@@ -26,7 +26,15 @@ export interface ProviderEvent {
  * provider retries). `events` on a refused delivery are what it claims, for the audit only.
  */
 export type Verification =
-  | { verdict: 'valid'; events: ProviderEvent[] }
+  | {
+      verdict: 'valid';
+      events: ProviderEvent[];
+      /**
+       * What to record and act on instead of the posted body, when the provider's authenticity
+       * comes from asking its API (YooKassa: the re-fetched object), not from a signature over it.
+       */
+      body?: Buffer;
+    }
   | { verdict: 'invalid' | 'malformed' | 'unverifiable'; reason: string; events: ProviderEvent[] };
 
 /** One provider's authentication scheme. Outcomes are data; only a programming error throws. */

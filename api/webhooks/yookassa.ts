@@ -43,20 +43,28 @@ export const allowlistMatcher = (allowlist: readonly string[]) => {
   };
 };
 
-/** The API path that holds the notified object; payouts, deals etc. are not ours to confirm. */
-const objectPath = (event: string, id: string) => {
-  const kind = event.startsWith('payment.') ? 'payments' : event.startsWith('refund.') ? 'refunds' : undefined;
-  return kind && `/${kind}/${encodeURIComponent(id)}`;
-};
+/** The API collection that holds the notified object; payouts, deals etc. are not ours to confirm. */
+const objectKind = (event: string) =>
+  event.startsWith('payment.') ? 'payment' : event.startsWith('refund.') ? 'refund' : undefined;
+
+/** What the API answered for an object: its own id and status, and its bytes as sent. */
+interface Fetched {
+  id: unknown;
+  status: unknown;
+  raw: string;
+}
 
 /**
  * YooKassa signs nothing (PROVIDERS.md §3): a notification counts only if it comes from an
  * allowlisted address AND the API, asked with our credentials, reports the object in the
- * notified status. The event id is `${event}:${object.id}`; YooKassa repeats notifications.
+ * notified status. The posted body is only a hint of which object to fetch: the event id
+ * (`${kind}.${status}:${id}`, the dedupe key) and the recorded body come from the re-fetched
+ * object, so a forged body can neither change what is stored nor take the dedupe slot of the
+ * genuine notification (issue 23). YooKassa repeats notifications.
  */
 export const yookassaVerifier = (opts: YooKassaVerifierOptions): WebhookVerifier => {
   const allowed = allowlistMatcher(opts.allowlist);
-  const refetch = async (path: string): Promise<{ status?: string } | number | Error> => {
+  const refetch = async (path: string): Promise<Fetched | number | Error> => {
     try {
       const res = await opts.fetch(opts.apiUrl + path, {
         headers: { authorization: `Basic ${Buffer.from(`${opts.shopId}:${opts.secretKey}`).toString('base64')}` },
@@ -66,7 +74,10 @@ export const yookassaVerifier = (opts: YooKassaVerifierOptions): WebhookVerifier
         await res.body?.cancel();
         return res.status;
       }
-      return (await res.json()) as { status?: string };
+      const raw = await res.text();
+      const object = parseJsonObject(Buffer.from(raw));
+      if (!object) return new Error('the API answered something other than a JSON object');
+      return { id: object.id, status: object.status, raw };
     } catch (e) {
       return e as Error;
     }
@@ -85,25 +96,30 @@ export const yookassaVerifier = (opts: YooKassaVerifierOptions): WebhookVerifier
       if (!opts.shopId || !opts.secretKey) return notConfigured();
       if (!allowed(remoteAddress))
         return { verdict: 'invalid', reason: `source address ${remoteAddress} is not allowlisted`, events: claimed };
-      const path = event && id && objectPath(event, id);
-      if (!path || body?.type !== 'notification') {
+      const kind = event && objectKind(event);
+      if (!kind || !id || body?.type !== 'notification') {
         return { verdict: 'invalid', reason: 'not a payment or refund notification', events: claimed };
       }
-      const fetched = await refetch(path);
+      const fetched = await refetch(`/${kind}s/${encodeURIComponent(id)}`);
       if (fetched instanceof Error)
         return { verdict: 'unverifiable', reason: `re-fetch failed: ${fetched.message}`, events: claimed };
       // 404 means no such object in our shop: a forgery, not an outage. Other errors may pass.
       if (fetched === 404) return { verdict: 'invalid', reason: 'the object does not exist at YooKassa', events: claimed };
       if (typeof fetched === 'number')
         return { verdict: 'unverifiable', reason: `re-fetch answered ${fetched}`, events: claimed };
-      if (fetched.status !== object?.status) {
+      const actual = `${kind}.${String(fetched.status)}`;
+      if (fetched.id !== id || actual !== event) {
         return {
           verdict: 'invalid',
-          reason: `notified status ${String(object?.status)} but YooKassa reports ${String(fetched.status)}`,
+          reason: `notified ${event} but YooKassa reports ${actual}`.slice(0, 512),
           events: claimed,
         };
       }
-      return { verdict: 'valid', events: claimed };
+      return {
+        verdict: 'valid',
+        events: [providerEvent(`${actual}:${id}`, actual)],
+        body: Buffer.from(`{"type":"notification","event":${JSON.stringify(actual)},"object":${fetched.raw}}`),
+      };
     },
   };
 };

@@ -1,27 +1,12 @@
 import type { Aedes, Client } from 'aedes';
 import type { EventLog } from '../../core/eventlog/port.js';
 import type { Logger } from '../../core/logger.js';
-import { unhandledEvent } from '../../schemas/events/define.js';
-import { type DeviceEvent, deviceEvents } from '../../schemas/events/device.js';
-
-/** Registry changes that must end a device's sessions at once. */
-const revokes = (e: DeviceEvent): boolean => {
-  switch (e.type) {
-    case 'device.disabled':
-    case 'device.token_rotated':
-      return true;
-    case 'device.registered':
-    case 'device.enabled':
-      return false;
-    default:
-      return unhandledEvent(e);
-  }
-};
+import { followDeviceChanges } from '../deviceRevocations.js';
 
 /**
- * Follows the registry's audit events (from any process or thread, through the log): drops what
- * this registry cached about the device, and for a device that was disabled or got a new token
- * closes its connections: a revoked token stops working now, not at the next reconnect.
+ * Follows the registry's audit events: drops what this registry cached about the device, and for
+ * a device that was disabled or got a new token closes its MQTT connections: a revoked token
+ * stops working now, not at the next reconnect.
  */
 export const startRevocation = async (opts: {
   log: EventLog;
@@ -30,31 +15,21 @@ export const startRevocation = async (opts: {
   deviceIdOf(client: Client): string | undefined;
   logger: Logger;
 }) => {
-  const abort = new AbortController();
-  const from = (await opts.log.lastSeq('EVENTS')) + 1;
-  const done = (async () => {
-    for await (const m of opts.log.follow('EVENTS', { fromSeq: from, filterSubject: 'evt.device.>', signal: abort.signal })) {
-      for (const e of m.events) {
-        if (!deviceEvents.is(e)) continue;
-        const deviceId = e.data.deviceId;
-        // Any change (a device registered or enabled elsewhere too) drops what this process cached,
-        // e.g. an "unknown device" remembered from a connect attempt made before it was registered.
-        opts.devices.invalidate(deviceId);
-        if (!revokes(e)) continue;
-        // `clients` (client id → Client) is Aedes' own registry; its typings leave it out.
-        const connected = (opts.broker as unknown as { clients: Record<string, Client> }).clients;
-        const clients = Object.values(connected).filter((c) => opts.deviceIdOf(c) === deviceId);
-        for (const c of clients) c.close();
-        if (clients.length) opts.logger.info({ deviceId, reason: e.type, closed: clients.length }, 'device sessions closed');
-      }
-    }
-  })().catch((err) => {
-    if (!abort.signal.aborted) opts.logger.error({ err }, 'revocation follower stopped');
-  });
-  return {
-    async close() {
-      abort.abort();
-      await done;
+  const follower = followDeviceChanges({
+    log: opts.log,
+    logger: opts.logger,
+    onChange: ({ deviceId, type, revoking }) => {
+      // Any change (a device registered or enabled elsewhere too) drops what this process cached,
+      // e.g. an "unknown device" remembered from a connect attempt made before it was registered.
+      opts.devices.invalidate(deviceId);
+      if (!revoking) return;
+      // `clients` (client id → Client) is Aedes' own registry; its typings leave it out.
+      const connected = (opts.broker as unknown as { clients: Record<string, Client> }).clients;
+      const clients = Object.values(connected).filter((c) => opts.deviceIdOf(c) === deviceId);
+      for (const c of clients) c.close();
+      if (clients.length) opts.logger.info({ deviceId, reason: type, closed: clients.length }, 'device sessions closed');
     },
-  };
+  });
+  await follower.ready;
+  return { close: () => follower.close() };
 };

@@ -1,7 +1,7 @@
 import { createServer, type IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { createWebSocketStream, WebSocketServer } from 'ws';
-import { clientAddress } from '../../core/http/clientAddress.js';
+import { clientAddressResolver, type TrustedProxies } from '../../core/http/clientAddress.js';
 import { PortUnavailableError } from '../../schemas/errors.js';
 
 /** The path MQTT-over-WebSocket clients connect to (mqtt.js, Paho and EMQX use the same). */
@@ -23,15 +23,15 @@ export interface MqttWsListener {
  * WebSockets (browsers, some trackers behind HTTP-only firewalls). Each connection becomes a byte
  * stream that the broker handles like a TCP socket: a WebSocket frame may carry part of an MQTT
  * packet or several, the broker's parser does not care. The stream carries the peer's address
- * (X-Forwarded-For's with TRUST_PROXY), so per-address limits apply as on TCP. When the broker
+ * (with TRUST_PROXY, the rightmost X-Forwarded-For entry no trusted proxy stands for), so per-address limits apply as on TCP. When the broker
  * stops reading the stream, `ws` stops reading the socket: TCP pushes back on the device as it
  * does on the TCP port.
  */
 export const listenMqttOverWebSocket = async (opts: {
   port: number;
   host?: string;
-  /** TRUST_PROXY: behind a TLS proxy, the device's address is the first X-Forwarded-For entry. */
-  trustProxy: boolean;
+  /** TRUST_PROXY: the proxies in front (a TLS terminator) whose X-Forwarded-For entries name the device. */
+  trustProxy: TrustedProxies;
   /** The broker's packet limit; the frame scanner enforces it across WebSocket messages. */
   maxPacketBytes: number;
   onConnection(stream: Duplex & { remoteAddress?: string }, req: IncomingMessage): void;
@@ -55,13 +55,14 @@ export const listenMqttOverWebSocket = async (opts: {
     handleProtocols: (offered) => (offered.has('mqtt') ? 'mqtt' : offered.has('mqttv3.1') ? 'mqttv3.1' : false),
   });
   wss.on('error', opts.onError);
+  const clientAddress = clientAddressResolver(opts.trustProxy);
   wss.on('connection', (ws, req) => {
     const stream = createWebSocketStream(ws) as Duplex & { remoteAddress?: string };
+    // Node joins repeated X-Forwarded-For lines into one, in order.
     const forwarded = req.headers['x-forwarded-for'];
     stream.remoteAddress = clientAddress(
-      opts.trustProxy,
       req.socket.remoteAddress ?? 'unknown',
-      Array.isArray(forwarded) ? forwarded[0] : forwarded,
+      Array.isArray(forwarded) ? forwarded.join(', ') : forwarded,
     );
     ws.on('error', (e: Error & { code?: string }) => {
       if (e.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') opts.onOversize();

@@ -3,6 +3,7 @@ import type { AuthenticatedDevice, DeviceRegistry } from '../../core/devices/reg
 import type { EventLog } from '../../core/eventlog/port.js';
 import type { TemplatedApp, WebSocket } from '../../core/http/uws.js';
 import type { Logger } from '../../core/logger.js';
+import { followDeviceChanges } from '../deviceRevocations.js';
 import { gpsBatcher } from '../gps/batcher.js';
 import { wsMetrics } from './metrics.js';
 import { onDriverMessage } from './onMessage.js';
@@ -15,8 +16,8 @@ interface Session {
   open: boolean;
 }
 
-/** Close codes (RFC 6455 §7.4.1) and our own (4000–4999). */
-export const WS_CLOSE = { policy: 1008, tooBig: 1009, rateLimited: 4029, slowReader: 4008 } as const;
+/** Close codes (RFC 6455 §7.4.1) and our own (4000–4999); `revoked`: the device was disabled or its token rotated. */
+export const WS_CLOSE = { policy: 1008, tooBig: 1009, rateLimited: 4029, slowReader: 4008, revoked: 4401 } as const;
 
 const tokenOf = (auth: string, query: string) => {
   const bearer = /^Bearer\s+(\S+)$/i.exec(auth)?.[1];
@@ -29,11 +30,17 @@ const tokenOf = (auth: string, query: string) => {
  * after the append is durable, or `error` per refused point. uWS closes a message over the size
  * limit (1009) and an idle socket; a sender over the rate limit is closed (4029); a phone that
  * does not read its acks is closed once its unsent bytes pass the limit (4008) – nothing queues
- * without bound.
+ * without bound. Disabling the device or rotating its token (in any process, or the CLI: the
+ * registry's audit events on the log) closes its sockets at once (4401).
  */
 export const mountDriverSocket = (
   app: TemplatedApp,
-  opts: { config: Pick<Config, 'ws' | 'gps'>; log: EventLog; devices: Pick<DeviceRegistry, 'byToken'>; logger: Logger },
+  opts: {
+    config: Pick<Config, 'ws' | 'gps'>;
+    log: EventLog;
+    devices: Pick<DeviceRegistry, 'byToken' | 'invalidate'>;
+    logger: Logger;
+  },
 ) => {
   const { config, logger } = opts;
   const batcher = gpsBatcher({
@@ -45,6 +52,22 @@ export const mountDriverSocket = (
     maxPending: 4 * Math.max(config.gps.batchMaxPoints, config.gps.maxPointsPerMessage),
   });
   const sockets = new Set<WebSocket<Session>>();
+  const revocations = followDeviceChanges({
+    log: opts.log,
+    logger,
+    onChange: ({ deviceId, type, revoking }) => {
+      // The registry's cache would accept the old token on a reconnect until it expires.
+      opts.devices.invalidate(deviceId);
+      if (!revoking) return;
+      let closed = 0;
+      for (const ws of sockets) {
+        if (ws.getUserData().deviceId !== deviceId) continue;
+        ws.end(WS_CLOSE.revoked, type === 'device.disabled' ? 'device disabled' : 'token rotated');
+        closed++;
+      }
+      if (closed) logger.info({ deviceId, reason: type, closed }, 'driver sockets closed');
+    },
+  });
   app.ws<Session>('/v1/ws/driver', {
     // uWS drops a socket over maxPayloadLength without a close frame (the phone sees 1006); up to
     // twice the limit we read it and close with 1009, which tells the app why.
@@ -145,6 +168,7 @@ export const mountDriverSocket = (
   });
   return {
     async close() {
+      await revocations.close();
       for (const ws of sockets) ws.end(1001, 'server shutting down');
       await batcher.close();
     },

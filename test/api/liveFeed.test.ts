@@ -1,5 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
+import { postgresApiKeyStore, prefixOf } from '../../api/auth.js';
+import { KEY_REVOKED_CLOSE } from '../../api/live/keyWatch.js';
 import { liveMetrics } from '../../api/live/metrics.js';
 import type { PostgresStore } from '../../core/stores/postgres.js';
 import { gpsEvent } from '../../ingest/gps/batcher.js';
@@ -125,6 +127,20 @@ describe('/v1/ws/live', () => {
     await expect(subscribe('*', await api.key(['sms']))).rejects.toThrow('HTTP 403');
     await expect(subscribe('*', 'nope')).rejects.toThrow('HTTP 401');
   });
+
+  it("closes a revoked key's live sockets within the key cache's 10 s, also when another process revoked it", async () => {
+    const revoked = await api.key(['vehicles']);
+    const [a, b, other] = await Promise.all([subscribe('*', revoked), subscribe(['veh-x'], revoked), subscribe('*')]);
+    const t0 = Date.now();
+    // Another process: its own key store (and cache); only Postgres is shared.
+    expect(await postgresApiKeyStore(store.sql).revoke(prefixOf(revoked))).toBe(true);
+    expect(await Promise.all([a.closed, b.closed])).toEqual([KEY_REVOKED_CLOSE, KEY_REVOKED_CLOSE]);
+    expect(Date.now() - t0).toBeLessThan(10_000);
+    // A key still valid keeps streaming.
+    await report('veh-still', 1);
+    await until(() => other.got.some((m) => m.deviceId === 'veh-still'));
+    other.ws.close();
+  }, 20_000);
 
   it('drops subscribers that stop reading instead of buffering for them: bounded bytes held, bounded RSS', async () => {
     const flood = async (tag: string, total: number) => {

@@ -51,7 +51,7 @@ describe('HTTP transport', () => {
     await new Promise((r) => setTimeout(r, 100));
     expect(await healthy()).toBe(404);
     expect(await api.log.lastSeq('EVENTS')).toBe(before);
-    const metrics = await (await fetch(`${api.url}/metrics`)).text();
+    const metrics = await (await fetch(`${api.metricsUrl}/metrics`)).text();
     expect(metrics).toMatch(
       /fleetgate_http_request_duration_seconds_count\{[^}]*route="\/api\/v1\/sms"[^}]*status="aborted"\} \d+/,
     );
@@ -116,6 +116,28 @@ describe('HTTP transport', () => {
     const wrong = await fetch(`${api.url}/api/v1/sms`, { method: 'DELETE' });
     expect(wrong.status).toBe(405);
     expect(wrong.headers.get('allow')).toBe('POST');
+  });
+
+  it('labels unmatched requests with a fixed set of methods, not with what the client sent', async () => {
+    // uWS's parser refuses methods it does not know (XMETHOD1, PURGE, lower case): only TRACE and
+    // CONNECT reach the catch-all besides the usual ones; neither may become a label of its own.
+    for (const method of ['TRACE', 'CONNECT', 'XMETHOD1']) {
+      const c = rawClient(api.port);
+      c.socket.write(`${method} /nothing HTTP/1.1\r\nhost: x\r\n\r\n`);
+      await c.closed;
+    }
+    const metrics = await (await fetch(`${api.metricsUrl}/metrics`)).text();
+    expect(metrics).not.toMatch(/method="(TRACE|CONNECT|XMETHOD1)"/);
+    expect(metrics).toMatch(/fleetgate_http_request_duration_seconds_count\{method="OTHER",route="unmatched",status="404"\} \d+/);
+  });
+
+  it('serves /metrics only on the internal listener; /healthz and /readyz on both', async () => {
+    expect((await fetch(`${api.url}/metrics`)).status).toBe(404);
+    expect((await fetch(`${api.metricsUrl}/metrics`)).status).toBe(200);
+    for (const base of [api.url, api.metricsUrl]) {
+      expect((await fetch(`${base}/healthz`)).status).toBe(200);
+      expect((await fetch(`${base}/readyz`)).status).toBe(200);
+    }
   });
 
   it('echoes a request id, or makes one', async () => {

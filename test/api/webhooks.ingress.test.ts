@@ -288,6 +288,29 @@ describe('webhook ingress', () => {
     ]);
   });
 
+  it('records the re-fetched YooKassa object; a forged body neither changes it nor takes the genuine dedupe slot', async () => {
+    api.payments.set('pay-7', { id: 'pay-7', status: 'pending', amount: { value: '70.00', currency: 'RUB' } });
+    const note = (event: string, object: Record<string, unknown>) => JSON.stringify({ type: 'notification', event, object });
+    // Forged while the payment is pending: success claimed, the status the API reports copied.
+    const forged = note('payment.succeeded', { id: 'pay-7', status: 'pending', amount: { value: '1.00', currency: 'RUB' } });
+    expect((await refusal(deliver('yookassa', forged))).status).toBe(401);
+    // The payment succeeds; the genuine notification is accepted, not taken for a duplicate.
+    api.payments.set('pay-7', { id: 'pay-7', status: 'succeeded', amount: { value: '70.00', currency: 'RUB' } });
+    const genuine = note('payment.succeeded', { id: 'pay-7', status: 'succeeded', amount: { value: '1.00', currency: 'RUB' } });
+    expect((await deliver('yookassa', genuine)).status).toBe(200);
+    const events = (await recorded('yookassa')).filter((e) => e.data.providerEventId?.endsWith('pay-7'));
+    expect(
+      events.map((e) => [e.msgId === 'webhook:yookassa:payment.succeeded:pay-7', e.data.signatureValid, e.data.duplicate]),
+    ).toEqual([
+      [false, false, false],
+      [true, true, false],
+    ]);
+    // Even the accepted delivery's forged amount is not what is stored: the API's object is.
+    const stored = JSON.parse(Buffer.from(events[1]?.data.bodyBase64 ?? '', 'base64').toString());
+    expect(stored.object.amount).toEqual({ value: '70.00', currency: 'RUB' });
+    expect(events[1]?.data.payloadSha256).toBe(createHash('sha256').update(genuine).digest('hex'));
+  });
+
   it('is served as the public raw-body route POST /webhooks/{provider}', async () => {
     const [route, ...rest] = webhookRoutes(deps);
     expect(rest).toEqual([]);

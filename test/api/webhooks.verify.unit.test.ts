@@ -213,6 +213,7 @@ describe('YooKassa allowlist and re-fetch (fake API)', () => {
     expect(v).toEqual({
       verdict: 'valid',
       events: [{ providerEventId: 'payment.succeeded:pay-1', eventType: 'payment.succeeded' }],
+      body: expect.any(Buffer),
     });
     const [fetched] = api.requests.slice(before);
     expect(fetched).toMatchObject({ method: 'GET', path: '/v3/payments/pay-1' });
@@ -264,6 +265,36 @@ describe('YooKassa allowlist and re-fetch (fake API)', () => {
     ).toMatchObject({
       verdict: 'invalid',
       reason: 'not configured',
+    });
+  });
+
+  it('takes the event, its id and the body to record from the re-fetched object, not from the posted body', async () => {
+    api.payments.set('pay-2', { id: 'pay-2', status: 'pending', amount: { value: '10.00', currency: 'RUB' } });
+    // A forged body claims success for a payment that is pending, with the pending status the API reports.
+    const forged = JSON.stringify({
+      type: 'notification',
+      event: 'payment.succeeded',
+      object: { id: 'pay-2', status: 'pending' },
+    });
+    expect(await verifier().verify(req({ body: forged }))).toMatchObject({
+      verdict: 'invalid',
+      reason: 'notified payment.succeeded but YooKassa reports payment.pending',
+    });
+    // A body with the true event but forged fields: what is recorded is the API's object.
+    const tampered = JSON.stringify({
+      type: 'notification',
+      event: 'payment.succeeded',
+      object: { id: 'pay-1', status: 'succeeded', paid: false, metadata: { orderId: 'forged' } },
+    });
+    const v = await verifier().verify(req({ body: tampered }));
+    expect(v).toMatchObject({
+      verdict: 'valid',
+      events: [{ providerEventId: 'payment.succeeded:pay-1', eventType: 'payment.succeeded' }],
+    });
+    expect(JSON.parse((v as { body: Buffer }).body.toString())).toEqual({
+      type: 'notification',
+      event: 'payment.succeeded',
+      object: { id: 'pay-1', status: 'succeeded', paid: true },
     });
   });
 

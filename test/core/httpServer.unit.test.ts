@@ -5,6 +5,8 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { afterEach, describe, expect, it } from 'vitest';
+import { startHttpServer } from '../../core/http/server.js';
+import { silentLogger } from '../../core/logger.js';
 import { freePort } from '../support/natsServer.js';
 
 const children: ChildProcess[] = [];
@@ -42,4 +44,75 @@ describe('HTTP server port', () => {
     );
     expect(new Set(answers)).toEqual(new Set([String(first.child.pid)]));
   }, 30_000);
+});
+
+describe('probes and metrics', () => {
+  const quiet = silentLogger();
+
+  it('answers /readyz from one probe at a time, at most one a second, whoever asks', async () => {
+    let probes = 0;
+    const http = await startHttpServer({
+      host: '127.0.0.1',
+      port: 0,
+      internal: { host: '127.0.0.1', port: 0, explicit: true },
+      logger: quiet,
+      readiness: async () => {
+        probes++;
+        await new Promise((r) => setTimeout(r, 50));
+        return { ready: true, checks: { postgres: true } };
+      },
+    });
+    try {
+      const ask = (port: number) => fetch(`http://127.0.0.1:${port}/readyz`).then((r) => r.status);
+      // 200 requests at once on both ports: one probe.
+      const statuses = await Promise.all(
+        Array.from({ length: 200 }, (_, i) => ask(i % 2 ? http.port : (http.metricsPort as number))),
+      );
+      expect(new Set(statuses)).toEqual(new Set([200]));
+      expect(probes).toBe(1);
+      await new Promise((r) => setTimeout(r, 1_100));
+      await ask(http.port);
+      expect(probes).toBe(2);
+    } finally {
+      http.close();
+    }
+  });
+
+  it('keeps /metrics off the public port; a METRICS_PORT in use stops start-up only when it was set', async () => {
+    const taken = await startHttpServer({
+      host: '127.0.0.1',
+      port: 0,
+      internal: { host: '127.0.0.1', port: 0, explicit: true },
+      logger: quiet,
+      readiness: async () => ({ ready: true, checks: {} }),
+      // As the API's catch-all: whatever is not served here is a 404.
+      mount: async (app) => {
+        app.any('/*', (res) => {
+          res.writeStatus('404').end();
+        });
+      },
+    });
+    const busy = taken.metricsPort as number;
+    const warnings: string[] = [];
+    const logger = { ...quiet, warn: (_o: object, msg: string) => warnings.push(msg) } as unknown as typeof quiet;
+    const options = (explicit: boolean) => ({
+      host: '127.0.0.1',
+      port: 0,
+      internal: { host: '127.0.0.1', port: busy, explicit },
+      logger,
+      readiness: async () => ({ ready: true, checks: {} }),
+    });
+    try {
+      expect((await fetch(`http://127.0.0.1:${taken.port}/metrics`)).status).toBe(404);
+      expect(await (await fetch(`http://127.0.0.1:${busy}/metrics`)).text()).toContain('fleetgate_http_request_duration_seconds');
+      await expect(startHttpServer(options(true))).rejects.toThrow(`METRICS_PORT ${busy} on 127.0.0.1 is not available`);
+      const without = await startHttpServer(options(false));
+      expect(without.metricsPort).toBeUndefined();
+      expect(warnings.join()).toMatch(/METRICS_PORT is in use/);
+      expect((await fetch(`http://127.0.0.1:${without.port}/healthz`)).status).toBe(200);
+      without.close();
+    } finally {
+      taken.close();
+    }
+  });
 });

@@ -19,6 +19,7 @@ let dir: Awaited<ReturnType<typeof tempDir>>;
 let env: Record<string, string>;
 let gw: GatewayProcess;
 let base: string;
+let metricsBase: string;
 let mqttPort: number;
 let osmandPort: number;
 let mqttWsPort: number;
@@ -36,7 +37,10 @@ beforeAll(async () => {
   osmandPort = await freePort();
   mqttWsPort = await freePort();
   base = `http://127.0.0.1:${port}`;
+  const metricsPort = await freePort();
+  metricsBase = `http://127.0.0.1:${metricsPort}`;
   env = {
+    METRICS_PORT: String(metricsPort),
     NATS_URL: nats.url,
     DATABASE_URL: db.url,
     DATA_DIR: dir.dir,
@@ -72,7 +76,7 @@ const position = (id: string) =>
     },
     { what: `the position of ${id}`, ...gatewayPolling },
   );
-const metricsText = async () => (await fetch(`${base}/metrics`)).text();
+const metricsText = async () => (await fetch(`${metricsBase}/metrics`)).text();
 
 describe('the ingest worker thread in the real process', () => {
   it('takes MQTT and OsmAnd points in the worker; the main thread folds them; /metrics shows both threads', async () => {

@@ -26,9 +26,11 @@ const withLog = async <T>(f: (log: ReturnType<typeof embeddedEventLog>) => Promi
 describe('fleetgate start (embedded defaults)', () => {
   it('answers /healthz, stops on SIGTERM, starts again with its data, and recovers after SIGKILL', async () => {
     const port = await freePort();
+    const metricsPort = await freePort();
     const env = {
       DATA_DIR: dataDir,
       HTTP_PORT: String(port),
+      METRICS_PORT: String(metricsPort),
       MQTT_PORT: String(await freePort()),
       OSMAND_PORT: String(await freePort()),
     };
@@ -36,7 +38,12 @@ describe('fleetgate start (embedded defaults)', () => {
     await first.waitHealthy(`http://127.0.0.1:${port}/healthz`, 90_000);
     const ready = await (await fetch(`http://127.0.0.1:${port}/readyz`)).json();
     expect(ready).toEqual({ status: 'ready', checks: { postgres: true, eventLog: true, clickhouse: true } });
-    expect(await (await fetch(`http://127.0.0.1:${port}/metrics`)).text()).toContain('fleetgate_http_request_duration_seconds');
+    // Metrics on the internal listener only (METRICS_PORT, localhost); the probes on both.
+    expect(await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text()).toContain(
+      'fleetgate_http_request_duration_seconds',
+    );
+    expect((await fetch(`http://127.0.0.1:${port}/metrics`)).status).toBe(404);
+    expect((await fetch(`http://127.0.0.1:${metricsPort}/readyz`)).status).toBe(200);
     expect(first.output()).toMatch(/"migrations applied"/);
     first.child.kill('SIGTERM');
     expect(await first.exited).toBe(0);

@@ -1,7 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { loadConfig } from '../../core/config.js';
-import { deviceRegistry } from '../../core/devices/registry.js';
+import { appendDeviceAudit } from '../../core/devices/audit.js';
+import { type DeviceRegistry, deviceRegistry } from '../../core/devices/registry.js';
 import { embeddedEventLog } from '../../core/eventlog/embedded.js';
 import type { EventLog } from '../../core/eventlog/port.js';
 import type { HttpServer } from '../../core/http/server.js';
@@ -17,13 +18,14 @@ let log: EventLog;
 let http: HttpServer;
 let sockets: { close(): Promise<void> };
 let url: string;
+let devices: DeviceRegistry;
 const tokens: Record<string, string> = {};
 
 beforeAll(async () => {
   store = await freshPglite();
   log = embeddedEventLog(store.sql, { pollMs: 20 });
-  const devices = deviceRegistry(store.sql);
-  for (const id of ['phone-a', 'phone-b'])
+  devices = deviceRegistry(store.sql);
+  for (const id of ['phone-a', 'phone-b', 'phone-r', 'phone-d'])
     tokens[id] = (await devices.create({ id, kind: 'phone', driverId: `drv-${id}` })).token;
   const config = loadConfig({ WS_MAX_MESSAGE_BYTES: '4096', WS_MAX_MESSAGES_PER_SECOND: '10' });
   http = await startTestHttpServer(async (app) => {
@@ -132,5 +134,27 @@ describe('/v1/ws/driver', () => {
     for (let i = 0; i < 30; i++)
       chatty.ws.send(JSON.stringify({ type: 'location', ts: Date.now(), lat: 1, lon: 1, id: `r-${i}` }));
     expect(await chatty.closed).toBe(4029);
+  });
+
+  it('closes the sockets of a device whose token was rotated or that was disabled, in another process, within the cache time', async () => {
+    // Another process (or the CLI): its own registry, and the audit event every process follows.
+    const elsewhere = deviceRegistry(store.sql);
+    const rotated = await open(tokens['phone-r'] as string);
+    const disabled = await open(tokens['phone-d'] as string, 'query');
+    const bystander = await open(tokens['phone-a'] as string);
+    const t0 = Date.now();
+    await elsewhere.rotate('phone-r');
+    await appendDeviceAudit(log, { type: 'device.token_rotated', source: 'cli', data: { deviceId: 'phone-r' } });
+    await elsewhere.setDisabled('phone-d', true);
+    await appendDeviceAudit(log, { type: 'device.disabled', source: 'api', data: { deviceId: 'phone-d', by: 'k1' } });
+    expect(await Promise.all([rotated.closed, disabled.closed])).toEqual([4401, 4401]);
+    // Within the API key cache's 10 s (it takes the log's delivery time: the embedded log polls every 20 ms).
+    expect(Date.now() - t0).toBeLessThan(10_000);
+    // This process cached the old token: a reconnect with it is refused all the same.
+    await expect(open(tokens['phone-r'] as string)).rejects.toThrow('HTTP 401');
+    // Other devices keep their sockets.
+    bystander.ws.send(JSON.stringify({ type: 'location', ts: Date.now(), lat: 1, lon: 1, id: 'still-here' }));
+    expect(await bystander.next()).toMatchObject({ type: 'ack', ids: ['still-here'] });
+    bystander.ws.close();
   });
 });

@@ -147,7 +147,11 @@ describe('MQTT over WebSocket under limits', () => {
   });
 
   it('with TRUST_PROXY, counts connects per X-Forwarded-For address (a TLS proxy in front)', async () => {
-    const proxied = await startHarness({ MQTT_CONNECTS_PER_IP_PER_MINUTE: '2', TRUST_PROXY: 'true' }, { wsPort: 0 });
+    // Two proxies: the one connecting (127.0.0.1) and 10.9.9.9 before it.
+    const proxied = await startHarness(
+      { MQTT_CONNECTS_PER_IP_PER_MINUTE: '2', TRUST_PROXY: '127.0.0.1,10.0.0.0/8' },
+      { wsPort: 0 },
+    );
     const clients: MqttClient[] = [];
     try {
       const t = await proxied.device('ws-px');
@@ -158,6 +162,8 @@ describe('MQTT over WebSocket under limits', () => {
       await expect(from('198.51.100.7', 'c')).rejects.toThrow();
       // Another device behind the same proxy has its own budget.
       clients.push(await from('198.51.100.8', 'd'));
+      // A device cannot buy a new budget by writing an address left of what the proxies wrote.
+      await expect(from('203.0.113.1, 198.51.100.7', 'e')).rejects.toThrow();
     } finally {
       for (const c of clients) c.end(true);
       await proxied.close();

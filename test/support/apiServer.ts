@@ -13,6 +13,8 @@ import { startTestHttpServer } from './httpServer.js';
 export interface ApiHarness {
   url: string;
   port: number;
+  /** The internal listener: `/metrics` and the probes. */
+  metricsUrl: string;
   config: Config;
   log: EventLog;
   store: PostgresStore;
@@ -48,6 +50,7 @@ export const startApi = async (
   return {
     url: `http://127.0.0.1:${http.port}`,
     port: http.port,
+    metricsUrl: `http://127.0.0.1:${http.metricsPort}`,
     config,
     log,
     store,

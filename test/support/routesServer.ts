@@ -40,6 +40,7 @@ export const startRoutes = async (
   return {
     url: `http://127.0.0.1:${http.port}`,
     port: http.port,
+    metricsUrl: `http://127.0.0.1:${http.metricsPort}`,
     config,
     log,
     store,
