@@ -1,8 +1,10 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { rm } from 'node:fs/promises';
 import { uuidv7 } from '../core/eventlog/uuid.js';
 import { lookupCache } from '../core/lookupCache.js';
 import type { Sql } from '../core/stores/postgres.js';
 import { isScope, type Scope } from '../schemas/http/scopes.js';
+import { writeFirstStartKey } from './firstStartKeyFile.js';
 import type { ApiPrincipal } from './route.js';
 
 /*
@@ -127,14 +129,16 @@ export const presentedKey = (headers: Readonly<Record<string, string>>): string 
 
 /**
  * First start: with no usable key, ADMIN_API_KEY becomes the admin key, or a new one is made
- * and returned for printing once. With ADMIN_API_KEY set it is always (re)registered, and an
- * earlier ADMIN_API_KEY is revoked: changing the variable is how an operator rotates it.
+ * and written to `keyFile` (mode 0600), never returned for printing. With ADMIN_API_KEY set it
+ * is always (re)registered, and an earlier ADMIN_API_KEY is revoked: changing the variable is
+ * how an operator rotates it.
  */
 export const ensureAdminKey = async (
   keys: ApiKeyStore,
   sql: Sql,
   adminApiKey: string | undefined,
-): Promise<{ created: 'env' | 'generated'; key?: string } | undefined> => {
+  keyFile: string,
+): Promise<{ created: 'env' } | { created: 'generated'; keyFile: string } | undefined> => {
   if (adminApiKey) {
     const hash = sha256(adminApiKey);
     await sql`UPDATE api_keys SET revoked_at = now()
@@ -151,6 +155,14 @@ export const ensureAdminKey = async (
     return { created: 'env' };
   }
   if (await keys.any()) return undefined;
-  const { key } = await keys.create(['admin'], 'first start');
-  return { created: 'generated', key };
+  // The file first: if it cannot be written (or one is already there), no key exists that nobody holds.
+  const key = generateApiKey();
+  await writeFirstStartKey(keyFile, key);
+  try {
+    await keys.create(['admin'], 'first start', key);
+  } catch (e) {
+    await rm(keyFile, { force: true });
+    throw e;
+  }
+  return { created: 'generated', keyFile };
 };

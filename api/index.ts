@@ -7,6 +7,7 @@ import { packageRoot } from '../core/paths.js';
 import { bindRoutes } from './app.js';
 import { ensureAdminKey, postgresApiKeyStore } from './auth.js';
 import type { ApiDeps } from './deps.js';
+import { firstStartKeyPath } from './firstStartKeyFile.js';
 import { idempotencyStore } from './idempotency.js';
 import { legacyRoutes } from './legacy/index.js';
 import { mountLiveFeed } from './live/liveFeed.js';
@@ -51,14 +52,18 @@ export const apiRoutes = (deps: ApiDeps, ch: ApiClickHouse = {}): RouteSpec[] =>
 
 /**
  * The `api` role: binds every route, and on first start makes sure an admin key exists
- * (printed once to stdout when generated; never logged).
+ * (written to a 0600 file under DATA_DIR when generated; only the file's path is printed).
  */
 export const mountApi = async (app: TemplatedApp, deps: ApiDeps, ch: ApiClickHouse = {}) => {
   const keys = postgresApiKeyStore(deps.sql);
-  const admin = await ensureAdminKey(keys, deps.sql, deps.config.api.adminApiKey);
+  const admin = await ensureAdminKey(keys, deps.sql, deps.config.api.adminApiKey, firstStartKeyPath(deps.config.dataDir));
   if (admin?.created === 'generated') {
     process.stdout.write(
-      `\nfleetgate: no API key existed, so an admin key was created. It is shown only this once:\n\n  ${admin.key}\n\nCreate narrower keys with: fleetgate apikeys create --scopes sms,email\n\n`,
+      `\nfleetgate: no API key existed, so an admin key was created and written (readable by this user only) to\n\n  ${admin.keyFile}\n\nMove it to your secrets store and delete the file.\nCreate narrower keys with: fleetgate apikeys create --scopes sms,email\n\n`,
+    );
+    deps.logger.warn(
+      { keyFile: admin.keyFile },
+      'first start: admin key written to a file; move it to a secrets store and delete the file',
     );
   } else if (admin?.created === 'env') {
     deps.logger.info('ADMIN_API_KEY registered as an admin key');

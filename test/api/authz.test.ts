@@ -94,13 +94,14 @@ describe('authorization over every route', () => {
     const keys = postgresApiKeyStore(store.sql, { cacheMs: 0 });
     const first = `operator-chosen-admin-key-${'a'.repeat(20)}`;
     const second = `operator-chosen-admin-key-${'b'.repeat(20)}`;
-    expect(await ensureAdminKey(keys, store.sql, first)).toEqual({ created: 'env' });
+    const unusedKeyFile = '/nonexistent/admin-api-key'; // only a generated key is written
+    expect(await ensureAdminKey(keys, store.sql, first, unusedKeyFile)).toEqual({ created: 'env' });
     expect(await keys.authenticate(first)).toBeDefined();
-    expect(await ensureAdminKey(keys, store.sql, second)).toEqual({ created: 'env' });
+    expect(await ensureAdminKey(keys, store.sql, second, unusedKeyFile)).toEqual({ created: 'env' });
     expect(await keys.authenticate(second)).toBeDefined();
     expect(await keys.authenticate(first)).toBeUndefined();
     // A restart with the same variable changes nothing.
-    expect(await ensureAdminKey(keys, store.sql, second)).toBeUndefined();
+    expect(await ensureAdminKey(keys, store.sql, second, unusedKeyFile)).toBeUndefined();
     expect(await keys.authenticate(second)).toBeDefined();
   });
 
