@@ -1,3 +1,5 @@
+import { readFile, stat } from 'node:fs/promises';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { gatewayPolling } from '../support/gatewayClient.js';
 import { freePort, runCli } from '../support/gatewayProcess.js';
@@ -11,10 +13,10 @@ beforeAll(async () => {
 });
 afterAll(() => remove?.());
 
-const KEY_LINE = /\n {2}(fgk_[a-z0-9]{12}_[A-Za-z0-9_-]{43})\n/;
+const KEY = /fgk_[a-z0-9]{12}_[A-Za-z0-9_-]{43}/;
 
 describe('the API in the real process (embedded defaults)', () => {
-  it('prints an admin key once on first start; the key works; apikeys create makes a scoped key that only its scope opens', async () => {
+  it('writes an admin key to a 0600 file on first start and prints only its path; the key works; apikeys create makes a scoped key that only its scope opens', async () => {
     const port = await freePort();
     const env = {
       DATA_DIR: dataDir,
@@ -26,8 +28,14 @@ describe('the API in the real process (embedded defaults)', () => {
     const base = `http://127.0.0.1:${port}`;
     const first = runCli(['start'], env);
     await first.waitHealthy(`${base}/readyz`, 90_000);
-    const admin = KEY_LINE.exec(first.output())?.[1] as string;
-    expect(admin).toBeDefined();
+    // The key is in DATA_DIR/admin-api-key, readable by this user only; stdout (the service
+    // journal) and the log name the file, never the key.
+    const keyFile = join(dataDir, 'admin-api-key');
+    expect((await stat(keyFile)).mode & 0o777).toBe(0o600);
+    const admin = (await readFile(keyFile, 'utf8')).trim();
+    expect(admin).toMatch(new RegExp(`^${KEY.source}$`));
+    expect(first.output()).toContain(keyFile);
+    expect(first.output() + first.stderr()).not.toMatch(KEY);
 
     const sent = await fetch(`${base}/api/v1/sms`, {
       method: 'POST',
@@ -49,13 +57,14 @@ describe('the API in the real process (embedded defaults)', () => {
     expect(sms.status).toBe('sent');
     const docs = await fetch(`${base}/openapi.json`);
     expect(((await docs.json()) as { openapi: string }).openapi).toBe('3.1.0');
-    // The key never reaches the structured logs.
+    // The key never reaches the structured logs (nor anything else the process wrote).
     expect(
       first
         .output()
         .split('\n')
         .filter((l) => l.startsWith('{') && l.includes(admin)),
     ).toEqual([]);
+    expect(first.output() + first.stderr()).not.toContain(admin);
     first.child.kill('SIGTERM');
     expect(await first.exited).toBe(0);
 
@@ -69,7 +78,8 @@ describe('the API in the real process (embedded defaults)', () => {
 
     const second = runCli(['start'], env);
     await second.waitHealthy(`${base}/readyz`, 90_000);
-    expect(second.output()).not.toMatch(KEY_LINE);
+    expect(second.output()).not.toMatch(KEY);
+    expect(second.output()).not.toContain(keyFile);
     const forbidden = await fetch(`${base}/api/v1/sms`, {
       method: 'POST',
       headers: { authorization: `Bearer ${scoped}`, 'content-type': 'application/json' },
