@@ -1,3 +1,4 @@
+import type { NotificationQueueRow } from '../core/readModels/notificationQueue.js';
 import { type FoldProjection, readsDomains } from '../core/runners/projectionRunner.js';
 import { unhandledEvent } from '../schemas/events/define.js';
 import { type EmailEvent, emailEvents } from '../schemas/events/email.js';
@@ -63,6 +64,13 @@ const channelOf = (e: QueueEvent) => e.type.slice(0, e.type.indexOf('.')) as Not
 /** Optional fields some channels' outcomes carry (`email.sent` says which attempt ended it; `sms.refused` a detail). */
 const field = (data: object, key: string): unknown => Reflect.get(data, key);
 
+/** A new row as the fold inserts it: times as ISO text, the position as a number. */
+type QueuedRow = Pick<NotificationQueueRow, 'id' | 'channel' | 'priority' | 'status'> & {
+  created_at: string;
+  updated_at: string;
+  last_seq: number;
+};
+
 interface Patch {
   id: string;
   /** Highest attempt number seen failing. */
@@ -87,7 +95,7 @@ export const notificationQueueProjection: FoldProjection<QueueEvent> = {
   filterSubject: 'evt.>',
   reads: readsDomains(smsEvents, emailEvents, pushEvents, telegramEvents),
   async apply(tx, events) {
-    const queued: Record<string, unknown>[] = [];
+    const queued: QueuedRow[] = [];
     const patches = new Map<string, Patch>();
     for (const e of events) {
       const step = stepOf(e);

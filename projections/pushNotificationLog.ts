@@ -1,9 +1,11 @@
+import type { PushNotificationLogHistoryEntry } from '../core/readModels/pushNotificationLog.js';
 import { type FoldProjection, readsDomains, type Stored } from '../core/runners/projectionRunner.js';
 import type { TransactionSql } from '../core/stores/postgres.js';
 import { unhandledEvent } from '../schemas/events/define.js';
 import { type PushEvent, type PushPartiallySent, type PushSent, pushEvents } from '../schemas/events/push.js';
 
-const entry = (tx: TransactionSql, e: Stored<PushEvent>, detail: Record<string, unknown> = {}) =>
+type EntryDetail = Omit<PushNotificationLogHistoryEntry, 'type' | 'time' | 'seq'>;
+const entry = (tx: TransactionSql, e: Stored<PushEvent>, detail: EntryDetail = {}) =>
   tx.json([{ type: e.type, time: e.time, seq: e.seq, ...detail }] as never);
 
 const messageIds = (d: PushSent | PushPartiallySent) => d.results.flatMap((r) => (r.messageId ? [r.messageId] : []));

@@ -1,6 +1,14 @@
+import type { VehiclePositionRow } from '../core/readModels/vehiclePositions.js';
 import { type FoldProjection, readsDomains, type Stored } from '../core/runners/projectionRunner.js';
 import { unhandledEvent } from '../schemas/events/define.js';
 import { type GpsEvent, gpsEvents } from '../schemas/events/gps.js';
+
+/** A row as the fold sends it to Postgres in one JSON parameter: times as epoch ms, the position as a number. */
+type PositionJsonRow = Omit<VehiclePositionRow, 'ts' | 'received_at' | 'last_seq'> & {
+  ts: number;
+  received_at: number;
+  last_seq: number;
+};
 
 /**
  * `vehicle_positions`: the newest fix per device. Only a strictly newer `ts` replaces a row (in
@@ -31,7 +39,7 @@ export const vehiclePositionsProjection: FoldProjection<GpsEvent> = {
     // One JSON parameter for the whole batch: postgres.js serializes 12 typed parameters a row in
     // JavaScript (28% of a projections process at 12,000 points/s), JSON.stringify is native and
     // Postgres unpacks the set in C. Times stay epoch ms, turned into timestamptz exactly.
-    const rows = [...latest.values()].map(({ seq, data: d }) => ({
+    const rows: PositionJsonRow[] = [...latest.values()].map(({ seq, data: d }) => ({
       device_id: d.deviceId,
       ts: d.ts,
       lat: d.lat,

@@ -1,12 +1,10 @@
+import type { WebhookStatus } from '../core/readModels/webhookEvents.js';
 import { type FoldProjection, readsDomains, type Stored } from '../core/runners/projectionRunner.js';
 import type { TransactionSql } from '../core/stores/postgres.js';
 import { unhandledEvent } from '../schemas/events/define.js';
 import { type WebhookEvent, type WebhookReceivedData, webhookEvents } from '../schemas/events/webhook.js';
 
 type Received = Extract<Stored<WebhookEvent>, { type: 'webhook.received' }>;
-
-/** `processed` / `ignored`: a handler acted on the delivery, or found nothing to act on (`webhook.processed`). */
-export type WebhookStatus = 'received' | 'rejected' | 'duplicate' | 'processed' | 'ignored';
 
 /** 12 parameters a row: stays far below the protocol's 65 535 parameters per statement. */
 const CHUNK = 1_000;

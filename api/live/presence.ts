@@ -1,4 +1,5 @@
 import type { TemplatedApp } from '../../core/http/uws.js';
+import { listVehicleLastReports } from '../../core/readModels/vehiclePositions.js';
 import type { Sql } from '../../core/stores/postgres.js';
 import type { GpsReported } from '../../schemas/events/gps.js';
 
@@ -28,8 +29,7 @@ export const vehiclePresence = (offlineAfterMs: number, publish: (deviceId: stri
   return {
     /** Each vehicle's last report from `vehicle_positions`, so offline transitions are right from the start. */
     async seed(sql: Sql) {
-      const rows = await sql<{ device_id: string; received_at: Date }[]>`
-        SELECT device_id, received_at FROM vehicle_positions`;
+      const rows = await listVehicleLastReports(sql);
       const now = Date.now();
       for (const r of rows) {
         const at = r.received_at.getTime();

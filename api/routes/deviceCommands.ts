@@ -1,5 +1,6 @@
 import type { DeviceRegistry } from '../../core/devices/registry.js';
 import { newEvent } from '../../core/eventlog/newEvent.js';
+import { findDeviceCommand } from '../../core/readModels/deviceCommands.js';
 import {
   DEVICE_COMMAND_REQUESTED,
   type DeviceCommandRequested,
@@ -14,18 +15,6 @@ import { defineRoute } from '../route.js';
 
 const PAYLOAD_MAX_BYTES = 16 * 1024;
 const DEFAULT_TTL_SECONDS = 86_400;
-
-interface Row {
-  id: string;
-  device_id: string;
-  command: string;
-  payload: unknown;
-  status: string;
-  requested_at: Date;
-  expires_at: Date;
-  delivered_at: Date | null;
-  acked_at: Date | null;
-}
 
 /** Downlink: the command becomes an event; the ingest process holding the device delivers it. */
 export const deviceCommandRoutes = (deps: ApiDeps, devices: DeviceRegistry) => [
@@ -72,9 +61,7 @@ export const deviceCommandRoutes = (deps: ApiDeps, devices: DeviceRegistry) => [
     auth: { scope: 'devices' },
     responses: { 200: { description: 'the command', schema: DeviceCommandStatus } },
     handle: async (ctx) => {
-      const [row] = await deps.sql<Row[]>`
-        SELECT * FROM device_commands WHERE device_id = ${ctx.params.id as string}
-          AND id::text = ${ctx.params.commandId as string}`;
+      const row = await findDeviceCommand(deps.sql, ctx.params.id as string, ctx.params.commandId as string);
       if (!row) throw new HttpProblem('GW_ERR_NOT_FOUND', `no command ${ctx.params.commandId}`);
       const expired = row.status === 'queued' && row.expires_at.getTime() < Date.now();
       return {

@@ -1,3 +1,4 @@
+import { type EmailLogRow, findEmailLog, findEmailLogStatus } from '../../core/readModels/emailLog.js';
 import { EMAIL_TEMPLATE_NAMES, EMAIL_TEMPLATES, isEmailTemplate } from '../../schemas/emailTemplates.js';
 import { EMAIL_ATTACHMENTS_MAX_BYTES, EMAIL_REQUESTED, type EmailRequested } from '../../schemas/events/email.js';
 import { EmailStatus, SendEmailRequest } from '../../schemas/http/email.js';
@@ -58,32 +59,9 @@ const checkEmail = (req: SendEmailRequest) => {
   if (errors.length > 0) throw invalidFields(errors);
 };
 
-interface EmailRow {
-  id: string;
-  status: string;
-  recipient: string;
-  subject: string | null;
-  template: string | null;
-  locale: string | null;
-  priority: EmailStatus['priority'];
-  provider_message_id: string | null;
-  smtp_response: string | null;
-  accepted: string[];
-  rejected: string[];
-  attachment_files: EmailStatus['attachments'];
-  error_code: string | null;
-  error_message: string | null;
-  attempts: number;
-  next_attempt_at: Date | null;
-  test_mode: boolean;
-  created_at: Date;
-  sent_at: Date | null;
-  history: EmailStatus['history'];
-}
-
 const iso = (d: Date | null) => (d ? d.toISOString() : null);
 
-const toStatus = (r: EmailRow): EmailStatus => ({
+const toStatus = (r: EmailLogRow): EmailStatus => ({
   id: r.id,
   status: r.status,
   to: r.recipient,
@@ -129,8 +107,8 @@ export const requestEmail = async (
 const settledStatus = async (deps: ApiDeps, id: string, timeoutMs: number) => {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
-    const [row] = await deps.sql<{ status: string }[]>`SELECT status FROM email_log WHERE id = ${id}`;
-    if (row?.status === 'sent' || row?.status === 'failed') return row.status;
+    const status = await findEmailLogStatus(deps.sql, id);
+    if (status === 'sent' || status === 'failed') return status;
     await new Promise((r) => setTimeout(r, 50));
   }
   return 'queued' as const;
@@ -165,7 +143,7 @@ export const emailRoutes = (deps: ApiDeps) => [
     handle: async (ctx) => {
       const id = ctx.params.id as string;
       if (!isUuid(id)) throw new HttpProblem('GW_ERR_NOT_FOUND', `no e-mail ${id}`);
-      const [row] = await deps.sql<EmailRow[]>`SELECT * FROM email_log WHERE id = ${id}`;
+      const row = await findEmailLog(deps.sql, id);
       if (!row) throw new HttpProblem('GW_ERR_NOT_FOUND', `no e-mail ${id}`);
       return { status: 200, body: toStatus(row) };
     },

@@ -1,4 +1,5 @@
 import type { TSchema } from '@sinclair/typebox';
+import { listNotificationQueue, notificationQueueDepth } from '../../core/readModels/notificationQueue.js';
 import type { Priority } from '../../schemas/events/envelope.js';
 import {
   ApplicationAssignedRequest,
@@ -199,25 +200,6 @@ interface FanOutOptions {
   priority: Priority;
 }
 
-interface QueueRow {
-  channel: string;
-  priority: Priority;
-  status: string;
-  count: string;
-  oldest: Date;
-}
-interface ItemRow {
-  id: string;
-  channel: string;
-  priority: Priority;
-  status: string;
-  attempts: number;
-  next_attempt_at: Date | null;
-  last_error: string | null;
-  created_at: Date;
-  updated_at: Date;
-}
-
 export const notificationRoutes = (deps: ApiDeps) => [
   helper(deps, {
     path: '/api/v1/notifications/application-assigned',
@@ -289,14 +271,8 @@ export const notificationRoutes = (deps: ApiDeps) => [
       const channels = ctx.query.channel ? visible.filter((c) => c === ctx.query.channel) : visible;
       const limit = Math.min(1_000, Number(ctx.query.limit ?? 50));
       if (channels.length === 0) return { status: 200, body: { depth: [], items: [] } };
-      const depth = await sql<QueueRow[]>`
-        SELECT channel, priority, status, count(*) AS count, min(created_at) AS oldest FROM notification_queue
-        WHERE status IN ('queued', 'retrying') AND channel IN ${sql(channels)}
-        GROUP BY channel, priority, status ORDER BY channel, priority, status`;
-      const items = await sql<ItemRow[]>`
-        SELECT id, channel, priority, status, attempts, next_attempt_at, last_error, created_at, updated_at FROM notification_queue
-        WHERE channel IN ${sql(channels)} ${ctx.query.status ? sql`AND status = ${ctx.query.status}` : sql``}
-        ORDER BY created_at DESC LIMIT ${limit}`;
+      const depth = await notificationQueueDepth(sql, channels);
+      const items = await listNotificationQueue(sql, { channels, status: ctx.query.status, limit });
       return {
         status: 200,
         body: {

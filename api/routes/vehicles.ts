@@ -1,9 +1,9 @@
 import type { ClickHouseClient } from '@clickhouse/client';
 import { Type } from '@sinclair/typebox';
 import type { Config } from '../../core/config.js';
+import { listVehiclePositions } from '../../core/readModels/vehiclePositions.js';
 import type { Sql } from '../../core/stores/postgres.js';
 import { GPS_TRACKING_TABLE } from '../../schemas/clickhouse/tables.js';
-import type { GpsSource } from '../../schemas/events/gps.js';
 import { DeviceId } from '../../schemas/http/devices.js';
 import {
   PositionsQuery,
@@ -42,20 +42,6 @@ const parseTime = (value: string, field: string): number => {
   if (Number.isFinite(ms)) return ms;
   throw invalidFields([{ pointer: `/${field}`, field, detail: 'must be epoch milliseconds or an ISO-8601 instant' }], 'query');
 };
-
-interface PositionRow {
-  device_id: string;
-  ts: Date;
-  lat: number;
-  lon: number;
-  speed: number | null;
-  heading: number | null;
-  alt: number | null;
-  accuracy: number | null;
-  battery: number | null;
-  source: GpsSource;
-  received_at: Date;
-}
 
 interface TrackRow {
   ts_ms: number | string;
@@ -109,11 +95,7 @@ export const vehicleRoutes = (deps: VehicleRouteDeps): RouteSpec[] => [
         throw invalidFields([{ pointer: '/ids', field: 'ids', detail: `up to ${MAX_IDS} device ids, comma-separated` }], 'query');
       }
       const since = ctx.query.since === undefined ? undefined : new Date(parseTime(ctx.query.since, 'since'));
-      const { sql } = deps;
-      const rows = await sql<PositionRow[]>`
-        SELECT device_id, ts, lat, lon, speed, heading, alt, accuracy, battery, source, received_at FROM vehicle_positions
-        WHERE true ${ids ? sql`AND device_id IN ${sql(ids)}` : sql``} ${since ? sql`AND ts >= ${since}` : sql``}
-        ORDER BY device_id`;
+      const rows = await listVehiclePositions(deps.sql, { ids, since });
       const now = (deps.now?.() ?? new Date()).getTime();
       const positions: VehiclePosition[] = rows.map((r) => ({
         deviceId: r.device_id,

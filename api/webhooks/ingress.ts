@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { newEvent } from '../../core/eventlog/newEvent.js';
+import { hasAcceptedWebhookEvent } from '../../core/readModels/webhookEvents.js';
 import {
   WEBHOOK_PROVIDERS,
   WEBHOOK_RECEIVED,
@@ -124,7 +125,7 @@ export const handleWebhook = async (
   const events = verification.events.length > 0 ? verification.events : [{}];
   for (const pe of events) {
     const id = pe.providerEventId;
-    if (id !== undefined && (await seenBefore(deps, provider, id))) {
+    if (id !== undefined && (await hasAcceptedWebhookEvent(deps.sql, provider, id))) {
       const e = event(pe, { signatureValid: true, duplicate: true });
       await deps.log.append(subject, e, { msgId: e.id });
       continue;
@@ -138,14 +139,4 @@ export const handleWebhook = async (
     }
   }
   return verifier.ack;
-};
-
-/** An accepted row for this provider event id exists (it outlives the log's dedupe window). */
-const seenBefore = async (deps: ApiDeps, provider: string, providerEventId: string) => {
-  const rows = await deps.sql`
-    SELECT 1 FROM webhook_events
-    WHERE provider = ${provider} AND provider_event_id = ${providerEventId}
-      AND signature_valid AND status NOT IN ('duplicate', 'rejected')
-    LIMIT 1`;
-  return rows.length > 0;
 };

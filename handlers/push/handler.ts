@@ -1,6 +1,7 @@
 import { Value } from '@sinclair/typebox/value';
 import type { EventLog } from '../../core/eventlog/port.js';
 import type { Logger } from '../../core/logger.js';
+import { activeDeviceTokens } from '../../core/readModels/deviceTokens.js';
 import type { CommandOf, Handler, ResultEvent } from '../../core/runners/handlerRunner.js';
 import type { Sql } from '../../core/stores/postgres.js';
 import { PRIORITIES } from '../../schemas/events/envelope.js';
@@ -54,12 +55,6 @@ export const pushHandler = (opts: PushHandlerOptions): Handler<typeof defs.reque
     return latest;
   };
 
-  const activeTokens = async (userId: string) =>
-    (
-      await sql<{ token: string }[]>`
-      SELECT token FROM device_tokens WHERE user_id = ${userId} AND active ORDER BY created_at, token`
-    ).map((r) => r.token);
-
   const revocation = (token: string, reason: string, userId: string | undefined): ResultEvent => ({
     subject: PUSH_TOKENS_SUBJECT,
     type: defs.tokenRevoked.type,
@@ -87,7 +82,7 @@ export const pushHandler = (opts: PushHandlerOptions): Handler<typeof defs.reque
       const prior = attempt > 1 ? await readProgress(event) : undefined;
       const targets =
         prior?.pending ??
-        (cmd.token !== undefined ? [cmd.token] : cmd.userId !== undefined ? await activeTokens(cmd.userId) : []);
+        (cmd.token !== undefined ? [cmd.token] : cmd.userId !== undefined ? await activeDeviceTokens(sql, cmd.userId) : []);
       if (targets.length === 0) {
         throw refuse('no_tokens', `user ${cmd.userId} has no active device tokens`);
       }

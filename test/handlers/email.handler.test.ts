@@ -5,6 +5,7 @@ import { embeddedEventLog } from '../../core/eventlog/embedded.js';
 import type { EventLog } from '../../core/eventlog/port.js';
 import { uuidv7 } from '../../core/eventlog/uuid.js';
 import { silentLogger } from '../../core/logger.js';
+import { type EmailLogRow, findEmailLog } from '../../core/readModels/emailLog.js';
 import { handlerRunner } from '../../core/runners/handlerRunner.js';
 import { type ProjectionRunner, projectionRunner, rebuildProjection } from '../../core/runners/projectionRunner.js';
 import { buildEmailHandler } from '../../handlers/email/index.js';
@@ -92,35 +93,13 @@ const request = async (data: Partial<EmailRequested>, priority: Priority = 'norm
   return id;
 };
 
-interface Row {
-  id: string;
-  status: string;
-  recipient: string;
-  subject: string | null;
-  template: string | null;
-  locale: string | null;
-  attempts: number;
-  provider_message_id: string | null;
-  smtp_response: string | null;
-  accepted: string[];
-  rejected: string[];
-  error_code: string | null;
-  error_message: string | null;
-  test_mode: boolean;
-  sent_at: Date | null;
-  next_attempt_at: Date | null;
-  attachments: number;
-  attachment_files: { filename: string; contentType: string; size: number }[];
-  history: { type: string; data?: Record<string, unknown> }[];
-}
-
 /** The email_log row once the command is settled (sent or failed). */
-const settled = (id: string, ms = 15_000): Promise<Row> => {
-  let row: Row | undefined;
+const settled = (id: string, ms = 15_000): Promise<EmailLogRow> => {
+  let row: EmailLogRow | undefined;
   return until(
     async () => {
       await projection.caughtUp(ms);
-      [row] = await store.sql<Row[]>`SELECT * FROM email_log WHERE id = ${id}`;
+      row = await findEmailLog(store.sql, id);
       return (row?.status === 'sent' || row?.status === 'failed') && row;
     },
     { timeoutMs: ms, what: () => `e-mail ${id} settled (still ${row?.status ?? 'missing'})` },
@@ -318,7 +297,7 @@ describe('email handler, MAIL_TEST_MODE', () => {
   it('sends nothing, and email_log holds the same fields as live, marked test_mode', async () => {
     const tried = fake.transactions;
     const logins = fake.logins.length;
-    let live: Row | undefined;
+    let live: EmailLogRow | undefined;
     await withHandler({}, async () => {
       live = await settled(await request(ASSIGNED));
     });
@@ -338,12 +317,12 @@ describe('email handler, MAIL_TEST_MODE', () => {
       });
       expect(row.smtp_response).toMatch(/^250 2\.0\.0 Ok: queued as TEST[0-9A-F]{10} \(test mode, \d+ bytes not sent\)$/);
       // Same columns filled as for a live e-mail, differing only in ids, times and the flag.
-      const filled = (r: Row) =>
+      const filled = (r: EmailLogRow) =>
         Object.entries(r)
           .filter(([, v]) => v !== null)
           .map(([k]) => k)
           .sort();
-      expect(filled(row)).toEqual(filled(live as Row));
+      expect(filled(row)).toEqual(filled(live as EmailLogRow));
       expect(row.history.map((h) => h.type)).toEqual(live?.history.map((h) => h.type));
       expect(row.history[1]?.data).toMatchObject({ testMode: true });
     });

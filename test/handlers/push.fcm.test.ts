@@ -2,6 +2,7 @@ import { request } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { pushRoutes } from '../../api/routes/push.js';
 import { silentLogger } from '../../core/logger.js';
+import { findPushNotificationLog } from '../../core/readModels/pushNotificationLog.js';
 import type { HandlerRunner } from '../../core/runners/handlerRunner.js';
 import type { PostgresStore } from '../../core/stores/postgres.js';
 import { fcmPushSender } from '../../handlers/push/fcm.js';
@@ -68,24 +69,12 @@ const push = async (body: Record<string, unknown>) => {
   return call('POST', '/api/v1/push', { title: 'Order 42', body: 'A driver is on the way', ...body });
 };
 
-interface LogRow {
-  status: string;
-  attempts: number;
-  success_count: number;
-  failure_count: number;
-  provider_message_ids: string[] | null;
-  results: { token: string; outcome: string; messageId?: string; error?: { code: string } }[] | null;
-  error_code: string | null;
-  error_message: string | null;
-  test_mode: boolean;
-  history: { type: string; attempt?: number }[];
-}
 /** The log row once the command ended (sent or failed) and every projection caught up. */
 const finished = async (id: string) =>
   until(
     async () => {
       await api.caughtUp();
-      const [row] = await store.sql<LogRow[]>`SELECT * FROM push_notification_log WHERE id = ${id}`;
+      const row = await findPushNotificationLog(store.sql, id);
       return row && ['sent', 'failed'].includes(row.status) ? row : undefined;
     },
     { what: `push ${id} sent or failed` },

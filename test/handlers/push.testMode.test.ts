@@ -5,6 +5,7 @@ import { prefixOf } from '../../api/auth.js';
 import { pushRoutes } from '../../api/routes/push.js';
 import { loadConfig } from '../../core/config.js';
 import { silentLogger } from '../../core/logger.js';
+import { findPushNotificationLog } from '../../core/readModels/pushNotificationLog.js';
 import type { HandlerRunner } from '../../core/runners/handlerRunner.js';
 import type { PostgresStore } from '../../core/stores/postgres.js';
 import { classifyFcmError } from '../../handlers/push/fcmErrors.js';
@@ -66,9 +67,7 @@ const finished = (id: string) =>
   until(
     async () => {
       await api.caughtUp();
-      const [row] = await store.sql<
-        { status: string; test_mode: boolean; provider_message_ids: string[]; success_count: number; error_code: string }[]
-      >`SELECT * FROM push_notification_log WHERE id = ${id}`;
+      const row = await findPushNotificationLog(store.sql, id);
       return row && ['sent', 'failed'].includes(row.status) ? row : undefined;
     },
     { what: `push ${id} sent or failed` },
@@ -83,7 +82,7 @@ describe('push in FCM_TEST_MODE', () => {
     const row = await finished(id);
     expect(row).toMatchObject({ status: 'sent', test_mode: true, success_count: 2 });
     expect(row.provider_message_ids).toHaveLength(2);
-    for (const m of row.provider_message_ids) expect(m).toMatch(/^projects\/fleetgate-demo\/messages\/0:\d+%[0-9a-f]{16}$/);
+    for (const m of row.provider_message_ids ?? []) expect(m).toMatch(/^projects\/fleetgate-demo\/messages\/0:\d+%[0-9a-f]{16}$/);
     const [sent] = (await eventsCausedBy(api.log, id)).filter((e) => e.type === 'push.sent');
     expect(sent?.data as PushSent).toMatchObject({
       successCount: 2,
