@@ -39,8 +39,10 @@ const checkStatement = async (client: ClickHouseClient, sql: string): Promise<vo
   });
   const [row] = await result.json<{ formatted: string }>();
   const formatted = row?.formatted ?? '';
-  if (/^\s*INTO\s+OUTFILE\b/im.test(formatted)) throw refused('INTO OUTFILE is not allowed: the rows come back in the answer');
-  if (/^\s+SETTINGS\b/im.test(formatted)) throw refused('a SETTINGS clause inside a subquery is not allowed');
+  // `[ \t]` rather than `\s` after a multiline `^`: `\s` would also walk the newlines from every line
+  // start (quadratic on a query of blank lines); formatQuery indents with spaces.
+  if (/^[ \t]*INTO\s+OUTFILE\b/im.test(formatted)) throw refused('INTO OUTFILE is not allowed: the rows come back in the answer');
+  if (/^[ \t]+SETTINGS\b/im.test(formatted)) throw refused('a SETTINGS clause inside a subquery is not allowed');
 };
 
 const toProblem = (e: unknown, logger: { debug: (o: object, m: string) => void }): unknown => {
