@@ -59,7 +59,7 @@ export const frameScanner = (limits: FrameLimits) => {
   let multiplier = 1;
   let lengthBytes = 0;
   let skip = 0;
-  return (buf: Buffer): { violation: FrameViolation; detail: string } | undefined => {
+  const scan = (buf: Buffer): { violation: FrameViolation; detail: string } | undefined => {
     let i = 0;
     while (i < buf.length) {
       if (state === 'body') {
@@ -95,7 +95,13 @@ export const frameScanner = (limits: FrameLimits) => {
     }
     return undefined;
   };
+  /** Bytes still to come before the packet in progress ends: 0 between packets, 1 inside a header. */
+  const toBoundary = () => (state === 'type' ? 0 : state === 'body' ? skip : 1);
+  return Object.assign(scan, { toBoundary });
 };
+
+/** Bytes handed to Aedes per read, then up to the end of the packet in progress. */
+const READ_CHUNK_BYTES = 16_384;
 
 /**
  * Puts the frame scanner and the read gate between a socket and Aedes. Aedes pulls bytes only
@@ -110,22 +116,36 @@ export const guardSocket = (
 ): void => {
   const scan = frameScanner(limits);
   const read = socket.read.bind(socket);
+  // Aedes parses and hands on every packet of a chunk before it reads again, so the gate acts
+  // only between chunks. `read(null)` returns the whole buffer, and a WebSocket stream's is not held
+  // to its high-water mark (ws pushes every frame of the TCP chunk it is parsing): 49 KB, 550
+  // points read after the intake saturated, more than the batcher takes past that mark, and a
+  // QoS 0 point was refused as overloaded. So a read stops at READ_CHUNK_BYTES, stretched to the
+  // end of the packet in progress: each chunk completes a packet (Aedes calls back and reads again)
+  // and the parser is never left holding a fragment while bytes wait unread.
   socket.read = (size?: number) => {
     if (size === 0) return read(0); // Node's own "refill" call, never returns data
     if (!gate.open) {
       gate.park(socket);
       return null;
     }
-    const chunk: Buffer | null = read(size);
-    if (chunk) {
-      const bad = scan(chunk);
-      if (bad) {
-        onViolation(bad.violation, bad.detail);
-        socket.destroy();
-        return null;
-      }
+    // Aedes asks with `read(null)`: everything buffered.
+    const capped = (size ?? Number.POSITIVE_INFINITY) > READ_CHUNK_BYTES && socket.readableLength > READ_CHUNK_BYTES;
+    const chunk: Buffer | null = read(capped ? READ_CHUNK_BYTES : size);
+    if (!chunk) return null;
+    const parts = [chunk];
+    let bad = scan(chunk);
+    while (capped && !bad && scan.toBoundary() > 0 && socket.readableLength > 0) {
+      const more: Buffer = read(Math.min(scan.toBoundary(), socket.readableLength));
+      parts.push(more);
+      bad = scan(more);
     }
-    return chunk;
+    if (bad) {
+      onViolation(bad.violation, bad.detail);
+      socket.destroy();
+      return null;
+    }
+    return parts.length === 1 ? chunk : Buffer.concat(parts);
   };
   socket.once('close', () => gate.forget(socket));
 };
