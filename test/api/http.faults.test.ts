@@ -96,7 +96,8 @@ const rawSocket = (port: number) => {
       resolve();
     }),
   );
-  const connected = new Promise<void>((resolve) => socket.once('connect', () => resolve()));
+  // A refused connect settles too (connectedAt stays NaN, which fails the close-time bounds).
+  const connected = new Promise<void>((resolve) => socket.once('connect', () => resolve()).once('close', () => resolve()));
   return { socket, state, closed, connected };
 };
 
@@ -111,8 +112,8 @@ const legitimate = async () => {
   return performance.now() - t0;
 };
 
-/** Latencies of `count` legitimate requests from `LEGIT_CONCURRENCY` clients, or until `stop()`. */
-const legitimateLoad = async (count: number, stop: () => boolean = () => false) => {
+/** Latencies of at least `count` legitimate requests from `LEGIT_CONCURRENCY` clients, and on until `stop()`. */
+const legitimateLoad = async (count: number, stop: () => boolean = () => true) => {
   const latencies: number[] = [];
   const worker = async () => {
     while (latencies.length < count || !stop()) latencies.push(await legitimate());
