@@ -6,7 +6,7 @@ import type { Config } from '../../core/config.js';
 import type { Logger } from '../../core/logger.js';
 import { PortUnavailableError } from '../../schemas/errors.js';
 import { mqttMetrics } from './metrics.js';
-import { guardSocket, type readGate } from './socketGuard.js';
+import { guardSocket, type readGate, WS_READ_CHUNK_BYTES } from './socketGuard.js';
 import { listenMqttOverWebSocket, type MqttWsListener } from './wsListener.js';
 
 /** CONNECT carries id, credentials and an optional will: nothing a device needs more for. */
@@ -36,10 +36,17 @@ export const listenMqtt = async (opts: MqttListenersOptions): Promise<{ server: 
   };
   /** TCP sockets and WebSocket byte streams alike: frame limits, the read gate, then Aedes. */
   const accept = (conn: Duplex & { remoteAddress?: string }, req?: IncomingMessage) => {
-    guardSocket(conn, frameLimits, gate, (v, detail) => {
-      mqttMetrics.refusals.inc({ reason: v });
-      logger.debug({ remote: conn.remoteAddress, violation: v, detail }, 'mqtt connection dropped');
-    });
+    guardSocket(
+      conn,
+      frameLimits,
+      gate,
+      (v, detail) => {
+        mqttMetrics.refusals.inc({ reason: v });
+        logger.debug({ remote: conn.remoteAddress, violation: v, detail }, 'mqtt connection dropped');
+      },
+      // Only WebSocket streams (they come with their upgrade request) push past their buffer limit.
+      req ? WS_READ_CHUNK_BYTES : undefined,
+    );
     broker.handle(conn, req);
   };
   const server = createServer({ noDelay: true }, (socket) => accept(socket));
