@@ -70,12 +70,25 @@ const known = (v: number | string | undefined): number | string | undefined => (
 const scaled = (v: number | string | undefined, factor: number, decimals: number) =>
   typeof v === 'number' ? round(v * factor, decimals) : v;
 
-/** `timestamp`: epoch seconds (below 2^31) or ms, as a number or numeric string, or ISO-8601. */
+/**
+ * Traccar's own date-time form (`timestamp=2014-06-04+09%3A10%3A11`), sent by older Traccar Client
+ * versions and devices speaking the protocol. Traccar reads it in its server's zone; a gateway has no
+ * meaningful local zone, so it is UTC (what those clients put there).
+ */
+const SPACED_DATE_TIME = /^(\d{4}-\d{2}-\d{2}) (\d{2}:\d{2}:\d{2})$/;
+
+/**
+ * `timestamp`, in each form Traccar's OsmAnd decoder reads: epoch seconds (below 2^31) or ms, as a
+ * number or numeric string; ISO-8601 with a zone; `yyyy-MM-dd HH:mm:ss` (UTC). Returned as ms or
+ * an ISO-8601 string for the parser, which refuses anything else with `invalid_time`.
+ */
 export const osmandTime = (v: unknown): unknown => {
   if (typeof v === 'number') return Number.isFinite(v) && Math.abs(v) < SECONDS_BELOW ? v * 1000 : v;
   if (typeof v !== 'string') return v;
   const s = v.trim();
   if (NUMERIC.test(s)) return osmandTime(Number(s));
+  const spaced = SPACED_DATE_TIME.exec(s);
+  if (spaced) return `${spaced[1]}T${spaced[2]}Z`;
   // An unencoded "+03:00" in a URL decodes to " 03:00".
   return s.replace(/ (\d{2}:?\d{2})$/, '+$1');
 };

@@ -326,10 +326,14 @@ describe('decodeOsmand (pure)', () => {
     ]);
   });
 
-  it('reads timestamps: fractional seconds, ms, ISO with a "+" that the URL turned into a space', () => {
+  it('reads timestamps: fractional seconds, ms, ISO with a "+" that the URL turned into a space, Traccar\'s "yyyy-MM-dd HH:mm:ss" as UTC', () => {
     expect(query('id=t&lat=1&lon=2&timestamp=1700000000.25').points[0]?.ts).toBe(1_700_000_000_250);
     expect(query('id=t&lat=1&lon=2&timestamp=1700000000250').points[0]?.ts).toBe(1_700_000_000_250);
     expect(query('id=t&lat=1&lon=2&timestamp=2024-05-01T10:00:00+03:00').points[0]?.ts).toBe('2024-05-01T10:00:00+03:00');
+    expect(query('id=t&lat=1&lon=2&timestamp=2014-06-04+09%3A10%3A11').points[0]?.ts).toBe('2014-06-04T09:10:11Z');
+    expect(query('id=t&lat=1&lon=2&timestamp=2014-06-04%2009:10:11').points[0]?.ts).toBe('2014-06-04T09:10:11Z');
+    // A date and time without a zone in ISO form is not one of Traccar's: left for the parser to refuse.
+    expect(query('id=t&lat=1&lon=2&timestamp=2014-06-04T09:10:11').points[0]?.ts).toBe('2014-06-04T09:10:11');
   });
 
   it('passes a malformed value through so the parser refuses it with its reason', () => {
