@@ -8,6 +8,10 @@ import { liveKeyWatch } from './keyWatch.js';
 import { type LiveSubscriber, liveSocket } from './liveSocket.js';
 import { bufferedSources, liveMetrics } from './metrics.js';
 import { liveFanOut, vehiclePresence } from './presence.js';
+import { sendSnapshot } from './snapshot.js';
+
+/** How long a snapshot waits for a socket's buffer to drain before it looks again (uWS's drain event usually comes first). */
+const ROOM_POLL_MS = 50;
 
 export interface LiveFeedOptions {
   log: EventLog;
@@ -54,6 +58,47 @@ export const mountLiveFeed = async (app: TemplatedApp, opts: LiveFeedOptions) =>
     }
   };
 
+  // A snapshot message is at most a quarter of the drop limit and waits for the socket to hold no
+  // more than that: a snapshot alone never gets a subscriber dropped.
+  const chunkBytes = Math.max(1024, Math.min(64 * 1024, Math.floor(opts.maxBufferedBytes / 4)));
+  const drained = new Map<WebSocket<LiveSubscriber>, () => void>();
+  const room = async (ws: WebSocket<LiveSubscriber>, bytes: number) => {
+    while (sockets.has(ws) && ws.getBufferedAmount() > bytes) {
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, ROOM_POLL_MS);
+        drained.set(ws, () => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+      drained.delete(ws);
+    }
+  };
+  const snapshot = (ws: WebSocket<LiveSubscriber>) => {
+    const s = ws.getUserData();
+    const subscription = s.subscription;
+    const current = () => sockets.has(ws) && s.subscription === subscription;
+    sendSnapshot(
+      { current, send: (text) => ws.send(text), room: (bytes) => room(ws, bytes) },
+      { sql: opts.sql, vehicles: s.vehicles, offlineAfterMs: opts.offlineAfterMs, chunkBytes },
+    ).then(
+      (sent) => {
+        if (sent !== null) liveMetrics.snapshotPositions.inc(sent);
+      },
+      (err: unknown) => {
+        logger.warn({ err }, 'live feed: last known positions could not be read');
+        if (current())
+          ws.send(
+            JSON.stringify({
+              type: 'error',
+              code: 'unavailable',
+              reason: 'last known positions cannot be read; live ones follow',
+            }),
+          );
+      },
+    );
+  };
+
   const follower = gpsFollower({
     log: opts.log,
     sql: opts.sql,
@@ -72,6 +117,8 @@ export const mountLiveFeed = async (app: TemplatedApp, opts: LiveFeedOptions) =>
       sockets,
       startFollowing: follower.start,
       onLastClosed: follower.scheduleStop,
+      sendSnapshot: snapshot,
+      onDrain: (ws) => drained.get(ws)?.(),
       keyWatch,
     }),
   );

@@ -10,6 +10,8 @@ export interface LiveSubscriber {
   keyPrefix: string;
   /** null: every vehicle. */
   vehicles: Set<string> | null;
+  /** Counts subscriptions: a snapshot still being sent for an earlier one stops. */
+  subscription: number;
 }
 
 export interface LiveSocketOptions {
@@ -21,6 +23,10 @@ export interface LiveSocketOptions {
   /** Resolves once the GPS stream is being followed. */
   startFollowing(): Promise<void>;
   onLastClosed(): void;
+  /** After `subscribed`: the subscribed vehicles' last known positions (`snapshot.ts`), while live ones already flow. */
+  sendSnapshot(ws: WebSocket<LiveSubscriber>): void;
+  /** uWS's backpressure drained for this socket. */
+  onDrain(ws: WebSocket<LiveSubscriber>): void;
   /** Each socket's key is re-checked while it is open. */
   keyWatch: {
     track(keyId: string, ws: WebSocket<LiveSubscriber>): void;
@@ -60,7 +66,7 @@ export const liveSocket = (opts: LiveSocketOptions): WebSocketBehavior<LiveSubsc
         if (!hasScope(principal, 'vehicles')) return refuse('403 Forbidden', 'GW_ERR_FORBIDDEN');
         res.cork(() =>
           res.upgrade<LiveSubscriber>(
-            { keyId: principal.keyId, keyPrefix: principal.prefix, vehicles: new Set() },
+            { keyId: principal.keyId, keyPrefix: principal.prefix, vehicles: new Set(), subscription: 0 },
             wsKey,
             protocol,
             extensions,
@@ -97,15 +103,19 @@ export const liveSocket = (opts: LiveSocketOptions): WebSocketBehavior<LiveSubsc
       return;
     }
     const s = ws.getUserData();
+    const subscription = ++s.subscription;
     // Following starts with the first subscription: "subscribed" means every later point arrives.
     opts.startFollowing().then(
       () => {
         if (!opts.sockets.has(ws)) return; // closed while the follower started: the socket is gone
+        if (subscription !== s.subscription) return; // a later subscribe replaced this one
         for (const t of ws.getTopics()) ws.unsubscribe(t);
         s.vehicles = all ? null : new Set(list);
         if (all) ws.subscribe(ALL);
         else for (const v of list) ws.subscribe(topicOf(v));
         ws.send(JSON.stringify({ type: 'subscribed', vehicles: all ? '*' : list }));
+        // Subscribed first, so no point falls between the snapshot's read and the live stream.
+        opts.sendSnapshot(ws);
       },
       (err: unknown) => {
         opts.logger.error({ err }, 'live feed cannot follow the GPS stream');
@@ -113,8 +123,10 @@ export const liveSocket = (opts: LiveSocketOptions): WebSocketBehavior<LiveSubsc
       },
     );
   },
+  drain: (ws) => opts.onDrain(ws),
   close: (ws) => {
     opts.sockets.delete(ws);
+    opts.onDrain(ws);
     opts.keyWatch.untrack(ws.getUserData().keyId, ws);
     liveMetrics.subscribers.dec();
     if (opts.sockets.size === 0) opts.onLastClosed();

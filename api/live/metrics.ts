@@ -26,6 +26,11 @@ export const liveMetrics = {
     help: 'Live feeds following the GPS stream (only while a subscriber is connected, and a while after)',
     registers: [registry],
   }),
+  snapshotPositions: new Counter({
+    name: 'fleetgate_live_snapshot_positions_total',
+    help: 'Last known positions sent to live-feed subscribers when they subscribed (from vehicle_positions)',
+    registers: [registry],
+  }),
   dropped: new Counter({
     name: 'fleetgate_live_dropped_total',
     help: 'Live-feed subscribers closed because they stopped reading (buffered bytes over WS_MAX_BUFFERED_BYTES)',

@@ -40,3 +40,16 @@ export const listVehiclePositions = (
 export const listVehicleLastReports = (sql: Sql): Promise<Pick<VehiclePositionRow, 'device_id' | 'received_at'>[]> =>
   sql<Pick<VehiclePositionRow, 'device_id' | 'received_at'>[]>`
     SELECT device_id, received_at FROM vehicle_positions`;
+
+/**
+ * One page of newest fixes by device id: those after `after` (keyset paging, in the database's
+ * order: each page is a short query, so a reader that pauses between pages holds no connection or
+ * cursor), or those of `ids` (the caller pages the list itself).
+ */
+export const pageVehiclePositions = (
+  sql: Sql,
+  page: { after: string; limit: number } | { ids: readonly string[] },
+): Promise<VehiclePositionView[]> =>
+  sql<VehiclePositionView[]>`
+    SELECT device_id, ts, lat, lon, speed, heading, alt, accuracy, battery, source, received_at FROM vehicle_positions
+    ${'ids' in page ? sql`WHERE device_id IN ${sql(page.ids)} ORDER BY device_id` : sql`WHERE device_id > ${page.after} ORDER BY device_id LIMIT ${page.limit}`}`;

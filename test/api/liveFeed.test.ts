@@ -113,7 +113,8 @@ describe('/v1/ws/live', () => {
         .sort(),
     ).toEqual(['van-1', 'van-2']);
     await until(() => one.got.filter((m) => m.type === 'position').length === 5);
-    expect(new Set(one.got.map((m) => m.deviceId))).toEqual(new Set(['van-2']));
+    // Everything but the snapshot of last known positions names its vehicle: only van-2.
+    expect(new Set(one.got.filter((m) => m.type !== 'snapshot').map((m) => m.deviceId))).toEqual(new Set(['van-2']));
     // No report for GPS_OFFLINE_AFTER (5 s): each goes offline once.
     await until(() => all.got.filter((m) => m.type === 'status' && m.online === false).length === 2, {
       timeoutMs: 10_000,
@@ -122,6 +123,62 @@ describe('/v1/ws/live', () => {
     all.ws.close();
     one.ws.close();
   }, 20_000);
+
+  it("sends each subscribed vehicle's last known position on subscribing, online or offline with its age, then the live ones", async () => {
+    const now = Date.now();
+    // 300 vehicles (several snapshot messages at WS_MAX_BUFFERED_BYTES 16 KiB), every tenth silent for a minute.
+    await api.log.append(
+      gpsSubject('mqtt'),
+      Array.from({ length: 300 }, (_, i) => {
+        const receivedAt = i % 10 === 0 ? now - 60_000 : now;
+        const deviceId = `snap-${String(i).padStart(3, '0')}`;
+        return gpsEvent({
+          deviceId,
+          ts: receivedAt - 500,
+          lat: 56 + i / 1000,
+          lon: 38,
+          source: 'mqtt',
+          receivedAt,
+          pointId: `${deviceId}-0`,
+        });
+      }),
+    );
+    await api.caughtUp();
+    interface Snap {
+      type: string;
+      done?: boolean;
+      positions?: { deviceId: string; lat: number; online: boolean; ageMs: number; receivedAt: number }[];
+    }
+    const snaps = (got: Msg[]) => (got as Snap[]).filter((m) => m.type === 'snapshot');
+    const snapshotDone = (got: Msg[]) => until(() => snaps(got).some((m) => m.done), { what: 'snapshot done' });
+
+    const all = await subscribe('*');
+    await snapshotDone(all.got);
+    const messages = snaps(all.got);
+    expect(messages.length).toBeGreaterThan(1);
+    expect(messages.map((m) => m.done)).toEqual([...Array(messages.length - 1).fill(false), true]);
+    const positions = messages.flatMap((m) => m.positions ?? []).filter((p) => p.deviceId.startsWith('snap-'));
+    expect(positions).toHaveLength(300);
+    expect(positions.find((p) => p.deviceId === 'snap-010')).toMatchObject({
+      online: false,
+      lat: 56.01,
+      receivedAt: now - 60_000,
+    });
+    expect(positions.find((p) => p.deviceId === 'snap-011')).toMatchObject({ online: true, lat: 56.011, receivedAt: now });
+    expect(positions.find((p) => p.deviceId === 'snap-010')?.ageMs).toBeGreaterThanOrEqual(60_000);
+    expect(positions.filter((p) => !p.online)).toHaveLength(30);
+
+    // A list: only those vehicles; then live positions follow as before.
+    const one = await subscribe(['snap-001', 'snap-002', 'nope']);
+    await snapshotDone(one.got);
+    expect(snaps(one.got).flatMap((m) => (m.positions ?? []).map((p) => p.deviceId))).toEqual(['snap-001', 'snap-002']);
+    await report('snap-001', 1);
+    await until(() => one.got.some((m) => m.type === 'position' && m.deviceId === 'snap-001'));
+    expect(one.got.filter((m) => m.deviceId === 'snap-002')).toEqual([]);
+    expect((await liveMetrics.snapshotPositions.get()).values[0]?.value).toBeGreaterThanOrEqual(302);
+    all.ws.close();
+    one.ws.close();
+  }, 30_000);
 
   it('refuses a key without the vehicles scope', async () => {
     await expect(subscribe('*', await api.key(['sms']))).rejects.toThrow('HTTP 403');

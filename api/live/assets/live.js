@@ -33,6 +33,28 @@ function connect(key) {
 
 function onMessage(m) {
   if (m.type === 'subscribed') state.textContent = 'live';
+  // Last known positions, sent once on subscribing (in chunks), while live ones already arrive:
+  // a live position newer than a vehicle's snapshot entry wins.
+  if (m.type === 'snapshot')
+    for (const p of m.positions) {
+      const v = vehicles.get(p.deviceId);
+      if (v?.receivedAt > p.receivedAt) continue;
+      if (v?.receivedAt === p.receivedAt) {
+        v.online = p.online; // the same report, seen before a reconnect: only its state may have changed
+        continue;
+      }
+      vehicles.set(p.deviceId, {
+        lat: p.lat,
+        lon: p.lon,
+        ts: p.ts,
+        receivedAt: p.receivedAt,
+        battery: p.battery,
+        speed: p.speed,
+        heading: p.heading,
+        online: p.online,
+        trail: [[p.lat, p.lon]],
+      });
+    }
   if (m.type === 'position') {
     const v = vehicles.get(m.deviceId) || { trail: [], online: true };
     Object.assign(v, {
