@@ -32,9 +32,10 @@ export interface LiveFeedOptions {
  * vehicles or a list and get each new position and online/offline transitions. Every process
  * follows the GPS stream itself (JetStream in the distributed mode), so a subscriber on any
  * process sees every vehicle's points; fan-out is uWS pub/sub, and a subscriber that does not
- * read is dropped at `maxBufferedBytes` instead of growing memory. The parts: `liveSocket.ts`
- * (one subscriber), `gpsFollower.ts` (following while someone watches), `presence.ts`
- * (positions, online/offline).
+ * read is dropped at `maxBufferedBytes` instead of growing memory. On subscribing it first gets the
+ * vehicles' last known positions. The parts: `liveSocket.ts` (one subscriber), `gpsFollower.ts`
+ * (following while someone watches), `presence.ts` (positions, online/offline), `snapshot.ts`
+ * (last known positions, paced by the socket's drain).
  */
 export const mountLiveFeed = async (app: TemplatedApp, opts: LiveFeedOptions) => {
   const { logger } = opts;
