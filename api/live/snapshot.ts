@@ -48,9 +48,10 @@ const message = (parts: string[], done: boolean) => `{"type":"snapshot","positio
  * Each subscribed vehicle's last known position from `vehicle_positions`, as
  * `{ "type": "snapshot", "positions": [...], "done": bool }` messages of at most `chunkBytes`, the
  * last with `done: true` (one with no positions when there are none). Between messages it yields
- * to the event loop and waits until the socket has sent what it holds, so a large fleet or a slow
- * reader stalls neither the other subscribers nor this one's live positions. Returns the number of
- * positions sent, or null when the target stopped being current.
+ * to the event loop, and before each it waits until the socket holds at most `chunkBytes` unsent,
+ * so a large fleet or a slow reader stalls neither the other subscribers nor this one's live
+ * positions, and uWS never drops a snapshot message at its backpressure limit. Returns the number
+ * of positions sent, or null when the target stopped being current.
  */
 export const sendSnapshot = async (target: SnapshotTarget, opts: SnapshotOptions): Promise<number | null> => {
   const now = opts.now ?? Date.now;
