@@ -16,6 +16,7 @@ import { rateLimiter } from './rateLimit.js';
 import type { RouteSpec } from './route.js';
 import { analyticsRoutes } from './routes/analytics.js';
 import { commandRoutes } from './routes/commands.js';
+import { deadLetterRoutes } from './routes/deadLetters.js';
 import { deviceCommandRoutes } from './routes/deviceCommands.js';
 import { deviceRoutes } from './routes/devices.js';
 import { docsRoutes } from './routes/docs.js';
@@ -43,6 +44,7 @@ export const apiRoutes = (deps: ApiDeps, ch: ApiClickHouse = {}): RouteSpec[] =>
     ...deviceRoutes(deps, devices),
     ...deviceCommandRoutes(deps, devices),
     ...webhookRoutes(deps),
+    ...deadLetterRoutes(deps),
     ...(ch.clickhouse ? vehicleRoutes({ ...deps, clickhouse: ch.clickhouse }) : []),
     ...(ch.analytics ? analyticsRoutes({ analytics: ch.analytics, config: deps.config }) : []),
   ];

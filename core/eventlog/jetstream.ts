@@ -83,6 +83,16 @@ export const jetStreamEventLog = async (cfg: JetStreamConfig): Promise<EventLog>
       }),
     read,
     follow,
+    removeDeadLetter: (seq) =>
+      guarded(`delete dead letter ${seq}`, async () => {
+        try {
+          // No erase (overwrite on disk): a dead letter holds no secret the stream did not already.
+          return await jsm.streams.deleteMessage('DLQ', seq, false);
+        } catch (e) {
+          if (isApiError(e, JetStreamApiCodes.NoMessageFound)) return false;
+          throw e;
+        }
+      }),
     lastSeq: (stream) => guarded(`stream info ${stream}`, async () => (await jsm.streams.info(stream)).state.last_seq),
     async ping() {
       if (nc.isClosed()) return false;
