@@ -2,6 +2,7 @@ import { COMMAND_RETRIED, type CommandRetried } from '../../schemas/events/comma
 import { type DeadLetter, toDeadLetter } from '../eventlog/deadLetter.js';
 import { newEvent } from '../eventlog/newEvent.js';
 import type { EventEnvelope, EventLog } from '../eventlog/port.js';
+import { metrics } from '../metrics.js';
 import type { Sql } from '../stores/postgres.js';
 import { providerAccepted } from './accepted.js';
 
@@ -68,13 +69,19 @@ export const deadLetterOps = (deps: { log: EventLog; sql: Sql }) => {
 
   const retry = async (seq: number, requestedBy: string): Promise<RetryOutcome | undefined> => {
     const d = await get(seq);
-    if (!d) return undefined;
+    if (!d) {
+      metrics.deadLetterActions.inc({ action: 'not_found', consumer: '' });
+      return undefined;
+    }
     const commands = d.events.map(commandOf);
     const accepted = await Promise.all(commands.map((c) => providerAccepted(sql, c)));
     const todo = commands.filter((_, i) => !accepted[i]);
     const alreadyAccepted = commands.filter((_, i) => accepted[i]).map((c) => c.id);
     // Nothing left to send: leave the log and the dead letter as they are (`drop` removes it).
-    if (todo.length === 0) return { seq, outcome: 'already_accepted', retried: [], alreadyAccepted };
+    if (todo.length === 0) {
+      metrics.deadLetterActions.inc({ action: 'already_accepted', consumer: d.consumer });
+      return { seq, outcome: 'already_accepted', retried: [], alreadyAccepted };
+    }
     const retried: RetryOutcome['retried'] = [];
     for (const [i, command] of todo.entries()) {
       const event = newEvent({
@@ -103,9 +110,17 @@ export const deadLetterOps = (deps: { log: EventLog; sql: Sql }) => {
       retried.push({ commandId: command.id, retryEventId: stored ?? event.id });
     }
     await log.removeDeadLetter(seq);
+    metrics.deadLetterActions.inc({ action: 'retried', consumer: d.consumer });
     return { seq, outcome: 'retried', retried, alreadyAccepted };
   };
 
-  return { list, get, retry, drop: (seq: number) => log.removeDeadLetter(seq) };
+  const drop = async (seq: number) => {
+    const d = await get(seq);
+    const gone = d !== undefined && (await log.removeDeadLetter(seq));
+    metrics.deadLetterActions.inc({ action: gone ? 'dropped' : 'not_found', consumer: d?.consumer ?? '' });
+    return gone;
+  };
+
+  return { list, get, retry, drop };
 };
 export type DeadLetterOps = ReturnType<typeof deadLetterOps>;

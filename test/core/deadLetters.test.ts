@@ -8,6 +8,7 @@ import { deadLetterOps } from '../../core/deadLetters/deadLetters.js';
 import { deadLetterHeaders } from '../../core/eventlog/deadLetter.js';
 import { uuidv7 } from '../../core/eventlog/uuid.js';
 import { silentLogger } from '../../core/logger.js';
+import { metrics } from '../../core/metrics.js';
 import { type EmailLogRow, findEmailLog } from '../../core/readModels/emailLog.js';
 import { type HandlerRunner, handlerRunner } from '../../core/runners/handlerRunner.js';
 import { buildEmailHandler } from '../../handlers/email/index.js';
@@ -201,6 +202,8 @@ describe('an SMTP outage, then dlq retry (issue 22.3)', () => {
       });
       expect(await ops().list({ consumer: CONSUMER, limit: 100 })).toEqual([]);
       expect(fake.received).toHaveLength(3);
+      const counted = (await metrics.deadLetterActions.get()).values;
+      expect(counted.find((v) => v.labels.action === 'retried' && v.labels.consumer === CONSUMER)?.value).toBe(3);
       // The same dead letter cannot be retried twice: it is gone.
       expect((await cli('retry', String(first?.seq))).code).toBe(1);
       const again = await fetch(`${api.url}/api/v1/dead-letters/${first?.seq}/retry`, {
