@@ -119,6 +119,11 @@ afterAll(async () => {
 
 describe('an SMTP outage, then dlq retry (issue 22.3)', () => {
   const ids: string[] = [];
+  /** `notification_queue` follows too: failed, then (after the retry) sent. */
+  const queueStatuses = async () =>
+    (await store.sql<{ status: string }[]>`SELECT status FROM notification_queue WHERE id IN ${store.sql(ids)}`).map(
+      (r) => r.status,
+    );
   const subjects = ['Outage 1', 'Outage 2', 'Outage 3'];
 
   it('dead-letters each e-mail sent while the SMTP server is down', async () => {
@@ -139,6 +144,7 @@ describe('an SMTP outage, then dlq retry (issue 22.3)', () => {
     expect(dead.every((d) => d.subject === 'evt.email.cmd.normal' && d.deliveries === 3)).toBe(true);
     expect(dead[0]?.reason).toMatch(/^gave up after 3 attempts/);
     expect(fake.received).toHaveLength(0);
+    expect(await queueStatuses()).toEqual(['failed', 'failed', 'failed']);
   });
 
   it('lists them through the API (admin only) and the CLI, filtered by consumer and time', async () => {
@@ -202,6 +208,8 @@ describe('an SMTP outage, then dlq retry (issue 22.3)', () => {
       });
       expect(await ops().list({ consumer: CONSUMER, limit: 100 })).toEqual([]);
       expect(fake.received).toHaveLength(3);
+      await api.caughtUp();
+      expect(await queueStatuses()).toEqual(['sent', 'sent', 'sent']);
       const counted = (await metrics.deadLetterActions.get()).values;
       expect(counted.find((v) => v.labels.action === 'retried' && v.labels.consumer === CONSUMER)?.value).toBe(3);
       // The same dead letter cannot be retried twice: it is gone.
