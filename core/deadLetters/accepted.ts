@@ -17,6 +17,9 @@ const ACCEPTED: Record<string, (sql: Sql, id: string) => Promise<boolean>> = {
   },
   'push.requested': async (sql, id) =>
     (await sql<{ status: string }[]>`SELECT status FROM push_notification_log WHERE id = ${id}`)[0]?.status === 'sent',
+  // No log of its own: the queue's view of it.
+  'telegram.requested': async (sql, id) =>
+    (await sql<{ status: string }[]>`SELECT status FROM notification_queue WHERE id = ${id}`)[0]?.status === 'sent',
 };
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
