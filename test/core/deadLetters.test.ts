@@ -150,12 +150,20 @@ describe('an SMTP outage, then dlq retry (issue 22.3)', () => {
   it('lists them through the API (admin only) and the CLI, filtered by consumer and time', async () => {
     const list = async (query: string, key = admin) => {
       const res = await fetch(`${api.url}/api/v1/dead-letters${query}`, { headers: { authorization: `Bearer ${key}` } });
-      return { status: res.status, body: (await res.json()) as { deadLetters: { id: string; events: { id: string }[] }[] } };
+      type Page = { deadLetters: { id: string; events: { id: string }[] }[]; next?: string };
+      return { status: res.status, body: (await res.json()) as Page };
     };
     const all = await list(`?consumer=${CONSUMER}`);
     expect(all.status).toBe(200);
     expect(all.body.deadLetters.flatMap((d) => d.events.map((e) => e.id)).sort()).toEqual([...ids].sort());
     expect((await list('?consumer=sms-normal')).body.deadLetters).toEqual([]);
+    // Pages: `next` while a page is full, then `after=next` for the rest.
+    const first = await list(`?consumer=${CONSUMER}&limit=2`);
+    expect(first.body.deadLetters.map((d) => d.id)).toEqual(all.body.deadLetters.slice(0, 2).map((d) => d.id));
+    const rest = await list(`?consumer=${CONSUMER}&limit=2&after=${first.body.next}`);
+    expect(rest.body.deadLetters.map((d) => d.id)).toEqual(all.body.deadLetters.slice(2).map((d) => d.id));
+    expect(rest.body.next).toBeUndefined();
+    expect((await list('?limit=0')).status).toBe(400);
     expect((await list(`?from=${Date.now() + 60_000}`)).body.deadLetters).toEqual([]);
     expect((await list('?from=yesterday')).status).toBe(400);
     expect((await list('', await api.key(['email']))).status).toBe(403);
