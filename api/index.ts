@@ -15,7 +15,9 @@ import { livePageRoutes } from './live/page.js';
 import { rateLimiter } from './rateLimit.js';
 import type { RouteSpec } from './route.js';
 import { analyticsRoutes } from './routes/analytics.js';
+import { asyncApiRoutes } from './routes/asyncapi.js';
 import { commandRoutes } from './routes/commands.js';
+import { deadLetterRoutes } from './routes/deadLetters.js';
 import { deviceCommandRoutes } from './routes/deviceCommands.js';
 import { deviceRoutes } from './routes/devices.js';
 import { docsRoutes } from './routes/docs.js';
@@ -43,8 +45,10 @@ export const apiRoutes = (deps: ApiDeps, ch: ApiClickHouse = {}): RouteSpec[] =>
     ...deviceRoutes(deps, devices),
     ...deviceCommandRoutes(deps, devices),
     ...webhookRoutes(deps),
+    ...deadLetterRoutes(deps),
     ...(ch.clickhouse ? vehicleRoutes({ ...deps, clickhouse: ch.clickhouse }) : []),
     ...(ch.analytics ? analyticsRoutes({ analytics: ch.analytics, config: deps.config }) : []),
+    ...asyncApiRoutes({ version }),
   ];
   const info = { version, ...(deps.config.api.publicUrl ? { serverUrl: deps.config.api.publicUrl } : {}) };
   return [...routes, ...docsRoutes(() => routes, info), ...livePageRoutes({ tileUrl: deps.config.live.tileUrl })];

@@ -203,7 +203,8 @@ export const buildOpenApi = (routes: readonly RouteSpec[], info: OpenApiInfo): J
       version: info.version,
       description:
         'Event-sourced gateway of the fleet CRM. Commands answer `202` with the id of the event they appended; ' +
-        'errors are `application/problem+json` (RFC 9457) with a stable `code`.',
+        'errors are `application/problem+json` (RFC 9457) with a stable `code`. ' +
+        'The events, MQTT topics and WebSocket messages: [/asyncapi.json](/asyncapi.json) (AsyncAPI 3.0), browsable at [/docs/events](/docs/events).',
     },
     ...(info.serverUrl ? { servers: [{ url: info.serverUrl }] } : {}),
     tags: tags.map((name) => ({ name })),

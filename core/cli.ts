@@ -14,6 +14,8 @@ import { isGatewayError } from '../schemas/errors.js';
 import { DeviceId } from '../schemas/http/devices.js';
 import { isScope, SCOPES } from '../schemas/http/scopes.js';
 import { type Config, loadConfig, readEnv } from './config.js';
+import { DLQ_USAGE, DlqUsageError, dlqCli } from './deadLetters/cli.js';
+import { deadLetterOps } from './deadLetters/deadLetters.js';
 import { appendDeviceAudit } from './devices/audit.js';
 import { type DeviceRegistry, deviceRegistry } from './devices/registry.js';
 import { createLogger, type Logger } from './logger.js';
@@ -34,6 +36,7 @@ Usage:
   fleetgate devices add ID [--kind unit|phone] [--driver DRIVER_ID] [--name NAME]
                                                      register a device (its token is printed once)
   fleetgate apikeys revoke PREFIX                    revoke a key
+  ${DLQ_USAGE}
 Scopes: ${SCOPES.join(', ')} (admin implies all).
   fleetgate help
 
@@ -230,6 +233,10 @@ const main = async () => {
       kind: { type: 'string' },
       driver: { type: 'string' },
       name: { type: 'string' },
+      consumer: { type: 'string' },
+      from: { type: 'string' },
+      limit: { type: 'string' },
+      all: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -285,6 +292,20 @@ const main = async () => {
       return apikeys(config, logger, rest, values);
     case 'devices':
       return devices(config, logger, rest, values);
+    case 'dlq':
+      return run(logger, async () => {
+        const stores = await openStores(config, logger, { clickhouse: false });
+        try {
+          const write = (t: string) => process.stdout.write(`${t}\n`);
+          process.exitCode = await dlqCli(deadLetterOps({ log: stores.log, sql: stores.postgres.sql }), rest, values, write);
+        } catch (e) {
+          if (!(e instanceof DlqUsageError)) throw e;
+          process.stderr.write(`fleetgate: ${e.message}\n`);
+          process.exitCode = 2;
+        } finally {
+          await stores.close();
+        }
+      });
     default:
       fail(`unknown command "${command}"\n\n${USAGE}`);
   }

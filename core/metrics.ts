@@ -29,6 +29,12 @@ export const metrics = {
     labelNames: ['projection'] as const,
     registers: [registry],
   }),
+  deadLetterActions: new Counter({
+    name: 'fleetgate_dead_letter_actions_total',
+    help: 'Operator actions on dead letters (retried, already_accepted, dropped, not_found), by consumer',
+    labelNames: ['action', 'consumer'] as const,
+    registers: [registry],
+  }),
   handled: new Counter({
     name: 'fleetgate_handler_events_total',
     help: 'Command messages handled, by outcome (ok, retry, dead_letter, split: commands split out of a coalesced message)',

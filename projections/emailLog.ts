@@ -1,7 +1,11 @@
 import { type FoldProjection, readsDomains, type Stored } from '../core/runners/projectionRunner.js';
 import type { TransactionSql } from '../core/stores/postgres.js';
+import { type CommandEvent, commandEvents } from '../schemas/events/command.js';
 import { unhandledEvent } from '../schemas/events/define.js';
-import { type EmailEvent, type EmailRequested, emailEvents } from '../schemas/events/email.js';
+import { type EmailEvent as EmailDomainEvent, type EmailRequested, emailEvents } from '../schemas/events/email.js';
+
+/** The e-mail domain's events, and an operator's retry of a dead-lettered e-mail command. */
+type EmailEvent = EmailDomainEvent | CommandEvent;
 
 type Json = Parameters<TransactionSql['json']>[0];
 const entry = (e: Stored<EmailEvent>, data?: object): Json =>
@@ -44,7 +48,8 @@ const requestedRow = (tx: TransactionSql, e: Stored<EmailEvent> & { type: 'email
 };
 
 /**
- * `email_log`: one row per e-mail command. `queued` → `sent` | `failed`; every failed attempt
+ * `email_log`: one row per e-mail command. `queued` → `sent` | `failed`, and `failed` → `queued`
+ * again when an operator retries its dead letter (`command.retried`); every failed attempt
  * the runner records (`email.attempt_failed`) and the outcome count as attempts, and each event
  * is appended to `history`. Outcomes find their row by `causationId` (the command's id).
  */
@@ -53,7 +58,7 @@ export const emailLogProjection: FoldProjection<EmailEvent> = {
   name: 'email_log',
   stream: 'EVENTS',
   filterSubject: 'evt.email.>',
-  reads: readsDomains(emailEvents),
+  reads: readsDomains(emailEvents, commandEvents),
   async apply(tx, events) {
     const requested = events
       .filter((e): e is Extract<Stored<EmailEvent>, { type: 'email.requested' }> => e.type === 'email.requested')
@@ -94,6 +99,16 @@ export const emailLogProjection: FoldProjection<EmailEvent> = {
                    next_attempt_at = NULL, updated_at = ${e.time}, last_seq = ${e.seq},
                    history = history || ${tx.json([entry(e, d)])}
                  WHERE id = ${id}`);
+          break;
+        }
+        // The command is queued again: its new outcome follows (a failure counts as attempts again).
+        case 'command.retried': {
+          const d = e.data;
+          if (d.command.type !== 'email.requested') break;
+          updates.push(tx`UPDATE email_log SET status = 'queued', next_attempt_at = NULL, updated_at = ${e.time},
+                   last_seq = ${e.seq},
+                   history = history || ${tx.json([entry(e, { deadLetter: d.deadLetter, requestedBy: d.requestedBy })])}
+                 WHERE id = ${d.command.id} AND status = 'failed'`);
           break;
         }
         // Inserted above.

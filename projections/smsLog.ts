@@ -1,7 +1,11 @@
 import type { SmsLogRow } from '../core/readModels/smsLog.js';
 import { type FoldProjection, readsDomains, type Stored } from '../core/runners/projectionRunner.js';
+import { type CommandEvent, commandEvents } from '../schemas/events/command.js';
 import { unhandledEvent } from '../schemas/events/define.js';
-import { type Money, type SmsEvent, smsEvents } from '../schemas/events/sms.js';
+import { type Money, type SmsEvent as SmsDomainEvent, smsEvents } from '../schemas/events/sms.js';
+
+/** The SMS domain's events, and an operator's retry of a dead-lettered SMS command. */
+type SmsEvent = SmsDomainEvent | CommandEvent;
 
 type Folded =
   | 'id'
@@ -32,8 +36,12 @@ export type SmsLogFoldRow = Pick<SmsLogRow, Folded> & {
 const REPORTED = new Set(['delivered', 'undelivered']);
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
-const historyEntry = (e: Stored<SmsEvent>, withData: boolean) =>
-  withData ? { type: e.type, time: e.time, seq: e.seq, data: e.data } : { type: e.type, time: e.time, seq: e.seq };
+const historyEntry = (e: Stored<SmsEvent>, withData: boolean) => {
+  if (!withData) return { type: e.type, time: e.time, seq: e.seq };
+  // A retry carries the whole command again: the history names the dead letter and who asked.
+  const data = e.type === 'command.retried' ? { deadLetter: e.data.deadLetter, requestedBy: e.data.requestedBy } : e.data;
+  return { type: e.type, time: e.time, seq: e.seq, data };
+};
 
 /**
  * The command an outcome belongs to: `smsId` in our events, the cause for the runner's
@@ -44,6 +52,9 @@ const smsIdOf = (e: SmsEvent): string | undefined => {
   switch (e.type) {
     case 'sms.attempt_failed':
       id = e.causationId;
+      break;
+    case 'command.retried':
+      id = e.data.command.type === 'sms.requested' ? e.data.command.id : undefined;
       break;
     case 'sms.sent':
     case 'sms.failed':
@@ -133,6 +144,10 @@ export const evolveSmsLog = (row: SmsLogFoldRow, e: Stored<SmsEvent>): SmsLogFol
       setCost(next, d.cost);
       return next;
     }
+    // Queued again by an operator (`fleetgate dlq retry`): its new outcome follows.
+    case 'command.retried':
+      if (row.status === 'failed') next.status = 'queued';
+      return next;
     // Not outcomes of a command (`smsIdOf` leaves them out): the row stays as it is.
     case 'sms.requested':
     case 'sms.opted_out':
@@ -152,7 +167,7 @@ export const smsLogProjection: FoldProjection<SmsEvent> = {
   name: 'sms_log',
   stream: 'EVENTS',
   filterSubject: 'evt.sms.>',
-  reads: readsDomains(smsEvents),
+  reads: readsDomains(smsEvents, commandEvents),
   async apply(tx, events) {
     const requested = events
       .filter((e) => e.type === 'sms.requested')

@@ -45,6 +45,18 @@ const checkStatement = async (client: ClickHouseClient, sql: string): Promise<vo
   if (/^[ \t]+SETTINGS\b/im.test(formatted)) throw refused('a SETTINGS clause inside a subquery is not allowed');
 };
 
+/** `[{ name, type }]` per column, as ClickHouse's own JSON format names its `meta`. */
+const columnsMeta = ([names = [], types = []]: string[][]) => names.map((name, i) => ({ name, type: types[i] ?? '' }));
+
+/** One row as a JSON object; values stay as ClickHouse wrote them (64-bit integers already strings). */
+const rowObject = (names: readonly string[], values: readonly unknown[]): string => {
+  const row: Record<string, unknown> = {};
+  names.forEach((n, i) => {
+    row[n] = values[i];
+  });
+  return JSON.stringify(row);
+};
+
 const toProblem = (e: unknown, logger: { debug: (o: object, m: string) => void }): unknown => {
   if (e instanceof SyntaxError) {
     // chdb runs `a; b` as two statements and prints both: not one JSONEachRow result.
@@ -66,7 +78,8 @@ const toProblem = (e: unknown, logger: { debug: (o: object, m: string) => void }
  * settings profile and a user that reads only `fleetgate` on a server), so ClickHouse itself
  * refuses writes, DDL, SET and file()/url()/remote()/executable(); a refusal comes back as a 400
  * naming ClickHouse's code and type (e.g. READONLY, 164). The rows are streamed to the client as
- * ClickHouse's JSONEachRow lines arrive, cut at ANALYTICS_MAX_ROWS and ANALYTICS_MAX_RESULT_BYTES.
+ * ClickHouse's lines arrive, cut at ANALYTICS_MAX_ROWS and ANALYTICS_MAX_RESULT_BYTES, after `meta` (the
+ * columns' names and ClickHouse types). 64-bit integers come as strings (analyticsSettings).
  */
 export const analyticsRoutes = (deps: AnalyticsRouteDeps): RouteSpec[] => [
   defineRoute({
@@ -75,7 +88,7 @@ export const analyticsRoutes = (deps: AnalyticsRouteDeps): RouteSpec[] => [
     operationId: 'analyticsQuery',
     summary: 'Run read-only SQL on ClickHouse',
     description:
-      'One statement, without a FORMAT or INTO OUTFILE clause, over database `fleetgate` (`gps_points`, `gps_daily`, `gps_stops(min_minutes=…)`, `gps_speeding(limit=…)`, `gps_tracking`). Read-only and limited by ClickHouse settings to ANALYTICS_MAX_ROWS rows, ANALYTICS_MAX_RESULT_BYTES bytes of result, ANALYTICS_MAX_SECONDS, ANALYTICS_MAX_MEMORY_BYTES and ANALYTICS_MAX_READ_BYTES; `truncated` is set when more rows matched. The rows are streamed; `elapsedMs` comes after them. A query ClickHouse refuses (syntax, read-only, a limit) answers 400 with its error code and type.',
+      'One statement, without a FORMAT or INTO OUTFILE clause, over database `fleetgate` (`gps_points`, `gps_daily`, `gps_stops(min_minutes=…)`, `gps_speeding(limit=…)`, `gps_tracking`). Read-only and limited by ClickHouse settings to ANALYTICS_MAX_ROWS rows, ANALYTICS_MAX_RESULT_BYTES bytes of result, ANALYTICS_MAX_SECONDS, ANALYTICS_MAX_MEMORY_BYTES and ANALYTICS_MAX_READ_BYTES; `truncated` is set when more rows matched. The rows are streamed; `elapsedMs` comes after them. 64-bit and wider integers (`UInt64`, `Int64`, `Int128`, `UInt256`, …, e.g. `count()` or `sum(cityHash64(…))`) are JSON strings, exact (ClickHouse setting `output_format_json_quote_64bit_integers`): a JSON number past 2^53 is rounded by JavaScript and most parsers. `meta` lists the names and ClickHouse types before the rows, so a client knows which strings to read as integers. A query ClickHouse refuses (syntax, read-only, a limit) answers 400 with its error code and type.',
     tags: ['analytics'],
     auth: { scope: 'analytics' },
     body: AnalyticsQueryRequest,
@@ -87,7 +100,8 @@ export const analyticsRoutes = (deps: AnalyticsRouteDeps): RouteSpec[] => [
       let close: () => void;
       try {
         await checkStatement(deps.analytics, ctx.body.sql);
-        const result = await deps.analytics.query({ query: ctx.body.sql, format: 'JSONEachRow' });
+        // Names and types first, then each row as an array: the types become the answer's `meta`.
+        const result = await deps.analytics.query({ query: ctx.body.sql, format: 'JSONCompactEachRowWithNamesAndTypes' });
         rows = result.stream()[Symbol.asyncIterator]();
         close = () => result.close();
       } catch (e) {
@@ -102,21 +116,30 @@ export const analyticsRoutes = (deps: AnalyticsRouteDeps): RouteSpec[] => [
         throw toProblem(e, ctx.logger);
       }
       async function* body(): AsyncGenerator<string> {
-        yield '{"rows":[';
         let count = 0;
         let bytes = 0;
         let truncated = false;
+        let header: string[][] = [];
         try {
           for (let block = first; !block.done && !truncated; block = await rows.next()) {
             let out = '';
-            for (const row of block.value as { text: string }[]) {
-              bytes += Buffer.byteLength(row.text) + 1;
+            let lines = block.value as { text: string }[];
+            if (header.length < 2) {
+              const take = 2 - header.length;
+              header = [...header, ...lines.slice(0, take).map((r) => JSON.parse(r.text) as string[])];
+              lines = lines.slice(take);
+              if (header.length === 2) yield `{"meta":${JSON.stringify(columnsMeta(header))},"rows":[`;
+            }
+            const names = header[0] ?? [];
+            for (const line of lines) {
+              const text = rowObject(names, JSON.parse(line.text) as unknown[]);
+              bytes += Buffer.byteLength(text) + 1;
               // ClickHouse breaks at a block boundary past max_result_rows/bytes: cut exactly here.
               if (count === maxRows || bytes > maxResultBytes) {
                 truncated = true;
                 break;
               }
-              out += count === 0 ? row.text : `,${row.text}`;
+              out += count === 0 ? text : `,${text}`;
               count++;
             }
             // One write per ClickHouse block, not per row.
@@ -125,6 +148,7 @@ export const analyticsRoutes = (deps: AnalyticsRouteDeps): RouteSpec[] => [
         } finally {
           close();
         }
+        if (header.length < 2) yield '{"meta":[],"rows":[';
         const elapsedMs = Math.round((performance.now() - started) * 10) / 10;
         yield `],"elapsedMs":${elapsedMs}${truncated ? ',"truncated":true' : ''}}`;
       }

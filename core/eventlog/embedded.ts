@@ -40,6 +40,11 @@ export const embeddedEventLog = (sql: Sql, options: EmbeddedEventLogOptions = {}
     },
     read,
     follow,
+    async removeDeadLetter(seq) {
+      // A gap is fine for readers: they read `seq >= next`, never count on consecutive numbers.
+      const gone = await sql`DELETE FROM fleetgate_log WHERE stream = 'DLQ' AND seq = ${seq} RETURNING seq`;
+      return gone.length > 0;
+    },
     lastSeq,
     async ping() {
       try {

@@ -10,6 +10,8 @@ import { ensureStreams } from './jetstream/streams.js';
 import { batchMsgId } from './newEvent.js';
 import type { EventEnvelope, EventLog } from './port.js';
 
+const SEQUENCE_NOT_FOUND = 10043;
+
 export interface JetStreamConfig {
   servers: string | string[];
   name?: string;
@@ -83,6 +85,17 @@ export const jetStreamEventLog = async (cfg: JetStreamConfig): Promise<EventLog>
       }),
     read,
     follow,
+    removeDeadLetter: (seq) =>
+      guarded(`delete dead letter ${seq}`, async () => {
+        try {
+          // No erase (overwrite on disk): a dead letter holds no secret the stream did not already.
+          return await jsm.streams.deleteMessage('DLQ', seq, false);
+        } catch (e) {
+          // 10043 "sequence not found" (the server's JSSequenceNotFoundErrF; the client names no constant for it).
+          if (isApiError(e, JetStreamApiCodes.NoMessageFound) || isApiError(e, SEQUENCE_NOT_FOUND)) return false;
+          throw e;
+        }
+      }),
     lastSeq: (stream) => guarded(`stream info ${stream}`, async () => (await jsm.streams.info(stream)).state.last_seq),
     async ping() {
       if (nc.isClosed()) return false;

@@ -110,6 +110,12 @@ export interface EventLog {
    * the caller keeps its own position (projections keep it next to their read model).
    */
   follow(stream: StreamName, opts: ReadOptions & { signal: AbortSignal }): AsyncIterable<LogMessage>;
+  /**
+   * Removes dead letter `seq` from the DLQ stream, once an operator retried or dropped it (the
+   * only removal the log allows: EVENTS and GPS stay append-only). False when it was not there.
+   * Read dead letters with `read('DLQ', …)` (`core/eventlog/deadLetter.ts` decodes them).
+   */
+  removeDeadLetter(seq: number): Promise<boolean>;
   /** The sequence of the last stored message (0 when empty). */
   lastSeq(stream: StreamName): Promise<number>;
   /** Is the log reachable right now (for `/readyz`)? */

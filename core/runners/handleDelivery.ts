@@ -1,12 +1,12 @@
+import { COMMAND_RETRIED, type CommandRetried } from '../../schemas/events/command.js';
 import type { Priority } from '../../schemas/events/envelope.js';
-import type { Delivery } from '../eventlog/port.js';
+import type { Delivery, EventEnvelope } from '../eventlog/port.js';
 import type { Logger } from '../logger.js';
 import { metrics } from '../metrics.js';
 import type { AnyHandler } from './handler.js';
 import { asHandlerError } from './handlerError.js';
-import type { HandlerResults } from './handlerResults.js';
+import type { Cause, HandlerResults } from './handlerResults.js';
 import type { settleFailure } from './handlerSettle.js';
-import type { StoredEvent } from './projectionRunner.js';
 
 export interface HandleDeliveryOptions {
   handler: AnyHandler;
@@ -22,7 +22,14 @@ export interface HandleDeliveryOptions {
  */
 export const deliveryHandler = (opts: HandleDeliveryOptions) => {
   const { handler, results, settle, logger } = opts;
-  const mine = (d: Delivery) => d.events.filter((e) => (handler.eventTypes as readonly string[]).includes(e.type));
+  const handles = (e: EventEnvelope) => (handler.eventTypes as readonly string[]).includes(e.type);
+  /** An operator's retry of a dead letter (`command.retried`) stands for the command it carries. */
+  const commandOf = (e: EventEnvelope): EventEnvelope | undefined => {
+    if (e.type !== COMMAND_RETRIED) return handles(e) ? e : undefined;
+    const original = (e.data as CommandRetried).command;
+    return handles(original) ? original : undefined;
+  };
+  const mine = (d: Delivery) => d.events.filter((e) => commandOf(e) !== undefined);
 
   return async (delivery: Delivery, priority: Priority) => {
     const labels = { handler: handler.name, priority };
@@ -43,7 +50,15 @@ export const deliveryHandler = (opts: HandleDeliveryOptions) => {
       }
       const [first] = commands;
       if (first) {
-        const cmd: StoredEvent = { ...first, seq: delivery.seq, stream: delivery.stream };
+        const original = commandOf(first) as EventEnvelope;
+        // A retry is a round of its own: its results and attempt records get message ids apart
+        // from the first round's (whose `*.failed` already holds the plain derived id).
+        const cmd: Cause = {
+          ...original,
+          seq: delivery.seq,
+          stream: delivery.stream,
+          ...(first.type === COMMAND_RETRIED ? { round: `retry-${first.id}` } : {}),
+        };
         try {
           const out = await handler.handle(cmd, { attempt: delivery.deliveryCount, maxAttempts: opts.maxAttempts });
           if (out?.length) await results.results(cmd, out);

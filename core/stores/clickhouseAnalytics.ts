@@ -20,6 +20,9 @@ export const analyticsSettings = (analytics: Config['analytics'], withReadonly =
   max_memory_usage: String(analytics.maxMemoryBytes),
   max_bytes_to_read: String(analytics.maxReadBytes),
   read_overflow_mode: 'throw',
+  // UInt64/Int64 and wider as JSON strings: a JSON number past 2^53 is rounded by JavaScript and
+  // most clients' parsers (ClickHouse's own JSON convention; the answer's `meta` names each type).
+  output_format_json_quote_64bit_integers: 1,
   ...(withReadonly ? { readonly: '1' as const } : {}),
 });
 

@@ -29,7 +29,9 @@ CREATE SETTINGS PROFILE IF NOT EXISTS fleetgate_analytics SETTINGS
     max_execution_time = 30 MAX 30,
     max_memory_usage = 1073741824 MAX 1073741824,
     max_bytes_to_read = 10737418240 MAX 10737418240,
-    read_overflow_mode = 'throw';
+    read_overflow_mode = 'throw',
+    -- 64-bit integers as JSON strings (a JSON number past 2^53 is rounded by most clients).
+    output_format_json_quote_64bit_integers = 1;
 
 CREATE ROLE IF NOT EXISTS fleetgate_analytics_reader;
 -- SELECT on database fleetgate only: no other database, no system secrets (system.users,

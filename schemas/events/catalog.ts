@@ -1,3 +1,4 @@
+import { commandEvents } from './command.js';
 import type { EventDef, EventOf } from './define.js';
 import { deviceEvents } from './device.js';
 import { deviceCommandEvents } from './deviceCommand.js';
@@ -13,6 +14,7 @@ import { webhookEvents } from './webhook.js';
 
 /** Every domain's declarations, by domain: the one list of the event types fleetgate writes. */
 export const eventCatalog = {
+  command: commandEvents,
   device: deviceEvents,
   deviceCommand: deviceCommandEvents,
   email: emailEvents,

@@ -74,7 +74,12 @@ const query = (sql: string, as = key) =>
   });
 const rows = async (sql: string) => {
   const res = await query(sql);
-  const body = (await res.json()) as { rows: Record<string, unknown>[]; elapsedMs: number; truncated?: boolean };
+  const body = (await res.json()) as {
+    meta: { name: string; type: string }[];
+    rows: Record<string, unknown>[];
+    elapsedMs: number;
+    truncated?: boolean;
+  };
   expect(res.status, JSON.stringify(body)).toBe(200);
   return body;
 };
@@ -89,6 +94,28 @@ describe('POST /api/v1/analytics/query', () => {
     expect(body.rows).toEqual([{ two: 2, s: '42' }]);
     expect(body.elapsedMs).toBeGreaterThanOrEqual(0);
     expect(body.truncated).toBeUndefined();
+  });
+
+  it('keeps 64-bit integers exact: strings, with the column types in meta (issue 22.4)', async () => {
+    const body = await rows(
+      'SELECT sum(cityHash64(number)) AS s, toInt64(-9007199254740993) AS i, toInt32(-7) AS small FROM numbers(10)',
+    );
+    // The exact sum as text (no JSON number in between); a JSON number would read as 16147520666042407000.
+    const [exact] = await chRows<{ s: string }>(ch.client, 'SELECT toString(sum(cityHash64(number))) AS s FROM numbers(10)');
+    expect(exact?.s).toBe('16147520666042407460');
+    expect(body.rows).toEqual([{ s: '16147520666042407460', i: '-9007199254740993', small: -7 }]);
+    expect(BigInt(body.rows[0]?.s as string)).toBe(16147520666042407460n);
+    expect(body.meta).toEqual([
+      { name: 's', type: 'UInt64' },
+      { name: 'i', type: 'Int64' },
+      { name: 'small', type: 'Int32' },
+    ]);
+  });
+
+  it('answers meta and no rows for an empty result', async () => {
+    const body = await rows('SELECT number AS n FROM numbers(10) WHERE n > 100');
+    expect(body.rows).toEqual([]);
+    expect(body.meta).toEqual([{ name: 'n', type: 'UInt64' }]);
   });
 
   it.each([
@@ -117,7 +144,7 @@ describe('POST /api/v1/analytics/query', () => {
 
   it('enforces the row limit (ANALYTICS_MAX_ROWS) and says when it truncated', async () => {
     const many = await rows('SELECT number FROM numbers(100000)');
-    expect(many.rows).toEqual([0, 1, 2, 3, 4].map((number) => ({ number })));
+    expect(many.rows).toEqual(['0', '1', '2', '3', '4'].map((number) => ({ number })));
     expect(many.truncated).toBe(true);
     const exact = await rows('SELECT number FROM numbers(5)');
     expect(exact.rows).toHaveLength(5);
@@ -195,11 +222,11 @@ describe('what readonly=1 alone lets through (issue 23.7)', () => {
     expect(res.status).toBe(200);
     expect(res.headers.get('content-length')).toBeNull();
     const text = await res.text();
-    expect(text.startsWith('{"rows":[')).toBe(true);
+    expect(text.startsWith('{"meta":[{"name":"s","type":"String"}],"rows":[')).toBe(true);
     const body = JSON.parse(text) as { rows: unknown[]; elapsedMs: number; truncated?: boolean };
     expect(body.rows).toEqual([{ s: 'x'.repeat(1500) }]);
     expect(body.truncated).toBe(true);
-    expect(Object.keys(body)).toEqual(['rows', 'elapsedMs', 'truncated']);
+    expect(Object.keys(body)).toEqual(['meta', 'rows', 'elapsedMs', 'truncated']);
   });
 
   it('fails a query past ANALYTICS_MAX_READ_BYTES or ANALYTICS_MAX_MEMORY_BYTES', async () => {
@@ -226,8 +253,8 @@ describe('what readonly=1 alone lets through (issue 23.7)', () => {
 
 describe('analyst views (schemas/clickhouse/002_views.sql)', () => {
   it('gps_points shows each fix once although it was inserted twice', async () => {
-    expect((await rows(`SELECT count() AS n FROM ${GPS_TRACKING_TABLE}`)).rows[0]?.n).toBe(48);
-    expect((await rows('SELECT count() AS n FROM fleetgate.gps_points')).rows[0]?.n).toBe(24);
+    expect((await rows(`SELECT count() AS n FROM ${GPS_TRACKING_TABLE}`)).rows[0]?.n).toBe('48');
+    expect((await rows('SELECT count() AS n FROM fleetgate.gps_points')).rows[0]?.n).toBe('24');
   });
 
   it('gps_daily: points and distance per vehicle per day', async () => {
@@ -235,7 +262,7 @@ describe('analyst views (schemas/clickhouse/002_views.sql)', () => {
     expect(day).toMatchObject({
       device_id: 'bus-7',
       day: new Date(DAY).toISOString().slice(0, 10),
-      points: 24,
+      points: '24',
       max_speed_kmh: 120,
     });
     // 9 steps of 0.0009° + one of 0.0009° into the stop + 3 of 0.003° of latitude, about 111.4 km per degree here.
@@ -244,7 +271,7 @@ describe('analyst views (schemas/clickhouse/002_views.sql)', () => {
 
   it('gps_stops(min_minutes): the 10-minute stand-still, and nothing at 20 minutes', async () => {
     const { rows: stops } = await rows('SELECT device_id, minutes, points, lat FROM fleetgate.gps_stops(min_minutes = 5)');
-    expect(stops).toEqual([{ device_id: 'bus-7', minutes: 10, points: 11, lat: expect.closeTo(55.009, 6) }]);
+    expect(stops).toEqual([{ device_id: 'bus-7', minutes: 10, points: '11', lat: expect.closeTo(55.009, 6) }]);
     expect((await rows('SELECT * FROM fleetgate.gps_stops(min_minutes = 20)')).rows).toEqual([]);
   });
 
@@ -252,7 +279,7 @@ describe('analyst views (schemas/clickhouse/002_views.sql)', () => {
     const { rows: episodes } = await rows(
       'SELECT device_id, seconds, max_speed_kmh, points FROM fleetgate.gps_speeding(limit = 90)',
     );
-    expect(episodes).toEqual([{ device_id: 'bus-7', seconds: 20, max_speed_kmh: 120, points: 3 }]);
+    expect(episodes).toEqual([{ device_id: 'bus-7', seconds: '20', max_speed_kmh: 120, points: '3' }]);
     expect((await rows('SELECT * FROM fleetgate.gps_speeding(limit = 130)')).rows).toEqual([]);
   });
 });

@@ -234,6 +234,26 @@ export function eventLogContract(name: string, open: () => Promise<EventLogHarne
       });
     });
 
+    it('removes a dead letter by its sequence, once; EVENTS stays as it was', async () => {
+      const p = uniq();
+      const a = await log.append(`evt.${p}.t`, ev(`evt.${p}.t`));
+      const c = await log.consumer({ stream: 'EVENTS', name: p, filterSubject: `evt.${p}.>`, ackWaitMs: 5_000, maxDeliver: 5 });
+      const [d] = await collect((o) => c.fetch(o), 1);
+      await d?.term('smtp down');
+      const [dead] = await log.read('DLQ', 10, { filterSubject: `dlq.${p}` });
+      expect(dead).toBeDefined();
+      const seq = dead?.seq as number;
+      const [same] = await log.read('DLQ', 1, { fromSeq: seq });
+      expect(same?.events).toEqual(d?.events);
+      expect(await log.removeDeadLetter(seq)).toBe(true);
+      expect(await log.read('DLQ', 10, { filterSubject: `dlq.${p}` })).toEqual([]);
+      expect(await log.removeDeadLetter(seq)).toBe(false);
+      // Only the dead letter went: the original message is still in EVENTS, and the DLQ keeps numbering.
+      expect((await log.read('EVENTS', 1, { fromSeq: a.seq }))[0]?.seq).toBe(a.seq);
+      await log.append(`dlq.${p}`, ev(`dlq.${p}`));
+      expect((await log.read('DLQ', 10, { filterSubject: `dlq.${p}` }))[0]?.seq).toBeGreaterThan(seq);
+    });
+
     it('dead-letters after max deliveries, whether nak-ed or left to expire', async () => {
       const p = uniq();
       await log.append(`evt.${p}.nak`, ev(`evt.${p}.nak`));

@@ -49,6 +49,57 @@ const event = <T extends SmsEvent['type']>(
   }) as Stored<SmsEvent>;
 
 describe('sms_log fold', () => {
+  it('an operator’s retry (command.retried) queues a failed SMS again; the history names the dead letter, not the text', () => {
+    const id = uuidv7();
+    const failed = evolveSmsLog(
+      queued(id),
+      event('sms.failed', { smsId: id, reason: 'gave up after 3 attempts', permanent: false }),
+    );
+    expect(failed.status).toBe('failed');
+    const command = {
+      id,
+      type: 'sms.requested',
+      subject: 'evt.sms.cmd.normal',
+      time: failed.updated_at as string,
+      source: 'api',
+      data: { text: 'secret code 1234' },
+    };
+    const deadLetter = {
+      seq: 7,
+      consumer: 'sms-normal',
+      stream: 'EVENTS' as const,
+      originalSeq: 3,
+      reason: 'gave up',
+      deliveries: 3,
+      deadLetteredAt: '2024-01-01T00:05:00.000Z',
+    };
+    const retried = {
+      ...event('sms.failed', { smsId: id, reason: 'x', permanent: false }),
+      type: 'command.retried',
+      data: { command, deadLetter, requestedBy: 'cli' },
+    };
+    const queuedAgain = evolveSmsLog(failed, retried as never);
+    expect(queuedAgain.status).toBe('queued');
+    const last = queuedAgain.history[queuedAgain.history.length - 1] as { type: string; data: object };
+    expect(last).toMatchObject({ type: 'command.retried', data: { deadLetter, requestedBy: 'cli' } });
+    expect(JSON.stringify(last)).not.toContain('secret code');
+    const sent = evolveSmsLog(
+      queuedAgain,
+      event('sms.sent', {
+        smsId: id,
+        provider: 'smsru',
+        providerMessageId: '1-1',
+        segments: 1,
+        cost: null,
+        testMode: false,
+        attempt: 1,
+      }),
+    );
+    expect(sent.status).toBe('sent');
+    // A retry of an SMS that is not failed (already sent) leaves its state alone.
+    expect(evolveSmsLog(sent, retried as never).status).toBe('sent');
+  });
+
   it('goes queued → sent → delivered, counting attempts and keeping the cost the report brings', () => {
     const id = uuidv7();
     const steps = [
