@@ -12,7 +12,7 @@ import {
   MqttCommand,
   MqttErrorReport,
 } from '../schemas/messages/device.js';
-import { LiveError, LivePosition, LiveStatus, LiveSubscribe, LiveSubscribed } from '../schemas/messages/live.js';
+import { LiveError, LivePosition, LiveSnapshot, LiveStatus, LiveSubscribe, LiveSubscribed } from '../schemas/messages/live.js';
 
 type Json = Record<string, unknown>;
 
@@ -154,6 +154,7 @@ export const buildAsyncApi = (info: AsyncApiInfo): Json => {
   device('ws.live', '/v1/ws/live', 'CRM dashboards: positions of the vehicles an API key (scope `vehicles`) may see.', {
     'live.subscribe': [LiveSubscribe, 'choose vehicles'],
     'live.subscribed': [LiveSubscribed, 'the subscription is in place'],
+    'live.snapshot': [LiveSnapshot, 'the last known positions, sent first'],
     'live.position': [LivePosition, 'an accepted position'],
     'live.status': [LiveStatus, 'a vehicle went online or offline'],
     'live.error': [LiveError, 'a refused message'],
@@ -168,7 +169,7 @@ export const buildAsyncApi = (info: AsyncApiInfo): Json => {
     'sendLiveUpdate',
     'send',
     'ws.live',
-    ['live.subscribed', 'live.position', 'live.status', 'live.error'],
+    ['live.subscribed', 'live.snapshot', 'live.position', 'live.status', 'live.error'],
     'The gateway streams positions and status',
   );
 

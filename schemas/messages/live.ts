@@ -39,6 +39,27 @@ export const LivePosition = Type.Object(
   { additionalProperties: true },
 );
 
+/**
+ * Gateway → client, right after `subscribed`: the subscribed vehicles' last known positions from
+ * `vehicle_positions`, in messages of bounded size; `done` on the last one. Live positions follow.
+ */
+export const LiveSnapshot = Type.Object(
+  {
+    type: Type.Literal('snapshot'),
+    positions: Type.Array(
+      Type.Composite([
+        Type.Omit(LivePosition, ['type']),
+        Type.Object({
+          online: Type.Boolean({ description: 'reported within GPS_OFFLINE_AFTER' }),
+          ageMs: Type.Integer({ description: 'how long ago it last reported' }),
+        }),
+      ]),
+    ),
+    done: Type.Boolean(),
+  },
+  { additionalProperties: false },
+);
+
 /** Gateway → client: a vehicle went online (it reported) or offline (silent for GPS_OFFLINE_AFTER). */
 export const LiveStatus = Type.Object(
   {

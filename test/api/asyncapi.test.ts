@@ -109,6 +109,10 @@ describe('/asyncapi.json (issue 22.5)', () => {
     expect(payload('driver.locations')({ type: 'locations', items: [{ ts: 1_767_261_600_000, lat: 1, lon: 2 }] })).toBe(true);
     expect(payload('live.subscribe')({ type: 'subscribe', vehicles: '*' })).toBe(true);
     expect(payload('live.subscribe')({ type: 'subscribe', vehicles: 'bus-1' })).toBe(false);
+    const parked = { deviceId: 'taxi-1', ts: 1_767_261_600_000, lat: 55.75, lon: 37.62, speed: null, heading: null, battery: 80 };
+    const entry = { ...parked, source: 'mqtt', receivedAt: 1_767_261_601_000, online: false, ageMs: 1_500_000 };
+    expect(payload('live.snapshot')({ type: 'snapshot', positions: [entry], done: true })).toBe(true);
+    expect(payload('live.snapshot')({ type: 'snapshot', positions: [{ ...entry, online: undefined }], done: true })).toBe(false);
     expect(payload('mqtt.error')({ reason: 'lat_out_of_range', index: 0, id: null, detail: 'lat must be …' })).toBe(true);
   });
 
