@@ -13,11 +13,14 @@ import { ROLES } from '../schemas/config.js';
 import { isGatewayError } from '../schemas/errors.js';
 import { DeviceId } from '../schemas/http/devices.js';
 import { isScope, SCOPES } from '../schemas/http/scopes.js';
+import { isRecordType, RECORD_TYPES } from '../schemas/records/common.js';
 import { type Config, loadConfig, readEnv } from './config.js';
 import { appendDeviceAudit } from './devices/audit.js';
 import { type DeviceRegistry, deviceRegistry } from './devices/registry.js';
 import { createLogger, type Logger } from './logger.js';
 import { openStores, startGateway } from './main.js';
+import { importRecords } from './records/import/importRecords.js';
+import { progressLine } from './records/import/progress.js';
 import { rebuildProjection } from './runners/projectionRunner.js';
 import { openAnalyticsClient } from './stores/clickhouseAnalytics.js';
 import type { Sql } from './stores/postgres.js';
@@ -34,6 +37,8 @@ Usage:
   fleetgate devices add ID [--kind unit|phone] [--driver DRIVER_ID] [--name NAME]
                                                      register a device (its token is printed once)
   fleetgate apikeys revoke PREFIX                    revoke a key
+  fleetgate records import TYPE FILE [--restart]     load CRM records (${RECORD_TYPES.join(', ')}) from NDJSON
+                                                     or CSV with a header row; resumes after an interruption
 Scopes: ${SCOPES.join(', ')} (admin implies all).
   fleetgate help
 
@@ -220,6 +225,43 @@ const devices = async (
   });
 };
 
+/** `fleetgate records import TYPE FILE`: the batch route's validation and append, straight to the log. */
+const records = async (config: Config, logger: Logger, args: string[], values: { restart?: boolean }) => {
+  const [sub, type, file] = args;
+  if (sub !== 'import' || !type || !file) return fail('usage: fleetgate records import TYPE FILE [--restart]');
+  if (!isRecordType(type)) return fail(`unknown record type "${type}"; known: ${RECORD_TYPES.join(', ')}`);
+  return run(logger, async () => {
+    const stores = await openStores(config, logger, { clickhouse: false });
+    const err = (line: string) => process.stderr.write(`fleetgate: ${line}\n`);
+    const startedAt = Date.now();
+    let last = 0;
+    try {
+      const result = await importRecords({
+        log: stores.log,
+        type,
+        file,
+        dataDir: config.dataDir,
+        restart: values.restart === true,
+        onRefused: (line, reason) => err(`${file}:${line}: refused: ${reason}`),
+        onProgress: (p) => {
+          if (Date.now() - last < 1_000) return;
+          last = Date.now();
+          err(progressLine(p, startedAt));
+        },
+      });
+      if (result.alreadyDone) {
+        err(`${file} was imported already (${result.appended} records); --restart imports it again`);
+      } else if (result.resumedAt > 0) {
+        err(`resumed at record ${result.resumedAt}`);
+      }
+      err(`done: ${progressLine(result, startedAt)}`);
+      process.stdout.write(`${JSON.stringify({ type, appended: result.appended, refused: result.refused })}\n`);
+    } finally {
+      await stores.close();
+    }
+  });
+};
+
 const main = async () => {
   const { positionals, values } = parseArgs({
     allowPositionals: true,
@@ -230,6 +272,7 @@ const main = async () => {
       kind: { type: 'string' },
       driver: { type: 'string' },
       name: { type: 'string' },
+      restart: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -285,6 +328,8 @@ const main = async () => {
       return apikeys(config, logger, rest, values);
     case 'devices':
       return devices(config, logger, rest, values);
+    case 'records':
+      return records(config, logger, rest, values);
     default:
       fail(`unknown command "${command}"\n\n${USAGE}`);
   }
