@@ -2,12 +2,6 @@
 import { parseArgs } from 'node:util';
 import { Value } from '@sinclair/typebox/value';
 import { postgresApiKeyStore } from '../api/auth.js';
-import { mountApi } from '../api/index.js';
-import { buildHandlers } from '../handlers/index.js';
-import { smsBalanceReader } from '../handlers/sms/index.js';
-import { startDeviceIngest } from '../ingest/deviceIngest.js';
-import { startIngestThread } from '../ingest/worker/ingestThread.js';
-import { mountDriverSocket } from '../ingest/ws/driverSocket.js';
 import { projections } from '../projections/index.js';
 import { ROLES } from '../schemas/config.js';
 import { isGatewayError } from '../schemas/errors.js';
@@ -63,6 +57,23 @@ const run = async (logger: Logger, work: () => Promise<void>) => {
 
 /** `env`: the variables `config` was loaded from (the ingest thread loads its own copy from them). */
 const start = async (config: Config, env: Record<string, string | undefined>, logger: Logger) => {
+  // Loaded here, not at the top: the roles' modules (vendor SDKs, uWS, Aedes) cost about 40 MB of
+  // RSS, which the one-shot commands (records import, apikeys) have no use for.
+  const [
+    { mountApi },
+    { buildHandlers },
+    { smsBalanceReader },
+    { startDeviceIngest },
+    { startIngestThread },
+    { mountDriverSocket },
+  ] = await Promise.all([
+    import('../api/index.js'),
+    import('../handlers/index.js'),
+    import('../handlers/sms/index.js'),
+    import('../ingest/deviceIngest.js'),
+    import('../ingest/worker/ingestThread.js'),
+    import('../ingest/ws/driverSocket.js'),
+  ]);
   let devices: DeviceRegistry | undefined;
   // One registry (and auth cache) per process, shared by the API and the MQTT ingest.
   const registryOf = (sql: Sql) => {

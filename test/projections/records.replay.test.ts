@@ -22,7 +22,7 @@ afterAll(async () => {
 
 const snapshot = async () => {
   const tables: Record<string, unknown[]> = {};
-  for (const t of RECORD_TYPES) tables[t] = await store.sql`SELECT * FROM ${store.sql(t)} ORDER BY id`;
+  for (const t of RECORD_TYPES) tables[t] = [...(await store.sql`SELECT * FROM ${store.sql(t)} ORDER BY id`)];
   return tables;
 };
 
