@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { vehicleLabelCache } from '../../core/records/vehicleLabel.js';
 import type { PostgresStore } from '../../core/stores/postgres.js';
 import type { RecordChange, RecordView } from '../../schemas/http/records.js';
 import { type ApiHarness, startApi } from '../support/apiServer.js';
@@ -247,5 +248,25 @@ describe('list', () => {
     const fs = seen.filter((id) => id.startsWith('f'));
     expect(fs).toEqual(expected);
     expect(new Set(seen).size).toBe(seen.length);
+  });
+});
+
+describe('vehicle labels (live map)', () => {
+  it("names a GPS unit by its vehicle's plate and current driver, cached until the TTL", async () => {
+    await call('PUT', '/drivers/lab-d', aDriver(1, { name: 'Ольга Смирнова' }));
+    await call('PUT', '/vehicles/lab-v', {
+      version: 1,
+      plate: 'Е777КХ99',
+      driverId: 'lab-d',
+      gpsDeviceIds: ['unit-7', 'phone-7'],
+    });
+    const labels = vehicleLabelCache(store.sql, { ttlMs: 60_000 });
+    expect(labels.labelOf('unit-7')).toBeUndefined(); // first sight: looked up in the background
+    const loaded = await labels.load(['unit-7', 'unit-8']);
+    expect(loaded.get('unit-7')).toEqual({ plate: 'Е777КХ99', driverName: 'Ольга Смирнова' });
+    expect(labels.labelOf('unit-7')).toEqual({ plate: 'Е777КХ99', driverName: 'Ольга Смирнова' });
+    await call('PUT', '/vehicles/lab-v', { version: 2, plate: 'Е777КХ99', driverId: null, gpsDeviceIds: ['unit-7'] });
+    expect(labels.labelOf('unit-7')?.driverName).toBe('Ольга Смирнова'); // cached
+    expect((await labels.load(['unit-7'])).get('unit-7')).toEqual({ plate: 'Е777КХ99', driverName: null });
   });
 });
