@@ -1,4 +1,5 @@
 import { currentVersions } from '../core/readModels/records.js';
+import { foldCommitted } from '../core/records/projected.js';
 import { type FoldProjection, readsDomains, type Stored } from '../core/runners/projectionRunner.js';
 import type { TransactionSql } from '../core/stores/postgres.js';
 import { unhandledEvent } from '../schemas/events/define.js';
@@ -58,7 +59,11 @@ const columnsOf = (type: RecordType, r: Record<string, unknown>, at: string) => 
  * write or a replay in any batching ends with the same row and the same history.
  */
 const foldType = async (tx: TransactionSql, type: RecordType, events: readonly Stored<RecordEvent>[]) => {
-  const stored = await currentVersions(tx, type, [...new Set(events.map((e) => e.data.id))]);
+  const ids = new Set(events.map((e) => e.data.id));
+  // The common batch (each record once, every event versioned) needs no read first: the upsert's
+  // own `version <` guard decides. Repeats or an unversioned delete are folded here in order.
+  const guarded = ids.size === events.length && events.every((e) => e.data.version !== undefined);
+  const stored = guarded ? new Map<string, never>() : await currentVersions(tx, type, [...ids]);
   const rows = new Map<string, RowOut>();
   for (const e of events) {
     const { id } = e.data;
@@ -126,7 +131,7 @@ const foldType = async (tx: TransactionSql, type: RecordType, events: readonly S
       fields = excluded.fields, attributes = excluded.attributes, source = excluded.source,
       occurred_at = excluded.occurred_at, changed_at = excluded.changed_at, last_seq = excluded.last_seq,
       history = t.history || excluded.history
-    WHERE t.last_seq < excluded.last_seq`;
+    WHERE t.last_seq < excluded.last_seq ${guarded ? tx`AND t.version < excluded.version` : tx``}`;
 };
 
 /** A message holding one record twice changes it once in its history. */
@@ -154,4 +159,5 @@ export const recordsProjection: FoldProjection<RecordEvent> = {
   async reset(tx) {
     for (const t of RECORD_TYPES) await tx`TRUNCATE ${tx(t)}`;
   },
+  committed: (position) => foldCommitted('records', position),
 };

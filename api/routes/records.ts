@@ -1,4 +1,4 @@
-import { currentVersions, getRecord, listRecords, type RecordRow } from '../../core/readModels/records.js';
+import { currentVersions, getRecord, listRecords, notSetBy, type RecordRow } from '../../core/readModels/records.js';
 import { appendRecordEvents, deletedEvent, type RecordInput, upsertedEvent } from '../../core/records/events.js';
 import { projectionWaiter } from '../../core/records/projected.js';
 import { versionNumber } from '../../core/records/version.js';
@@ -177,14 +177,11 @@ const typeRoutes = (deps: ApiDeps, type: RecordType, waitFor: (seq: number, ms: 
           items.map((r) => upsertedEvent(type, r, 'crm', now)),
         );
         if (!(await waitFor(ack.seq, RECORD_WRITE_WAIT_MS))) return notYet(ack.seq);
-        const stored = await currentVersions(deps.sql, type, [...new Set(items.map((r) => r.id))]);
+        const missed = await notSetBy(deps.sql, type, [...new Set(items.map((r) => r.id))], ack.seq);
         const staleItems: BatchOutcome['stale'] = [];
         for (const r of items) {
-          const s = stored.get(r.id);
-          const version = versionNumber(r.version);
-          if (!s || s.lastSeq !== ack.seq || s.version !== version) {
-            staleItems.push({ id: r.id, version, currentVersion: s?.version ?? 0 });
-          }
+          const currentVersion = missed.get(r.id);
+          if (currentVersion !== undefined) staleItems.push({ id: r.id, version: versionNumber(r.version), currentVersion });
         }
         const body: BatchOutcome = {
           seq: ack.seq,

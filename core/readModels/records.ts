@@ -35,6 +35,18 @@ export const getRecord = async (sql: Sql, type: RecordType, id: string): Promise
   return row;
 };
 
+/**
+ * Ids of these that a log message did not set, with what the mirror holds instead (a batch's
+ * items that were not newer; an id never stored has version 0).
+ */
+export const notSetBy = async (sql: Sql, type: RecordType, ids: readonly string[], seq: number) => {
+  const rows = await sql<{ id: string; version: string | null }[]>`
+    SELECT i.id, t.version FROM unnest(${ids as string[]}::text[]) AS i(id)
+    LEFT JOIN ${sql(type)} t ON t.id = i.id
+    WHERE t.last_seq IS DISTINCT FROM ${seq}`;
+  return new Map(rows.map((r) => [r.id, Number(r.version ?? 0)]));
+};
+
 /** The stored version and state of some ids (the fold's and the routes' version checks). */
 export const currentVersions = async (
   sql: Sql | TransactionSql,
