@@ -92,7 +92,7 @@ const csvCell = (v: unknown) => {
   return /[",\n]/.test(s) ? `"${s.replaceAll('"', '""')}"` : s;
 };
 
-/** The same applications as CSV: each record spans two lines (the pickup address breaks); record 4 is refused. */
+/** The same applications as CSV: each record spans two lines (the pickup address breaks); record 4 and a malformed last row are refused. */
 const writeCsv = async (prefix: string, rows: number) => {
   const path = join(dir.dir, `${prefix}.csv`);
   const out = [CSV_COLUMNS.join(',')];
@@ -122,8 +122,10 @@ const writeCsv = async (prefix: string, rows: number) => {
         .join(','),
     );
   }
+  // Last, a row with one column too many: csv-parse skips it, the import reports its line.
+  out.push(`${prefix}-extra,1,ride,new,1,RUB,c1,d1,addr,55,37,addr,2026-10-01T00:00:00Z,name,one too many`);
   await writeFile(path, `\uFEFF${out.join('\r\n')}\r\n`);
-  return { path, badLine };
+  return { path, badLine, malformedLine: 2 + rows * 2 };
 };
 
 const env = () => ({ DATA_DIR: dir.dir, DATABASE_URL: store.url, LOG_LEVEL: 'warn' });
@@ -165,11 +167,12 @@ describe('fleetgate records import', () => {
   }, 300_000);
 
   it('imports the same from CSV (BOM, CRLF, quoted commas, quotes and newlines): the rows equal the NDJSON ones', async () => {
-    const { path, badLine } = await writeCsv('c', ROWS);
+    const { path, badLine, malformedLine } = await writeCsv('c', ROWS);
     const run = importCli('applications', path);
     expect(await run.done).toBe(0);
-    expect(summary(run.cli.output())).toMatchObject({ appended: ROWS - 1, refused: 1 });
+    expect(summary(run.cli.output())).toMatchObject({ appended: ROWS - 1, refused: 2 });
     expect(run.cli.stderr()).toContain(`c.csv:${badLine}: refused: /status`);
+    expect(run.cli.stderr()).toContain(`c.csv:${malformedLine}: refused: not CSV`);
     expect(run.peak()).toBeLessThan(RSS_LIMIT);
     process.stderr.write(
       `records import CSV ${ROWS} rows: peak RSS ${(run.peak() / 2 ** 20).toFixed(0)} MiB; ${run.cli.stderr().trim().split('\n').pop()}\n`,

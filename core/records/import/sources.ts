@@ -74,32 +74,37 @@ export const csvHeader = async (file: string): Promise<string[]> => {
 export const csvSource = (file: string, columns: string[], from: SourcePosition): Source => {
   const fresh = from.offset === 0;
   const stream = createReadStream(file, { start: from.offset, highWaterMark: 256 * 1024 });
+  /** csv-parse counts lines from where it started; a record's first line is its last less its inner newlines. */
+  const span = (lastLine: number, raw: string | undefined) => {
+    const inner = (raw?.match(/\n/g)?.length ?? 0) - (raw?.endsWith('\n') ? 1 : 0);
+    return { line: from.line + lastLine - Math.max(0, inner), lastLine: from.line + lastLine };
+  };
+  // Refusals arrive while the parser runs ahead of the reader: handed out in line order.
   const skipped: SourceItem[] = [];
-  let lastLine = from.line;
   const parser = stream.pipe(
     parse({
       bom: fresh,
       columns: fresh ? () => columns : columns,
       info: true,
+      raw: true,
       skip_empty_lines: true,
       skip_records_with_error: true,
-      on_skip: (err: CsvError | undefined) => {
-        const lines = typeof err?.lines === 'number' ? from.line + err.lines : lastLine + 1;
-        skipped.push({ line: lines, lastLine: lines, error: `not CSV: ${err?.message ?? 'unreadable record'}`, end: -1 });
+      on_skip: (err: CsvError | undefined, raw: string | undefined) => {
+        const at = span(typeof err?.lines === 'number' ? err.lines : 0, raw);
+        skipped.push({ ...at, error: `not CSV: ${err?.message ?? 'unreadable record'}`, end: -1 });
         return undefined;
       },
     }),
   );
   async function* items(): AsyncGenerator<SourceItem> {
-    for await (const { record, info } of parser as AsyncIterable<{
+    for await (const { record, info, raw } of parser as AsyncIterable<{
       record: Record<string, string>;
       info: { lines: number; bytes: number };
+      raw: string;
     }>) {
-      while (skipped.length) yield skipped.shift() as SourceItem;
-      // The record's first line: one past the line the previous record ended on.
-      const line = lastLine + 1;
-      lastLine = from.line + info.lines;
-      yield { line, lastLine, value: record, end: from.offset + info.bytes };
+      const at = span(info.lines, raw);
+      while (skipped.length && (skipped[0] as SourceItem).line < at.line) yield skipped.shift() as SourceItem;
+      yield { ...at, value: record, end: from.offset + info.bytes };
     }
     while (skipped.length) yield skipped.shift() as SourceItem;
   }
