@@ -22,6 +22,7 @@ import { deviceCommandRoutes } from './routes/deviceCommands.js';
 import { deviceRoutes } from './routes/devices.js';
 import { docsRoutes } from './routes/docs.js';
 import { notificationRoutes } from './routes/notifications.js';
+import { recordRoutes } from './routes/records.js';
 import { smsRoutes } from './routes/sms.js';
 import { vehicleRoutes } from './routes/vehicles.js';
 import { webhookRoutes } from './routes/webhooks.js';
@@ -46,6 +47,7 @@ export const apiRoutes = (deps: ApiDeps, ch: ApiClickHouse = {}): RouteSpec[] =>
     ...deviceCommandRoutes(deps, devices),
     ...webhookRoutes(deps),
     ...deadLetterRoutes(deps),
+    ...recordRoutes(deps),
     ...(ch.clickhouse ? vehicleRoutes({ ...deps, clickhouse: ch.clickhouse }) : []),
     ...(ch.analytics ? analyticsRoutes({ analytics: ch.analytics, config: deps.config }) : []),
     ...asyncApiRoutes({ version }),

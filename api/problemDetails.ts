@@ -9,6 +9,7 @@ const STATUS: Record<GatewayErrorCode, number> = {
   GW_ERR_DATA_DIR_LOCKED: 500,
   GW_ERR_NOT_FOUND: 404,
   GW_ERR_CONFLICT: 409,
+  GW_ERR_RECORD_STALE: 409,
   GW_ERR_PROJECTION_FENCED: 409,
   GW_ERR_VALIDATION: 400,
   GW_ERR_MALFORMED_JSON: 400,
@@ -35,7 +36,7 @@ export class HttpProblem extends Error {
   constructor(
     readonly code: GatewayErrorCode,
     readonly detail?: string,
-    readonly extra: { errors?: FieldError[]; headers?: Record<string, string> } = {},
+    readonly extra: { errors?: FieldError[]; headers?: Record<string, string>; members?: Record<string, unknown> } = {},
   ) {
     super(detail ?? GatewayErrorCodes[code]);
     this.name = 'HttpProblem';
@@ -58,9 +59,11 @@ export const toProblem = (
   let detail: string | undefined;
   let errors: FieldError[] | undefined;
   let headers: Record<string, string> = {};
+  let members: Record<string, unknown> | undefined;
   if (e instanceof HttpProblem) {
     ({ code, detail } = e);
     errors = e.extra.errors;
+    members = e.extra.members;
     headers = e.extra.headers ?? {};
   } else if (isGatewayError(e) && STATUS[e.code] < 500) {
     code = e.code;
@@ -71,7 +74,9 @@ export const toProblem = (
     headers = { 'retry-after': '1' };
   }
   // A 500's detail never echoes the internal message: it may hold SQL, hosts or secrets.
+  // Extension members (RFC 9457 3.2) first: the standard ones below always win.
   const problem: Problem = {
+    ...members,
     type: typeUri(code),
     title: GatewayErrorCodes[code],
     status: STATUS[code],

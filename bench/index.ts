@@ -33,6 +33,11 @@ const benches: Record<string, Bench> = {
       'mixed notifications (SMS.ru, Twilio, e-mail, push, Telegram) through the queue to fakes in this process: p50/p99 request→provider call at a fixed rate, then N at once: sent/s, queue depth over time, duplicates/missing; embedded and JetStream+Postgres. Options: --count=N (10000), --rate=N (200), --seconds=N (10), --http-concurrency=N (64), --handler-concurrency=N (256, the most HANDLER_CONCURRENCY allows), --users=N (300), --chats=N (2000), --kinds=smsru,twilio,email-template,email-plain,push,telegram (narrow the mix), --only=embedded,jetstream,jetstream-split (jetstream-split: handlers in a second process), --env=NAME=VALUE (gateway tuning, repeatable), --cpu-prof=DIR (gateway profile)',
     run: async (args) => (await import('./notify.js')).runNotifyBench(args),
   },
+  records: {
+    description:
+      'CRM records: POST /api/v1/records/applications/batch (answered once the read model holds them) rows/s against a plain batched INSERT … ON CONFLICT of the same rows, first insert and then update, embedded and JetStream+Postgres. Options: --rows=N (20000), --batch=N (1000), --concurrency=N (4), --only=embedded,jetstream',
+    run: async (args) => (await import('./records.js')).runRecordsBench(args),
+  },
 };
 
 const usage = () => {

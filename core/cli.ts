@@ -2,17 +2,12 @@
 import { parseArgs } from 'node:util';
 import { Value } from '@sinclair/typebox/value';
 import { postgresApiKeyStore } from '../api/auth.js';
-import { mountApi } from '../api/index.js';
-import { buildHandlers } from '../handlers/index.js';
-import { smsBalanceReader } from '../handlers/sms/index.js';
-import { startDeviceIngest } from '../ingest/deviceIngest.js';
-import { startIngestThread } from '../ingest/worker/ingestThread.js';
-import { mountDriverSocket } from '../ingest/ws/driverSocket.js';
 import { projections } from '../projections/index.js';
 import { ROLES } from '../schemas/config.js';
 import { isGatewayError } from '../schemas/errors.js';
 import { DeviceId } from '../schemas/http/devices.js';
 import { isScope, SCOPES } from '../schemas/http/scopes.js';
+import { isRecordType, RECORD_TYPES } from '../schemas/records/common.js';
 import { type Config, loadConfig, readEnv } from './config.js';
 import { DLQ_USAGE, DlqUsageError, dlqCli } from './deadLetters/cli.js';
 import { deadLetterOps } from './deadLetters/deadLetters.js';
@@ -20,6 +15,8 @@ import { appendDeviceAudit } from './devices/audit.js';
 import { type DeviceRegistry, deviceRegistry } from './devices/registry.js';
 import { createLogger, type Logger } from './logger.js';
 import { openStores, startGateway } from './main.js';
+import { importRecords } from './records/import/importRecords.js';
+import { progressLine } from './records/import/progress.js';
 import { rebuildProjection } from './runners/projectionRunner.js';
 import { openAnalyticsClient } from './stores/clickhouseAnalytics.js';
 import type { Sql } from './stores/postgres.js';
@@ -37,6 +34,8 @@ Usage:
                                                      register a device (its token is printed once)
   fleetgate apikeys revoke PREFIX                    revoke a key
   ${DLQ_USAGE}
+  fleetgate records import TYPE FILE [--restart]     load CRM records (${RECORD_TYPES.join(', ')}) from NDJSON
+                                                     or CSV with a header row; resumes after an interruption
 Scopes: ${SCOPES.join(', ')} (admin implies all).
   fleetgate help
 
@@ -61,6 +60,23 @@ const run = async (logger: Logger, work: () => Promise<void>) => {
 
 /** `env`: the variables `config` was loaded from (the ingest thread loads its own copy from them). */
 const start = async (config: Config, env: Record<string, string | undefined>, logger: Logger) => {
+  // Loaded here, not at the top: the roles' modules (vendor SDKs, uWS, Aedes) cost about 40 MB of
+  // RSS, which the one-shot commands (records import, apikeys) have no use for.
+  const [
+    { mountApi },
+    { buildHandlers },
+    { smsBalanceReader },
+    { startDeviceIngest },
+    { startIngestThread },
+    { mountDriverSocket },
+  ] = await Promise.all([
+    import('../api/index.js'),
+    import('../handlers/index.js'),
+    import('../handlers/sms/index.js'),
+    import('../ingest/deviceIngest.js'),
+    import('../ingest/worker/ingestThread.js'),
+    import('../ingest/ws/driverSocket.js'),
+  ]);
   let devices: DeviceRegistry | undefined;
   // One registry (and auth cache) per process, shared by the API and the MQTT ingest.
   const registryOf = (sql: Sql) => {
@@ -223,6 +239,43 @@ const devices = async (
   });
 };
 
+/** `fleetgate records import TYPE FILE`: the batch route's validation and append, straight to the log. */
+const records = async (config: Config, logger: Logger, args: string[], values: { restart?: boolean }) => {
+  const [sub, type, file] = args;
+  if (sub !== 'import' || !type || !file) return fail('usage: fleetgate records import TYPE FILE [--restart]');
+  if (!isRecordType(type)) return fail(`unknown record type "${type}"; known: ${RECORD_TYPES.join(', ')}`);
+  return run(logger, async () => {
+    const stores = await openStores(config, logger, { clickhouse: false });
+    const err = (line: string) => process.stderr.write(`fleetgate: ${line}\n`);
+    const startedAt = Date.now();
+    let last = 0;
+    try {
+      const result = await importRecords({
+        log: stores.log,
+        type,
+        file,
+        dataDir: config.dataDir,
+        restart: values.restart === true,
+        onRefused: (line, reason) => err(`${file}:${line}: refused: ${reason}`),
+        onProgress: (p) => {
+          if (Date.now() - last < 1_000) return;
+          last = Date.now();
+          err(progressLine(p, startedAt));
+        },
+      });
+      if (result.alreadyDone) {
+        err(`${file} was imported already (${result.appended} records); --restart imports it again`);
+      } else if (result.resumedAt > 0) {
+        err(`resumed at record ${result.resumedAt}`);
+      }
+      err(`done: ${progressLine(result, startedAt)}`);
+      process.stdout.write(`${JSON.stringify({ type, appended: result.appended, refused: result.refused })}\n`);
+    } finally {
+      await stores.close();
+    }
+  });
+};
+
 const main = async () => {
   const { positionals, values } = parseArgs({
     allowPositionals: true,
@@ -237,6 +290,7 @@ const main = async () => {
       from: { type: 'string' },
       limit: { type: 'string' },
       all: { type: 'boolean' },
+      restart: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -306,6 +360,8 @@ const main = async () => {
           await stores.close();
         }
       });
+    case 'records':
+      return records(config, logger, rest, values);
     default:
       fail(`unknown command "${command}"\n\n${USAGE}`);
   }

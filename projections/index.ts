@@ -7,6 +7,7 @@ import { emailLogProjection } from './emailLog.js';
 import { gpsTrackingProjection } from './gpsTracking.js';
 import { notificationQueueProjection } from './notificationQueue.js';
 import { pushNotificationLogProjection } from './pushNotificationLog.js';
+import { recordsProjection } from './records.js';
 import { smsLogProjection } from './smsLog.js';
 import { smsOptOutsProjection } from './smsOptOuts.js';
 import { vehiclePositionsProjection } from './vehiclePositions.js';
@@ -33,5 +34,6 @@ export const projections = (stores: ProjectionStores, config: Pick<Config, 'gps'
   emailLogProjection,
   deviceTokensProjection,
   pushNotificationLogProjection,
+  recordsProjection,
   ...(stores.clickhouse ? [gpsTrackingProjection({ clickhouse: stores.clickhouse, config })] : []),
 ];

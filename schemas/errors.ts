@@ -9,6 +9,7 @@ export const GatewayErrorCodes = {
   GW_ERR_DATA_DIR_LOCKED: 'another process holds the data directory',
   GW_ERR_NOT_FOUND: 'no such thing',
   GW_ERR_CONFLICT: 'it already exists',
+  GW_ERR_RECORD_STALE: 'the mirror holds this version of the record or a newer one',
   GW_ERR_PROJECTION_FENCED: 'another runner advanced the projection checkpoint',
   GW_ERR_VALIDATION: 'the request does not match its schema',
   GW_ERR_MALFORMED_JSON: 'the body is not valid JSON',

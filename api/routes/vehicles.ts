@@ -1,6 +1,7 @@
 import type { ClickHouseClient } from '@clickhouse/client';
 import { Type } from '@sinclair/typebox';
 import type { Config } from '../../core/config.js';
+import { vehicleLabels } from '../../core/readModels/records.js';
 import { listVehiclePositions } from '../../core/readModels/vehiclePositions.js';
 import type { Sql } from '../../core/stores/postgres.js';
 import { GPS_TRACKING_TABLE } from '../../schemas/clickhouse/tables.js';
@@ -79,7 +80,7 @@ export const vehicleRoutes = (deps: VehicleRouteDeps): RouteSpec[] => [
     operationId: 'listVehiclePositions',
     summary: 'Latest position of each vehicle',
     description:
-      'The newest fix per device (a buffered or resent older point never replaces it). `online` is true when that fix is at most `GPS_OFFLINE_AFTER` seconds old.',
+      'The newest fix per device (a buffered or resent older point never replaces it). `online` is true when that fix is at most `GPS_OFFLINE_AFTER` seconds old. `plate` and `driverName` come from the CRM records: the vehicle whose `gpsDeviceIds` holds the device, and its current driver.',
     tags: ['vehicles'],
     auth: { scope: 'vehicles' },
     query: PositionsQuery,
@@ -96,6 +97,10 @@ export const vehicleRoutes = (deps: VehicleRouteDeps): RouteSpec[] => [
       }
       const since = ctx.query.since === undefined ? undefined : new Date(parseTime(ctx.query.since, 'since'));
       const rows = await listVehiclePositions(deps.sql, { ids, since });
+      const labels = await vehicleLabels(
+        deps.sql,
+        rows.map((r) => r.device_id),
+      );
       const now = (deps.now?.() ?? new Date()).getTime();
       const positions: VehiclePosition[] = rows.map((r) => ({
         deviceId: r.device_id,
@@ -110,6 +115,8 @@ export const vehicleRoutes = (deps: VehicleRouteDeps): RouteSpec[] => [
         source: r.source,
         receivedAt: r.received_at.getTime(),
         online: now - r.ts.getTime() <= deps.config.gps.offlineAfterMs,
+        plate: labels.get(r.device_id)?.plate ?? null,
+        driverName: labels.get(r.device_id)?.driverName ?? null,
       }));
       return { status: 200, body: { positions } };
     },

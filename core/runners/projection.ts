@@ -49,6 +49,8 @@ export interface FoldProjection<E extends EventEnvelope = EventEnvelope> extends
   apply(tx: TransactionSql, events: readonly Stored<E>[]): Promise<void>;
   /** Empties the read model for a rebuild (in the transaction that resets the checkpoint). */
   reset(tx: TransactionSql): Promise<void>;
+  /** Called once a batch is committed, with the new checkpoint (read-your-write waiters in this process). */
+  committed?(position: number): void;
 }
 
 /**

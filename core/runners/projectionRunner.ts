@@ -176,8 +176,10 @@ export const projectionRunner = (opts: ProjectionRunnerOptions): ProjectionRunne
     await followBatches(log, projection.stream, batches, async (batch, events) => {
       const to = (batch[batch.length - 1] as LogMessage).seq;
       let counted = events;
-      if (projection.kind === 'fold') await applyBatch(sql, projection, position, batch);
-      else counted = await flush(projection, batch, signal);
+      if (projection.kind === 'fold') {
+        await applyBatch(sql, projection, position, batch);
+        projection.committed?.(to);
+      } else counted = await flush(projection, batch, signal);
       position = to;
       metrics.projectionEvents.inc({ projection: name }, counted);
       metrics.projectionPosition.set({ projection: name }, position);

@@ -8,6 +8,7 @@ import { exportEvents } from './export.js';
 import { gpsEvents } from './gps.js';
 import { paymentEvents } from './payment.js';
 import { pushEvents } from './push.js';
+import { recordEvents } from './record.js';
 import { smsEvents } from './sms.js';
 import { telegramEvents } from './telegram.js';
 import { webhookEvents } from './webhook.js';
@@ -23,6 +24,7 @@ export const eventCatalog = {
   gps: gpsEvents,
   payment: paymentEvents,
   push: pushEvents,
+  record: recordEvents,
   sms: smsEvents,
   telegram: telegramEvents,
   webhook: webhookEvents,

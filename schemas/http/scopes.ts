@@ -12,6 +12,7 @@ export const SCOPES = [
   'devices',
   'vehicles',
   'analytics',
+  'records',
   'admin',
 ] as const;
 export const Scope = Type.Union(SCOPES.map((s) => Type.Literal(s)));

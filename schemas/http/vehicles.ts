@@ -29,6 +29,10 @@ export const VehiclePosition = Type.Object(
     source: GpsSource,
     receivedAt: Type.Integer({ description: 'when the gateway received the fix, ms since the epoch' }),
     online: Type.Boolean({ description: 'the last fix is at most GPS_OFFLINE_AFTER seconds old' }),
+    plate: Type.Union([Type.String(), Type.Null()], {
+      description: 'the plate of the CRM vehicle whose gpsDeviceIds list this device (null: none known)',
+    }),
+    driverName: Type.Union([Type.String(), Type.Null()], { description: "that vehicle's current driver (null: none known)" }),
   },
   { $id: 'VehiclePosition' },
 );

@@ -2,6 +2,7 @@ import { XMLParser, XMLValidator } from 'fast-xml-parser';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { vehicleRoutes } from '../../api/routes/vehicles.js';
 import { silentLogger } from '../../core/logger.js';
+import { appendRecordEvents, upsertedEvent } from '../../core/records/events.js';
 import { type ProjectionRunner, rebuildProjection } from '../../core/runners/projectionRunner.js';
 import { vehiclePositionsProjection } from '../../projections/vehiclePositions.js';
 import type { Track, TrackFeature, VehiclePosition } from '../../schemas/http/vehicles.js';
@@ -34,6 +35,11 @@ beforeAll(async () => {
   await appendPoints(api.log, [track[3], track[40]] as typeof track); // resent after a reconnect
   await appendPoints(api.log, [aPoint('bus-1', NOW - 30_000, { lat: 56, lon: 38, speed: 12.5, heading: 90, battery: 77 })]);
   await appendPoints(api.log, [aPoint('bus-2', T0, { source: 'osmand' })]);
+  // The CRM's records name bus-1's vehicle and driver; bus-2 and bus-3 have none.
+  await appendRecordEvents(api.log, 'drivers', [upsertedEvent('drivers', { id: 'd1', version: 1, name: 'Иван Петров' }, 'crm')]);
+  await appendRecordEvents(api.log, 'vehicles', [
+    upsertedEvent('vehicles', { id: 'v1', version: 1, plate: 'А123ВС77', driverId: 'd1', gpsDeviceIds: ['bus-1'] }, 'crm'),
+  ]);
   // bus-3 flushes an offline buffer after its live fix: the older points must not win.
   await appendPoints(api.log, [aPoint('bus-3', NOW - 60_000, { lat: 50 })]);
   await appendPoints(api.log, [aPoint('bus-3', NOW - 600_000, { lat: 51 }), aPoint('bus-3', NOW - 500_000, { lat: 52 })]);
@@ -75,8 +81,10 @@ describe('GET /api/v1/vehicles/positions', () => {
       source: 'mqtt',
       receivedAt: NOW - 30_000 + 400,
       online: true,
+      plate: 'А123ВС77',
+      driverName: 'Иван Петров',
     });
-    expect(all[1]).toMatchObject({ deviceId: 'bus-2', ts: T0, source: 'osmand', online: false });
+    expect(all[1]).toMatchObject({ deviceId: 'bus-2', ts: T0, source: 'osmand', online: false, plate: null, driverName: null });
     expect(all[2]).toMatchObject({ deviceId: 'bus-3', ts: NOW - 60_000, lat: 50, online: true });
   });
 
