@@ -1,6 +1,7 @@
 import type { EventLog } from '../../core/eventlog/port.js';
 import type { TemplatedApp, WebSocket } from '../../core/http/uws.js';
 import type { Logger } from '../../core/logger.js';
+import { vehicleLabelCache } from '../../core/records/vehicleLabel.js';
 import type { Sql } from '../../core/stores/postgres.js';
 import type { ApiKeyStore } from '../auth.js';
 import { gpsFollower } from './gpsFollower.js';
@@ -40,7 +41,8 @@ export interface LiveFeedOptions {
 export const mountLiveFeed = async (app: TemplatedApp, opts: LiveFeedOptions) => {
   const { logger } = opts;
   const sockets = new Set<WebSocket<LiveSubscriber>>();
-  const presence = vehiclePresence(opts.offlineAfterMs, liveFanOut(app));
+  const labels = vehicleLabelCache(opts.sql);
+  const presence = vehiclePresence(opts.offlineAfterMs, liveFanOut(app), labels.labelOf);
   const keyWatch = liveKeyWatch<WebSocket<LiveSubscriber>>({ sql: opts.sql, logger, intervalMs: opts.keyRecheckMs });
 
   const buffered = () => {
@@ -81,7 +83,7 @@ export const mountLiveFeed = async (app: TemplatedApp, opts: LiveFeedOptions) =>
     const current = () => sockets.has(ws) && s.subscription === subscription;
     sendSnapshot(
       { current, send: (text) => ws.send(text), room: (bytes) => room(ws, bytes) },
-      { sql: opts.sql, vehicles: s.vehicles, offlineAfterMs: opts.offlineAfterMs, chunkBytes },
+      { sql: opts.sql, vehicles: s.vehicles, offlineAfterMs: opts.offlineAfterMs, chunkBytes, labels: labels.load },
     ).then(
       (sent) => {
         if (sent !== null) liveMetrics.snapshotPositions.inc(sent);

@@ -1,5 +1,6 @@
 import type { TemplatedApp } from '../../core/http/uws.js';
 import { listVehicleLastReports } from '../../core/readModels/vehiclePositions.js';
+import type { VehicleLabel } from '../../core/records/vehicleLabel.js';
 import type { Sql } from '../../core/stores/postgres.js';
 import type { GpsReported } from '../../schemas/events/gps.js';
 
@@ -21,9 +22,14 @@ export const liveFanOut = (app: TemplatedApp) => (deviceId: string, message: obj
 
 /**
  * Each vehicle's last report and whether it is offline (nothing for `offlineAfterMs`): positions
- * and online/offline transitions go out through `publish`.
+ * and online/offline transitions go out through `publish`. `labelOf` adds the CRM vehicle's plate
+ * and driver name where known (answered from a cache: a position is never held back for it).
  */
-export const vehiclePresence = (offlineAfterMs: number, publish: (deviceId: string, message: object) => void) => {
+export const vehiclePresence = (
+  offlineAfterMs: number,
+  publish: (deviceId: string, message: object) => void,
+  labelOf: (deviceId: string) => VehicleLabel | undefined = () => undefined,
+) => {
   const lastSeen = new Map<string, number>();
   const offline = new Set<string>();
   return {
@@ -53,6 +59,7 @@ export const vehiclePresence = (offlineAfterMs: number, publish: (deviceId: stri
         battery: p.battery ?? null,
         source: p.source,
         receivedAt: p.receivedAt,
+        ...labelOf(p.deviceId),
       });
     },
     /** Vehicles silent for `offlineAfterMs` go offline, once. */

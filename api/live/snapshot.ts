@@ -1,5 +1,6 @@
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import { pageVehiclePositions, type VehiclePositionView } from '../../core/readModels/vehiclePositions.js';
+import type { VehicleLabel } from '../../core/records/vehicleLabel.js';
 import type { Sql } from '../../core/stores/postgres.js';
 
 /** Rows per query; the messages sent are cut by bytes, not rows. */
@@ -20,6 +21,8 @@ export interface SnapshotOptions {
   offlineAfterMs: number;
   /** Largest message; also how much may be unsent before the next one goes (so a snapshot alone never reaches the drop limit). */
   chunkBytes: number;
+  /** The CRM vehicles' plates and driver names, by GPS unit id (absent: none shown). */
+  labels?: (deviceIds: readonly string[]) => Promise<Map<string, VehicleLabel>>;
   now?: () => number;
 }
 
@@ -78,9 +81,11 @@ export const sendSnapshot = async (target: SnapshotTarget, opts: SnapshotOptions
     if (idsPage?.length === 0) break;
     const rows = await pageVehiclePositions(opts.sql, idsPage ? { ids: idsPage } : { after, limit: PAGE_ROWS });
     if (!target.current()) return null;
+    const labels = opts.labels && rows.length > 0 ? await opts.labels(rows.map((r) => r.device_id)) : undefined;
+    if (!target.current()) return null;
     const at = now();
     for (const r of rows) {
-      const text = JSON.stringify(entry(r, at, opts.offlineAfterMs));
+      const text = JSON.stringify({ ...entry(r, at, opts.offlineAfterMs), ...labels?.get(r.device_id) });
       const size = Buffer.byteLength(text) + 1;
       if (parts.length > 0 && bytes + size > opts.chunkBytes && !(await flush(false))) return null;
       parts.push(text);

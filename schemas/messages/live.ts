@@ -35,6 +35,10 @@ export const LivePosition = Type.Object(
     battery: nullable(Type.Number({ description: 'percent' })),
     source: GpsSource,
     receivedAt: Type.Integer({ description: 'ms since the epoch' }),
+    plate: Type.Optional(
+      Type.Union([Type.String(), Type.Null()], { description: 'the CRM vehicle carrying this unit (`vehicles` records)' }),
+    ),
+    driverName: Type.Optional(Type.Union([Type.String(), Type.Null()], { description: "that vehicle's current driver" })),
   },
   { additionalProperties: true },
 );

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { packageRoot } from '../../core/paths.js';
+import { appendRecordEvents, upsertedEvent } from '../../core/records/events.js';
 import type { PostgresStore } from '../../core/stores/postgres.js';
 import { gpsEvent } from '../../ingest/gps/batcher.js';
 import { gpsSubject } from '../../schemas/events/gps.js';
@@ -103,6 +104,13 @@ describe('/live in headless Chromium', () => {
         }),
       ),
     );
+    // The CRM's records name taxi-101's vehicle and driver; the others are on no CRM vehicle.
+    await appendRecordEvents(api.log, 'drivers', [
+      upsertedEvent('drivers', { id: 'd-7', version: 1, name: 'Анна Смирнова' }, 'crm'),
+    ]);
+    await appendRecordEvents(api.log, 'vehicles', [
+      upsertedEvent('vehicles', { id: 'v-7', version: 1, plate: 'Е101КХ77', driverId: 'd-7', gpsDeviceIds: ['taxi-101'] }, 'crm'),
+    ]);
     await api.caughtUp();
 
     const key = await api.key(['vehicles']);
@@ -122,7 +130,7 @@ describe('/live in headless Chromium', () => {
         trs.map((tr) => [tr.className, ...[...tr.querySelectorAll('td')].map((td) => td.textContent)]),
       );
       expect(rows.map((r) => [r[0], r[1], r[3]])).toEqual([
-        ['', 'taxi-101', '76 %'],
+        ['', 'Е101КХ77 · Анна Смирнова (taxi-101)', '76 %'],
         ['', 'taxi-102', '54 %'],
         ['offline', 'taxi-103', '12 %'],
       ]);

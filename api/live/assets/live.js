@@ -52,6 +52,8 @@ function onMessage(m) {
         speed: p.speed,
         heading: p.heading,
         online: p.online,
+        plate: p.plate,
+        driverName: p.driverName,
         trail: [[p.lat, p.lon]],
       });
     }
@@ -66,6 +68,9 @@ function onMessage(m) {
       speed: m.speed,
       heading: m.heading,
     });
+    // A position carries the CRM label once the gateway has looked it up; until then keep the known one.
+    if (m.plate !== undefined) v.plate = m.plate;
+    if (m.driverName !== undefined) v.driverName = m.driverName;
     v.trail.push([m.lat, m.lon]);
     if (v.trail.length > 50) v.trail.shift();
     vehicles.set(m.deviceId, v);
@@ -195,6 +200,11 @@ function age(ms) {
   const s = Math.max(0, Math.round((Date.now() - ms) / 1000));
   return s < 60 ? `${s} s ago` : s < 3600 ? `${Math.round(s / 60)} min ago` : `${Math.round(s / 3600)} h ago`;
 }
+/** The CRM's plate and driver name where known, with the unit id. */
+function label(id, v) {
+  const crm = [v.plate, v.driverName].filter(Boolean).join(' · ');
+  return crm ? `${crm} (${id})` : id;
+}
 function renderList() {
   const rows = [...vehicles.entries()].sort(([a], [b]) => a.localeCompare(b));
   list.replaceChildren(
@@ -202,7 +212,7 @@ function renderList() {
       const tr = document.createElement('tr');
       if (v.online === false) tr.className = 'offline';
       for (const text of [
-        id,
+        label(id, v),
         v.receivedAt ? age(v.receivedAt) : '–',
         v.battery == null ? '–' : `${Math.round(v.battery)} %`,
         v.speed == null ? '–' : `${Math.round(v.speed)} km/h`,
