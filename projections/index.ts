@@ -5,6 +5,7 @@ import { deviceCommandsProjection } from './deviceCommands.js';
 import { deviceTokensProjection } from './deviceTokens.js';
 import { emailLogProjection } from './emailLog.js';
 import { gpsTrackingProjection } from './gpsTracking.js';
+import { integrationSettingsProjection } from './integrationSettings.js';
 import { notificationQueueProjection } from './notificationQueue.js';
 import { pushNotificationLogProjection } from './pushNotificationLog.js';
 import { smsLogProjection } from './smsLog.js';
@@ -33,5 +34,6 @@ export const projections = (stores: ProjectionStores, config: Pick<Config, 'gps'
   emailLogProjection,
   deviceTokensProjection,
   pushNotificationLogProjection,
+  integrationSettingsProjection,
   ...(stores.clickhouse ? [gpsTrackingProjection({ clickhouse: stores.clickhouse, config })] : []),
 ];
