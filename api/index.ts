@@ -19,6 +19,7 @@ import { commandRoutes } from './routes/commands.js';
 import { deviceCommandRoutes } from './routes/deviceCommands.js';
 import { deviceRoutes } from './routes/devices.js';
 import { docsRoutes } from './routes/docs.js';
+import { integrationRoutes } from './routes/integrations.js';
 import { notificationRoutes } from './routes/notifications.js';
 import { smsRoutes } from './routes/sms.js';
 import { vehicleRoutes } from './routes/vehicles.js';
@@ -43,6 +44,7 @@ export const apiRoutes = (deps: ApiDeps, ch: ApiClickHouse = {}): RouteSpec[] =>
     ...deviceRoutes(deps, devices),
     ...deviceCommandRoutes(deps, devices),
     ...webhookRoutes(deps),
+    ...(deps.integrations ? integrationRoutes(deps, deps.integrations, deps.probeIntegration) : []),
     ...(ch.clickhouse ? vehicleRoutes({ ...deps, clickhouse: ch.clickhouse }) : []),
     ...(ch.analytics ? analyticsRoutes({ analytics: ch.analytics, config: deps.config }) : []),
   ];

@@ -4,6 +4,7 @@ import { Value } from '@sinclair/typebox/value';
 import { postgresApiKeyStore } from '../api/auth.js';
 import { mountApi } from '../api/index.js';
 import { buildHandlers } from '../handlers/index.js';
+import { integrationProbe } from '../handlers/probes/index.js';
 import { smsBalanceReader } from '../handlers/sms/index.js';
 import { startDeviceIngest } from '../ingest/deviceIngest.js';
 import { startIngestThread } from '../ingest/worker/ingestThread.js';
@@ -16,6 +17,7 @@ import { isScope, SCOPES } from '../schemas/http/scopes.js';
 import { type Config, loadConfig, readEnv } from './config.js';
 import { appendDeviceAudit } from './devices/audit.js';
 import { type DeviceRegistry, deviceRegistry } from './devices/registry.js';
+import { type Integrations, openIntegrations } from './integrations/index.js';
 import { createLogger, type Logger } from './logger.js';
 import { openStores, startGateway } from './main.js';
 import { rebuildProjection } from './runners/projectionRunner.js';
@@ -64,12 +66,24 @@ const start = async (config: Config, env: Record<string, string | undefined>, lo
     devices ??= deviceRegistry(sql);
     return devices;
   };
+  // One settings reader per process, shared by the handlers and the API.
+  let integrations: Promise<Integrations> | undefined;
+  const integrationsOf = (sql: Sql) => (integrations ??= openIntegrations(config, sql, logger));
   const gateway = await startGateway(config, logger, {
     projections: (stores) => projections({ clickhouse: stores.clickhouse?.client }, config),
-    handlers: (stores) => buildHandlers({ config, logger, log: stores.log, sql: stores.postgres.sql }),
+    handlers: async (stores) =>
+      buildHandlers({
+        config,
+        logger,
+        log: stores.log,
+        sql: stores.postgres.sql,
+        integrations: await integrationsOf(stores.postgres.sql),
+      }),
     mountApi: async (app, stores) => {
       const ch = stores.clickhouse;
       const analytics = ch ? await openAnalyticsClient(config, ch) : undefined;
+      const settings = await integrationsOf(stores.postgres.sql);
+      const probe = integrationProbe(settings.settings);
       const mounted = await mountApi(
         app,
         {
@@ -79,6 +93,8 @@ const start = async (config: Config, env: Record<string, string | undefined>, lo
           logger,
           devices: registryOf(stores.postgres.sql),
           smsBalance: smsBalanceReader(config.sms),
+          integrations: settings,
+          probeIntegration: (name) => probe(name as Parameters<typeof probe>[0]),
         },
         { clickhouse: ch?.client, analytics: analytics?.client },
       );
