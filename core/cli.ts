@@ -17,6 +17,7 @@ import { isScope, SCOPES } from '../schemas/http/scopes.js';
 import { type Config, loadConfig, readEnv } from './config.js';
 import { appendDeviceAudit } from './devices/audit.js';
 import { type DeviceRegistry, deviceRegistry } from './devices/registry.js';
+import { integrationsCommand, rotateSecrets } from './integrations/cli.js';
 import { type Integrations, openIntegrations } from './integrations/index.js';
 import { createLogger, type Logger } from './logger.js';
 import { openStores, startGateway } from './main.js';
@@ -36,6 +37,9 @@ Usage:
   fleetgate devices add ID [--kind unit|phone] [--driver DRIVER_ID] [--name NAME]
                                                      register a device (its token is printed once)
   fleetgate apikeys revoke PREFIX                    revoke a key
+  fleetgate integrations list|show NAME|test NAME    run-time integration settings (credentials never shown)
+  fleetgate integrations set NAME field=value…       change settings (field=- reads the value from stdin)
+  fleetgate secrets rotate                           re-encrypt stored credentials under SECRETS_ACTIVE_KEY
 Scopes: ${SCOPES.join(', ')} (admin implies all).
   fleetgate help
 
@@ -301,6 +305,31 @@ const main = async () => {
       return apikeys(config, logger, rest, values);
     case 'devices':
       return devices(config, logger, rest, values);
+    case 'integrations':
+    case 'secrets':
+      return run(logger, async () => {
+        // Distributed mode works beside a running gateway; embedded, DATA_DIR is the gateway's (stop it first).
+        const stores = await openStores(config, logger, { clickhouse: false });
+        const integrations = await openIntegrations(config, stores.postgres.sql, logger);
+        const out = (line: string) => process.stdout.write(`${line}\n`);
+        try {
+          if (command === 'secrets') {
+            if (rest[0] !== 'rotate') fail('usage: fleetgate secrets rotate');
+            await rotateSecrets({ log: stores.log, integrations, out });
+            return;
+          }
+          const probe = integrationProbe(integrations.settings);
+          const readStdin = async () => {
+            const chunks: Buffer[] = [];
+            for await (const c of process.stdin) chunks.push(c as Buffer);
+            return Buffer.concat(chunks).toString('utf8');
+          };
+          await integrationsCommand({ log: stores.log, integrations, probe, out, readStdin }, rest);
+        } finally {
+          integrations.settings.close();
+          await stores.close();
+        }
+      });
     default:
       fail(`unknown command "${command}"\n\n${USAGE}`);
   }

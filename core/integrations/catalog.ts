@@ -27,7 +27,7 @@ export interface IntegrationSpec {
 }
 
 const prefix = (prefixes: readonly string[], what: string) => (v: string) =>
-  prefixes.some((p) => v.startsWith(p)) ? undefined : `${what} starts with ${prefixes.join(' or ')}`;
+  prefixes.some((p) => v.startsWith(p)) ? undefined : `${what}, starting with ${prefixes.join(' or ')}`;
 
 /** FCM signs its OAuth token request with the account's key: the three fields it cannot do without. */
 export const checkServiceAccount = (v: string): string | undefined => {
