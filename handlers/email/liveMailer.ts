@@ -1,3 +1,4 @@
+import { following } from '../../core/integrations/follow.js';
 import type { IntegrationSettings } from '../../core/integrations/settings.js';
 import type { Logger } from '../../core/logger.js';
 import type { MailConfig } from './config.js';
@@ -37,44 +38,22 @@ export const mailConfigFrom = (settings: IntegrationSettings, base: MailConfig):
  * e-mail; the old pool closes once the sends it carries have finished, so none is cut off.
  */
 export const liveMailer = (settings: IntegrationSettings, base: MailConfig, logger: Logger) => {
-  const build = (cfg: MailConfig): Mailer =>
-    cfg.testMode
+  let config = mailConfigFrom(settings, base);
+  const build = (): Mailer => {
+    config = mailConfigFrom(settings, base);
+    return config.testMode
       ? testModeMailer()
-      : smtpMailer(cfg.smtp, {
+      : smtpMailer(config.smtp, {
           onIdleError: (err) => logger.warn({ err: err.message }, 'SMTP pool connection failed while idle'),
         });
-  let config = mailConfigFrom(settings, base);
-  let current = { mailer: build(config), inFlight: 0, retired: false };
-  const retire = (old: typeof current) => {
-    old.retired = true;
-    if (old.inFlight === 0) void old.mailer.close();
   };
-  settings.onChange((changed) => {
-    if (!changed.has('email.smtp')) return;
-    const old = current;
-    config = mailConfigFrom(settings, base);
-    current = { mailer: build(config), inFlight: 0, retired: false };
-    retire(old);
-    logger.info(
-      { host: config.smtp.host, port: config.smtp.port, testMode: config.testMode },
-      'SMTP transport rebuilt from integration settings',
-    );
-  });
+  const f = following(settings, 'email.smtp', build, { logger, close: (m) => m.close() });
   const mailer: Mailer = {
     get testMode() {
-      return current.mailer.testMode;
+      return f.current.testMode;
     },
-    async send(message) {
-      const slot = current;
-      slot.inFlight++;
-      try {
-        return await slot.mailer.send(message);
-      } finally {
-        slot.inFlight--;
-        if (slot.retired && slot.inFlight === 0) void slot.mailer.close();
-      }
-    },
-    close: () => current.mailer.close(),
+    send: (message) => f.use((m) => m.send(message)),
+    close: () => f.close(),
   };
   // The handler reads `from` per message, so the sender follows the settings too. The target is a
   // fresh object: a proxy of the frozen config must answer its frozen values.
