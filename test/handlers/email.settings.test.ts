@@ -34,9 +34,15 @@ const change = async (input: Record<string, unknown>) => {
     { log, vault: integrations.vault },
     { name: 'email.smtp', input, replace: false, actor },
   );
-  await until(async () => (await integrations.settings.refresh(), integrations.settings.seq >= seq), {
-    what: 'settings read back',
-  });
+  await until(
+    async () => {
+      await integrations.settings.refresh();
+      return integrations.settings.seq >= seq;
+    },
+    {
+      what: 'settings read back',
+    },
+  );
 };
 
 const message = (n: number) => ({
