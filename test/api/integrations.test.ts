@@ -4,7 +4,9 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../core/config.js';
 import { embeddedEventLog } from '../../core/eventlog/embedded.js';
-import { type Integrations, openIntegrations } from '../../core/integrations/index.js';
+import { changeIntegration } from '../../core/integrations/change.js';
+import { type Integrations, loadKeyRing, openIntegrations } from '../../core/integrations/index.js';
+import { secretVault } from '../../core/integrations/vault.js';
 import { createLogger } from '../../core/logger.js';
 import { rebuildProjection } from '../../core/runners/projectionRunner.js';
 import { integrationProbe } from '../../handlers/probes/index.js';
@@ -164,6 +166,21 @@ describe('integration settings (issue 19)', () => {
     expect(stripe.changed).toEqual(['secretKey', 'testMode']);
     expect(stripe.actor).toMatchObject({ kind: 'api_key' });
     expect(stripe.secrets.secretKey.ref).toMatch(/^[0-9a-f-]{36}$/);
+  });
+
+  it('distributed mode without a key refuses to store a credential, with a clear error, and stores plain settings', async () => {
+    const ring = await loadKeyRing(loadConfig({ DATA_DIR: '/nonexistent', DATABASE_URL: store.url }), createLogger('silent'));
+    expect(ring.ids).toEqual([]);
+    const deps = { log: api.log, vault: secretVault(store.sql, ring) };
+    const actor = { kind: 'cli' as const, id: 'test' };
+    await expect(
+      changeIntegration(deps, { name: 'erp', input: { apiKey: 'erp-secret-value-1234' }, replace: false, actor }),
+    ).rejects.toMatchObject({ code: 'GW_ERR_SECRETS_NO_KEY', message: expect.stringContaining('SECRETS_KEYS') });
+    await expect(
+      changeIntegration(deps, { name: 'erp', input: { autoSync: true }, replace: false, actor }),
+    ).resolves.toMatchObject({
+      seq: expect.any(Number),
+    });
   });
 
   it('rotates to key 2, reads with key 1 gone, fails start-up naming a missing key, refuses tampering, and replays', async () => {
