@@ -16,6 +16,9 @@ import { startFakeTelegram } from '../fakes/telegram.js';
 import { type ApiHarness, startApi } from '../support/apiServer.js';
 import { freshPostgresDb } from '../support/stores.js';
 
+// biome-ignore lint/suspicious/noExplicitAny: bodies and event data are asserted field by field
+type Json = Record<string, any>;
+
 const k1 = randomBytes(32).toString('base64');
 const k2 = randomBytes(32).toString('base64');
 const ENV = { DATA_DIR: '/nonexistent', SECRETS_KEYS: `k1:${k1}`, SMS_FROM_NUMBER: 'FleetGate' };
@@ -47,7 +50,7 @@ describe('integration settings (issue 19)', () => {
     });
     const text = await res.text();
     responses.push(text);
-    return { status: res.status, body: JSON.parse(text) as Record<string, any> };
+    return { status: res.status, body: JSON.parse(text) as Json };
   };
 
   beforeAll(async () => {
@@ -162,7 +165,7 @@ describe('integration settings (issue 19)', () => {
       expect(bodies).not.toContain(secret);
     }
     // The audit names what changed and who, and holds a reference instead of the value.
-    const stripe = changes.find((e) => (e.data as { name: string }).name === 'payment.stripe')?.data as Record<string, any>;
+    const stripe = changes.find((e) => (e.data as { name: string }).name === 'payment.stripe')?.data as Json;
     expect(stripe.changed).toEqual(['secretKey', 'testMode']);
     expect(stripe.actor).toMatchObject({ kind: 'api_key' });
     expect(stripe.secrets.secretKey.ref).toMatch(/^[0-9a-f-]{36}$/);
