@@ -5,7 +5,7 @@ import { postgresApiKeyStore } from '../api/auth.js';
 import { mountApi } from '../api/index.js';
 import { buildHandlers } from '../handlers/index.js';
 import { integrationProbe } from '../handlers/probes/index.js';
-import { smsBalanceReader } from '../handlers/sms/index.js';
+import { smsBalanceReader, smsProvidersFromSettings } from '../handlers/sms/index.js';
 import { startDeviceIngest } from '../ingest/deviceIngest.js';
 import { startIngestThread } from '../ingest/worker/ingestThread.js';
 import { mountDriverSocket } from '../ingest/ws/driverSocket.js';
@@ -96,7 +96,8 @@ const start = async (config: Config, env: Record<string, string | undefined>, lo
           sql: stores.postgres.sql,
           logger,
           devices: registryOf(stores.postgres.sql),
-          smsBalance: smsBalanceReader(config.sms),
+          // Built per call from the settings in force: a balance check is rare, a stale credential is not.
+          smsBalance: () => smsBalanceReader(config.sms, smsProvidersFromSettings(settings.settings, config.sms))(),
           integrations: settings,
           probeIntegration: (name) => probe(name as Parameters<typeof probe>[0]),
         },
