@@ -138,6 +138,12 @@ describe('integration settings (issue 19)', () => {
     const badRu = await call('POST', '/api/v1/integrations/sms.smsru/test');
     expect(badRu.body.ok).toBe(false);
     expect(badRu.body.error).toMatch(/SMS\.ru/);
+    // A provider that never answers is reported once the probe's timeout passed.
+    await call('PATCH', '/api/v1/integrations/sms.smsru', { apiKey: SECRETS.smsru });
+    smsru.failNext('my/balance', { hang: true });
+    const hung = await call('POST', '/api/v1/integrations/sms.smsru/test');
+    expect(hung.body.ok).toBe(false);
+    expect(hung.body.error).toMatch(/time|abort/i);
     // Back to the good ones for the leak search below.
     await call('PATCH', '/api/v1/integrations/sms.smsru', { apiKey: SECRETS.smsru });
     await call('PATCH', '/api/v1/integrations/telegram', { botToken: SECRETS.telegram });
