@@ -46,7 +46,7 @@ afterAll(async () => {
 });
 
 /** A handlers-role process reading the run-time settings; resolves once it consumes. */
-const startHandlerProcess = async () => {
+const startHandlerProcess = async (extra: Record<string, string> = {}) => {
   const child = spawn(process.execPath, ['--import', 'tsx', SCRIPT], {
     cwd: packageRoot,
     env: {
@@ -67,6 +67,7 @@ const startHandlerProcess = async () => {
       SMS_MAX_PER_SOURCE_PER_HOUR: '0',
       SMS_DUPLICATE_WINDOW_SECONDS: '0',
       HANDLER_ACK_WAIT_SECONDS: '5',
+      ...extra,
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -128,5 +129,32 @@ describe('a run-time settings change across processes (issue 19.3)', () => {
     expect(late.length).toBeGreaterThan(20);
     expect(late.every((c) => c.provider === 'twilio')).toBe(true);
     for (const c of [a, b]) c.kill('SIGTERM');
+  }, 60_000);
+
+  it('with every provider switched off a message waits in retries, and goes once one is switched back on', async () => {
+    const child = await startHandlerProcess({ HANDLER_MAX_ATTEMPTS: '100' });
+    const admin = await api.key(['admin']);
+    const patch = (name: string, body: object) =>
+      fetch(`${api.url}/api/v1/integrations/${name}`, {
+        method: 'PATCH',
+        headers: { authorization: `Bearer ${admin}`, 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+      }).then((r) => r.status);
+    expect(await patch('sms.smsru', { enabled: false })).toBe(200);
+    expect(await patch('sms.twilio', { enabled: false })).toBe(200);
+    await new Promise((r) => setTimeout(r, 500));
+    const id = uuidv7();
+    const data: SmsRequested = { to: '+79990009999', text: 'held', priority: 'normal', requestedBy: 'fg_settings', via: 'v1' };
+    await appendCommand(api.log, { id, domain: 'sms', type: 'sms.requested', priority: 'normal', data });
+    const about = async (type: string) =>
+      (await api.log.read('EVENTS', 100_000))
+        .flatMap((m) => m.events)
+        .filter((e) => e.type === type && (e.causationId === id || (e.data as { smsId?: string }).smsId === id));
+    await until(async () => (await about('sms.attempt_failed')).length >= 2, { timeoutMs: 20_000, what: 'retries while off' });
+    expect(await about('sms.failed')).toEqual([]);
+    expect(await patch('sms.twilio', { enabled: true })).toBe(200);
+    await until(async () => (await about('sms.sent')).length === 1, { timeoutMs: 20_000, what: 'sent once back on' });
+    expect((await about('sms.sent'))[0]?.data).toMatchObject({ provider: 'twilio' });
+    child.kill('SIGTERM');
   }, 60_000);
 });
