@@ -97,14 +97,17 @@ export const effectiveOf = (
   };
 };
 
-const sameSettings = (a: Effective, b: Effective) =>
-  JSON.stringify([a.enabled, a.testMode, a.fields]) === JSON.stringify([b.enabled, b.testMode, b.fields]);
+/** What clients are built from: values and test mode, not when or under which key a credential was stored. */
+const inForce = (e: Effective) =>
+  JSON.stringify([e.enabled.value, e.testMode.value, Object.entries(e.fields).map(([k, f]) => [k, f.value])]);
+const sameSettings = (a: Effective, b: Effective) => inForce(a) === inForce(b);
 
 /**
  * Every process's view of `integration_settings`. A change reaches each process through the log:
  * the projection folds `integration.settings_changed` into the table, and this reads the table's
- * highest `last_seq` every `pollMs` (one index-only query), reloading when it moved. Polling the
- * table works the same on PGlite and Postgres and needs no connection of its own.
+ * highest `last_seq` (and the vault's newest rotation) every `pollMs` in one small query,
+ * reloading when they moved. Polling works the same on PGlite and Postgres and needs no
+ * connection of its own.
  */
 export const integrationSettings = async (opts: {
   sql: Sql;
@@ -118,6 +121,7 @@ export const integrationSettings = async (opts: {
   let current = new Map<IntegrationName, Effective>();
   let seq = -1;
   let count = -1;
+  let rotated: string | null = null;
 
   const load = async () => {
     const rows = await sql<Row[]>`
@@ -137,14 +141,19 @@ export const integrationSettings = async (opts: {
   };
 
   const poll = async (force: boolean) => {
-    const [head] = await sql<{ seq: string | null; n: number }[]>`
-      SELECT max(last_seq)::text AS seq, count(*)::int AS n FROM integration_settings`;
+    // The vault's newest rotation too: a read then shows the key id values are under now.
+    const [head] = await sql<{ seq: string | null; n: number; rotated: string | null }[]>`
+      SELECT (SELECT max(last_seq) FROM integration_settings)::text AS seq,
+        (SELECT count(*) FROM integration_settings)::int AS n,
+        (SELECT max(rotated_at) FROM integration_secrets)::text AS rotated`;
     const s = Number(head?.seq ?? 0);
     const n = head?.n ?? 0;
-    if (!force && s === seq && n === count) return;
+    const r = head?.rotated ?? null;
+    if (!force && s === seq && n === count && r === rotated) return;
     const changed = await load();
     seq = s;
     count = n;
+    rotated = r;
     if (changed.size === 0 || force) return;
     logger.info({ integrations: [...changed], seq: s }, 'integration settings changed');
     for (const l of listeners) {
