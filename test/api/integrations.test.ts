@@ -177,6 +177,19 @@ describe('integration settings (issue 19)', () => {
     expect(stripe.secrets.secretKey.ref).toMatch(/^[0-9a-f-]{36}$/);
   });
 
+  it('a webhook secret set at run time verifies the next delivery', async () => {
+    const deliver = (token: string) =>
+      fetch(`${api.url}/webhooks/telegram`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'x-telegram-bot-api-secret-token': token },
+        body: '{"update_id":77,"message":{"text":"hi"}}',
+      }).then((r) => r.status);
+    expect(await deliver('anything')).toBe(404);
+    await call('PATCH', '/api/v1/integrations/telegram', { webhookSecret: 'tg-webhook-secret-0001' });
+    expect(await deliver('tg-webhook-secret-0001')).toBe(200);
+    expect(await deliver('tg-webhook-secret-9999')).toBe(401);
+  });
+
   it('distributed mode without a key refuses to store a credential, with a clear error, and stores plain settings', async () => {
     const ring = await loadKeyRing(loadConfig({ DATA_DIR: '/nonexistent', DATABASE_URL: store.url }), createLogger('silent'));
     expect(ring.ids).toEqual([]);
