@@ -1,5 +1,7 @@
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../core/config.js';
@@ -13,6 +15,7 @@ import { integrationProbe } from '../../handlers/probes/index.js';
 import { integrationSettingsProjection } from '../../projections/integrationSettings.js';
 import { startFakeSmsRu } from '../fakes/smsru.js';
 import { startFakeTelegram } from '../fakes/telegram.js';
+import { startFakeYooKassa } from '../fakes/yookassa.js';
 import { type ApiHarness, startApi } from '../support/apiServer.js';
 import { freshPostgresDb } from '../support/stores.js';
 
@@ -37,6 +40,7 @@ describe('integration settings (issue 19)', () => {
   let api: ApiHarness;
   let integrations: Integrations;
   let admin: string;
+  let apiClosed = false;
   const logLines: string[] = [];
   const responses: string[] = [];
   let smsru: Awaited<ReturnType<typeof startFakeSmsRu>>;
@@ -73,7 +77,8 @@ describe('integration settings (issue 19)', () => {
   });
   afterAll(async () => {
     integrations?.settings.close();
-    await api?.close();
+    // Closed once only: the rotation test stops it for the replay, and uWS must not close twice.
+    if (!apiClosed) await api?.close();
     await smsru?.close();
     await telegram?.close();
     await store?.close();
@@ -177,6 +182,53 @@ describe('integration settings (issue 19)', () => {
     expect(stripe.secrets.secretKey.ref).toMatch(/^[0-9a-f-]{36}$/);
   });
 
+  it('/test lists YooKassa payments and reads the Stripe balance; wrong keys report the provider’s error', async () => {
+    const yk = await startFakeYooKassa({ shopId: '123456', secretKey: 'test_yookassa_secret_0001' });
+    const stripe = createServer((req, res) => {
+      const ok = req.url === '/v1/balance' && req.headers.authorization === `Bearer ${SECRETS.stripe}`;
+      res.writeHead(ok ? 200 : 401, { 'content-type': 'application/json' });
+      res.end(
+        JSON.stringify(
+          ok ? { object: 'balance', livemode: false } : { error: { message: 'Invalid API Key provided: sk_test_****' } },
+        ),
+      );
+    });
+    await new Promise<void>((r) => stripe.listen(0, '127.0.0.1', r));
+    try {
+      const stripeUrl = `http://127.0.0.1:${(stripe.address() as AddressInfo).port}`;
+      await call('PATCH', '/api/v1/integrations/payment.yookassa', {
+        shopId: '123456',
+        secretKey: 'test_yookassa_secret_0001',
+        apiUrl: yk.url,
+        testMode: false,
+      });
+      expect((await call('POST', '/api/v1/integrations/payment.yookassa/test')).body).toMatchObject({ ok: true });
+      await call('PATCH', '/api/v1/integrations/payment.yookassa', { secretKey: 'test_wrong_secret_000' });
+      const badYk = await call('POST', '/api/v1/integrations/payment.yookassa/test');
+      expect(badYk.body).toMatchObject({
+        ok: false,
+        error: expect.stringContaining('Authentication by given credentials failed'),
+      });
+
+      await call('PATCH', '/api/v1/integrations/payment.stripe', {
+        secretKey: SECRETS.stripe,
+        apiUrl: stripeUrl,
+        testMode: false,
+      });
+      expect((await call('POST', '/api/v1/integrations/payment.stripe/test')).body).toMatchObject({
+        ok: true,
+        detail: { livemode: false },
+      });
+      await call('PATCH', '/api/v1/integrations/payment.stripe', { secretKey: 'sk_test_wrong_0000000000' });
+      const badStripe = await call('POST', '/api/v1/integrations/payment.stripe/test');
+      expect(badStripe.body).toMatchObject({ ok: false, error: expect.stringContaining('Invalid API Key') });
+      await call('PATCH', '/api/v1/integrations/payment.stripe', { secretKey: SECRETS.stripe });
+    } finally {
+      await yk.close();
+      await new Promise((r) => stripe.close(r));
+    }
+  });
+
   it('a webhook secret set at run time verifies the next delivery', async () => {
     const deliver = (token: string) =>
       fetch(`${api.url}/webhooks/telegram`, {
@@ -228,6 +280,7 @@ describe('integration settings (issue 19)', () => {
     // The log holds references only: a rebuild after key 1 was retired gives the same settings.
     const before = await store.sql`SELECT name, enabled, test_mode, settings, secrets FROM integration_settings ORDER BY name`;
     await api.close();
+    apiClosed = true;
     const log = embeddedEventLog(store.sql, { pollMs: 20 });
     await rebuildProjection({
       log,
