@@ -13,7 +13,11 @@ const liveSender = (deps: HandlerDeps, settings: IntegrationSettings): TelegramS
   const build = (): TelegramSender => {
     const t = settings.get('telegram');
     const token = t.fields.botToken?.value;
-    if (t.testMode.value || typeof token !== 'string' || token === '') return testModeTelegramSender();
+    if (t.testMode.value) return testModeTelegramSender();
+    if (typeof token !== 'string' || token === '') {
+      deps.logger.warn('telegram is live without a bot token: simulating (test mode) until one is set');
+      return testModeTelegramSender();
+    }
     return grammyTelegramSender({ token, apiRoot: String(t.fields.apiUrl?.value ?? deps.config.telegram.apiUrl) });
   };
   const f = following(settings, 'telegram', build, { logger: deps.logger });
