@@ -1,8 +1,10 @@
 import type { Config } from '../core/config.js';
 import type { DeviceRegistry } from '../core/devices/registry.js';
 import type { EventLog } from '../core/eventlog/port.js';
+import type { Integrations } from '../core/integrations/index.js';
 import type { Logger } from '../core/logger.js';
 import type { Sql } from '../core/stores/postgres.js';
+import type { IntegrationTestResult } from '../schemas/http/integrations.js';
 import type { SmsBalance } from '../schemas/http/sms.js';
 
 /** What the API's routes are built from (`api/app.ts` → `buildApi(deps)`); tests pass their own. */
@@ -23,4 +25,8 @@ export interface ApiDeps {
    * channel; a GatewayError `GW_ERR_PROVIDER_NOT_CONFIGURED` when it has no credentials.
    */
   smsBalance?: () => Promise<SmsBalance>;
+  /** Runtime integration settings (`/api/v1/integrations`); the routes exist only where given. */
+  integrations?: Integrations;
+  /** `POST /api/v1/integrations/{name}/test`, wired by the process from the handlers' probes. */
+  probeIntegration?: (name: string) => Promise<IntegrationTestResult>;
 }

@@ -21,6 +21,7 @@ import { deadLetterRoutes } from './routes/deadLetters.js';
 import { deviceCommandRoutes } from './routes/deviceCommands.js';
 import { deviceRoutes } from './routes/devices.js';
 import { docsRoutes } from './routes/docs.js';
+import { integrationRoutes } from './routes/integrations.js';
 import { notificationRoutes } from './routes/notifications.js';
 import { recordRoutes } from './routes/records.js';
 import { smsRoutes } from './routes/sms.js';
@@ -48,6 +49,7 @@ export const apiRoutes = (deps: ApiDeps, ch: ApiClickHouse = {}): RouteSpec[] =>
     ...webhookRoutes(deps),
     ...deadLetterRoutes(deps),
     ...recordRoutes(deps),
+    ...(deps.integrations ? integrationRoutes(deps, deps.integrations, deps.probeIntegration) : []),
     ...(ch.clickhouse ? vehicleRoutes({ ...deps, clickhouse: ch.clickhouse }) : []),
     ...(ch.analytics ? analyticsRoutes({ analytics: ch.analytics, config: deps.config }) : []),
     ...asyncApiRoutes({ version }),

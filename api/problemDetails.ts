@@ -27,6 +27,9 @@ const STATUS: Record<GatewayErrorCode, number> = {
   GW_ERR_PROVIDER_UNAVAILABLE: 503,
   GW_ERR_PROVIDER_NOT_CONFIGURED: 503,
   GW_ERR_INTERNAL: 500,
+  GW_ERR_SECRET_KEY_MISSING: 500,
+  GW_ERR_SECRET_UNREADABLE: 500,
+  GW_ERR_SECRETS_NO_KEY: 409,
 };
 
 export const statusOf = (code: GatewayErrorCode): number => STATUS[code];

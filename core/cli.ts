@@ -13,6 +13,8 @@ import { DLQ_USAGE, DlqUsageError, dlqCli } from './deadLetters/cli.js';
 import { deadLetterOps } from './deadLetters/deadLetters.js';
 import { appendDeviceAudit } from './devices/audit.js';
 import { type DeviceRegistry, deviceRegistry } from './devices/registry.js';
+import { integrationsCommand, rotateSecrets } from './integrations/cli.js';
+import { type Integrations, openIntegrations } from './integrations/index.js';
 import { createLogger, type Logger } from './logger.js';
 import { openStores, startGateway } from './main.js';
 import { importRecords } from './records/import/importRecords.js';
@@ -36,6 +38,9 @@ Usage:
   ${DLQ_USAGE}
   fleetgate records import TYPE FILE [--restart]     load CRM records (${RECORD_TYPES.join(', ')}) from NDJSON
                                                      or CSV with a header row; resumes after an interruption
+  fleetgate integrations list|show NAME|test NAME    run-time integration settings (credentials never shown)
+  fleetgate integrations set NAME field=value…       change settings (field=- reads the value from stdin)
+  fleetgate secrets rotate                           re-encrypt stored credentials under SECRETS_ACTIVE_KEY
 Scopes: ${SCOPES.join(', ')} (admin implies all).
   fleetgate help
 
@@ -65,10 +70,11 @@ const start = async (config: Config, env: Record<string, string | undefined>, lo
   const [
     { mountApi },
     { buildHandlers },
-    { smsBalanceReader },
+    { smsBalanceReader, smsProvidersFromSettings },
     { startDeviceIngest },
     { startIngestThread },
     { mountDriverSocket },
+    { integrationProbe },
   ] = await Promise.all([
     import('../api/index.js'),
     import('../handlers/index.js'),
@@ -76,6 +82,7 @@ const start = async (config: Config, env: Record<string, string | undefined>, lo
     import('../ingest/deviceIngest.js'),
     import('../ingest/worker/ingestThread.js'),
     import('../ingest/ws/driverSocket.js'),
+    import('../handlers/probes/index.js'),
   ]);
   let devices: DeviceRegistry | undefined;
   // One registry (and auth cache) per process, shared by the API and the MQTT ingest.
@@ -83,12 +90,24 @@ const start = async (config: Config, env: Record<string, string | undefined>, lo
     devices ??= deviceRegistry(sql);
     return devices;
   };
+  // One settings reader per process, shared by the handlers and the API.
+  let integrations: Promise<Integrations> | undefined;
+  const integrationsOf = (sql: Sql) => (integrations ??= openIntegrations(config, sql, logger));
   const gateway = await startGateway(config, logger, {
     projections: (stores) => projections({ clickhouse: stores.clickhouse?.client }, config),
-    handlers: (stores) => buildHandlers({ config, logger, log: stores.log, sql: stores.postgres.sql }),
+    handlers: async (stores) =>
+      buildHandlers({
+        config,
+        logger,
+        log: stores.log,
+        sql: stores.postgres.sql,
+        integrations: await integrationsOf(stores.postgres.sql),
+      }),
     mountApi: async (app, stores) => {
       const ch = stores.clickhouse;
       const analytics = ch ? await openAnalyticsClient(config, ch) : undefined;
+      const settings = await integrationsOf(stores.postgres.sql);
+      const probe = integrationProbe(settings.settings);
       const mounted = await mountApi(
         app,
         {
@@ -97,7 +116,10 @@ const start = async (config: Config, env: Record<string, string | undefined>, lo
           sql: stores.postgres.sql,
           logger,
           devices: registryOf(stores.postgres.sql),
-          smsBalance: smsBalanceReader(config.sms),
+          // Built per call from the settings in force: a balance check is rare, a stale credential is not.
+          smsBalance: () => smsBalanceReader(config.sms, smsProvidersFromSettings(settings.settings, config.sms))(),
+          integrations: settings,
+          probeIntegration: (name) => probe(name as Parameters<typeof probe>[0]),
         },
         { clickhouse: ch?.client, analytics: analytics?.client },
       );
@@ -362,6 +384,32 @@ const main = async () => {
       });
     case 'records':
       return records(config, logger, rest, values);
+    case 'integrations':
+    case 'secrets':
+      return run(logger, async () => {
+        // Distributed mode works beside a running gateway; embedded, DATA_DIR is the gateway's (stop it first).
+        const stores = await openStores(config, logger, { clickhouse: false });
+        const integrations = await openIntegrations(config, stores.postgres.sql, logger);
+        const out = (line: string) => process.stdout.write(`${line}\n`);
+        try {
+          if (command === 'secrets') {
+            if (rest[0] !== 'rotate') fail('usage: fleetgate secrets rotate');
+            await rotateSecrets({ log: stores.log, integrations, out });
+            return;
+          }
+          const { integrationProbe } = await import('../handlers/probes/index.js');
+          const probe = integrationProbe(integrations.settings);
+          const readStdin = async () => {
+            const chunks: Buffer[] = [];
+            for await (const c of process.stdin) chunks.push(c as Buffer);
+            return Buffer.concat(chunks).toString('utf8');
+          };
+          await integrationsCommand({ log: stores.log, integrations, probe, out, readStdin }, rest);
+        } finally {
+          integrations.settings.close();
+          await stores.close();
+        }
+      });
     default:
       fail(`unknown command "${command}"\n\n${USAGE}`);
   }

@@ -10,6 +10,7 @@ import { GatewayError } from '../schemas/errors.js';
 import { configProblems, mailTestModeReason } from './configProblems.js';
 import type { JetStreamConfig } from './eventlog/jetstream.js';
 import { parseTrustProxy, type TrustedProxies } from './http/clientAddress.js';
+import { type FieldValue, INTEGRATION_ENV_NAMES } from './integrations/catalog.js';
 import type { ClickHouseConfig } from './stores/clickhouse.js';
 import type { PostgresConfig } from './stores/postgres.js';
 
@@ -52,6 +53,13 @@ export type TelegramConfig = { apiUrl: string; ratePerSecond: number } & (
 
 export interface Config {
   dataDir: string;
+  /**
+   * Stored credentials' key ring (SECRETS_KEYS, SECRETS_ACTIVE_KEY). Neither set: the embedded mode
+   * generates a key into `keyFile`; the distributed mode stores no credential.
+   */
+  secrets: { keys: string | undefined; activeKeyId: string | undefined; keyFile: string | undefined };
+  /** The integrations' variables that are set (coerced), the `env` source of their effective settings. */
+  integrationEnv: Readonly<Record<string, FieldValue>>;
   roles: readonly Role[];
   http: { host: string; port: number };
   /**
@@ -230,6 +238,14 @@ export const loadConfig = (raw: Record<string, string | undefined>): Config => {
   const dataDir = resolve(env.DATA_DIR);
   const config: Config = {
     dataDir,
+    secrets: {
+      keys: env.SECRETS_KEYS,
+      activeKeyId: env.SECRETS_ACTIVE_KEY,
+      keyFile: env.SECRETS_KEYS || env.DATABASE_URL ? undefined : resolve(dataDir, 'secrets.key'),
+    },
+    integrationEnv: Object.fromEntries(
+      INTEGRATION_ENV_NAMES.filter((n) => raw[n]?.trim()).map((n) => [n, (env as Record<string, unknown>)[n] as FieldValue]),
+    ),
     roles: [...new Set(env.ROLES.split(',') as Role[])].sort((a, b) => ROLES.indexOf(a) - ROLES.indexOf(b)),
     http: { host: env.HTTP_HOST, port: env.HTTP_PORT },
     metrics: { host: env.METRICS_HOST, port: env.METRICS_PORT, portExplicit: Boolean(raw.METRICS_PORT?.trim()) },

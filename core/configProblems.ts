@@ -1,9 +1,10 @@
 import { Value } from '@sinclair/typebox/value';
 import { type Env, EnvSchema, envVarSchema } from '../schemas/config.js';
 import { parseTrustProxy } from './http/clientAddress.js';
+import { isKeyRing, parseKeyRing } from './secrets/keyRing.js';
 
 /** Variables named like this hold credentials: a problem names them but never shows their value. */
-const SECRET_NAME = /(KEY|TOKEN|SECRET|PASSWORD)$/;
+const SECRET_NAME = /(KEY|KEYS|TOKEN|SECRET|PASSWORD)$/;
 /** The password of a URL (`scheme://user:password@host`), which a problem with DATABASE_URL or NATS_URL would show. */
 const URL_PASSWORD = /(\/\/[^:/@,\s]*:)[^@/,\s]*@/g;
 
@@ -58,6 +59,8 @@ const crossFieldProblems = (env: Env): string[] => {
     problems.push('FCM_TEST_MODE=false needs FCM_SERVICE_ACCOUNT (a service-account JSON file path)');
   }
   if (!env.TELEGRAM_TEST_MODE && !env.TELEGRAM_BOT_TOKEN) problems.push('TELEGRAM_TEST_MODE=false needs TELEGRAM_BOT_TOKEN');
+  const ring = parseKeyRing(env.SECRETS_KEYS, env.SECRETS_ACTIVE_KEY);
+  if (!isKeyRing(ring)) problems.push(...ring.problems);
   const trustProxy = parseTrustProxy(env.TRUST_PROXY ?? 'false');
   if (typeof trustProxy === 'string') {
     problems.push(

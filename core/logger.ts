@@ -5,7 +5,7 @@ export type { Logger };
 
 /** The environment variables that hold secrets: the credentials and every URL that may carry one. */
 export const SECRET_ENV_NAMES: readonly string[] = Object.keys(EnvSchema.properties).filter((name) =>
-  /_(KEY|TOKEN|SECRET|PASSWORD)$|^DATABASE_URL$|^CLICKHOUSE_URL$/.test(name),
+  /_(KEY|KEYS|TOKEN|SECRET|PASSWORD)$|^DATABASE_URL$|^CLICKHOUSE_URL$/.test(name),
 );
 
 /*
@@ -17,6 +17,12 @@ const REDACT_PATHS = [
   '*.token',
   '*.apiKey',
   '*.authorization',
+  '*.authToken',
+  '*.botToken',
+  '*.secretKey',
+  '*.webhookSecret',
+  '*.serviceAccountJson',
+  '*.pass',
   '*.headers.authorization',
   ...SECRET_ENV_NAMES.flatMap((name) => [`env.${name}`, `config.env.${name}`]),
 ];

@@ -89,7 +89,7 @@ export interface GatewayParts {
   /** The `projections` role's read models (Postgres folds and sinks such as ClickHouse), built once the stores are open. */
   projections(stores: Stores): readonly Projection[];
   /** The `handlers` role's handlers, built once the stores are open (guards and logs read Postgres). */
-  handlers(stores: Stores): readonly AnyHandler[];
+  handlers(stores: Stores): readonly AnyHandler[] | Promise<readonly AnyHandler[]>;
   /** The `api` role's routes, added to the HTTP server before it listens. */
   mountApi?(app: TemplatedApp, stores: Stores): Promise<{ close(): Promise<void> } | undefined>;
   /** The `ingest` role: device-facing servers (MQTT, OsmAnd). */
@@ -119,7 +119,7 @@ export const startGateway = async (config: Config, logger: Logger, parts: Gatewa
         )
     : [];
   const handlers = roles.has('handlers')
-    ? parts.handlers(stores).map((handler) => handlerRunner({ log: stores.log, handler, logger, ...config.handlers }))
+    ? (await parts.handlers(stores)).map((handler) => handlerRunner({ log: stores.log, handler, logger, ...config.handlers }))
     : [];
   let http: HttpServer | undefined;
   let ingest: { close(): Promise<void> } | undefined;

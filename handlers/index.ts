@@ -1,5 +1,6 @@
 import type { Config } from '../core/config.js';
 import type { EventLog } from '../core/eventlog/port.js';
+import type { Integrations } from '../core/integrations/index.js';
 import type { Logger } from '../core/logger.js';
 import type { AnyHandler } from '../core/runners/handlerRunner.js';
 import type { Sql } from '../core/stores/postgres.js';
@@ -14,6 +15,8 @@ export interface HandlerDeps {
   logger: Logger;
   log: EventLog;
   sql: Sql;
+  /** Run-time integration settings; without them the channels use the environment only. */
+  integrations?: Integrations;
 }
 
 /** Every handler the `handlers` role runs, built from config (providers, test mode). */

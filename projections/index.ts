@@ -5,6 +5,7 @@ import { deviceCommandsProjection } from './deviceCommands.js';
 import { deviceTokensProjection } from './deviceTokens.js';
 import { emailLogProjection } from './emailLog.js';
 import { gpsTrackingProjection } from './gpsTracking.js';
+import { integrationSettingsProjection } from './integrationSettings.js';
 import { notificationQueueProjection } from './notificationQueue.js';
 import { pushNotificationLogProjection } from './pushNotificationLog.js';
 import { recordsProjection } from './records.js';
@@ -35,5 +36,6 @@ export const projections = (stores: ProjectionStores, config: Pick<Config, 'gps'
   deviceTokensProjection,
   pushNotificationLogProjection,
   recordsProjection,
+  integrationSettingsProjection,
   ...(stores.clickhouse ? [gpsTrackingProjection({ clickhouse: stores.clickhouse, config })] : []),
 ];

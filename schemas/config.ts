@@ -93,6 +93,14 @@ export const EnvSchema = Type.Object({
   SMSRU_BASE_URL: Type.String({ default: 'https://sms.ru', pattern: '^https?://\\S+$', description: 'the SMS.ru API base URL' }),
   SMSRU_WEBHOOK_TOKEN: text('a secret that SMS.ru callbacks must carry as ?token= (the callback URL you register)'),
 
+  // Integration credentials at rest (integration_settings)
+  SECRETS_KEYS: text(
+    'the key ring for stored credentials: id:base64 of 32 random bytes, comma-separated (embedded mode without it: a key generated into DATA_DIR/secrets.key)',
+  ),
+  SECRETS_ACTIVE_KEY: Type.Optional(
+    Type.String({ pattern: '^[A-Za-z0-9_.-]{1,64}$', description: 'the id in SECRETS_KEYS new values are encrypted under' }),
+  ),
+
   // Stores and event log (distributed mode when set)
   DATABASE_URL: url(['postgres', 'postgresql'], 'the Postgres server'),
   PG_POOL_MAX: int(1, 100, 8, 'Postgres connections per process'),

@@ -27,6 +27,9 @@ export const GatewayErrorCodes = {
   GW_ERR_PROVIDER_UNAVAILABLE: 'a provider could not be reached; retry later',
   GW_ERR_PROVIDER_NOT_CONFIGURED: 'the provider has no credentials configured',
   GW_ERR_INTERNAL: 'an unexpected error; see the logs by request id',
+  GW_ERR_SECRET_KEY_MISSING: 'a stored credential is encrypted under a key the key ring does not hold',
+  GW_ERR_SECRET_UNREADABLE: 'a stored credential failed its integrity check',
+  GW_ERR_SECRETS_NO_KEY: 'no encryption key is configured, so no credential can be stored',
 } as const;
 export type GatewayErrorCode = keyof typeof GatewayErrorCodes;
 

@@ -24,18 +24,48 @@ export type WebhookContext = Pick<RequestContext, 'path' | 'rawQuery' | 'headers
 /** Headers worth keeping for every provider; anything else only when its verifier names it. */
 const COMMON_HEADERS = ['content-type', 'content-length', 'user-agent'];
 
-/** One verifier per provider, from the config slice each needs. */
+/** The integrations whose credentials the verifiers use. */
+const VERIFIER_INTEGRATIONS = new Set(['payment.stripe', 'sms.twilio', 'telegram', 'payment.yookassa']);
+
+/**
+ * One verifier per provider, from the config slice each needs, or from the run-time integration
+ * settings where the process has them (rebuilt in place when they change, so a new webhook secret
+ * verifies the next delivery).
+ */
 export const webhookVerifiers = (deps: ApiDeps): ReadonlyMap<WebhookProvider, WebhookVerifier> => {
   const w = deps.config.webhooks;
   const now = deps.now ?? (() => new Date());
-  const list = [
-    stripeVerifier({ secret: w.stripeSecret, toleranceSeconds: w.stripeToleranceSeconds, now }),
-    twilioVerifier({ authToken: w.twilioAuthToken }),
-    telegramVerifier({ secret: w.telegramSecret }),
-    yookassaVerifier({ ...w.yookassa, fetch: deps.fetch ?? fetch }),
-    smsruVerifier({ token: w.smsru.token }),
-  ];
-  return new Map(list.map((v) => [v.provider, v]));
+  const settings = deps.integrations?.settings;
+  const text = (v: unknown, fallback: string | undefined) =>
+    typeof v === 'string' && v !== '' ? v : settings ? undefined : fallback;
+  const build = () =>
+    [
+      stripeVerifier({
+        secret: text(settings?.value('payment.stripe', 'webhookSecret'), w.stripeSecret),
+        toleranceSeconds: w.stripeToleranceSeconds,
+        now,
+      }),
+      twilioVerifier({ authToken: text(settings?.value('sms.twilio', 'authToken'), w.twilioAuthToken) }),
+      telegramVerifier({ secret: text(settings?.value('telegram', 'webhookSecret'), w.telegramSecret) }),
+      yookassaVerifier({
+        ...w.yookassa,
+        ...(settings
+          ? {
+              apiUrl: String(settings.value('payment.yookassa', 'apiUrl') ?? w.yookassa.apiUrl),
+              shopId: text(settings.value('payment.yookassa', 'shopId'), undefined),
+              secretKey: text(settings.value('payment.yookassa', 'secretKey'), undefined),
+            }
+          : {}),
+        fetch: deps.fetch ?? fetch,
+      }),
+      smsruVerifier({ token: w.smsru.token }),
+    ].map((v) => [v.provider, v] as const);
+  const verifiers = new Map(build());
+  settings?.onChange((changed) => {
+    if (![...changed].some((n) => VERIFIER_INTEGRATIONS.has(n))) return;
+    for (const [k, v] of build()) verifiers.set(k, v);
+  });
+  return verifiers;
 };
 
 /** The URL the provider called as it sees it: Twilio signs exactly that, scheme and host included. */

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { Umzug, type UmzugStorage } from 'umzug';
 import { clickhouseMigrationsDir, postgresMigrationsDir } from '../paths.js';
 import type { ClickHouseStore } from './clickhouse.js';
+import { syncGpsTtl } from './gpsTtl.js';
 import type { PostgresStore, Sql } from './postgres.js';
 
 export interface MigrationLogger {
@@ -111,6 +112,8 @@ export const migrate = async (opts: MigrateOptions): Promise<string[]> => {
         logger: umzugLogger(opts.logger),
       });
       applied.push(...(await chUmzug.up()).map((m) => m.name));
+      const ttl = await syncGpsTtl(ch, opts.gpsRetentionDays);
+      if (ttl) opts.logger?.info({ ...ttl }, 'gps_tracking TTL changed to GPS_STORE_HISTORY_DAYS');
     }
     return applied;
   } finally {

@@ -9,15 +9,22 @@ import type { PushMessage, PushSender, TokenSendResult } from './port.js';
 /** FCM's limit for one sendEachForMulticast call. */
 const MULTICAST_MAX = 500;
 
-export interface FcmOptions {
-  /** FCM_SERVICE_ACCOUNT: the service-account JSON file downloaded from the Firebase console. */
-  serviceAccountPath: string;
+export type FcmOptions = (
+  | {
+      /** FCM_SERVICE_ACCOUNT: the service-account JSON file downloaded from the Firebase console. */
+      serviceAccountPath: string;
+    }
+  | {
+      /** The same JSON from the run-time settings (stored encrypted, never written to disk). */
+      serviceAccountJson: string;
+    }
+) & {
   /**
    * Carries both the OAuth token request and the FCM calls. Tests pass one that connects to a
    * local fake; by default a keep-alive HTTPS agent.
    */
   httpAgent?: Agent;
-}
+};
 
 interface ServiceAccountFile {
   project_id: string;
@@ -73,13 +80,25 @@ const toMulticast = (tokens: string[], m: PushMessage): MulticastMessage => ({
  * fake is the one used live; the SDK itself marks its HTTP/2 transport as not yet as stable.
  */
 export const fcmPushSender = (opts: FcmOptions): PushSender => {
-  const sa = readServiceAccount(opts.serviceAccountPath);
+  const sa =
+    'serviceAccountPath' in opts
+      ? readServiceAccount(opts.serviceAccountPath)
+      : (JSON.parse(opts.serviceAccountJson) as ServiceAccountFile);
   const agent = opts.httpAgent ?? new https.Agent({ keepAlive: true, maxSockets: 64 });
   let app: App;
   try {
     // The path variant of cert() is the one that sends the token request through the agent.
     app = initializeApp(
-      { credential: cert(opts.serviceAccountPath, agent), projectId: sa.project_id, httpAgent: agent },
+      {
+        credential: cert(
+          'serviceAccountPath' in opts
+            ? opts.serviceAccountPath
+            : { projectId: sa.project_id, clientEmail: sa.client_email, privateKey: sa.private_key },
+          agent,
+        ),
+        projectId: sa.project_id,
+        httpAgent: agent,
+      },
       `fleetgate-fcm-${++apps}`,
     );
   } catch (e) {

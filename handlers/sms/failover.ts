@@ -11,9 +11,10 @@ export const providerOrder = (preferred: SmsProviderName): SmsProviderName[] => 
 ];
 
 /**
- * Providers switched off in `integration_settings` (`enabled = false` on the row named `smsru` or
- * `twilio`). Read at most every `ttlMs`, so an operator's switch takes effect within seconds
- * without a query per message; a failed read keeps the last answer.
+ * Providers switched off in `integration_settings` (`enabled = false` on the row named
+ * `sms.smsru` or `sms.twilio`), for a process without the run-time settings service (which
+ * handlers/sms/index.ts uses when it has one). Read at most every `ttlMs`; a failed read keeps
+ * the last answer.
  */
 export const disabledProviders = (sql: Sql, ttlMs = 5_000) => {
   let cached: ReadonlySet<string> = new Set();
@@ -23,8 +24,8 @@ export const disabledProviders = (sql: Sql, ttlMs = 5_000) => {
     readAt = Date.now();
     try {
       const rows = await sql<{ name: string }[]>`
-        SELECT name FROM integration_settings WHERE name IN ${sql(SMS_PROVIDER_NAMES as string[])} AND NOT enabled`;
-      cached = new Set(rows.map((r) => r.name));
+        SELECT name FROM integration_settings WHERE name IN ${sql(SMS_PROVIDER_NAMES.map((n) => `sms.${n}`))} AND enabled = false`;
+      cached = new Set(rows.map((r) => r.name.slice('sms.'.length)));
     } catch {
       // The settings table belongs to another part; until it answers, nothing counts as disabled.
     }

@@ -30,6 +30,7 @@ export interface SmsHandlerDeps {
 }
 
 const { defs } = smsEvents;
+const DISABLED = 'disabled in integration_settings';
 const sentEvent = (data: SmsSent): ResultEvent => ({ subject: SMS_RESULT_SUBJECT, type: defs.sent.type, data });
 
 const sentFromCall = (smsId: string, call: CallRow, attempt: number, unconfirmed: number): SmsSent => ({
@@ -107,7 +108,7 @@ export const smsHandler = (deps: SmsHandlerDeps): Handler<typeof defs.requested.
       for (const name of providerOrder(cmd.provider ?? deps.defaultProvider)) {
         const provider = deps.providers.get(name);
         if (!provider || disabled.has(name)) {
-          failedOver.push({ provider: name, error: provider ? 'disabled in integration_settings' : 'not configured' });
+          failedOver.push({ provider: name, error: provider ? DISABLED : 'not configured' });
           continue;
         }
         await deps.throttle(name);
@@ -193,6 +194,14 @@ export const smsHandler = (deps: SmsHandlerDeps): Handler<typeof defs.requested.
         throw new SmsSendError(`no provider sent it: ${summary}`, true, {
           details,
           ...(retryAfterMs === undefined ? {} : { retryAfterMs }),
+        });
+      }
+      if (failedOver.some((f) => f.error === DISABLED)) {
+        // Switched off by an operator, not broken: retried (then dead-lettered, retryable from
+        // there) so turning a provider back on sends it; a switch-off never drops a message.
+        if (attempt >= maxAttempts && !outcomeUnknown) await deps.guards.release(smsId);
+        throw new SmsSendError(`every provider that could send it is switched off: ${summary}`, true, {
+          details: { ...details, code: 'disabled' },
         });
       }
       if (!outcomeUnknown) await deps.guards.release(smsId);

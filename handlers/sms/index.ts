@@ -1,5 +1,6 @@
 import { RateLimiterMemory, RateLimiterQueue } from 'rate-limiter-flexible';
 import type { Config } from '../../core/config.js';
+import type { IntegrationSettings } from '../../core/integrations/settings.js';
 import { GatewayError } from '../../schemas/errors.js';
 import type { SmsBalance } from '../../schemas/http/sms.js';
 import type { HandlerDeps } from '../index.js';
@@ -48,6 +49,69 @@ export const smsProvidersFromConfig = (sms: Config['sms']): ReadonlyMap<SmsProvi
 };
 
 /**
+ * The providers from the run-time settings (`integration_settings` over the environment): each in
+ * its own test mode, or live with its credentials; a provider without them is left out.
+ */
+export const smsProvidersFromSettings = (
+  settings: IntegrationSettings,
+  sms: Config['sms'],
+): Map<SmsProviderName, SmsProvider> => {
+  const providers = new Map<SmsProviderName, SmsProvider>();
+  const str = (v: unknown) => (typeof v === 'string' && v !== '' ? v : undefined);
+  const ru = settings.get('sms.smsru');
+  const apiKey = str(ru.fields.apiKey?.value);
+  if (ru.testMode.value) providers.set('smsru', testModeProvider('smsru'));
+  else if (apiKey) {
+    providers.set(
+      'smsru',
+      smsRuProvider({
+        baseUrl: String(ru.fields.baseUrl?.value ?? sms.smsru.baseUrl),
+        apiKey,
+        from: str(ru.fields.from?.value),
+        timeoutMs: sms.timeoutMs,
+      }),
+    );
+  }
+  const tw = settings.get('sms.twilio');
+  const [sid, token, from] = [tw.fields.accountSid?.value, tw.fields.authToken?.value, tw.fields.from?.value].map(str);
+  if (tw.testMode.value) providers.set('twilio', testModeProvider('twilio'));
+  else if (sid && token && from) {
+    providers.set(
+      'twilio',
+      twilioProvider({
+        accountSid: sid,
+        authToken: token,
+        from,
+        // The default is the client's own base: passing it through would change nothing but the path it takes.
+        baseUrl: tw.fields.baseUrl?.source === 'default' ? undefined : str(tw.fields.baseUrl?.value),
+        statusCallback: sms.twilioStatusCallback,
+        timeoutMs: sms.timeoutMs,
+      }),
+    );
+  }
+  return providers;
+};
+
+/**
+ * A provider map that follows the settings: refilled in place on a change, so the next message
+ * (and the poller's next status call) uses the new credentials, while a call in flight finishes
+ * on the provider it started with.
+ */
+const liveProviders = (deps: HandlerDeps, settings: IntegrationSettings) => {
+  const providers = smsProvidersFromSettings(settings, deps.config.sms);
+  settings.onChange((changed) => {
+    if (!changed.has('sms.smsru') && !changed.has('sms.twilio')) return;
+    const next = smsProvidersFromSettings(settings, deps.config.sms);
+    providers.clear();
+    for (const [k, v] of next) providers.set(k, v);
+    deps.logger.info({ providers: [...next.keys()] }, 'sms providers rebuilt from integration settings');
+  });
+  const disabled = async (): Promise<ReadonlySet<string>> =>
+    new Set(SMS_PROVIDER_NAMES.filter((n) => !settings.get(`sms.${n}`).enabled.value));
+  return { providers, disabled };
+};
+
+/**
  * Per-provider send rate of this process (SMS_RATE_LIMIT_PER_SECOND): a call over the rate waits
  * in a FIFO per provider, it is never refused.
  */
@@ -69,7 +133,8 @@ export interface SmsHandlersOptions {
 /** The SMS channel's handlers: sending (`sms`) and delivery reports with status polling (`sms-delivery`). */
 export const buildSmsHandlers = (deps: HandlerDeps, opts: SmsHandlersOptions = {}) => {
   const sms = deps.config.sms;
-  const providers = opts.providers ?? smsProvidersFromConfig(sms);
+  const live = deps.integrations ? liveProviders(deps, deps.integrations.settings) : undefined;
+  const providers = opts.providers ?? live?.providers ?? smsProvidersFromConfig(sms);
   const guards = smsGuards(deps.sql, {
     perRecipientPerHour: sms.maxPerRecipientPerHour,
     perSourcePerHour: sms.maxPerSourcePerHour,
@@ -94,7 +159,7 @@ export const buildSmsHandlers = (deps: HandlerDeps, opts: SmsHandlersOptions = {
       defaultProvider: sms.provider,
       guards,
       calls,
-      disabled: disabledProviders(deps.sql),
+      disabled: live?.disabled ?? disabledProviders(deps.sql),
       throttle: sendThrottle(sms.ratePerSecond),
       logger: deps.logger,
     }),

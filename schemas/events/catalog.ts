@@ -6,6 +6,7 @@ import { emailEvents } from './email.js';
 import { erpEvents } from './erp.js';
 import { exportEvents } from './export.js';
 import { gpsEvents } from './gps.js';
+import { integrationEvents } from './integration.js';
 import { paymentEvents } from './payment.js';
 import { pushEvents } from './push.js';
 import { recordEvents } from './record.js';
@@ -22,6 +23,7 @@ export const eventCatalog = {
   erp: erpEvents,
   export: exportEvents,
   gps: gpsEvents,
+  integration: integrationEvents,
   payment: paymentEvents,
   push: pushEvents,
   record: recordEvents,

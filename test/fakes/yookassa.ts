@@ -53,6 +53,13 @@ export const startFakeYooKassa = async (opts: { shopId: string; secretKey: strin
     if (req.headers.authorization !== expectedAuth) {
       return error(res, 401, 'invalid_credentials', 'Authentication by given credentials failed');
     }
+    if (req.method === 'GET' && (path === '/v3/payments' || path === '/v3/refunds')) {
+      // A list call (GET /payments?limit=N): what a credentials check asks for.
+      const items = [...(path === '/v3/payments' ? payments : refunds).values()];
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ type: 'list', items }));
+      return;
+    }
     const m = /^\/v3\/(payments|refunds)\/([^/]+)$/.exec(path);
     if (req.method !== 'GET' || !m) return error(res, 404, 'not_found', 'Incorrect URL');
     const store = m[1] === 'payments' ? payments : refunds;

@@ -1,4 +1,5 @@
 import { postgresApiKeyStore } from '../../api/auth.js';
+import type { ApiDeps } from '../../api/deps.js';
 import { type ApiClickHouse, mountApi } from '../../api/index.js';
 import { type Config, loadConfig } from '../../core/config.js';
 import { embeddedEventLog } from '../../core/eventlog/embedded.js';
@@ -33,9 +34,10 @@ export const startApi = async (
   store: PostgresStore,
   env: Record<string, string> = {},
   ch: ApiClickHouse = {},
+  extra: Partial<Pick<ApiDeps, 'integrations' | 'probeIntegration' | 'logger'>> = {},
 ): Promise<ApiHarness> => {
   const config = loadConfig({ DATA_DIR: '/nonexistent', ADMIN_API_KEY: 'test-admin-key-0123456789abcdefghijklmnop', ...env });
-  const logger = silentLogger();
+  const logger = extra.logger ?? silentLogger();
   const log = embeddedEventLog(store.sql, { pollMs: 20 });
   // The Postgres read models (no ClickHouse here: gps_tracking is not listed).
   const runners: ProjectionRunner[] = projections({ clickhouse: undefined }, config).map((projection) =>
@@ -44,7 +46,7 @@ export const startApi = async (
   for (const r of runners) await r.start();
   let mounted: Awaited<ReturnType<typeof mountApi>> | undefined;
   const http = await startTestHttpServer(async (app) => {
-    mounted = await mountApi(app, { config, log, sql: store.sql, logger }, ch);
+    mounted = await mountApi(app, { config, log, sql: store.sql, logger, ...extra }, ch);
   });
   const keys = postgresApiKeyStore(store.sql);
   return {

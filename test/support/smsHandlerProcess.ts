@@ -6,12 +6,16 @@
  * With SMS_CRASH_ON_RESULT=1 it kills itself (SIGKILL) at the moment the runner appends
  * `sms.sent`: after the provider took the message, before the log holds the outcome.
  *
+ * With SMS_SETTINGS=1 it reads the run-time integration settings (SECRETS_KEYS from its
+ * environment) like a gateway's handlers role, so an operator's change reaches it through the log.
+ *
  * Usage: node --import tsx test/support/smsHandlerProcess.ts
  */
 import { pathToFileURL } from 'node:url';
 import { loadConfig } from '../../core/config.js';
 import { embeddedEventLog } from '../../core/eventlog/embedded.js';
 import type { EventEnvelope, EventLog } from '../../core/eventlog/port.js';
+import { openIntegrations } from '../../core/integrations/index.js';
 import { createLogger } from '../../core/logger.js';
 import { handlerRunner } from '../../core/runners/handlerRunner.js';
 import { openPostgres } from '../../core/stores/postgres.js';
@@ -33,7 +37,9 @@ const main = async () => {
       return inner.append(subject, events, opts);
     },
   };
-  const [sms] = buildSmsHandlers({ config, logger, log, sql: store.sql });
+  const integrations =
+    process.env.SMS_SETTINGS === '1' ? await openIntegrations(config, store.sql, logger, { pollMs: 100 }) : undefined;
+  const [sms] = buildSmsHandlers({ config, logger, log, sql: store.sql, ...(integrations ? { integrations } : {}) });
   const runner = handlerRunner({
     log,
     handler: sms as NonNullable<typeof sms>,
