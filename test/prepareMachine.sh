@@ -8,6 +8,7 @@
 #    uses it.
 #  - Debian's chromium (the /live page test drives it; CHROMIUM_PATH names another) and
 #    mosquitto-clients (the MQTT tests publish with mosquitto_pub as well as mqtt.js).
+#    poppler-utils (pdftotext, pdftoppm: the export tests read PDFs back).
 set -euo pipefail
 
 say() { echo "test setup: $*" >&2; }
@@ -61,6 +62,8 @@ fi
 
 [ -x "${CHROMIUM_PATH:-/usr/bin/chromium}" ] || apt_install chromium
 [ -x /usr/bin/mosquitto_pub ] || apt_install mosquitto-clients
+# The export tests read PDFs back with pdftotext and render a page with pdftoppm.
+[ -x /usr/bin/pdftotext ] && [ -x /usr/bin/pdftoppm ] || apt_install poppler-utils
 
 if [ ${#problems[@]} -gt 0 ]; then
   for p in "${problems[@]}"; do say "$p"; done
