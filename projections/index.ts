@@ -6,6 +6,7 @@ import { deviceTokensProjection } from './deviceTokens.js';
 import { emailLogProjection } from './emailLog.js';
 import { gpsTrackingProjection } from './gpsTracking.js';
 import { notificationQueueProjection } from './notificationQueue.js';
+import { paymentTransactionsProjection } from './paymentTransactions.js';
 import { pushNotificationLogProjection } from './pushNotificationLog.js';
 import { smsLogProjection } from './smsLog.js';
 import { smsOptOutsProjection } from './smsOptOuts.js';
@@ -33,5 +34,6 @@ export const projections = (stores: ProjectionStores, config: Pick<Config, 'gps'
   emailLogProjection,
   deviceTokensProjection,
   pushNotificationLogProjection,
+  paymentTransactionsProjection,
   ...(stores.clickhouse ? [gpsTrackingProjection({ clickhouse: stores.clickhouse, config })] : []),
 ];
