@@ -58,6 +58,13 @@ const crossFieldProblems = (env: Env): string[] => {
     problems.push('FCM_TEST_MODE=false needs FCM_SERVICE_ACCOUNT (a service-account JSON file path)');
   }
   if (!env.TELEGRAM_TEST_MODE && !env.TELEGRAM_BOT_TOKEN) problems.push('TELEGRAM_TEST_MODE=false needs TELEGRAM_BOT_TOKEN');
+  if (env.PAYMENT_RECEIPT_CHANNELS) {
+    const unknown = env.PAYMENT_RECEIPT_CHANNELS.split(',')
+      .map((c) => c.trim())
+      .filter((c) => c !== '' && c !== 'sms' && c !== 'email');
+    if (unknown.length > 0)
+      problems.push(`PAYMENT_RECEIPT_CHANNELS: unknown channel(s) ${unknown.join(', ')}; expected sms, email`);
+  }
   const trustProxy = parseTrustProxy(env.TRUST_PROXY ?? 'false');
   if (typeof trustProxy === 'string') {
     problems.push(

@@ -52,7 +52,9 @@ export interface PaymentState {
 }
 
 /** An event of the payment domain as the fold needs it (a stored event or a fresh envelope). */
-type FactOf<E> = E extends { type: string; data: unknown; id: string; time: string } ? Pick<E, 'type' | 'data' | 'id' | 'time'> : never;
+type FactOf<E> = E extends { type: string; data: unknown; id: string; time: string }
+  ? Pick<E, 'type' | 'data' | 'id' | 'time'>
+  : never;
 export type PaymentFact = FactOf<PaymentEvent>;
 
 export const paymentStatus = (s: PaymentState): PaymentStatus => {
@@ -138,7 +140,7 @@ export const applyPaymentEvent = (s: PaymentState | undefined, e: PaymentFact): 
       };
     }
     case 'payment.waiting_for_capture': {
-      if (!s || s.phase !== 'pending') return s;
+      if (s?.phase !== 'pending') return s;
       return {
         ...s,
         phase: 'waiting_for_capture',

@@ -100,3 +100,10 @@ export const listPaymentTransactions = async (sql: Sql, f: PaymentListFilter) =>
 export const paymentsCreatedBetween = async (sql: Sql, from: Date, to: Date) =>
   sql<PaymentTransactionRow[]>`
     SELECT * FROM payment_transactions WHERE created_at >= ${from} AND created_at < ${to} ORDER BY created_at`;
+
+/** Our payment id for a provider's payment id or Stripe PaymentIntent id (webhooks without our metadata). */
+export const paymentIdByProviderRef = async (sql: Sql, ref: string): Promise<string | undefined> =>
+  (
+    await sql<{ id: string }[]>`
+      SELECT id FROM payment_transactions WHERE provider_payment_id = ${ref} OR provider_intent_id = ${ref} LIMIT 1`
+  )[0]?.id;

@@ -22,6 +22,7 @@ export const PaymentCustomer = Type.Object(
   },
   { additionalProperties: false, description: 'for the fiscal receipt (54-FZ) and the provider page' },
 );
+export type PaymentCustomer = Static<typeof PaymentCustomer>;
 
 /** The fields of a payment command, shared by the HTTP body and the event. */
 export const paymentFields = {
