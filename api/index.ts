@@ -20,6 +20,7 @@ import { deviceCommandRoutes } from './routes/deviceCommands.js';
 import { deviceRoutes } from './routes/devices.js';
 import { docsRoutes } from './routes/docs.js';
 import { notificationRoutes } from './routes/notifications.js';
+import { paymentTestPageRoutes } from './routes/paymentTestPage.js';
 import { smsRoutes } from './routes/sms.js';
 import { vehicleRoutes } from './routes/vehicles.js';
 import { webhookRoutes } from './routes/webhooks.js';
@@ -43,6 +44,7 @@ export const apiRoutes = (deps: ApiDeps, ch: ApiClickHouse = {}): RouteSpec[] =>
     ...deviceRoutes(deps, devices),
     ...deviceCommandRoutes(deps, devices),
     ...webhookRoutes(deps),
+    ...(deps.config.payments.testMode ? paymentTestPageRoutes(deps) : []),
     ...(ch.clickhouse ? vehicleRoutes({ ...deps, clickhouse: ch.clickhouse }) : []),
     ...(ch.analytics ? analyticsRoutes({ analytics: ch.analytics, config: deps.config }) : []),
   ];
