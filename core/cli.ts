@@ -4,6 +4,8 @@ import { Value } from '@sinclair/typebox/value';
 import { postgresApiKeyStore } from '../api/auth.js';
 import { mountApi } from '../api/index.js';
 import { buildHandlers } from '../handlers/index.js';
+import { configuredPaymentProviders, paymentProviders } from '../handlers/payment/index.js';
+import { reconcilePayments, reconcilePeriod, reconcileReport } from '../handlers/payment/reconcile.js';
 import { smsBalanceReader } from '../handlers/sms/index.js';
 import { startDeviceIngest } from '../ingest/deviceIngest.js';
 import { startIngestThread } from '../ingest/worker/ingestThread.js';
@@ -34,6 +36,8 @@ Usage:
   fleetgate devices add ID [--kind unit|phone] [--driver DRIVER_ID] [--name NAME]
                                                      register a device (its token is printed once)
   fleetgate apikeys revoke PREFIX                    revoke a key
+  fleetgate payments reconcile --since=DATE [--until=DATE] [--fix]
+                                                     compare the providers' payments and refunds with the ledger
 Scopes: ${SCOPES.join(', ')} (admin implies all).
   fleetgate help
 
@@ -230,6 +234,9 @@ const main = async () => {
       kind: { type: 'string' },
       driver: { type: 'string' },
       name: { type: 'string' },
+      since: { type: 'string' },
+      until: { type: 'string' },
+      fix: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -285,6 +292,24 @@ const main = async () => {
       return apikeys(config, logger, rest, values);
     case 'devices':
       return devices(config, logger, rest, values);
+    case 'payments': {
+      if (rest[0] !== 'reconcile') return fail('usage: fleetgate payments reconcile --since=DATE [--until=DATE] [--fix]');
+      const period = reconcilePeriod(values.since, values.until);
+      if (typeof period === 'string') return fail(period);
+      return run(logger, async () => {
+        const stores = await openStores(config, logger, { clickhouse: false });
+        try {
+          const fix = values.fix === true;
+          const providers = configuredPaymentProviders(config.payments);
+          const deps = { log: stores.log, sql: stores.postgres.sql, provider: paymentProviders(config.payments) };
+          const diffs = await reconcilePayments(deps, { ...period, fix, providers });
+          process.stdout.write(reconcileReport(diffs, fix));
+          if (diffs.some((d) => !d.fixed)) process.exitCode = 3;
+        } finally {
+          await stores.close();
+        }
+      });
+    }
     default:
       fail(`unknown command "${command}"\n\n${USAGE}`);
   }

@@ -45,3 +45,12 @@ export const buildPaymentHandlers = (deps: HandlerDeps, opts: PaymentHandlersOpt
     paymentWebhookHandler({ provider, sql: deps.sql, log: deps.log, logger: deps.logger }),
   ];
 };
+
+/** The live providers with credentials (none in test mode): what reconciliation asks. */
+export const configuredPaymentProviders = (config: PaymentsConfig): PaymentProviderName[] =>
+  config.testMode
+    ? []
+    : [
+        ...(config.yookassa.shopId && config.yookassa.secretKey ? (['yookassa'] as const) : []),
+        ...(config.stripe.secretKey ? (['stripe'] as const) : []),
+      ];

@@ -28,7 +28,10 @@ const parseForm = (raw: string): Record<string, unknown> => {
     let node = out;
     parts.forEach((p, i) => {
       if (i === parts.length - 1) node[p] = value;
-      else node = (node[p] ??= {}) as Record<string, unknown>;
+      else {
+        node[p] ??= {};
+        node = node[p] as Record<string, unknown>;
+      }
     });
   }
   return out;
@@ -57,15 +60,25 @@ export const startFakeStripe = async (opts: { secretKey: string; webhookSecret: 
   ];
   const notFound = (what: string) => err(404, 'invalid_request_error', `No such ${what}`, 'resource_missing');
   const refundedOf = (pi: string) =>
-    [...refunds.values()].filter((r) => r.payment_intent === pi && r.status === 'succeeded').reduce((n, r) => n + Number(r.amount), 0);
+    [...refunds.values()]
+      .filter((r) => r.payment_intent === pi && r.status === 'succeeded')
+      .reduce((n, r) => n + Number(r.amount), 0);
 
   const post = (path: string, b: Record<string, unknown>): [number, unknown] => {
     if (path === '/v1/checkout/sessions') {
       const item = (b.line_items as Record<string, Record<string, unknown>> | undefined)?.['0'];
       const price = item?.price_data as Record<string, unknown> | undefined;
       const amount = Number(price?.unit_amount) * Number(item?.quantity ?? 1);
-      if (!Number.isInteger(amount) || amount < 1) return err(400, 'invalid_request_error', 'Invalid integer', 'parameter_invalid_integer', 'line_items[0][price_data][unit_amount]');
-      if (!/^[a-z]{3}$/.test(String(price?.currency ?? ''))) return err(400, 'invalid_request_error', 'Invalid currency', 'parameter_invalid', 'currency');
+      if (!Number.isInteger(amount) || amount < 1)
+        return err(
+          400,
+          'invalid_request_error',
+          'Invalid integer',
+          'parameter_invalid_integer',
+          'line_items[0][price_data][unit_amount]',
+        );
+      if (!/^[a-z]{3}$/.test(String(price?.currency ?? '')))
+        return err(400, 'invalid_request_error', 'Invalid currency', 'parameter_invalid', 'currency');
       const s: Obj = {
         id: id('cs'),
         object: 'checkout.session',
@@ -99,23 +112,32 @@ export const startFakeStripe = async (opts: { secretKey: string; webhookSecret: 
     if (m) {
       const pi = intents.get(m[1] as string);
       if (!pi) return notFound('payment_intent');
-      if (pi.status !== 'requires_capture') return err(400, 'invalid_request_error', `PaymentIntent is ${pi.status}`, 'payment_intent_unexpected_state');
+      if (pi.status !== 'requires_capture')
+        return err(400, 'invalid_request_error', `PaymentIntent is ${pi.status}`, 'payment_intent_unexpected_state');
       if (m[2] === 'cancel') {
         Object.assign(pi, { status: 'canceled', cancellation_reason: 'requested_by_customer' });
         return [200, pi];
       }
       const asked = b.amount_to_capture === undefined ? Number(pi.amount) : Number(b.amount_to_capture);
-      if (!Number.isInteger(asked) || asked < 1 || asked > Number(pi.amount)) return err(400, 'invalid_request_error', 'Invalid amount_to_capture', 'parameter_invalid_integer', 'amount_to_capture');
+      if (!Number.isInteger(asked) || asked < 1 || asked > Number(pi.amount))
+        return err(400, 'invalid_request_error', 'Invalid amount_to_capture', 'parameter_invalid_integer', 'amount_to_capture');
       Object.assign(pi, { status: 'succeeded', amount_received: asked });
       return [200, pi];
     }
     if (path === '/v1/refunds') {
       const pi = intents.get(String(b.payment_intent));
       if (!pi) return notFound('payment_intent');
-      if (pi.status !== 'succeeded') return err(400, 'invalid_request_error', 'This PaymentIntent has not been captured', 'charge_not_refundable');
+      if (pi.status !== 'succeeded')
+        return err(400, 'invalid_request_error', 'This PaymentIntent has not been captured', 'charge_not_refundable');
       const amount = b.amount === undefined ? Number(pi.amount_received) - refundedOf(pi.id) : Number(b.amount);
       if (!Number.isInteger(amount) || amount < 1 || amount + refundedOf(pi.id) > Number(pi.amount_received)) {
-        return err(400, 'invalid_request_error', `Refund amount (${amount}) is greater than unrefunded amount`, 'amount_too_large', 'amount');
+        return err(
+          400,
+          'invalid_request_error',
+          `Refund amount (${amount}) is greater than unrefunded amount`,
+          'amount_too_large',
+          'amount',
+        );
       }
       const r: Obj = {
         id: id('re'),

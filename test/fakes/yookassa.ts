@@ -75,7 +75,10 @@ export const startFakeYooKassa = async (opts: { shopId: string; secretKey: strin
     if (path === '/v3/payments') {
       const amount = body.amount as { value?: string; currency?: string } | undefined;
       if (!amount?.value || !AMOUNT.test(amount.value) || cents(amount.value) <= 0 || !/^[A-Z]{3}$/.test(amount.currency ?? '')) {
-        return [400, { type: 'error', id: randomUUID(), code: 'invalid_request', description: 'Invalid amount', parameter: 'amount' }];
+        return [
+          400,
+          { type: 'error', id: randomUUID(), code: 'invalid_request', description: 'Invalid amount', parameter: 'amount' },
+        ];
       }
       const id = `${randomUUID().slice(0, 8)}-000f-5000-8000-${randomUUID().slice(-12)}`;
       const p: YooKassaObject = {
@@ -110,7 +113,10 @@ export const startFakeYooKassa = async (opts: { shopId: string; secretKey: strin
         const held = cents((p.amount as { value: string }).value);
         const asked = (body.amount as { value?: string } | undefined)?.value;
         if (asked !== undefined && (!AMOUNT.test(asked) || cents(asked) > held)) {
-          return [400, { type: 'error', id: randomUUID(), code: 'invalid_request', description: 'Invalid amount', parameter: 'amount' }];
+          return [
+            400,
+            { type: 'error', id: randomUUID(), code: 'invalid_request', description: 'Invalid amount', parameter: 'amount' },
+          ];
         }
         const captured = asked ?? (p.amount as { value: string }).value;
         Object.assign(p, {
@@ -136,8 +142,21 @@ export const startFakeYooKassa = async (opts: { shopId: string; secretKey: strin
       if (p.status !== 'succeeded') {
         return [400, { type: 'error', id: randomUUID(), code: 'invalid_request', description: `payment is ${p.status}` }];
       }
-      if (!AMOUNT.test(value) || cents(value) <= 0 || cents(value) + refundedCents(p.id) > cents((p.amount as { value: string }).value)) {
-        return [400, { type: 'error', id: randomUUID(), code: 'invalid_request', description: 'Refund amount exceeds the payment', parameter: 'amount' }];
+      if (
+        !AMOUNT.test(value) ||
+        cents(value) <= 0 ||
+        cents(value) + refundedCents(p.id) > cents((p.amount as { value: string }).value)
+      ) {
+        return [
+          400,
+          {
+            type: 'error',
+            id: randomUUID(),
+            code: 'invalid_request',
+            description: 'Refund amount exceeds the payment',
+            parameter: 'amount',
+          },
+        ];
       }
       const r: YooKassaObject = {
         id: randomUUID(),

@@ -103,7 +103,12 @@ describe('payments end to end against the provider fakes', () => {
     const res = await fetch(`${h.api.url}/api/payment-gateway.php?action=create`, {
       method: 'POST',
       headers: { authorization: `Bearer ${h.key}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ amount: '5000.00', application_id: 123, return_url: 'https://crm.example/ok.php', customer_email: 'a@example.com' }),
+      body: JSON.stringify({
+        amount: '5000.00',
+        application_id: 123,
+        return_url: 'https://crm.example/ok.php',
+        customer_email: 'a@example.com',
+      }),
     });
     const body = (await res.json()) as Record<string, string>;
     expect(res.status).toBe(200);

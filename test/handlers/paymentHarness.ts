@@ -1,7 +1,7 @@
-import { buildPaymentHandlers } from '../../handlers/payment/index.js';
 import { silentLogger } from '../../core/logger.js';
 import type { HandlerRunner } from '../../core/runners/handlerRunner.js';
 import type { PostgresStore } from '../../core/stores/postgres.js';
+import { buildPaymentHandlers } from '../../handlers/payment/index.js';
 import { type FakeStripe, startFakeStripe } from '../fakes/stripe.js';
 import { type FakeYooKassa, startFakeYooKassa } from '../fakes/yookassa.js';
 import { type ApiHarness, startApi } from '../support/apiServer.js';
@@ -12,6 +12,9 @@ import { until } from '../support/until.js';
 export const YK = { shopId: '506751', secretKey: 'yk_secret_key' };
 export const STRIPE = { secretKey: 'sk_test_fake_0123456789', webhookSecret: 'whsec_test_secret' };
 
+// biome-ignore lint/suspicious/noExplicitAny: tests read the JSON answers field by field
+type Json = any;
+
 export interface PaymentHarness {
   store: PostgresStore;
   api: ApiHarness;
@@ -19,11 +22,11 @@ export interface PaymentHarness {
   stripe: FakeStripe;
   key: string;
   runners: HandlerRunner[];
-  call(method: string, path: string, body?: unknown, headers?: Record<string, string>): Promise<{ status: number; body: any }>;
+  call(method: string, path: string, body?: unknown, headers?: Record<string, string>): Promise<{ status: number; body: Json }>;
   webhook(provider: 'stripe' | 'yookassa', body: string, headers?: Record<string, string>): Promise<number>;
-  payment(id: string): Promise<any>;
+  payment(id: string): Promise<Json>;
   /** Waits until GET shows the payment in `status` (and `pred` holds). */
-  waitFor(id: string, pred: (p: any) => boolean, what?: string): Promise<any>;
+  waitFor(id: string, pred: (p: Json) => boolean, what?: string): Promise<Json>;
   startHandlers(): Promise<void>;
   stopHandlers(): Promise<void>;
   close(): Promise<void>;
@@ -33,7 +36,10 @@ export interface PaymentHarness {
  * The API (with projections) over a fresh Postgres, the payment handlers under the real runner,
  * and both provider fakes: everything a payment flow needs, as the gateway wires it.
  */
-export const startPaymentHarness = async (env: Record<string, string> = {}, opts: { handlers?: boolean } = {}): Promise<PaymentHarness> => {
+export const startPaymentHarness = async (
+  env: Record<string, string> = {},
+  opts: { handlers?: boolean } = {},
+): Promise<PaymentHarness> => {
   const store = await freshPostgresDb();
   const yk = await startFakeYooKassa(YK);
   const stripe = await startFakeStripe(STRIPE);
@@ -64,7 +70,11 @@ export const startPaymentHarness = async (env: Record<string, string> = {}, opts
     async call(method, path, body, headers = {}) {
       const res = await fetch(`${api.url}${path}`, {
         method,
-        headers: { authorization: `Bearer ${key}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }), ...headers },
+        headers: {
+          authorization: `Bearer ${key}`,
+          ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+          ...headers,
+        },
         ...(body === undefined ? {} : { body: typeof body === 'string' ? body : JSON.stringify(body) }),
       });
       const text = await res.text();
