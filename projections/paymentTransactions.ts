@@ -25,9 +25,10 @@ const paymentIdOf = (e: Stored<PaymentEvent>): string | undefined => {
     case 'payment.refund_succeeded':
     case 'payment.refund_failed':
       return e.data.paymentId;
-    // A retried attempt of any payment command: `causationId` names the command, not always the payment.
+    // A retried attempt of a payment command: `causationId` is the command, which is the payment
+    // for `payment.requested` (an attempt of a refund or capture names no row and is skipped).
     case 'payment.attempt_failed':
-      return undefined;
+      return e.causationId;
     default:
       return unhandledEvent(e);
   }

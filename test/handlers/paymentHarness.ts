@@ -29,6 +29,8 @@ export interface PaymentHarness {
   waitFor(id: string, pred: (p: Json) => boolean, what?: string): Promise<Json>;
   startHandlers(): Promise<void>;
   stopHandlers(): Promise<void>;
+  /** Stops the API and its projections (once); the store stays open. */
+  closeApi(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -58,6 +60,7 @@ export const startPaymentHarness = async (
   });
   const key = await api.key(['payments']);
   let runners: HandlerRunner[] = [];
+  let apiClosed = false;
   const h: PaymentHarness = {
     store,
     api,
@@ -113,9 +116,14 @@ export const startPaymentHarness = async (
       for (const r of runners) await r.stop(2_000);
       runners = [];
     },
+    async closeApi() {
+      if (apiClosed) return;
+      apiClosed = true;
+      await api.close();
+    },
     async close() {
       await h.stopHandlers();
-      await api.close();
+      await h.closeApi();
       await yk.close();
       await stripe.close();
       await store.close();
