@@ -5,6 +5,7 @@ import { rebuildProjection } from '../../core/runners/projectionRunner.js';
 import { paymentProviders } from '../../handlers/payment/index.js';
 import { reconcilePayments } from '../../handlers/payment/reconcile.js';
 import { paymentTransactionsProjection } from '../../projections/paymentTransactions.js';
+import type { YooKassaObject } from '../fakes/yookassa.js';
 import { until } from '../support/until.js';
 import { newPayment, type PaymentHarness, startPaymentHarness } from './paymentHarness.js';
 
@@ -72,7 +73,10 @@ describe('payments: failures that must not double or lose money', () => {
   it('bad signature, stale timestamp, forged YooKassa body: refused, audited, no state change', async () => {
     const y = await create();
     // The forged body claims success; YooKassa (the fake) still says pending.
-    const forged = h.yk.notification('payment.succeeded', { ...(h.yk.payments.get(y.providerId) as never), status: 'succeeded' });
+    const forged = h.yk.notification('payment.succeeded', {
+      ...(h.yk.payments.get(y.providerId) as YooKassaObject),
+      status: 'succeeded',
+    });
     expect(await h.webhook('yookassa', forged)).toBe(401);
 
     const s = await create({ provider: 'stripe', currency: 'EUR', amount: 900 });
