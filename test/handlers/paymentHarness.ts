@@ -16,7 +16,7 @@ export const STRIPE = { secretKey: 'sk_test_fake_0123456789', webhookSecret: 'wh
 type Json = any;
 
 export interface PaymentHarness {
-  store: PostgresStore;
+  store: PostgresStore & { url: string };
   api: ApiHarness;
   yk: FakeYooKassa;
   stripe: FakeStripe;
