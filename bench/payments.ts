@@ -6,7 +6,7 @@
  * - Phase 1: `--count` payments (5,000) at `--rate` per second (100), open loop, each
  *   `POST /api/v1/payments` with `Prefer: wait=10`: p50/p99 request → 201 with the link.
  * - Phase 2: each payment paid at the fake and its notification posted to `/webhooks/yookassa`
- *   at the same rate; `GET /api/v1/payments/{id}` polled every 5 ms until `succeeded`:
+ *   at the same rate; `GET /api/v1/payments/{id}` polled every 20 ms until `succeeded`:
  *   p50/p99 webhook → state visible.
  * - Then: payments at the provider, rows in the ledger and succeeded ones must all equal the count
  *   (lost or doubled are reported).
@@ -117,7 +117,7 @@ export const runPaymentsBench = async (args: string[]): Promise<number> => {
           visibleMs.push(performance.now() - t0);
           return;
         }
-        await new Promise((r) => setTimeout(r, 5));
+        await new Promise((r) => setTimeout(r, 20));
       }
       webhookErrors++;
     });

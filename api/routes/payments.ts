@@ -21,6 +21,7 @@ import {
 import { CommandAccepted } from '../../schemas/http/problem.js';
 import { type CommandCaller, issueCommand } from '../commands.js';
 import type { ApiDeps } from '../deps.js';
+import { waitForPaymentLink } from '../paymentLinks.js';
 import { HttpProblem } from '../problemDetails.js';
 import { defineRoute } from '../route.js';
 import { invalidFields } from '../validation.js';
@@ -53,18 +54,9 @@ export const requestPayment = (deps: ApiDeps, caller: CommandCaller, req: Create
   return issueCommand(deps.log, caller, { domain: 'payment', type: PAYMENT_REQUESTED, data }, via);
 };
 
-const POLL_MS = 20;
-
-/** Waits up to `seconds` for the provider's link (or the payment's failure) on the payment's subject. */
-export const waitForLink = async (deps: ApiDeps, id: string, seconds: number): Promise<LoadedPayment> => {
-  const deadline = Date.now() + seconds * 1000;
-  for (;;) {
-    const loaded = await loadPayment(deps.log, id);
-    const s = loaded.state;
-    if (s?.confirmationUrl || s?.phase === 'failed' || Date.now() >= deadline) return loaded;
-    await new Promise((r) => setTimeout(r, Math.min(POLL_MS, Math.max(1, deadline - Date.now()))));
-  }
-};
+/** Waits up to `seconds` for the provider's link (or the payment's failure). */
+export const waitForLink = (deps: ApiDeps, id: string, seconds: number): Promise<LoadedPayment> =>
+  seconds > 0 ? waitForPaymentLink(deps.log, id, seconds) : loadPayment(deps.log, id);
 
 /**
  * Whether the payment exists and the amount is refundable is the handler's to decide (it

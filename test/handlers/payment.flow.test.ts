@@ -113,6 +113,7 @@ describe('payments end to end against the provider fakes', () => {
     const body = (await res.json()) as Record<string, string>;
     expect(res.status).toBe(200);
     expect(body.payment_link).toMatch(/^https:\/\/yoomoney\.ru\//);
+    await h.api.caughtUp();
     const status = await h.call('GET', `/api/payment-gateway.php?action=status&transaction_id=${body.id}`);
     expect(status.body).toMatchObject({ id: body.id, status: 'pending', payment_link: body.payment_link });
   });
