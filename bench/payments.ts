@@ -56,6 +56,8 @@ export const runPaymentsBench = async (args: string[]): Promise<number> => {
       YOOKASSA_API_URL: yk.url,
       YOOKASSA_WEBHOOK_ALLOWLIST: '127.0.0.1,::1,::ffff:127.0.0.1',
       WEBHOOK_RATE_LIMIT_PER_IP: '0',
+      // 100 payments/s with provider calls of a few ms: 4 in flight (the default) caps a handler near 20/s here.
+      HANDLER_CONCURRENCY: process.env.HANDLER_CONCURRENCY ?? '64',
     },
     'api,projections,handlers',
   );
