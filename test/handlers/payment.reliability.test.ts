@@ -180,3 +180,21 @@ describe('payments: failures that must not double or lose money', () => {
     expect(await snapshot()).toEqual(live);
   });
 });
+
+describe('a YooKassa notification from an address outside the allowlist', () => {
+  it('is refused and audited; the payment does not change', async () => {
+    const g = await startPaymentHarness({ YOOKASSA_WEBHOOK_ALLOWLIST: '185.71.76.0/27' });
+    try {
+      const r = await g.call('POST', '/api/v1/payments', newPayment(), { prefer: 'wait=8' });
+      expect(r.status).toBe(201);
+      // Genuine at the provider, but delivered from 127.0.0.1.
+      expect(await g.webhook('yookassa', g.yk.pay(r.body.providerPaymentId))).toBe(401);
+      await g.api.caughtUp();
+      const [row] = await g.store.sql<{ status: string; error: string }[]>`SELECT status, error FROM webhook_events`;
+      expect(row).toMatchObject({ status: 'rejected', error: expect.stringMatching(/not allowlisted/) });
+      expect((await g.payment(r.body.id)).status).toBe('pending');
+    } finally {
+      await g.close();
+    }
+  });
+});
