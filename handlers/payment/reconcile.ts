@@ -2,8 +2,9 @@ import type { EventLog } from '../../core/eventlog/port.js';
 import { loadPayment } from '../../core/payments/ledger.js';
 import { paymentIdByProviderRef, paymentsCreatedBetween } from '../../core/readModels/paymentTransactions.js';
 import type { Sql } from '../../core/stores/postgres.js';
+import { GatewayError } from '../../schemas/errors.js';
 import { appendFacts, paymentFacts, refundFacts } from './ledger.js';
-import type { PaymentProvider, PaymentProviderName } from './port.js';
+import { PaymentError, type PaymentProvider, type PaymentProviderName } from './port.js';
 
 export type DifferenceKind =
   | 'missing_locally'
@@ -39,7 +40,23 @@ export interface ReconcileOptions {
  * late webhook afterwards changes nothing). Amount differences and payments the provider does
  * not know are reported only: money is not moved by a report.
  */
-export const reconcilePayments = async (
+export const reconcilePayments = (
+  deps: { log: EventLog; sql: Sql; provider(name: PaymentProviderName): PaymentProvider },
+  opts: ReconcileOptions,
+): Promise<Difference[]> =>
+  compare(deps, opts).catch((e: unknown) => {
+    // A provider that cannot be listed is a one-line answer, not a crash: nothing was fixed past it.
+    if (e instanceof PaymentError) {
+      throw new GatewayError(
+        e.code === 'not_configured' ? 'GW_ERR_PROVIDER_NOT_CONFIGURED' : 'GW_ERR_PROVIDER_UNAVAILABLE',
+        `reconcile stopped: ${e.message}`,
+        { cause: e },
+      );
+    }
+    throw e;
+  });
+
+const compare = async (
   deps: { log: EventLog; sql: Sql; provider(name: PaymentProviderName): PaymentProvider },
   opts: ReconcileOptions,
 ): Promise<Difference[]> => {
