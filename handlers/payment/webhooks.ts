@@ -93,7 +93,7 @@ export const paymentWebhookHandler = (deps: PaymentWebhookDeps): Handler<typeof 
     stream: 'EVENTS',
     subjects: { normal: 'evt.webhook.*' },
     eventTypes: [WEBHOOK_RECEIVED],
-    async handle(e) {
+    async handle(e, ctx) {
       const d = e.data;
       if (d.provider !== 'stripe' && d.provider !== 'yookassa') return undefined;
       // Refused, repeated or broken deliveries are audit records only.
@@ -103,7 +103,12 @@ export const paymentWebhookHandler = (deps: PaymentWebhookDeps): Handler<typeof 
       const ref = 'payment' in report ? report.payment.providerPaymentId : report.refund.providerPaymentRef;
       const metaId = 'payment' in report ? report.payment.paymentId : report.refund.paymentId;
       const paymentId = metaId ?? (await paymentIdByProviderRef(deps.sql, ref));
-      if (!paymentId) return [processed(e, d.provider, 'ignored', `no payment here for ${d.provider} ${ref}`)];
+      if (!paymentId) {
+        // Found through the read model, which may not have folded a payment made a moment ago:
+        // asked again with back-off before the delivery counts as someone else's payment.
+        if (ctx.attempt < ctx.maxAttempts) throw new HandlerError(`no payment for ${d.provider} ${ref} (yet)`, true);
+        return [processed(e, d.provider, 'ignored', `no payment here for ${d.provider} ${ref}`)];
+      }
       let { state } = await loadPayment(deps.log, paymentId);
       if (!state) {
         // The provider answered our create but the outcome is not in the log yet (a crash in between): try again later.
