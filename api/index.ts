@@ -23,6 +23,7 @@ import { deviceRoutes } from './routes/devices.js';
 import { docsRoutes } from './routes/docs.js';
 import { integrationRoutes } from './routes/integrations.js';
 import { notificationRoutes } from './routes/notifications.js';
+import { paymentTestPageRoutes } from './routes/paymentTestPage.js';
 import { recordRoutes } from './routes/records.js';
 import { smsRoutes } from './routes/sms.js';
 import { vehicleRoutes } from './routes/vehicles.js';
@@ -50,6 +51,7 @@ export const apiRoutes = (deps: ApiDeps, ch: ApiClickHouse = {}): RouteSpec[] =>
     ...deadLetterRoutes(deps),
     ...recordRoutes(deps),
     ...(deps.integrations ? integrationRoutes(deps, deps.integrations, deps.probeIntegration) : []),
+    ...(deps.config.payments.testMode ? paymentTestPageRoutes(deps) : []),
     ...(ch.clickhouse ? vehicleRoutes({ ...deps, clickhouse: ch.clickhouse }) : []),
     ...(ch.analytics ? analyticsRoutes({ analytics: ch.analytics, config: deps.config }) : []),
     ...asyncApiRoutes({ version }),

@@ -38,6 +38,11 @@ const benches: Record<string, Bench> = {
       'CRM records: POST /api/v1/records/applications/batch (answered once the read model holds them) rows/s against a plain batched INSERT … ON CONFLICT of the same rows, first insert and then update, embedded and JetStream+Postgres. Options: --rows=N (20000), --batch=N (1000), --concurrency=N (4), --only=embedded,jetstream',
     run: async (args) => (await import('./records.js')).runRecordsBench(args),
   },
+  payments: {
+    description:
+      'payments created (Prefer: wait) and completed by YooKassa webhooks against its fake, through the gateway process: p50/p99 request→link and webhook→GET succeeded, lost/doubled. Options: --count=N (5000), --rate=N (100)',
+    run: async (args) => (await import('./payments.js')).runPaymentsBench(args),
+  },
 };
 
 const usage = () => {

@@ -41,6 +41,8 @@ Usage:
   fleetgate integrations list|show NAME|test NAME    run-time integration settings (credentials never shown)
   fleetgate integrations set NAME field=value…       change settings (field=- reads the value from stdin)
   fleetgate secrets rotate                           re-encrypt stored credentials under SECRETS_ACTIVE_KEY
+  fleetgate payments reconcile --since=DATE [--until=DATE] [--fix]
+                                                     compare the providers' payments and refunds with the ledger
 Scopes: ${SCOPES.join(', ')} (admin implies all).
   fleetgate help
 
@@ -313,6 +315,9 @@ const main = async () => {
       limit: { type: 'string' },
       all: { type: 'boolean' },
       restart: { type: 'boolean' },
+      since: { type: 'string' },
+      until: { type: 'string' },
+      fix: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -382,6 +387,27 @@ const main = async () => {
           await stores.close();
         }
       });
+    case 'payments': {
+      if (rest[0] !== 'reconcile') return fail('usage: fleetgate payments reconcile --since=DATE [--until=DATE] [--fix]');
+      return run(logger, async () => {
+        // Loaded here: the provider SDKs are of no use to the other one-shot commands.
+        const [{ configuredPaymentProviders, paymentProviders }, { reconcilePayments, reconcilePeriod, reconcileReport }] =
+          await Promise.all([import('../handlers/payment/index.js'), import('../handlers/payment/reconcile.js')]);
+        const period = reconcilePeriod(values.since, values.until);
+        if (typeof period === 'string') return fail(period);
+        const stores = await openStores(config, logger, { clickhouse: false });
+        try {
+          const fix = values.fix === true;
+          const providers = configuredPaymentProviders(config.payments);
+          const deps = { log: stores.log, sql: stores.postgres.sql, provider: paymentProviders(config.payments) };
+          const diffs = await reconcilePayments(deps, { ...period, fix, providers });
+          process.stdout.write(reconcileReport(diffs, fix));
+          if (diffs.some((d) => !d.fixed)) process.exitCode = 3;
+        } finally {
+          await stores.close();
+        }
+      });
+    }
     case 'records':
       return records(config, logger, rest, values);
     case 'integrations':

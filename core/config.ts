@@ -154,6 +154,7 @@ export interface Config {
     idempotencyTtlMs: number;
     adminApiKey: string | undefined;
   };
+  payments: PaymentsConfig;
   webhooks: {
     stripeSecret: string | undefined;
     stripeToleranceSeconds: number;
@@ -165,6 +166,20 @@ export interface Config {
     /** Deliveries per rate-limit window per client address, apart from the API's limit (0 = none). */
     perIp: number;
   };
+}
+
+/** Payments (issue 15). Provider credentials are read per call through `PaymentSettingsSource` (handlers/payment/settings.ts). */
+export interface PaymentsConfig {
+  /** PAYMENT_PROVIDER (`yandex` is YooKassa's old name). */
+  provider: 'yookassa' | 'stripe';
+  testMode: boolean;
+  yookassa: { apiUrl: string; shopId: string | undefined; secretKey: string | undefined };
+  stripe: { apiUrl: string; secretKey: string | undefined };
+  timeoutMs: number;
+  receiptChannels: readonly ('sms' | 'email')[];
+  waitMaxSeconds: number;
+  /** PUBLIC_URL: the test-mode confirmation page's origin. */
+  publicUrl: string | undefined;
 }
 
 const TRUE = new Set(['true', '1', 'yes', 'on']);
@@ -360,6 +375,23 @@ export const loadConfig = (raw: Record<string, string | undefined>): Config => {
       rateLimit: { windowSeconds: env.RATE_LIMIT_WINDOW_SECONDS, perKey: env.RATE_LIMIT_PER_KEY, perIp: env.RATE_LIMIT_PER_IP },
       idempotencyTtlMs: env.IDEMPOTENCY_TTL_HOURS * 3_600_000,
       adminApiKey: env.ADMIN_API_KEY,
+    },
+    payments: {
+      provider: env.PAYMENT_PROVIDER === 'stripe' ? 'stripe' : 'yookassa',
+      testMode: env.PAYMENT_TEST_MODE,
+      yookassa: {
+        apiUrl: env.YOOKASSA_API_URL.replace(/\/+$/, ''),
+        shopId: env.YANDEX_KASSA_SHOP_ID,
+        secretKey: env.YANDEX_KASSA_SECRET_KEY ?? env.YANDEX_KASSA_API_KEY,
+      },
+      stripe: { apiUrl: env.STRIPE_API_URL.replace(/\/+$/, ''), secretKey: env.STRIPE_SECRET_KEY },
+      timeoutMs: env.PAYMENT_HTTP_TIMEOUT_SECONDS * 1000,
+      receiptChannels: (env.PAYMENT_RECEIPT_CHANNELS ?? '')
+        .split(',')
+        .map((c) => c.trim())
+        .filter((c): c is 'sms' | 'email' => c === 'sms' || c === 'email'),
+      waitMaxSeconds: env.PAYMENT_WAIT_MAX_SECONDS,
+      publicUrl: env.PUBLIC_URL?.replace(/\/+$/, ''),
     },
     webhooks: {
       stripeSecret: env.STRIPE_WEBHOOK_SECRET,

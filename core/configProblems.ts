@@ -61,6 +61,13 @@ const crossFieldProblems = (env: Env): string[] => {
   if (!env.TELEGRAM_TEST_MODE && !env.TELEGRAM_BOT_TOKEN) problems.push('TELEGRAM_TEST_MODE=false needs TELEGRAM_BOT_TOKEN');
   const ring = parseKeyRing(env.SECRETS_KEYS, env.SECRETS_ACTIVE_KEY);
   if (!isKeyRing(ring)) problems.push(...ring.problems);
+  if (env.PAYMENT_RECEIPT_CHANNELS) {
+    const unknown = env.PAYMENT_RECEIPT_CHANNELS.split(',')
+      .map((c) => c.trim())
+      .filter((c) => c !== '' && c !== 'sms' && c !== 'email');
+    if (unknown.length > 0)
+      problems.push(`PAYMENT_RECEIPT_CHANNELS: unknown channel(s) ${unknown.join(', ')}; expected sms, email`);
+  }
   const trustProxy = parseTrustProxy(env.TRUST_PROXY ?? 'false');
   if (typeof trustProxy === 'string') {
     problems.push(

@@ -5,6 +5,7 @@ import type { Logger } from '../core/logger.js';
 import type { AnyHandler } from '../core/runners/handlerRunner.js';
 import type { Sql } from '../core/stores/postgres.js';
 import { buildEmailHandler } from './email/index.js';
+import { buildPaymentHandlers } from './payment/index.js';
 import { buildPushHandler } from './push/index.js';
 import { buildSmsHandlers } from './sms/index.js';
 import { buildTelegramHandler } from './telegram/index.js';
@@ -25,4 +26,5 @@ export const buildHandlers = (deps: HandlerDeps): readonly AnyHandler[] => [
   buildEmailHandler(deps),
   buildPushHandler(deps),
   buildTelegramHandler(deps),
+  ...buildPaymentHandlers(deps),
 ];

@@ -7,6 +7,7 @@ import { emailLogProjection } from './emailLog.js';
 import { gpsTrackingProjection } from './gpsTracking.js';
 import { integrationSettingsProjection } from './integrationSettings.js';
 import { notificationQueueProjection } from './notificationQueue.js';
+import { paymentTransactionsProjection } from './paymentTransactions.js';
 import { pushNotificationLogProjection } from './pushNotificationLog.js';
 import { recordsProjection } from './records.js';
 import { smsLogProjection } from './smsLog.js';
@@ -37,5 +38,6 @@ export const projections = (stores: ProjectionStores, config: Pick<Config, 'gps'
   pushNotificationLogProjection,
   recordsProjection,
   integrationSettingsProjection,
+  paymentTransactionsProjection,
   ...(stores.clickhouse ? [gpsTrackingProjection({ clickhouse: stores.clickhouse, config })] : []),
 ];

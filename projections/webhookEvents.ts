@@ -47,10 +47,11 @@ export const webhookEventsProjection: FoldProjection<WebhookEvent> = {
       switch (e.type) {
         case 'webhook.processed': {
           const d = e.data;
-          const status: WebhookStatus = d.outcome === 'applied' ? 'processed' : 'ignored';
+          const status: WebhookStatus = d.outcome === 'applied' ? 'processed' : d.outcome;
           await tx`
             UPDATE webhook_events SET processed_at = ${e.time}, last_seq = ${e.seq},
-              status = CASE WHEN status = 'received' THEN ${status} ELSE status END
+              status = CASE WHEN status = 'received' THEN ${status} ELSE status END,
+              error = CASE WHEN status = 'received' AND ${status} <> 'processed' THEN coalesce(${d.detail ?? null}, error) ELSE error END
             WHERE id = ${d.webhookEventId}`;
           break;
         }

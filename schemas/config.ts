@@ -183,7 +183,7 @@ export const EnvSchema = Type.Object({
   MAIL_TIMEOUT_SECONDS: int(1, 600, 30, 'seconds an SMTP connection, greeting or reply may take'),
 
   // Payments
-  PAYMENT_PROVIDER: oneOf(['yandex', 'stripe'] as const, 'yandex'),
+  PAYMENT_PROVIDER: oneOf(['yandex', 'yookassa', 'stripe'] as const, 'yandex'),
   PAYMENT_TEST_MODE: bool(true),
   YANDEX_KASSA_SHOP_ID: text('the YooKassa shop id'),
   YANDEX_KASSA_API_KEY: text('the YooKassa secret key'),
@@ -191,6 +191,16 @@ export const EnvSchema = Type.Object({
   STRIPE_API_KEY: text('the Stripe publishable key'),
   STRIPE_SECRET_KEY: text('the Stripe secret key'),
   STRIPE_WEBHOOK_SECRET: text('the Stripe webhook signing secret'),
+  STRIPE_API_URL: Type.String({
+    default: 'https://api.stripe.com',
+    pattern: '^https?://[^/\\s]+/?$',
+    description: 'the Stripe API origin (scheme, host, optional port): a fake in tests, a proxy in production',
+  }),
+  PAYMENT_HTTP_TIMEOUT_SECONDS: int(1, 120, 30, 'seconds a call to YooKassa or Stripe may take'),
+  PAYMENT_RECEIPT_CHANNELS: text(
+    'comma-separated channels (sms, email) that tell the customer a payment succeeded (unset: none)',
+  ),
+  PAYMENT_WAIT_MAX_SECONDS: int(0, 10, 10, 'the largest Prefer: wait=N a payment request may ask for'),
 
   // Push
   FCM_API_KEY: text('the FCM key'),

@@ -1,8 +1,10 @@
+import { loadPayment } from '../../core/payments/ledger.js';
+import { paymentStatus } from '../../core/payments/state.js';
 import { CreatePaymentRequest, RefundPaymentRequest } from '../../schemas/http/payment.js';
 import type { ApiDeps } from '../deps.js';
 import { HttpProblem } from '../problemDetails.js';
 import type { RouteSpec } from '../route.js';
-import { minorDigits, requestPayment, requestRefund } from '../routes/payments.js';
+import { minorDigits, requestPayment, requestRefund, waitForLink } from '../routes/payments.js';
 import { isUuid } from '../routes/rules.js';
 import { validate } from '../validation.js';
 import { asLegacy, compact, type LegacyAction, legacyRoute, lower, missing, ok, text } from './common.js';
@@ -61,9 +63,11 @@ const findPayment = async (deps: ApiDeps, ref: string) => {
 };
 
 /**
- * `/api/payment-gateway.php`: POST `action=create|refund`, GET `action=status`. The payment link
- * comes from the provider, which the handler calls after this answers: `create` returns
- * `payment_link: null`, and `status` shows the link once the provider gave it.
+ * `/api/payment-gateway.php`: POST `action=create|refund`, GET `action=status`. `create` waits
+ * for the provider's link as the PHP gateway did (up to PAYMENT_WAIT_MAX_SECONDS), so the CRM's
+ * code gets `payment_link` in the answer; past that it answers `payment_link: null` and `status`
+ * shows the link once the provider gave it. `status` answers from `payment_transactions`, or from
+ * the payment's events while the read model has not caught up.
  */
 export const paymentGatewayPhp = (deps: ApiDeps): RouteSpec[] => {
   const create: LegacyAction = async ({ ctx, body, via }) => {
@@ -83,7 +87,13 @@ export const paymentGatewayPhp = (deps: ApiDeps): RouteSpec[] => {
     const { id } = await asLegacy(NAMES, () =>
       requestPayment(deps, ctx, validate<CreatePaymentRequest>(CreatePaymentRequest, req, 'body'), via),
     );
-    return ok({ transaction_id: id, id, payment_link: null, status: 'pending' });
+    const { state } = await waitForLink(deps, id, deps.config.payments.waitMaxSeconds);
+    return ok({
+      transaction_id: state?.providerPaymentId ?? id,
+      id,
+      payment_link: state?.confirmationUrl ?? null,
+      status: state ? paymentStatus(state) : 'pending',
+    });
   };
 
   const refund: LegacyAction = async ({ ctx, body, via }) => {
@@ -109,6 +119,17 @@ export const paymentGatewayPhp = (deps: ApiDeps): RouteSpec[] => {
     const ref = text(query.transaction_id ?? query.id);
     if (typeof ref !== 'string') throw missing('transaction_id', 'Transaction ID required');
     const row = await findPayment(deps, ref);
+    if (!row && isUuid(ref)) {
+      const { state } = await loadPayment(deps.log, ref.toLowerCase());
+      if (state) {
+        return ok({
+          id: state.paymentId,
+          transaction_id: state.providerPaymentId ?? state.paymentId,
+          status: paymentStatus(state),
+          payment_link: state.confirmationUrl ?? null,
+        });
+      }
+    }
     if (!row) throw new HttpProblem('GW_ERR_NOT_FOUND', `no payment ${ref}`);
     return ok({
       id: row.id,

@@ -165,7 +165,7 @@ export const INTEGRATIONS = {
         check: prefix(['whsec_'], 'a webhook signing secret'),
         description: 'the webhook signing secret (whsec_…)',
       },
-      apiUrl: { kind: 'url', default: 'https://api.stripe.com', description: 'the API base URL' },
+      apiUrl: { kind: 'url', env: ['STRIPE_API_URL'], default: 'https://api.stripe.com', description: 'the API base URL' },
     },
   },
   erp: {

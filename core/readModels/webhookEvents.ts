@@ -1,7 +1,7 @@
 import type { Sql } from '../stores/postgres.js';
 
-/** `processed` / `ignored`: a handler acted on the delivery, or found nothing to act on (`webhook.processed`). */
-export type WebhookStatus = 'received' | 'rejected' | 'duplicate' | 'processed' | 'ignored';
+/** `processed` / `ignored` / `failed`: a handler acted on the delivery, found nothing to act on, or gave up (`webhook.processed`). */
+export type WebhookStatus = 'received' | 'rejected' | 'duplicate' | 'processed' | 'ignored' | 'failed';
 
 /**
  * A row of `webhook_events` (`schemas/postgres/003_crm_read_models.sql`, 004) as the `postgres`

@@ -56,13 +56,14 @@ export type WebhookReceivedData = Static<typeof WebhookReceivedData>;
 export const webhookProcessedSubject = (provider: WebhookProvider) => `evt.webhook.${provider}.processed`;
 
 /**
- * `webhook.processed`: a handler acted on a `webhook.received` (`applied`), or found nothing to
- * act on (`ignored`, e.g. a message this gateway never sent); folded into `webhook_events`.
+ * `webhook.processed`: a handler acted on a `webhook.received` (`applied`), found nothing to
+ * act on (`ignored`, e.g. a message this gateway never sent), or gave up on it (`failed`, e.g.
+ * a payment it could not confirm); folded into `webhook_events`.
  */
 export const WebhookProcessedData = Type.Object(
   {
     webhookEventId: Type.String(),
-    outcome: Type.Union([Type.Literal('applied'), Type.Literal('ignored')]),
+    outcome: Type.Union([Type.Literal('applied'), Type.Literal('ignored'), Type.Literal('failed')]),
     detail: Type.Optional(Type.String({ maxLength: 1_000 })),
   },
   { additionalProperties: false },

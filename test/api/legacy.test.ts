@@ -20,6 +20,8 @@ beforeAll(async () => {
   store = await freshPglite();
   api = await startRoutes(store, (d) => [...smsRoutes(d), ...commandRoutes(d), ...legacyRoutes(d), ...webhookRoutes(d)], {
     TELEGRAM_WEBHOOK_SECRET: TELEGRAM_SECRET,
+    // No payment handler runs here: `create` would wait for a link that never comes.
+    PAYMENT_WAIT_MAX_SECONDS: '0',
   });
   key = await api.key(['sms', 'email', 'push', 'payments', 'erp', 'exports']);
 }, 60_000);
@@ -257,7 +259,11 @@ describe('the other PHP endpoints append what their v1 command appends', () => {
     );
     await expectRefused(() => send('POST', `${path}?action=create`, { amount: 10 }), 400, ['application_id', 'return_url']);
     await expectRefused(() => send('POST', `${path}?action=refund`, { transaction_id: 'pay_unknown' }), 404);
-    await expectRefused(() => send('GET', `${path}?action=status&transaction_id=${id}`), 404);
+    // A payment just created is known at once: pending, no link yet (no handler runs here).
+    await api.caughtUp();
+    const status = await send('GET', `${path}?action=status&transaction_id=${id}`);
+    expect(status.status).toBe(200);
+    expect(await status.json()).toMatchObject({ id, status: 'pending', payment_link: null });
   });
 
   it('/api/push-notifications.php send, register_token and unregister_token', async () => {

@@ -19,10 +19,13 @@ export interface EmbeddedReaderOptions {
 export const embeddedReader = (sql: Sql, { wakeups, pollMs, isClosed }: EmbeddedReaderOptions) => {
   const read = async (stream: StreamName, max: number, opts: ReadOptions = {}): Promise<LogMessage[]> => {
     if (opts.filterSubject) validateFilter(opts.filterSubject);
-    const re = opts.filterSubject ? filterToRegex(opts.filterSubject) : null;
+    const f = opts.filterSubject;
+    // A literal subject (one payment's events) is an index lookup on (stream, subject, seq); a regex scans.
+    const literal = f !== undefined && !/(^|\.)[*>](\.|$)/.test(f);
+    const where = f === undefined ? sql`` : literal ? sql`AND subject = ${f}` : sql`AND subject ~ ${filterToRegex(f)}`;
     const rows = await sql<LogRow[]>`
       SELECT seq, subject, msg_id, headers, events, stored_at FROM fleetgate_log
-      WHERE stream = ${stream} AND seq >= ${opts.fromSeq ?? 1} ${re ? sql`AND subject ~ ${re}` : sql``}
+      WHERE stream = ${stream} AND seq >= ${opts.fromSeq ?? 1} ${where}
       ORDER BY seq LIMIT ${max}`;
     return rows.map((r) => toMessage(stream, r));
   };

@@ -1,0 +1,173 @@
+/**
+ * `npm run bench -- payments`: payments created and completed by webhooks against the YooKassa
+ * fake (in this process), through the real gateway process (`fleetgate start --roles
+ * api,projections,handlers`, embedded log on Postgres, live mode pointed at the fake).
+ *
+ * - Phase 1: `--count` payments (5,000) at `--rate` per second (100), open loop, each
+ *   `POST /api/v1/payments` with `Prefer: wait=10`: p50/p99 request → 201 with the link.
+ * - Phase 2: each payment paid at the fake and its notification posted to `/webhooks/yookassa`
+ *   at the same rate; `GET /api/v1/payments/{id}` polled every 20 ms until `succeeded`:
+ *   p50/p99 webhook → state visible.
+ * - Then: payments at the provider, rows in the ledger and succeeded ones must all equal the count
+ *   (lost or doubled are reported).
+ */
+import { join } from 'node:path';
+import postgres from 'postgres';
+import { startFakeYooKassa } from '../test/fakes/yookassa.js';
+import { ADMIN_KEY, startGateway, stop } from './api.js';
+import { createScratchDatabase, fmtInt, fmtMs, table, tempDir } from './support.js';
+
+const YK = { shopId: 'bench-shop', secretKey: 'bench-secret-key' };
+const arg = (args: string[], name: string, def: number) =>
+  Number(args.find((a) => a.startsWith(`--${name}=`))?.split('=')[1] ?? def);
+const pct = (xs: number[], p: number) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length ? (s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)] as number) : Number.NaN;
+};
+
+/** Starts `fn(i)` at `rate` per second regardless of how long earlier calls take (open loop). */
+const paced = async (n: number, rate: number, fn: (i: number) => Promise<void>) => {
+  const start = performance.now();
+  const all: Promise<void>[] = [];
+  for (let i = 0; i < n; i++) {
+    const due = start + (i * 1000) / rate;
+    const wait = due - performance.now();
+    if (wait > 1) await new Promise((r) => setTimeout(r, wait));
+    all.push(fn(i));
+  }
+  await Promise.all(all);
+  return (performance.now() - start) / 1000;
+};
+
+export const runPaymentsBench = async (args: string[]): Promise<number> => {
+  const count = arg(args, 'count', 5_000);
+  const rate = arg(args, 'rate', 100);
+  const yk = await startFakeYooKassa(YK);
+  const db = await createScratchDatabase('fg_bench_payments');
+  const dir = await tempDir('fg-bench-payments-');
+  const g = await startGateway(
+    {
+      DATABASE_URL: db.url,
+      DATA_DIR: join(dir.dir, 'data'),
+      PAYMENT_TEST_MODE: 'false',
+      PAYMENT_PROVIDER: 'yookassa',
+      YANDEX_KASSA_SHOP_ID: YK.shopId,
+      YANDEX_KASSA_SECRET_KEY: YK.secretKey,
+      YOOKASSA_API_URL: yk.url,
+      YOOKASSA_WEBHOOK_ALLOWLIST: '127.0.0.1,::1,::ffff:127.0.0.1',
+      WEBHOOK_RATE_LIMIT_PER_IP: '0',
+      // 100 payments/s with provider calls of a few ms: 4 in flight (the default) caps a handler near 20/s here.
+      HANDLER_CONCURRENCY: process.env.HANDLER_CONCURRENCY ?? '64',
+    },
+    'api,projections,handlers',
+  );
+  const headers = { authorization: `Bearer ${ADMIN_KEY}`, 'content-type': 'application/json' };
+  const ids: (string | undefined)[] = new Array(count);
+  const providerIds: (string | undefined)[] = new Array(count);
+  const createMs: number[] = [];
+  const visibleMs: number[] = [];
+  let createErrors = 0;
+  let webhookErrors = 0;
+  try {
+    const createSeconds = await paced(count, rate, async (i) => {
+      const t0 = performance.now();
+      try {
+        const r = await fetch(`${g.url}/api/v1/payments`, {
+          method: 'POST',
+          headers: { ...headers, prefer: 'wait=10', 'idempotency-key': `bench-${i}` },
+          body: JSON.stringify({
+            orderId: `bench-${i}`,
+            amount: 10_000 + i,
+            currency: 'RUB',
+            description: `Bench trip ${i}`,
+            returnUrl: 'https://crm.example/ok',
+          }),
+        });
+        const body = (await r.json()) as { id?: string; paymentLink?: string; providerPaymentId?: string };
+        if (r.status !== 201 || !body.paymentLink) {
+          createErrors++;
+          return;
+        }
+        createMs.push(performance.now() - t0);
+        ids[i] = body.id;
+        providerIds[i] = body.providerPaymentId;
+      } catch {
+        createErrors++;
+      }
+    });
+
+    const webhookSeconds = await paced(count, rate, async (i) => {
+      const id = ids[i];
+      const providerId = providerIds[i];
+      if (!id || !providerId) return;
+      const t0 = performance.now();
+      const res = await fetch(`${g.url}/webhooks/yookassa`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: yk.pay(providerId),
+      });
+      await res.arrayBuffer();
+      if (res.status !== 200) {
+        webhookErrors++;
+        return;
+      }
+      const deadline = t0 + 30_000;
+      while (performance.now() < deadline) {
+        const r = await fetch(`${g.url}/api/v1/payments/${id}`, { headers });
+        const p = r.status === 200 ? ((await r.json()) as { status: string }) : undefined;
+        if (p?.status === 'succeeded') {
+          visibleMs.push(performance.now() - t0);
+          return;
+        }
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      webhookErrors++;
+    });
+
+    const sql = postgres(db.url, { max: 1, onnotice: () => {} });
+    const [ledger] = await sql<{ rows: string; succeeded: string; distinct_provider: string }[]>`
+      SELECT count(*) AS rows, count(*) FILTER (WHERE status = 'succeeded') AS succeeded,
+             count(DISTINCT provider_payment_id) AS distinct_provider FROM payment_transactions`;
+    await sql.end();
+    const atProvider = yk.payments.size;
+    console.log(`\npayments bench: ${fmtInt(count)} payments at ${rate}/s, embedded log on Postgres, YooKassa fake\n`);
+    console.log(
+      table(
+        ['phase', 'ok', 'errors', 'seconds', 'p50', 'p99', 'max', 'target p99'],
+        [
+          [
+            'request → link (201)',
+            fmtInt(createMs.length),
+            createErrors,
+            createSeconds.toFixed(1),
+            fmtMs(pct(createMs, 50)),
+            fmtMs(pct(createMs, 99)),
+            fmtMs(pct(createMs, 100)),
+            '300 ms',
+          ],
+          [
+            'webhook → GET succeeded',
+            fmtInt(visibleMs.length),
+            webhookErrors,
+            webhookSeconds.toFixed(1),
+            fmtMs(pct(visibleMs, 50)),
+            fmtMs(pct(visibleMs, 99)),
+            fmtMs(pct(visibleMs, 100)),
+            '200 ms',
+          ],
+        ],
+      ),
+    );
+    const lost = count - Number(ledger?.succeeded ?? 0);
+    const doubled = atProvider - Number(ledger?.distinct_provider ?? 0) + (Number(ledger?.rows ?? 0) - count);
+    console.log(
+      `\nat the provider ${fmtInt(atProvider)}, ledger rows ${fmtInt(Number(ledger?.rows))}, succeeded ${fmtInt(Number(ledger?.succeeded))}: lost ${lost}, doubled ${doubled}`,
+    );
+    return lost === 0 && doubled === 0 && createErrors === 0 && webhookErrors === 0 ? 0 : 1;
+  } finally {
+    await stop(g.child);
+    await yk.close();
+    await db.drop();
+    await dir.remove();
+  }
+};
