@@ -38,8 +38,8 @@ const base = (url: unknown, fallback: string) => (text(url) ?? fallback).replace
 /**
  * `payment.yookassa` and `payment.stripe` as the integration-settings service holds them now
  * (database over environment over default, changed at run time without a restart). A disabled
- * integration reads as not configured: its calls fail `not_configured` and are retried, never
- * sent. `fallback` supplies the API roots when the service has none.
+ * integration reads as not configured: its calls fail `not_configured` and nothing reaches the
+ * provider. `fallback` supplies the API roots when the service has none.
  */
 export const integrationPaymentSettings = (settings: IntegrationSettings, p: PaymentsConfig): PaymentSettingsSource => ({
   yookassa: async () => {
