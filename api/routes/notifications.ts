@@ -1,4 +1,11 @@
 import type { TSchema } from '@sinclair/typebox';
+import {
+  applicationAssignedTexts,
+  type EmailTemplateCall,
+  passwordResetTexts,
+  paymentReceivedTexts,
+  type ShortTexts,
+} from '../../core/notifications/texts.js';
 import { listNotificationQueue, notificationQueueDepth } from '../../core/readModels/notificationQueue.js';
 import type { Priority } from '../../schemas/events/envelope.js';
 import {
@@ -17,13 +24,6 @@ import type { FieldError } from '../../schemas/http/problem.js';
 import { hasScope } from '../auth.js';
 import type { CommandCaller } from '../commands.js';
 import type { ApiDeps } from '../deps.js';
-import {
-  applicationAssignedTexts,
-  type EmailTemplateCall,
-  passwordResetTexts,
-  paymentReceivedTexts,
-  type ShortTexts,
-} from '../notifications/texts.js';
 import { HttpProblem } from '../problemDetails.js';
 import { defineRoute, type RequestContext } from '../route.js';
 import { invalidFields } from '../validation.js';

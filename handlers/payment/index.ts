@@ -3,6 +3,7 @@ import type { AnyHandler } from '../../core/runners/handlerRunner.js';
 import type { HandlerDeps } from '../index.js';
 import { paymentHandler } from './handler.js';
 import type { PaymentProvider, PaymentProviderName } from './port.js';
+import { paymentReceiptHandler } from './receipts.js';
 import { configPaymentSettings, integrationPaymentSettings, type PaymentSettingsSource } from './settings.js';
 import { stripeProvider } from './stripe.js';
 import { testModePaymentProvider } from './testMode.js';
@@ -44,6 +45,10 @@ export const buildPaymentHandlers = (deps: HandlerDeps, opts: PaymentHandlersOpt
   return [
     paymentHandler({ provider, defaultProvider: config.provider, log: deps.log, logger: deps.logger }),
     paymentWebhookHandler({ provider, sql: deps.sql, log: deps.log, logger: deps.logger }),
+    // Only when asked for: a consumer that would read every payment event to send nothing.
+    ...(config.receiptChannels.length > 0
+      ? [paymentReceiptHandler({ log: deps.log, logger: deps.logger, channels: config.receiptChannels })]
+      : []),
   ];
 };
 
