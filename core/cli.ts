@@ -15,6 +15,7 @@ import { appendDeviceAudit } from './devices/audit.js';
 import { type DeviceRegistry, deviceRegistry } from './devices/registry.js';
 import { integrationsCommand, rotateSecrets } from './integrations/cli.js';
 import { type Integrations, openIntegrations } from './integrations/index.js';
+import { rotateThroughGateway } from './integrations/remoteRotate.js';
 import { createLogger, type Logger } from './logger.js';
 import { openStores, startGateway } from './main.js';
 import { importRecords } from './records/import/importRecords.js';
@@ -414,7 +415,13 @@ const main = async () => {
     case 'secrets':
       return run(logger, async () => {
         // Distributed mode works beside a running gateway; embedded, DATA_DIR is the gateway's (stop it first).
-        const stores = await openStores(config, logger, { clickhouse: false });
+        const stores = await openStores(config, logger, { clickhouse: false }).catch(async (e: unknown) => {
+          // ...except a rotation, which the running gateway does when asked.
+          if (command !== 'secrets' || !isGatewayError(e) || e.code !== 'GW_ERR_DATA_DIR_LOCKED') throw e;
+          await rotateThroughGateway(config, process.env, (line) => process.stdout.write(`${line}\n`));
+          return undefined;
+        });
+        if (!stores) return;
         const integrations = await openIntegrations(config, stores.postgres.sql, logger);
         const out = (line: string) => process.stdout.write(`${line}\n`);
         try {

@@ -1,8 +1,14 @@
 import { INTEGRATION_NAMES, type IntegrationName, isIntegrationName } from '../../core/integrations/catalog.js';
-import { changeIntegration, SettingsValidationError } from '../../core/integrations/change.js';
+import { changeIntegration, recordRotation, SettingsValidationError } from '../../core/integrations/change.js';
 import type { Integrations } from '../../core/integrations/index.js';
 import { viewOf } from '../../core/integrations/view.js';
-import { IntegrationChange, IntegrationList, IntegrationTestResult, IntegrationView } from '../../schemas/http/integrations.js';
+import {
+  IntegrationChange,
+  IntegrationList,
+  IntegrationTestResult,
+  IntegrationView,
+  SecretsRotated,
+} from '../../schemas/http/integrations.js';
 import type { ApiDeps } from '../deps.js';
 import { HttpProblem } from '../problemDetails.js';
 import { defineRoute, type RequestContext } from '../route.js';
@@ -116,6 +122,23 @@ export const integrationRoutes = (deps: ApiDeps, integrations: Integrations, pro
         const result = await probe(name);
         ctx.logger.info({ integration: name, ok: result.ok, ms: result.ms }, 'integration tested');
         return { status: 200, body: result, headers: NO_STORE };
+      },
+    }),
+    defineRoute({
+      ...common,
+      method: 'POST',
+      path: '/api/v1/secrets/rotate',
+      operationId: 'rotateSecrets',
+      summary: 'Re-encrypt every stored credential under SECRETS_ACTIVE_KEY, while the gateway runs',
+      description:
+        'What `fleetgate secrets rotate` does; the CLI calls this in the embedded mode, where the running gateway holds DATA_DIR. ' +
+        'Once every process runs with the new key, older keys can leave SECRETS_KEYS.',
+      responses: { 200: { description: 'how many values were re-encrypted, and under which key', schema: SecretsRotated } },
+      handle: async (ctx) => {
+        const r = await integrations.vault.rotate();
+        await recordRotation(deps.log, { ...r, actor: { kind: 'api_key', id: ctx.principal?.prefix ?? 'unknown' } });
+        ctx.logger.info({ keyId: r.keyId, reencrypted: r.reencrypted, by: ctx.principal?.prefix }, 'secrets rotated');
+        return { status: 200, body: r, headers: NO_STORE };
       },
     }),
   ];

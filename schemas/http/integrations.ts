@@ -55,3 +55,9 @@ export const IntegrationTestResult = Type.Object({
   detail: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
 });
 export type IntegrationTestResult = Static<typeof IntegrationTestResult>;
+
+/** `POST /api/v1/secrets/rotate`: the stored credentials are now all under `keyId`. */
+export const SecretsRotated = Type.Object(
+  { keyId: Type.String(), reencrypted: Type.Integer({ minimum: 0, description: 'values that were under another key' }) },
+  { additionalProperties: false },
+);
