@@ -1,24 +1,9 @@
 import { hash } from 'node:crypto';
 import type { GpsReported, GpsSource } from '../../schemas/events/gps.js';
+import { REFUSAL_REASONS } from '../../schemas/messages/device.js';
 
-/** Stable reason codes of a refused point (or message); devices and dashboards match on these. */
-export const REFUSAL_REASONS = [
-  'malformed_json',
-  'not_an_object',
-  'too_many_points',
-  'missing_field',
-  'invalid_field',
-  'invalid_time',
-  'future_time',
-  'lat_out_of_range',
-  'lon_out_of_range',
-  'speed_out_of_range',
-  'heading_out_of_range',
-  'alt_out_of_range',
-  'accuracy_out_of_range',
-  'battery_out_of_range',
-  'satellites_out_of_range',
-] as const;
+// Declared with the message schemas (the event catalogue publishes them); the intake decides them.
+export { REFUSAL_REASONS };
 export type RefusalReason = (typeof REFUSAL_REASONS)[number];
 
 export interface Refusal {

@@ -40,26 +40,27 @@ export type DevicePoint = Static<typeof DevicePoint>;
 /** `v1/devices/{deviceId}/location`: one fix or a buffer of them (each accepted or refused on its own). */
 export const LocationPayload = Type.Union([DevicePoint, Type.Array(DevicePoint, { minItems: 1, maxItems: 1_000 })]);
 
+/** Stable reason codes of a refused point (or message); devices and dashboards match on these. */
+export const REFUSAL_REASONS = [
+  'malformed_json',
+  'not_an_object',
+  'too_many_points',
+  'missing_field',
+  'invalid_field',
+  'invalid_time',
+  'future_time',
+  'lat_out_of_range',
+  'lon_out_of_range',
+  'speed_out_of_range',
+  'heading_out_of_range',
+  'alt_out_of_range',
+  'accuracy_out_of_range',
+  'battery_out_of_range',
+  'satellites_out_of_range',
+] as const;
+
 /** Why a point (or a whole message) was refused. */
-export const RefusalReason = Type.Union(
-  [
-    'malformed_json',
-    'not_an_object',
-    'too_many_points',
-    'missing_field',
-    'invalid_field',
-    'invalid_time',
-    'future_time',
-    'lat_out_of_range',
-    'lon_out_of_range',
-    'speed_out_of_range',
-    'heading_out_of_range',
-    'alt_out_of_range',
-    'accuracy_out_of_range',
-    'battery_out_of_range',
-    'satellites_out_of_range',
-  ].map((r) => Type.Literal(r)),
-);
+export const RefusalReason = Type.Union(REFUSAL_REASONS.map((r) => Type.Literal(r)));
 
 /** `v1/devices/{deviceId}/errors` (QoS 0, only to a device that subscribed): one refused point. */
 export const MqttErrorReport = Type.Object(
