@@ -1,5 +1,6 @@
 import type { PaymentsConfig } from '../../core/config.js';
 import type { IntegrationSettings } from '../../core/integrations/settings.js';
+import { withoutTrailingSlashes } from '../../core/text/trailingSlashes.js';
 
 export interface YooKassaSettings {
   apiUrl: string;
@@ -33,7 +34,7 @@ export const configPaymentSettings = (p: PaymentsConfig): PaymentSettingsSource 
 });
 
 const text = (v: unknown) => (typeof v === 'string' && v !== '' ? v : undefined);
-const base = (url: unknown, fallback: string) => (text(url) ?? fallback).replace(/\/+$/, '');
+const base = (url: unknown, fallback: string) => withoutTrailingSlashes(text(url) ?? fallback);
 
 /**
  * `payment.yookassa` and `payment.stripe` as the integration-settings service holds them now

@@ -1,6 +1,7 @@
 import nodemailer from 'nodemailer';
 import type { IntegrationName } from '../../core/integrations/catalog.js';
 import type { IntegrationSettings } from '../../core/integrations/settings.js';
+import { withoutTrailingSlashes } from '../../core/text/trailingSlashes.js';
 import type { IntegrationTestResult } from '../../schemas/http/integrations.js';
 import { smsRuProvider } from '../sms/smsru.js';
 import { twilioProvider } from '../sms/twilio.js';
@@ -148,7 +149,7 @@ const checks = (s: IntegrationSettings, timeoutMs: number): Record<IntegrationNa
         typeof key !== 'string' || key === ''
           ? {}
           : { authorization: key.includes(':') ? `Basic ${Buffer.from(key).toString('base64')}` : `Bearer ${key}` };
-      await getJson(`${need(f.apiUrl?.value, 'apiUrl').replace(/\/+$/, '')}/$metadata`, headers, signal, () => undefined);
+      await getJson(`${withoutTrailingSlashes(need(f.apiUrl?.value, 'apiUrl'))}/$metadata`, headers, signal, () => undefined);
       return undefined;
     },
   },
