@@ -15,8 +15,6 @@ export const EXPORT_ENTITIES = [
   'push',
   'webhooks',
   'gps_tracks',
-  'gps_daily_mileage',
-  'gps_stops',
 ] as const;
 export const ExportEntity = Type.Union(EXPORT_ENTITIES.map((e) => Type.Literal(e)));
 export type ExportEntity = (typeof EXPORT_ENTITIES)[number];
@@ -71,10 +69,7 @@ export const ExportCompleted = Type.Object(
   { additionalProperties: false },
 );
 /** `export.failed`: given up (bad filters, over the row limit, a store failure retried to the end). */
-export const ExportFailed = Type.Object(
-  { code: Type.String(), reason: Type.String() },
-  { additionalProperties: false },
-);
+export const ExportFailed = Type.Object({ code: Type.String(), reason: Type.String() }, { additionalProperties: false });
 /** `export.expired`: the file was deleted after EXPORT_TTL. */
 export const ExportExpired = Type.Object({ file: Type.Union([Type.String(), Type.Null()]) }, { additionalProperties: false });
 

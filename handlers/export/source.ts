@@ -1,0 +1,79 @@
+import type { ClickHouseClient } from '@clickhouse/client';
+import type { Sql } from '../../core/stores/postgres.js';
+import type { Row } from './entities/types.js';
+import type { ExportPlan } from './plan.js';
+
+/** Where an export reads its rows: a count first (for the limit and progress), then batches. */
+export interface RowSource {
+  count(plan: ExportPlan): Promise<number>;
+  /** Rows in batches, at most `limit`, pulled one batch at a time (the writer's pace). */
+  rows(plan: ExportPlan, limit: number): AsyncIterable<Row[]>;
+}
+
+const BATCH = 1_000;
+
+/** Postgres: a server-side cursor, so only one batch is ever in memory. */
+export const postgresSource = (sql: Sql): RowSource => {
+  const where = (plan: ExportPlan) => {
+    const conds = [plan.entity.where, ...plan.filters.map((f, i) => `${f.def.expr} ${f.def.op} $${i + 1}`)].filter(Boolean);
+    return conds.length ? ` WHERE ${conds.join(' AND ')}` : '';
+  };
+  return {
+    async count(plan) {
+      const [row] = await sql.unsafe<{ n: number }[]>(
+        `SELECT count(*)::int AS n FROM ${plan.entity.from}${where(plan)}`,
+        plan.filters.map((f) => f.value),
+      );
+      return row?.n ?? 0;
+    },
+    async *rows(plan, limit) {
+      const select = plan.columns.map((c, i) => `${c.expr} AS c${i}`).join(', ');
+      const text = `SELECT ${select} FROM ${plan.entity.from}${where(plan)} ORDER BY ${plan.entity.orderBy} LIMIT ${Math.floor(limit)}`;
+      const keys = plan.columns.map((_, i) => `c${i}`);
+      for await (const batch of sql
+        .unsafe<Record<string, unknown>[]>(
+          text,
+          plan.filters.map((f) => f.value),
+        )
+        .cursor(BATCH)) {
+        yield batch.map((r) => keys.map((k) => r[k]));
+      }
+    },
+  };
+};
+
+/** ClickHouse: the HTTP response streamed row by row; the socket is read only as fast as the file is written. */
+export const clickhouseSource = (client: ClickHouseClient): RowSource => {
+  const params = (plan: ExportPlan) => Object.fromEntries(plan.filters.map((f, i) => [`p${i}`, f.value]));
+  const where = (plan: ExportPlan) => {
+    const conds = [
+      plan.entity.where,
+      ...plan.filters.map((f, i) =>
+        f.def.kind === 'time'
+          ? `${f.def.expr} ${f.def.op} parseDateTime64BestEffort({p${i}:String}, 3, 'UTC')`
+          : `${f.def.expr} ${f.def.op} {p${i}:String}`,
+      ),
+    ].filter(Boolean);
+    return conds.length ? ` WHERE ${conds.join(' AND ')}` : '';
+  };
+  return {
+    async count(plan) {
+      const rs = await client.query({
+        query: `SELECT count() AS n FROM ${plan.entity.from}${where(plan)}`,
+        query_params: params(plan),
+        format: 'JSONEachRow',
+      });
+      const [row] = await rs.json<{ n: string }>();
+      return Number(row?.n ?? 0);
+    },
+    async *rows(plan, limit) {
+      const select = plan.columns.map((c) => c.expr).join(', ');
+      const rs = await client.query({
+        query: `SELECT ${select} FROM ${plan.entity.from}${where(plan)} ORDER BY ${plan.entity.orderBy} LIMIT ${Math.floor(limit)}`,
+        query_params: params(plan),
+        format: 'JSONCompactEachRow',
+      });
+      for await (const chunk of rs.stream<Row>()) yield chunk.map((r) => r.json<Row>());
+    },
+  };
+};

@@ -1,0 +1,98 @@
+import type { ColumnType } from './entities/types.js';
+
+const parts = new Map<string, Intl.DateTimeFormat>();
+const formatter = (timeZone: string) => {
+  let f = parts.get(timeZone);
+  if (!f) {
+    f = new Intl.DateTimeFormat('en-US', {
+      timeZone,
+      hourCycle: 'h23',
+      year: 'numeric',
+      month: '2-digit',
+      day: '2-digit',
+      hour: '2-digit',
+      minute: '2-digit',
+      second: '2-digit',
+    });
+    parts.set(timeZone, f);
+  }
+  return f;
+};
+
+/** Throws RangeError for a zone Intl does not know: the handler turns it into a clear failure. */
+export const checkTimeZone = (timeZone: string) => formatter(timeZone);
+
+/** Wall-clock fields of an instant in a zone, and the zone's offset from UTC then (ms). */
+export const wallClock = (d: Date, timeZone: string) => {
+  const p: Record<string, string> = {};
+  for (const x of formatter(timeZone).formatToParts(d)) p[x.type] = x.value;
+  const local = Date.UTC(+p.year!, +p.month! - 1, +p.day!, +p.hour!, +p.minute!, +p.second!);
+  const offsetMs = local - (d.getTime() - d.getUTCMilliseconds());
+  return { text: `${p.year}-${p.month}-${p.day} ${p.hour}:${p.minute}:${p.second}`, offsetMs };
+};
+
+const offsetText = (ms: number) => {
+  const m = Math.round(ms / 60_000);
+  const a = Math.abs(m);
+  return `${m < 0 ? '-' : '+'}${String(Math.floor(a / 60)).padStart(2, '0')}:${String(a % 60).padStart(2, '0')}`;
+};
+
+/** ClickHouse answers DateTime64 as `YYYY-MM-DD hh:mm:ss.sss` in UTC; Postgres as a Date. */
+export const asDate = (v: unknown): Date | null => {
+  if (v === null || v === undefined) return null;
+  if (v instanceof Date) return v;
+  const s = String(v);
+  const d = new Date(/^\d{4}-\d\d-\d\d \d/.test(s) ? `${s.replace(' ', 'T')}Z` : s);
+  return Number.isNaN(d.getTime()) ? null : d;
+};
+
+/** Minor units (bigint arrives as text) to major units. */
+export const moneyOf = (v: unknown): number | null => (v === null || v === undefined ? null : Number(v) / 100);
+
+export const numberOf = (v: unknown): number | null => {
+  if (v === null || v === undefined || v === '') return null;
+  const n = Number(v);
+  return Number.isFinite(n) ? n : null;
+};
+
+/** A value as text for CSV and PDF: dates in the zone's wall-clock time, money with two decimals. */
+export const textOf = (type: ColumnType, v: unknown, timeZone: string): string => {
+  if (v === null || v === undefined) return '';
+  switch (type) {
+    case 'datetime': {
+      const d = asDate(v);
+      return d ? wallClock(d, timeZone).text : '';
+    }
+    case 'money': {
+      const m = moneyOf(v);
+      return m === null ? '' : m.toFixed(2);
+    }
+    case 'bool':
+      return v ? 'true' : 'false';
+    default:
+      return typeof v === 'object' ? JSON.stringify(v) : String(v);
+  }
+};
+
+/** A value for JSON: dates as ISO 8601 with the zone's offset (unambiguous across a DST change). */
+export const jsonOf = (type: ColumnType, v: unknown, timeZone: string): unknown => {
+  if (v === null || v === undefined) return null;
+  switch (type) {
+    case 'datetime': {
+      const d = asDate(v);
+      if (!d) return null;
+      const w = wallClock(d, timeZone);
+      const ms = d.getUTCMilliseconds();
+      return `${w.text.replace(' ', 'T')}${ms ? `.${String(ms).padStart(3, '0')}` : ''}${offsetText(w.offsetMs)}`;
+    }
+    case 'money':
+      return moneyOf(v);
+    case 'int':
+    case 'number':
+      return numberOf(v);
+    case 'bool':
+      return Boolean(v);
+    default:
+      return typeof v === 'object' ? v : String(v);
+  }
+};
