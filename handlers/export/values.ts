@@ -24,9 +24,9 @@ export const checkTimeZone = (timeZone: string) => formatter(timeZone);
 
 /** Wall-clock fields of an instant in a zone, and the zone's offset from UTC then (ms). */
 export const wallClock = (d: Date, timeZone: string) => {
-  const p: Record<string, string> = {};
-  for (const x of formatter(timeZone).formatToParts(d)) p[x.type] = x.value;
-  const local = Date.UTC(+p.year!, +p.month! - 1, +p.day!, +p.hour!, +p.minute!, +p.second!);
+  const p = { year: '', month: '', day: '', hour: '', minute: '', second: '' };
+  for (const x of formatter(timeZone).formatToParts(d)) if (x.type in p) p[x.type as keyof typeof p] = x.value;
+  const local = Date.UTC(+p.year, +p.month - 1, +p.day, +p.hour, +p.minute, +p.second);
   const offsetMs = local - (d.getTime() - d.getUTCMilliseconds());
   return { text: `${p.year}-${p.month}-${p.day} ${p.hour}:${p.minute}:${p.second}`, offsetMs };
 };

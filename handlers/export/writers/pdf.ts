@@ -69,9 +69,12 @@ export const pdfWriter: Writer = async (out, rows, ctx, progress) => {
     ws = ctx.columns.map((c) => ((c.width ?? 12) / total) * width);
     xs = ws.map((_, i) => MARGIN + ws.slice(0, i).reduce((a, b) => a + b, 0));
     y = MARGIN;
+    // The footer sits in the bottom margin, where pdfkit would otherwise start a new page for it.
+    doc.page.margins.bottom = 0;
     doc.font('body').fontSize(8).fillColor('#555');
     doc.text(`${w.page} ${pageNo}`, MARGIN, doc.page.height - MARGIN + 8, { width, align: 'right', lineBreak: false });
     doc.fillColor('black');
+    doc.page.margins.bottom = MARGIN;
     if (pageNo === 1) {
       doc.font('bold').fontSize(14).text(ctx.title, MARGIN, y, { width });
       const filters = Object.entries(ctx.filters);
