@@ -3,6 +3,8 @@ import { mkdir, readdir, rename, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { newEvent } from '../../core/eventlog/newEvent.js';
 import type { EventLog } from '../../core/eventlog/port.js';
+import { finalName, partName } from '../../core/exports/files.js';
+import { ExportInputError, planExport } from '../../core/exports/plan.js';
 import type { Logger } from '../../core/logger.js';
 import { expiredExportJobs } from '../../core/readModels/exportJobs.js';
 import type { Handler } from '../../core/runners/handlerRunner.js';
@@ -10,9 +12,7 @@ import type { Sql } from '../../core/stores/postgres.js';
 import { commandSubject } from '../../schemas/events/command.js';
 import { PRIORITIES } from '../../schemas/events/envelope.js';
 import { EXPORT_RESULT_SUBJECT, type ExportRequested, exportEvents } from '../../schemas/events/export.js';
-import { finalName, partName } from './files.js';
 import { jobLimiter } from './limiter.js';
-import { ExportInputError, planExport } from './plan.js';
 import { ExportError, type ExportSettings } from './port.js';
 import type { RowSource } from './source.js';
 import { csvWriter } from './writers/csv.js';
@@ -87,7 +87,7 @@ export const exportHandler = (opts: ExportHandlerOptions): Handler<typeof defs.r
         'STORE_UNAVAILABLE',
         `${plan.entity.name} is read from ClickHouse, which this process has not opened`,
       );
-    const count = await source.count(plan);
+    const count = Math.min(await source.count(plan), plan.limit ?? Number.POSITIVE_INFINITY);
     const truncated = count > settings.maxRows;
     if (truncated && data.truncate !== true) {
       throw ExportError.permanent(

@@ -1,7 +1,7 @@
 import type { ClickHouseClient } from '@clickhouse/client';
+import type { ExportPlan } from '../../core/exports/plan.js';
+import type { Row } from '../../core/exports/types.js';
 import type { Sql } from '../../core/stores/postgres.js';
-import type { Row } from './entities/types.js';
-import type { ExportPlan } from './plan.js';
 
 /** Where an export reads its rows: a count first (for the limit and progress), then batches. */
 export interface RowSource {

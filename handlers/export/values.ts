@@ -1,4 +1,4 @@
-import type { ColumnType } from './entities/types.js';
+import type { ColumnType } from '../../core/exports/types.js';
 
 const parts = new Map<string, Intl.DateTimeFormat>();
 const formatter = (timeZone: string) => {

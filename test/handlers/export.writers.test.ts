@@ -6,7 +6,7 @@ import { promisify } from 'node:util';
 import { parse } from 'csv-parse/sync';
 import ExcelJS from 'exceljs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { ColumnDef, Row } from '../../handlers/export/entities/types.js';
+import type { ColumnDef, Row } from '../../core/exports/types.js';
 import { csvWriter } from '../../handlers/export/writers/csv.js';
 import { jsonArrayWriter, ndjsonWriter } from '../../handlers/export/writers/json.js';
 import { pdfWriter } from '../../handlers/export/writers/pdf.js';

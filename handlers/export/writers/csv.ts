@@ -1,7 +1,7 @@
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { stringify } from 'csv-stringify';
-import type { Row } from '../entities/types.js';
+import type { Row } from '../../../core/exports/types.js';
 import { textOf } from '../values.js';
 import type { Writer } from './types.js';
 

@@ -1,6 +1,6 @@
 import { once } from 'node:events';
 import type { Writable } from 'node:stream';
-import type { ColumnDef, Row } from '../entities/types.js';
+import type { ColumnDef, Row } from '../../../core/exports/types.js';
 
 /** What every writer is told about the file besides its rows. */
 export interface WriterContext {

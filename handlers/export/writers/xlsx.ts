@@ -1,5 +1,5 @@
 import ExcelJS from 'exceljs';
-import type { ColumnType } from '../entities/types.js';
+import type { ColumnType } from '../../../core/exports/types.js';
 import { asDate, moneyOf, numberOf, wallClock } from '../values.js';
 import { finished, roomIn, type Writer } from './types.js';
 

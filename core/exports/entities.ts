@@ -1,4 +1,4 @@
-import type { ExportEntity } from '../../../schemas/events/export.js';
+import type { ExportEntity } from '../../schemas/events/export.js';
 import type { ColumnDef, EntityDef, FilterDef } from './types.js';
 
 const c = (key: string, type: ColumnDef['type'], en: string, ru: string, expr = key, width?: number): ColumnDef => ({

@@ -1,7 +1,6 @@
 import type { ExportRequested } from '../../schemas/events/export.js';
-import { ENTITIES } from './entities/registry.js';
-import type { BoundFilter, ColumnDef, EntityDef } from './entities/types.js';
-import { checkTimeZone } from './values.js';
+import { ENTITIES } from './entities.js';
+import type { BoundFilter, ColumnDef, EntityDef } from './types.js';
 
 /** A request that can never be exported (unknown column or filter, bad value): failed at once. */
 export class ExportInputError extends Error {
@@ -19,6 +18,8 @@ export interface ExportPlan {
   filters: readonly BoundFilter[];
   locale: 'ru' | 'en';
   timeZone: string;
+  /** `filters.limit` (the PHP CRM's): at most this many rows, first in the entity's order. */
+  limit: number | undefined;
 }
 
 type Request = Pick<ExportRequested, 'entity' | 'filters' | 'columns' | 'locale' | 'timeZone'>;
@@ -38,12 +39,17 @@ export const planExport = (req: Request): ExportPlan => {
       );
     return col;
   });
-  const filters = Object.entries(req.filters ?? {}).map(([k, v]): BoundFilter => {
+  const { limit: rawLimit, ...given } = req.filters ?? {};
+  const limit = rawLimit === undefined ? undefined : Number(rawLimit);
+  if (limit !== undefined && !(Number.isInteger(limit) && limit >= 1)) {
+    throw new ExportInputError('INVALID_FILTER', `filter limit must be a positive integer, got ${String(rawLimit)}`);
+  }
+  const filters = Object.entries(given).map(([k, v]): BoundFilter => {
     const def = entity.filters[k];
     if (!def) {
       throw new ExportInputError(
         'UNKNOWN_FILTER',
-        `${entity.name} has no filter ${k}; its filters: ${Object.keys(entity.filters).join(', ')}`,
+        `${entity.name} has no filter ${k}; its filters: ${[...Object.keys(entity.filters), 'limit'].join(', ')}`,
       );
     }
     if (typeof v !== 'string' && typeof v !== 'number')
@@ -58,9 +64,9 @@ export const planExport = (req: Request): ExportPlan => {
   });
   const timeZone = req.timeZone ?? 'UTC';
   try {
-    checkTimeZone(timeZone);
+    new Intl.DateTimeFormat('en', { timeZone });
   } catch {
     throw new ExportInputError('INVALID_TIME_ZONE', `unknown time zone ${timeZone}`);
   }
-  return { entity, columns, filters, locale: req.locale ?? 'ru', timeZone };
+  return { entity, columns, filters, locale: req.locale ?? 'ru', timeZone, limit };
 };
