@@ -38,6 +38,11 @@ const benches: Record<string, Bench> = {
       'CRM records: POST /api/v1/records/applications/batch (answered once the read model holds them) rows/s against a plain batched INSERT … ON CONFLICT of the same rows, first insert and then update, embedded and JetStream+Postgres. Options: --rows=N (20000), --batch=N (1000), --concurrency=N (4), --only=embedded,jetstream',
     run: async (args) => (await import('./records.js')).runRecordsBench(args),
   },
+  export: {
+    description:
+      "exports: 1,000,000 GPS rows (chdb) to CSV, NDJSON and XLSX and 100,000 applications to PDF: rows/s, peak RSS, ClickHouse's own CSVWithNames of the same query, GET /api/v1/exports p99 during each export. Options: --gps-rows=N, --pdf-rows=N",
+    run: async (args) => (await import('./export.js')).runExportBench(args),
+  },
 };
 
 const usage = () => {

@@ -154,7 +154,12 @@ export const ENTITIES: Readonly<Record<ExportEntity, EntityDef>> = {
     name: 'gps_tracks',
     store: 'clickhouse',
     from: 'fleetgate.gps_tracking',
-    orderBy: `device_id, ${GPS_TIME}`,
+    orderBy: `device_id, ${GPS_TIME}, event_id`,
+    keyset: [
+      { expr: 'device_id', cast: '{v:String}' },
+      { expr: GPS_TIME, cast: "toDateTime64({v:String}, 3, 'UTC')" },
+      { expr: 'event_id', cast: '{v:String}' },
+    ],
     title: { en: 'GPS tracks', ru: 'GPS-треки' },
     columns: [
       c('device_id', 'text', 'Device', 'Устройство', 'device_id', 14),

@@ -33,6 +33,12 @@ export interface EntityDef {
   /** Always-on condition, e.g. tombstones excluded. */
   where?: string;
   orderBy: string;
+  /**
+   * ClickHouse: the unique sort key, read page by page after the last row's key (keyset), so a
+   * client that buffers a whole answer (chdb) holds one page, not the export. `cast` turns the
+   * text parameter back into the column's type.
+   */
+  keyset?: readonly { expr: string; cast: string }[];
   title: { en: string; ru: string };
   columns: readonly ColumnDef[];
   /** Default column list when a request gives none: every column. */

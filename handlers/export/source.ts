@@ -1,3 +1,4 @@
+import { setImmediate as turn } from 'node:timers/promises';
 import type { ClickHouseClient } from '@clickhouse/client';
 import type { ExportPlan } from '../../core/exports/plan.js';
 import type { Row } from '../../core/exports/types.js';
@@ -11,6 +12,8 @@ export interface RowSource {
 }
 
 const BATCH = 1_000;
+/** Rows per ClickHouse query when the entity has a keyset. */
+const PAGE = 20_000;
 
 /** Postgres: a server-side cursor, so only one batch is ever in memory. */
 export const postgresSource = (sql: Sql): RowSource => {
@@ -37,13 +40,15 @@ export const postgresSource = (sql: Sql): RowSource => {
         )
         .cursor(BATCH)) {
         yield batch.map((r) => keys.map((k) => r[k]));
+        // Lets the API's requests in between batches, however fast the cursor and the file are.
+        await turn();
       }
     },
   };
 };
 
 /** ClickHouse: the HTTP response streamed row by row; the socket is read only as fast as the file is written. */
-export const clickhouseSource = (client: ClickHouseClient): RowSource => {
+export const clickhouseSource = (client: ClickHouseClient, pageRows = PAGE): RowSource => {
   const params = (plan: ExportPlan) => Object.fromEntries(plan.filters.map((f, i) => [`p${i}`, f.value]));
   const where = (plan: ExportPlan) => {
     const conds = [
@@ -67,13 +72,37 @@ export const clickhouseSource = (client: ClickHouseClient): RowSource => {
       return Number(row?.n ?? 0);
     },
     async *rows(plan, limit) {
-      const select = plan.columns.map((c) => c.expr).join(', ');
-      const rs = await client.query({
-        query: `SELECT ${select} FROM ${plan.entity.from}${where(plan)} ORDER BY ${plan.entity.orderBy} LIMIT ${Math.floor(limit)}`,
-        query_params: params(plan),
-        format: 'JSONCompactEachRow',
-      });
-      for await (const chunk of rs.stream<Row>()) yield chunk.map((r) => r.json<Row>());
+      const keyset = plan.entity.keyset ?? [];
+      const select = [...plan.columns.map((c) => c.expr), ...keyset.map((k) => k.expr)].join(', ');
+      const width = plan.columns.length;
+      const base = where(plan);
+      let last: unknown[] | undefined;
+      let left = Math.floor(limit);
+      while (left > 0) {
+        const page = keyset.length ? Math.min(pageRows, left) : left;
+        const after = last
+          ? `(${keyset.map((k) => k.expr).join(', ')}) > (${keyset.map((k, i) => k.cast.replace('{v:', `{k${i}:`)).join(', ')})`
+          : '';
+        const cond = after ? (base ? `${base} AND ${after}` : ` WHERE ${after}`) : base;
+        const rs = await client.query({
+          query: `SELECT ${select} FROM ${plan.entity.from}${cond} ORDER BY ${plan.entity.orderBy} LIMIT ${page}`,
+          query_params: { ...params(plan), ...Object.fromEntries((last ?? []).map((v, i) => [`k${i}`, String(v)])) },
+          format: 'JSONCompactEachRow',
+        });
+        let got = 0;
+        for await (const chunk of rs.stream<unknown[]>()) {
+          // chdb hands over a whole answer as one chunk: cut it into batches the writer takes in turn.
+          for (let i = 0; i < chunk.length; i += BATCH) {
+            const rows = chunk.slice(i, i + BATCH).map((r) => r.json<unknown[]>());
+            got += rows.length;
+            if (keyset.length && rows.length) last = (rows[rows.length - 1] as unknown[]).slice(width);
+            yield keyset.length ? rows.map((r) => r.slice(0, width)) : rows;
+            await turn();
+          }
+        }
+        left -= got;
+        if (!keyset.length || got < page) return;
+      }
     },
   };
 };

@@ -91,6 +91,19 @@ describe('GPS tracks from ClickHouse', () => {
     ]);
   });
 
+  it('pages by the sort key return every row once, in order (a page of 1 row here)', async () => {
+    const plan = planExport({ entity: 'gps_tracks', filters: { date_from: `${day}T00:00:00Z` } });
+    const all: unknown[] = [];
+    for await (const batch of clickhouseSource(ch.client, 1).rows(plan, 10)) all.push(...batch);
+    const once: unknown[] = [];
+    for await (const batch of clickhouseSource(ch.client).rows(plan, 10)) once.push(...batch);
+    expect(all).toHaveLength(4);
+    expect(all).toEqual(once);
+    const three: unknown[] = [];
+    for await (const batch of clickhouseSource(ch.client, 2).rows(plan, 3)) three.push(...batch);
+    expect(three).toEqual(once.slice(0, 3));
+  });
+
   it('NDJSON with typed numbers and UTC offsets', async () => {
     const { text } = await write('gps.ndjson', ndjsonWriter, { entity: 'gps_tracks', columns: ['time', 'device_id', 'speed'] });
     expect(

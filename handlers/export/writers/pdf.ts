@@ -1,5 +1,6 @@
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
+import { setImmediate as turn } from 'node:timers/promises';
 import PDFDocument from 'pdfkit';
 import { textOf, wallClock } from '../values.js';
 import { finished, roomIn, type Writer } from './types.js';
@@ -42,11 +43,13 @@ export const pdfWriter: Writer = async (out, rows, ctx, progress) => {
     doc.font(font).fontSize(FONT_SIZE);
     values.forEach((v, i) => {
       const right = types[i] === 'money' || types[i] === 'int' || types[i] === 'number';
-      doc.text(v, (xs[i] ?? 0) + 2, y + 2, {
+      // Cut by an average glyph width rather than pdfkit's measured ellipsis: several times faster,
+      // and a cell never wraps into the next row.
+      const fits = Math.max(1, Math.floor(((ws[i] ?? 10) - 4) / (FONT_SIZE * 0.56)));
+      const flat = v.replace(/[\r\n\t]+/g, ' ');
+      doc.text(flat.length > fits ? `${flat.slice(0, fits - 1)}…` : flat, (xs[i] ?? 0) + 2, y + 2, {
         width: (ws[i] ?? 10) - 4,
-        height: ROW_H - 2,
         lineBreak: false,
-        ellipsis: true,
         align: right ? 'right' : 'left',
       });
     });
@@ -93,7 +96,9 @@ export const pdfWriter: Writer = async (out, rows, ctx, progress) => {
   let done = 0;
   newPage();
   for await (const batch of rows) {
-    for (const row of batch) {
+    for (const [n, row] of batch.entries()) {
+      // Laying out a row costs far more than reading it: let other work in every hundred rows.
+      if (n % 100 === 99) await turn();
       if (y > bottom()) newPage();
       cells(
         row.map((v, i) => {
