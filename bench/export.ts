@@ -104,6 +104,8 @@ export const runExportBench = async (args: string[]): Promise<number> => {
     const appPlan = planExport({ entity: 'applications', timeZone: 'Europe/Moscow' });
 
     const results: (string | number)[][] = [];
+    // chdb lives in this process: its memory is part of every peak below, so say where it starts.
+    const baseline = process.memoryUsage.rss();
     const run = async (label: string, writer: Writer, source: RowSource, plan: ReturnType<typeof planExport>, n: number) => {
       const path = join(t.dir, `${label}.out`);
       const stopProbe = probe(`${api.url}/api/v1/exports?limit=5`, key);
@@ -157,6 +159,7 @@ export const runExportBench = async (args: string[]): Promise<number> => {
     await api.close();
 
     console.log(table(['export', 'rows', 'rows/s', 'MiB', 'peak RSS MiB', 'API requests', 'API p50 ms', 'API p99 ms'], results));
+    console.log(`RSS before the exports (chdb, Postgres client, API loaded): ${(baseline / MiB).toFixed(0)} MiB`);
     console.log(`CSV writer / ClickHouse CSV: ${((csvRate / chRate) * 100).toFixed(0)}% (target ≥ 50%)`);
     return 0;
   } finally {

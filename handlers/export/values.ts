@@ -22,13 +22,39 @@ const formatter = (timeZone: string) => {
 /** Throws RangeError for a zone Intl does not know: the handler turns it into a clear failure. */
 export const checkTimeZone = (timeZone: string) => formatter(timeZone);
 
-/** Wall-clock fields of an instant in a zone, and the zone's offset from UTC then (ms). */
-export const wallClock = (d: Date, timeZone: string) => {
+/** A zone's offset from UTC (ms) at an instant, through Intl (slow: see `offsetAt`). */
+const intlOffset = (d: Date, timeZone: string) => {
   const p = { year: '', month: '', day: '', hour: '', minute: '', second: '' };
   for (const x of formatter(timeZone).formatToParts(d)) if (x.type in p) p[x.type as keyof typeof p] = x.value;
   const local = Date.UTC(+p.year, +p.month - 1, +p.day, +p.hour, +p.minute, +p.second);
-  const offsetMs = local - (d.getTime() - d.getUTCMilliseconds());
-  return { text: `${p.year}-${p.month}-${p.day} ${p.hour}:${p.minute}:${p.second}`, offsetMs };
+  return local - (d.getTime() - d.getUTCMilliseconds());
+};
+
+/**
+ * Offsets change only on a quarter hour (every zone's transitions fall on one), so one Intl call
+ * per zone and quarter hour serves a million GPS points; the cache is cleared when it grows.
+ */
+const QUARTER = 900_000;
+const offsets = new Map<string, number>();
+const offsetAt = (ms: number, timeZone: string) => {
+  const k = `${timeZone}|${Math.floor(ms / QUARTER)}`;
+  let o = offsets.get(k);
+  if (o === undefined) {
+    if (offsets.size > 100_000) offsets.clear();
+    o = intlOffset(new Date(Math.floor(ms / QUARTER) * QUARTER), timeZone);
+    offsets.set(k, o);
+  }
+  return o;
+};
+
+const two = (n: number) => (n < 10 ? `0${n}` : String(n));
+
+/** Wall-clock time of an instant in a zone (`YYYY-MM-DD hh:mm:ss`), and the zone's offset then (ms). */
+export const wallClock = (d: Date, timeZone: string) => {
+  const offsetMs = timeZone === 'UTC' ? 0 : offsetAt(d.getTime(), timeZone);
+  const l = new Date(d.getTime() + offsetMs);
+  const text = `${l.getUTCFullYear()}-${two(l.getUTCMonth() + 1)}-${two(l.getUTCDate())} ${two(l.getUTCHours())}:${two(l.getUTCMinutes())}:${two(l.getUTCSeconds())}`;
+  return { text, offsetMs };
 };
 
 const offsetText = (ms: number) => {

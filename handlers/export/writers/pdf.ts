@@ -97,8 +97,8 @@ export const pdfWriter: Writer = async (out, rows, ctx, progress) => {
   newPage();
   for await (const batch of rows) {
     for (const [n, row] of batch.entries()) {
-      // Laying out a row costs far more than reading it: let other work in every hundred rows.
-      if (n % 100 === 99) await turn();
+      // Laying out a row costs far more than reading it: let other work in every twenty rows.
+      if (n % 20 === 19) await turn();
       if (y > bottom()) newPage();
       cells(
         row.map((v, i) => {
