@@ -15,6 +15,9 @@ export const EXPORT_ENTITIES = [
   'push',
   'webhooks',
   'gps_tracks',
+  'gps_daily_mileage',
+  'gps_stops',
+  'gps_speeding',
 ] as const;
 export const ExportEntity = Type.Union(EXPORT_ENTITIES.map((e) => Type.Literal(e)));
 export type ExportEntity = (typeof EXPORT_ENTITIES)[number];

@@ -104,6 +104,27 @@ describe('GPS tracks from ClickHouse', () => {
     expect(three).toEqual(once.slice(0, 3));
   });
 
+  it('daily mileage and speeding episodes from the analyst views', async () => {
+    const daily = await write('daily.ndjson', ndjsonWriter, {
+      entity: 'gps_daily_mileage',
+      columns: ['device_id', 'day', 'points', 'max_speed'],
+    });
+    expect(
+      daily.text
+        .trimEnd()
+        .split('\n')
+        .map((l) => JSON.parse(l)),
+    ).toEqual([
+      { device_id: 'car-1', day, points: 3, max_speed: 42.5 },
+      { device_id: 'car-2', day, points: 1, max_speed: 60 },
+    ]);
+    const speeding = await write('speeding.csv', csvWriter, { entity: 'gps_speeding', locale: 'en' });
+    expect(speeding.count).toBe(0); // nothing above 90 km/h here
+    expect(parse(speeding.text, { bom: true })).toEqual([
+      ['Device', 'From', 'To', 'Seconds', 'Top speed, km/h', 'Average, km/h', 'Latitude', 'Longitude'],
+    ]);
+  });
+
   it('NDJSON with typed numbers and UTC offsets', async () => {
     const { text } = await write('gps.ndjson', ndjsonWriter, { entity: 'gps_tracks', columns: ['time', 'device_id', 'speed'] });
     expect(
