@@ -129,6 +129,7 @@ export const runExportBench = async (args: string[]): Promise<number> => {
         fmtInt(Math.round(n / s)),
         `${(bytes / MiB).toFixed(1)}`,
         `${(peak / MiB).toFixed(0)}`,
+        `${(jsPeak / MiB).toFixed(0)}`,
         lat.n,
         lat.p50.toFixed(1),
         lat.p99.toFixed(1),
@@ -137,7 +138,7 @@ export const runExportBench = async (args: string[]): Promise<number> => {
     };
 
     // ClickHouse's own CSV of the same query: the ceiling the CSV writer is measured against.
-    const select = `SELECT device_id, ts, lat, lon, speed FROM fleetgate.gps_tracking ORDER BY device_id, ts LIMIT ${gpsRows}`;
+    const select = `SELECT device_id, ts, lat, lon, speed FROM fleetgate.gps_points ORDER BY device_id, ts, event_id LIMIT ${gpsRows}`;
     const t0 = performance.now();
     const { peak: chPeak, jsPeak: chJs } = await peakRss(async () => {
       const rs = await ch.client.query({ query: select, format: 'CSVWithNames' });
@@ -156,6 +157,7 @@ export const runExportBench = async (args: string[]): Promise<number> => {
       fmtInt(Math.round(chRate)),
       `${((await stat(join(t.dir, 'clickhouse.csv'))).size / MiB).toFixed(1)}`,
       `${(chPeak / MiB).toFixed(0)}`,
+      `${(chJs / MiB).toFixed(0)}`,
       '-',
       '-',
       '-',
