@@ -52,7 +52,7 @@ export interface Reply {
   /** Sent as is, with `type` as content type (default text/plain). */
   raw?: string | Buffer;
   /** Written chunk by chunk as the client reads it (JSON unless `type` says otherwise). */
-  stream?: AsyncIterable<string>;
+  stream?: AsyncIterable<string | Uint8Array>;
   type?: string;
   headers?: Readonly<Record<string, string>>;
 }

@@ -43,6 +43,11 @@ const benches: Record<string, Bench> = {
       'payments created (Prefer: wait) and completed by YooKassa webhooks against its fake, through the gateway process: p50/p99 request→link and webhook→GET succeeded, lost/doubled. Options: --count=N (5000), --rate=N (100)',
     run: async (args) => (await import('./payments.js')).runPaymentsBench(args),
   },
+  export: {
+    description:
+      "exports: 1,000,000 GPS rows (chdb) to CSV, NDJSON and XLSX and 100,000 applications to PDF: rows/s, peak RSS, ClickHouse's own CSVWithNames of the same query, GET /api/v1/exports p99 during each export. Options: --gps-rows=N, --pdf-rows=N",
+    run: async (args) => (await import('./export.js')).runExportBench(args),
+  },
 };
 
 const usage = () => {

@@ -105,6 +105,7 @@ const start = async (config: Config, env: Record<string, string | undefined>, lo
         log: stores.log,
         sql: stores.postgres.sql,
         integrations: await integrationsOf(stores.postgres.sql),
+        ...(stores.clickhouse ? { clickhouse: stores.clickhouse.client } : {}),
       }),
     mountApi: async (app, stores) => {
       const ch = stores.clickhouse;

@@ -76,6 +76,8 @@ export interface Config {
   nats: JetStreamConfig | undefined;
   /** EVENTS_MAX_BYTES: the EVENTS stream's bound (JetStream enforces it; the embedded log only alerts). */
   eventsMaxBytes: number;
+  /** Exports (issue 18): where files go, how many rows, how long they are kept, jobs at once. */
+  exports: { dir: string; maxRows: number; ttlSeconds: number; maxConcurrent: number; maxPerKey: number };
   handlers: { concurrency: number; maxAttempts: number; ackWaitMs: number; backoffBaseMs: number; backoffMaxMs: number };
   projections: { batchSize: number; batchDelayMs: number };
   gps: {
@@ -287,6 +289,14 @@ export const loadConfig = (raw: Record<string, string | undefined>): Config => {
           gpsDuplicateWindowMs: env.NATS_GPS_DUPLICATE_WINDOW_SECONDS * 1000,
         }
       : undefined,
+    exports: {
+      dir: env.EXPORT_PATH ? resolve(env.EXPORT_PATH) : resolve(dataDir, 'exports'),
+      maxRows: env.EXPORT_MAX_ROWS,
+      ttlSeconds: env.EXPORT_TTL,
+      // Two files written at once, one per key: a month's export by one accountant cannot starve the others.
+      maxConcurrent: 2,
+      maxPerKey: 1,
+    },
     handlers: {
       concurrency: env.HANDLER_CONCURRENCY,
       maxAttempts: env.HANDLER_MAX_ATTEMPTS,

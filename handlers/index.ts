@@ -1,3 +1,4 @@
+import type { ClickHouseClient } from '@clickhouse/client';
 import type { Config } from '../core/config.js';
 import type { EventLog } from '../core/eventlog/port.js';
 import type { Integrations } from '../core/integrations/index.js';
@@ -5,6 +6,7 @@ import type { Logger } from '../core/logger.js';
 import type { AnyHandler } from '../core/runners/handlerRunner.js';
 import type { Sql } from '../core/stores/postgres.js';
 import { buildEmailHandler } from './email/index.js';
+import { buildExportHandler } from './export/index.js';
 import { buildPaymentHandlers } from './payment/index.js';
 import { buildPushHandler } from './push/index.js';
 import { buildSmsHandlers } from './sms/index.js';
@@ -18,6 +20,8 @@ export interface HandlerDeps {
   sql: Sql;
   /** Run-time integration settings; without them the channels use the environment only. */
   integrations?: Integrations;
+  /** GPS history for exports; absent where the process opened no ClickHouse. */
+  clickhouse?: ClickHouseClient;
 }
 
 /** Every handler the `handlers` role runs, built from config (providers, test mode). */
@@ -27,4 +31,5 @@ export const buildHandlers = (deps: HandlerDeps): readonly AnyHandler[] => [
   buildPushHandler(deps),
   buildTelegramHandler(deps),
   ...buildPaymentHandlers(deps),
+  buildExportHandler(deps),
 ];

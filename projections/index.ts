@@ -4,6 +4,7 @@ import type { Projection } from '../core/runners/projectionRunner.js';
 import { deviceCommandsProjection } from './deviceCommands.js';
 import { deviceTokensProjection } from './deviceTokens.js';
 import { emailLogProjection } from './emailLog.js';
+import { exportJobsProjection } from './exportJobs.js';
 import { gpsTrackingProjection } from './gpsTracking.js';
 import { integrationSettingsProjection } from './integrationSettings.js';
 import { notificationQueueProjection } from './notificationQueue.js';
@@ -39,5 +40,6 @@ export const projections = (stores: ProjectionStores, config: Pick<Config, 'gps'
   recordsProjection,
   integrationSettingsProjection,
   paymentTransactionsProjection,
+  exportJobsProjection,
   ...(stores.clickhouse ? [gpsTrackingProjection({ clickhouse: stores.clickhouse, config })] : []),
 ];

@@ -88,7 +88,11 @@ export class Exchange {
    * the status went out cannot change it: the connection is closed, so the client sees a cut-off
    * body rather than a complete-looking one. Resolves false when nothing could be written.
    */
-  async stream(status: number, headers: Readonly<Record<string, string>>, chunks: AsyncIterable<string>): Promise<boolean> {
+  async stream(
+    status: number,
+    headers: Readonly<Record<string, string>>,
+    chunks: AsyncIterable<string | Uint8Array>,
+  ): Promise<boolean> {
     if (this.aborted || this.done) return false;
     this.done = true;
     this.res.cork(() => {

@@ -3,7 +3,7 @@ import { CreateExportRequest } from '../../schemas/http/export.js';
 import type { ApiDeps } from '../deps.js';
 import { HttpProblem } from '../problemDetails.js';
 import type { RouteSpec } from '../route.js';
-import { requestExport } from '../routes/exports.js';
+import { exportDownloadUrl as downloadUrl, requestExport } from '../routes/exports.js';
 import { isUuid } from '../routes/rules.js';
 import { validate } from '../validation.js';
 import {
@@ -22,14 +22,13 @@ import {
 /** ExportService.php's format names; its "Excel" was CSV under another name, v1 writes real xlsx. */
 const FORMATS: Readonly<Record<string, string>> = { excel: 'xlsx', xls: 'xlsx' };
 
-const downloadUrl = (id: string) => `/api/v1/exports/${id}/download`;
-
 interface JobRow {
   id: string;
   status: string;
   rows_total: number | null;
   file_path: string | null;
   error_message: string | null;
+  requested_by: string | null;
 }
 
 /**
@@ -52,13 +51,18 @@ export const exportPhp = (deps: ApiDeps): RouteSpec[] => {
     return ok({ id, status, download_url: downloadUrl(id) });
   };
 
-  const status = async ({ body, query }: LegacyRequest) => {
+  const status = async ({ ctx, body, query }: LegacyRequest) => {
     const ref = text(query.id ?? body.id);
     if (typeof ref !== 'string') throw missing('id', 'give the id create answered');
     const [row] = isUuid(ref)
-      ? await deps.sql<JobRow[]>`SELECT id, status, rows_total, file_path, error_message FROM export_jobs WHERE id = ${ref}`
+      ? await deps.sql<
+          JobRow[]
+        >`SELECT id, status, rows_total, file_path, error_message, requested_by FROM export_jobs WHERE id = ${ref}`
       : [];
     if (!row) throw new HttpProblem('GW_ERR_NOT_FOUND', `no export ${ref}`);
+    if (!ctx.principal?.scopes.includes('admin') && row.requested_by !== ctx.principal?.prefix) {
+      throw new HttpProblem('GW_ERR_FORBIDDEN', `export ${ref} was requested by another API key`);
+    }
     return ok({
       id: row.id,
       status: row.status,

@@ -122,6 +122,8 @@ describe('v1 commands', () => {
       '/api/v1/email/{id}',
       '/api/v1/erp/sync',
       '/api/v1/exports',
+      '/api/v1/exports/{id}',
+      '/api/v1/exports/{id}/download',
       '/api/v1/payments',
       '/api/v1/payments/{id}',
       '/api/v1/payments/{id}/cancel',

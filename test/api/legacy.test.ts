@@ -318,7 +318,18 @@ describe('the other PHP endpoints append what their v1 command appends', () => {
     );
     expect(created.body.download_url).toBe(`/api/v1/exports/${created.event.id}/download`);
     await expectRefused(() => send('POST', `${path}?type=planets`), 400, ['type']);
-    await expectRefused(() => send('GET', `${path}?action=status&id=${created.event.id}`), 404);
+    // The job is a projection of its events: queued until the export handler (not run here) writes it.
+    await api.caughtUp();
+    const status = await send('GET', `${path}?action=status&id=${created.event.id}`);
+    expect(await status.json()).toEqual({
+      success: true,
+      id: created.event.id,
+      status: 'queued',
+      rows: null,
+      filename: null,
+      download_url: null,
+    });
+    await expectRefused(() => send('GET', `${path}?action=status&id=00000000-0000-4000-8000-000000000000`), 404);
   });
 
   it('/api/telegram-webhook.php verifies and records like POST /webhooks/telegram', async () => {
