@@ -26,7 +26,7 @@ export interface AppendWakeups {
 /**
  * An idle fetch or follow polls (for appends by other processes and delayed redeliveries) at
  * `pollMs`, doubling per poll that found nothing, up to this: a dozen idle handler consumers and
- * projections each polling every 200 ms on Postgres kept ~270 transactions/s and an eighth of a
+ * projections each polling every 200 ms on Postgres kept ~265 transactions/s and a tenth of a
  * core busy with nothing to do (handlers/payment/README.md, "Performance"). Local appends still wake at once.
  */
 export const idlePollCapMs = (pollMs: number) => Math.max(pollMs, Math.min(5 * pollMs, 1_000));
