@@ -40,7 +40,7 @@ const benches: Record<string, Bench> = {
   },
   payments: {
     description:
-      'payments created (Prefer: wait) and completed by YooKassa webhooks against its fake, through the gateway process: p50/p99 request→link and webhook→GET succeeded, lost/doubled. Options: --count=N (5000), --rate=N (100)',
+      'payments created (Prefer: wait) and completed by YooKassa webhooks against its fake, through the gateway process: p50/p99 request→link and webhook→GET succeeded, lost/doubled. Options: --count=N (5000), --rate=N (100), --cpu-prof=DIR (gateway profile)',
     run: async (args) => (await import('./payments.js')).runPaymentsBench(args),
   },
   export: {

@@ -10,13 +10,18 @@
  *   p50/p99 webhook → state visible.
  * - Then: payments at the provider, rows in the ledger and succeeded ones must all equal the count
  *   (lost or doubled are reported).
+ * - Cost, steadier than latency on a shared machine: the gateway's CPU time and the Postgres
+ *   transactions of the scratch database (pg_stat_database), while idle (4 s before phase 1) and
+ *   per payment in each phase.
  */
 import { join } from 'node:path';
 import postgres from 'postgres';
 import { startFakeYooKassa } from '../test/fakes/yookassa.js';
 import { ADMIN_KEY, startGateway, stop } from './api.js';
-import { createScratchDatabase, fmtInt, fmtMs, table, tempDir } from './support.js';
+import { cpuProfileArgs, createScratchDatabase, fmtInt, fmtMs, processCpuSeconds, table, tempDir } from './support.js';
 
+const IDLE_SETTLE_MS = 3_000;
+const IDLE_WINDOW_MS = 4_000;
 const YK = { shopId: 'bench-shop', secretKey: 'bench-secret-key' };
 const arg = (args: string[], name: string, def: number) =>
   Number(args.find((a) => a.startsWith(`--${name}=`))?.split('=')[1] ?? def);
@@ -42,6 +47,8 @@ const paced = async (n: number, rate: number, fn: (i: number) => Promise<void>) 
 export const runPaymentsBench = async (args: string[]): Promise<number> => {
   const count = arg(args, 'count', 5_000);
   const rate = arg(args, 'rate', 100);
+  /** Writes the gateway's CPU profile (node --cpu-prof) into this directory when it exits. */
+  const cpuProfDir = args.find((a) => a.startsWith('--cpu-prof='))?.split('=')[1];
   const yk = await startFakeYooKassa(YK);
   const db = await createScratchDatabase('fg_bench_payments');
   const dir = await tempDir('fg-bench-payments-');
@@ -60,6 +67,7 @@ export const runPaymentsBench = async (args: string[]): Promise<number> => {
       HANDLER_CONCURRENCY: process.env.HANDLER_CONCURRENCY ?? '64',
     },
     'api,projections,handlers',
+    cpuProfileArgs(cpuProfDir, 'gateway-payments'),
   );
   const headers = { authorization: `Bearer ${ADMIN_KEY}`, 'content-type': 'application/json' };
   const ids: (string | undefined)[] = new Array(count);
@@ -68,7 +76,31 @@ export const runPaymentsBench = async (args: string[]): Promise<number> => {
   const visibleMs: number[] = [];
   let createErrors = 0;
   let webhookErrors = 0;
+  const stats = postgres(db.url, { max: 1, onnotice: () => {} });
+  /** Gateway CPU-seconds and committed + rolled back transactions of the bench database so far. */
+  const cost = async () => {
+    // The statistics collector publishes at most every PGSTAT_MIN_INTERVAL; ask for fresh numbers.
+    await stats`SELECT pg_stat_clear_snapshot()`;
+    const [row] = await stats<{ xacts: string }[]>`
+      SELECT xact_commit + xact_rollback AS xacts FROM pg_stat_database WHERE datname = current_database()`;
+    return { cpu: processCpuSeconds(g.child.pid as number), xacts: Number(row?.xacts ?? 0) };
+  };
+  const costRows: (string | number)[][] = [];
+  const costOf = (
+    phase: string,
+    from: { cpu: number; xacts: number },
+    to: { cpu: number; xacts: number },
+    per: number,
+    unit: string,
+  ) => costRows.push([phase, (((to.cpu - from.cpu) * 1000) / per).toFixed(1), ((to.xacts - from.xacts) / per).toFixed(1), unit]);
   try {
+    // Start-up's own queries settle and idle polls reach their back-off first; backends report
+    // their counts to pg_stat_database up to a second late, so the window is several seconds.
+    await new Promise((r) => setTimeout(r, IDLE_SETTLE_MS));
+    const idle0 = await cost();
+    await new Promise((r) => setTimeout(r, IDLE_WINDOW_MS));
+    const idle1 = await cost();
+    costOf('idle', idle0, idle1, IDLE_WINDOW_MS / 1000, 'per second');
     const createSeconds = await paced(count, rate, async (i) => {
       const t0 = performance.now();
       try {
@@ -96,6 +128,8 @@ export const runPaymentsBench = async (args: string[]): Promise<number> => {
       }
     });
 
+    const created = await cost();
+    costOf('request → link', idle1, created, count, 'per payment');
     const webhookSeconds = await paced(count, rate, async (i) => {
       const id = ids[i];
       const providerId = providerIds[i];
@@ -124,6 +158,7 @@ export const runPaymentsBench = async (args: string[]): Promise<number> => {
       webhookErrors++;
     });
 
+    costOf('webhook → succeeded', created, await cost(), count, 'per payment');
     const sql = postgres(db.url, { max: 1, onnotice: () => {} });
     const [ledger] = await sql<{ rows: string; succeeded: string; distinct_provider: string }[]>`
       SELECT count(*) AS rows, count(*) FILTER (WHERE status = 'succeeded') AS succeeded,
@@ -158,6 +193,7 @@ export const runPaymentsBench = async (args: string[]): Promise<number> => {
         ],
       ),
     );
+    console.log(`\n${table(['cost', 'gateway CPU ms', 'Postgres xacts', ''], costRows)}`);
     const lost = count - Number(ledger?.succeeded ?? 0);
     const doubled = atProvider - Number(ledger?.distinct_provider ?? 0) + (Number(ledger?.rows ?? 0) - count);
     console.log(
@@ -165,6 +201,7 @@ export const runPaymentsBench = async (args: string[]): Promise<number> => {
     );
     return lost === 0 && doubled === 0 && createErrors === 0 && webhookErrors === 0 ? 0 : 1;
   } finally {
+    await stats.end();
     await stop(g.child);
     await yk.close();
     await db.drop();

@@ -2,6 +2,8 @@
  * Small helpers shared by the benchmarks. The throw-away nats-server and temp directories are the
  * tests' own (test/support), compiled into dist/ with the benchmarks.
  */
+import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
@@ -182,3 +184,18 @@ export const fmtDurable = (s: { durableP50Ms: number; durableP99Ms: number }) =>
 /** `node --cpu-prof` arguments writing `DIR/NAME.cpuprofile` (the ingest thread adds its own, `NAME-ingest`), or none. */
 export const cpuProfileArgs = (dir: string | undefined, name: string): string[] =>
   dir ? ['--cpu-prof', `--cpu-prof-dir=${dir}`, `--cpu-prof-name=${name}.cpuprofile`] : [];
+
+const CLK_TCK = (() => {
+  try {
+    return Number(execFileSync('getconf', ['CLK_TCK']).toString().trim()) || 100;
+  } catch {
+    return 100;
+  }
+})();
+
+/** CPU-seconds (user + system) process `pid` has used so far, from /proc/<pid>/stat. */
+export const processCpuSeconds = (pid: number) => {
+  const s = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const f = s.slice(s.lastIndexOf(')') + 2).split(' ');
+  return (Number(f[11]) + Number(f[12])) / CLK_TCK;
+};

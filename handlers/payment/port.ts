@@ -120,11 +120,20 @@ export const decimalToMinor = (value: string, digits: number): number => {
   return Number((m[1] as string) + fraction.slice(0, digits));
 };
 
+/** Per currency code: building an Intl.NumberFormat per amount was 1.6% of the gateway's CPU in the payments bench. */
+const digitsByCurrency = new Map<string, number>();
+
 /** Digits after the decimal point in `currency` (RUB 2, JPY 0). */
 export const currencyDigits = (currency: string): number => {
-  try {
-    return new Intl.NumberFormat('en', { style: 'currency', currency }).resolvedOptions().maximumFractionDigits ?? 2;
-  } catch {
-    return 2;
+  let digits = digitsByCurrency.get(currency);
+  if (digits === undefined) {
+    try {
+      digits = new Intl.NumberFormat('en', { style: 'currency', currency }).resolvedOptions().maximumFractionDigits ?? 2;
+    } catch {
+      digits = 2;
+    }
+    // Bounded: codes come from providers' answers; an unknown one costs a construction each time past the cap.
+    if (digitsByCurrency.size < 1_000) digitsByCurrency.set(currency, digits);
   }
+  return digits;
 };

@@ -7,7 +7,7 @@ import type { EmbeddedAppender } from './appender.js';
 import { fetchDeliveries } from './fetchDeliveries.js';
 import { unavailable } from './rows.js';
 import { pendingOfConsumer } from './settle.js';
-import type { AppendWakeups } from './wakeups.js';
+import { type AppendWakeups, idlePollCapMs } from './wakeups.js';
 
 export interface EmbeddedConsumerOptions {
   appendOn: EmbeddedAppender['appendOn'];
@@ -34,23 +34,38 @@ export const embeddedConsumer = async (sql: Sql, config: ConsumerConfig, opts: E
   const pending = pendingOfConsumer({ sql, stream, name, deadLetter, appendOn: opts.appendOn, wakeups: opts.wakeups });
   const tryFetch = fetchDeliveries({ sql, stream, name, filterRe, scanWindow: opts.scanWindow, pending });
 
+  /** Polls in a row that found nothing and were not cut short by a local append (see idlePollCapMs). */
+  let idlePolls = 0;
   return {
     config: Object.freeze({ ...config }),
     async fetch({ max, expiresMs }) {
       const deadline = Date.now() + expiresMs;
       for (;;) {
         if (opts.isClosed()) return [];
+        // Armed before the query: an append committing while it runs wakes the wait below at once.
+        const armed = opts.wakeups.arm(stream, undefined, config.filterSubject);
         let got: { deliveries: Delivery[]; more: boolean };
         try {
           got = await tryFetch(max);
         } catch (e) {
+          armed.cancel();
           if (e instanceof GatewayError) throw e;
           throw unavailable('fetch', e);
         }
-        if (got.deliveries.length > 0) return got.deliveries;
         const left = deadline - Date.now();
-        if (left <= 0) return [];
-        if (!got.more) await opts.wakeups.wait(stream, Math.min(opts.pollMs, left), undefined, config.filterSubject);
+        if (got.deliveries.length > 0 || left <= 0 || got.more) {
+          armed.cancel();
+          if (got.deliveries.length > 0) {
+            idlePolls = 0;
+            return got.deliveries;
+          }
+          if (left <= 0) return [];
+          continue;
+        }
+        const pollMs = Math.min(idlePollCapMs(opts.pollMs), opts.pollMs * 2 ** idlePolls);
+        const woken = await armed.wait(Math.min(pollMs, left));
+        if (woken) idlePolls = 0;
+        else if (pollMs <= left) idlePolls = Math.min(idlePolls + 1, 8);
       }
     },
     async info(): Promise<ConsumerInfo> {

@@ -2,7 +2,7 @@ import type { Sql } from '../../stores/postgres.js';
 import type { LogMessage, ReadOptions, StreamName } from '../port.js';
 import { filterToRegex, validateFilter } from '../subjects.js';
 import { type LogRow, toMessage } from './rows.js';
-import type { AppendWakeups } from './wakeups.js';
+import { type AppendWakeups, idlePollCapMs } from './wakeups.js';
 
 /** follow() pages: at most this many messages, aiming at about FOLLOW_PAGE_EVENTS events. */
 const FOLLOW_MAX_PAGE = 1_000;
@@ -45,13 +45,27 @@ export const embeddedReader = (sql: Sql, { wakeups, pollMs, isClosed }: Embedded
       p.catch(() => {}); // handled when awaited; never an unhandled rejection meanwhile
       return p;
     };
+    /** Polls in a row that found nothing and were not cut short by a local append (see idlePollCapMs). */
+    let idlePolls = 0;
     try {
       while (!opts.signal.aborted && !isClosed()) {
+        // Armed before the page query: an append committing while it runs (or while the caller
+        // works through the page) wakes the wait below at once. A read-ahead page was asked for
+        // before this listener existed, so no wait follows one (read again first).
+        const readBeforeArming = ahead !== undefined;
+        const armed = wakeups.arm(stream, opts.signal, opts.filterSubject);
         const asked = limit;
         // Read before the page: an append committing between the page query and a later
         // lastSeq() would otherwise be skipped as "unmatched" without ever being read.
-        const committed = opts.filterSubject && !ahead ? await lastSeq(stream) : 0;
-        const batch = await (ahead ?? read(stream, limit, { ...opts, fromSeq: next }));
+        let committed = 0;
+        let batch: LogMessage[];
+        try {
+          committed = opts.filterSubject && !ahead ? await lastSeq(stream) : 0;
+          batch = await (ahead ?? read(stream, limit, { ...opts, fromSeq: next }));
+        } catch (e) {
+          armed.cancel();
+          throw e;
+        }
         ahead = undefined;
         const full = batch.length === asked;
         if (batch.length > 0) {
@@ -61,15 +75,25 @@ export const embeddedReader = (sql: Sql, { wakeups, pollMs, isClosed }: Embedded
           limit = Math.max(1, Math.min(FOLLOW_MAX_PAGE, asked * 4, Math.floor((FOLLOW_PAGE_EVENTS * batch.length) / events)));
           if (full) ahead = readAhead((batch[batch.length - 1] as LogMessage).seq + 1);
         }
-        for (const m of batch) {
-          if (opts.signal.aborted) return;
-          next = m.seq + 1;
-          yield m;
+        let paged = false;
+        try {
+          for (const m of batch) {
+            if (opts.signal.aborted) return;
+            next = m.seq + 1;
+            yield m;
+          }
+          paged = true;
+        } finally {
+          // Also when the caller stopped following mid-page: no wait follows, so no listener may stay.
+          if (!paged || full || readBeforeArming) armed.cancel();
         }
+        if (batch.length > 0) idlePolls = 0;
         if (!full) {
           // Unmatched sequences in between are skipped for good: everything up to lastSeq is committed.
           if (opts.filterSubject) next = Math.max(next, committed + 1);
-          await wakeups.wait(stream, pollMs, opts.signal, opts.filterSubject);
+          if (readBeforeArming) continue;
+          const woken = await armed.wait(Math.min(idlePollCapMs(pollMs), pollMs * 2 ** idlePolls));
+          idlePolls = woken ? 0 : Math.min(idlePolls + 1, 8);
         }
       }
     } finally {

@@ -2,6 +2,14 @@ import { EventEmitter } from 'node:events';
 import type { StreamName } from '../port.js';
 import { subjectMatches } from '../subjects.js';
 
+/** A listener set up before a query, so an append committed while the query runs is not missed. */
+export interface ArmedWakeup {
+  /** Resolves true on a matching local append since arming (at once if one came already), false after `ms` or on abort. */
+  wait(ms: number): Promise<boolean>;
+  /** Stops listening; call when the query found work and no wait follows. */
+  cancel(): void;
+}
+
 /** Wakes waiting fetches and follows of this process when something changes on a stream. */
 export interface AppendWakeups {
   /** An append to `subject`; without a subject (a nak or close) every waiter of `stream` wakes. */
@@ -11,7 +19,17 @@ export interface AppendWakeups {
    * `ms`, or on abort – whichever comes first.
    */
   wait(stream: StreamName, ms: number, signal?: AbortSignal, filter?: string): Promise<void>;
+  /** Listens from now on for what `wait` waits for; arm before the query whose emptiness the wait follows. */
+  arm(stream: StreamName, signal?: AbortSignal, filter?: string): ArmedWakeup;
 }
+
+/**
+ * An idle fetch or follow polls (for appends by other processes and delayed redeliveries) at
+ * `pollMs`, doubling per poll that found nothing, up to this: a dozen idle handler consumers and
+ * projections each polling every 200 ms on Postgres kept ~265 transactions/s and a tenth of a
+ * core busy with nothing to do (handlers/payment/README.md, "Performance"). Local appends still wake at once.
+ */
+export const idlePollCapMs = (pollMs: number) => Math.max(pollMs, Math.min(5 * pollMs, 1_000));
 
 /**
  * Waking only the consumers an append concerns matters on one PGlite backend: a dozen projections
@@ -20,22 +38,48 @@ export interface AppendWakeups {
  */
 export const appendWakeups = (): AppendWakeups => {
   const appended = new EventEmitter().setMaxListeners(0);
+  const arm: AppendWakeups['arm'] = (stream, signal, filter) => {
+    let fired = signal?.aborted ?? false;
+    let woken = false;
+    let release: ((woken: boolean) => void) | undefined;
+    const cancel = () => {
+      appended.off(stream, onAppend);
+      signal?.removeEventListener('abort', onAbort);
+    };
+    const fire = (byAppend: boolean) => {
+      if (fired) return;
+      fired = true;
+      woken = byAppend;
+      cancel();
+      release?.(byAppend);
+    };
+    const onAppend = (subject?: string) => {
+      if (!filter || subject === undefined || subjectMatches(filter, subject)) fire(true);
+    };
+    const onAbort = () => fire(false);
+    if (!fired) {
+      appended.on(stream, onAppend);
+      signal?.addEventListener('abort', onAbort, { once: true });
+    }
+    return {
+      cancel,
+      wait: (ms) => {
+        if (fired) return Promise.resolve(woken);
+        return new Promise<boolean>((resolve) => {
+          const timer = setTimeout(() => fire(false), Math.max(0, ms));
+          release = (byAppend) => {
+            clearTimeout(timer);
+            resolve(byAppend);
+          };
+        });
+      },
+    };
+  };
   return {
     emit: (stream, subject) => appended.emit(stream, subject),
-    wait: (stream, ms, signal, filter) =>
-      new Promise<void>((resolve) => {
-        const done = () => {
-          clearTimeout(timer);
-          appended.off(stream, onAppend);
-          signal?.removeEventListener('abort', done);
-          resolve();
-        };
-        const onAppend = (subject?: string) => {
-          if (!filter || subject === undefined || subjectMatches(filter, subject)) done();
-        };
-        const timer = setTimeout(done, Math.max(0, ms));
-        appended.on(stream, onAppend);
-        signal?.addEventListener('abort', done, { once: true });
-      }),
+    wait: async (stream, ms, signal, filter) => {
+      await arm(stream, signal, filter).wait(ms);
+    },
+    arm,
   };
 };
