@@ -12,6 +12,7 @@ import { pushNotificationLogProjection } from './pushNotificationLog.js';
 import { recordsProjection } from './records.js';
 import { smsLogProjection } from './smsLog.js';
 import { smsOptOutsProjection } from './smsOptOuts.js';
+import { telegramUsersProjection } from './telegramUsers.js';
 import { vehiclePositionsProjection } from './vehiclePositions.js';
 import { webhookEventsProjection } from './webhookEvents.js';
 
@@ -39,5 +40,6 @@ export const projections = (stores: ProjectionStores, config: Pick<Config, 'gps'
   recordsProjection,
   integrationSettingsProjection,
   paymentTransactionsProjection,
+  telegramUsersProjection,
   ...(stores.clickhouse ? [gpsTrackingProjection({ clickhouse: stores.clickhouse, config })] : []),
 ];
