@@ -5,10 +5,10 @@ import { newEvent } from '../../../core/eventlog/newEvent.js';
 import type { EventLog } from '../../../core/eventlog/port.js';
 import type { Logger } from '../../../core/logger.js';
 import type { Sql } from '../../../core/stores/postgres.js';
+import { ALLOWED_TELEGRAM_UPDATES } from '../../../core/telegram/updates.js';
 import { WEBHOOK_RECEIVED, type WebhookReceivedData, webhookSubject } from '../../../schemas/events/webhook.js';
 
-/** The updates the bot acts on: `setWebhook` and `getUpdates` ask for these only. */
-export const ALLOWED_UPDATES = ['message', 'callback_query', 'my_chat_member'] as const;
+export const ALLOWED_UPDATES = ALLOWED_TELEGRAM_UPDATES;
 
 export interface PollerOptions {
   sql: Sql;
