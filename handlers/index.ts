@@ -8,7 +8,7 @@ import { buildEmailHandler } from './email/index.js';
 import { buildPaymentHandlers } from './payment/index.js';
 import { buildPushHandler } from './push/index.js';
 import { buildSmsHandlers } from './sms/index.js';
-import { buildTelegramBotHandler } from './telegram/bot/index.js';
+import { buildTelegramBotHandlers } from './telegram/bot/index.js';
 import { buildTelegramHandler } from './telegram/index.js';
 
 /** What a channel's handlers may use: providers come from config, guards and opt-outs read Postgres. */
@@ -27,6 +27,6 @@ export const buildHandlers = (deps: HandlerDeps): readonly AnyHandler[] => [
   buildEmailHandler(deps),
   buildPushHandler(deps),
   buildTelegramHandler(deps),
-  buildTelegramBotHandler(deps) as AnyHandler,
+  ...Object.values(buildTelegramBotHandlers(deps)),
   ...buildPaymentHandlers(deps),
 ];

@@ -60,6 +60,7 @@ const stepOf = (e: ChannelEvent): Step => {
     case 'telegram.chat_blocked':
     case 'telegram.linked':
     case 'telegram.unlinked':
+    case 'telegram.alert_subscription_changed':
       return undefined;
     default:
       return unhandledEvent(e);

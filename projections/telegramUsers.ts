@@ -68,6 +68,13 @@ export const telegramUsersProjection: FoldProjection<TelegramEvent> = {
             UPDATE telegram_users SET blocked_at = ${e.time}, updated_at = ${e.time}, last_seq = ${e.seq}
             WHERE chat_id = ${e.data.chatId}`;
           break;
+        case 'telegram.alert_subscription_changed':
+          await tx`
+            UPDATE telegram_users SET
+              preferences = jsonb_set('{"alerts": {}}'::jsonb || preferences, ARRAY['alerts', ${e.data.kind}], to_jsonb(${e.data.subscribed}::boolean)),
+              updated_at = ${e.time}, last_seq = ${e.seq}
+            WHERE chat_id = ${e.data.chatId}`;
+          break;
         // Messages and their outcomes are notification_queue's.
         case 'telegram.requested':
         case 'telegram.sent':

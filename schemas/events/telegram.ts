@@ -111,6 +111,18 @@ export const TelegramUnlinked = Type.Object(
 );
 export type TelegramUnlinked = Static<typeof TelegramUnlinked>;
 
+/** The alerts a linked chat can subscribe to with `/alerts`. */
+export const TELEGRAM_ALERT_KINDS = ['payment_failed', 'payment_refunded', 'notification_failed'] as const;
+export const TelegramAlertKind = Type.Union(TELEGRAM_ALERT_KINDS.map((k) => Type.Literal(k)));
+export type TelegramAlertKind = Static<typeof TelegramAlertKind>;
+
+/** `telegram.alert_subscription_changed`: the chat turned one kind of alert on or off (`/alerts`). */
+export const TelegramAlertSubscriptionChanged = Type.Object(
+  { chatId: TelegramChatId, kind: TelegramAlertKind, subscribed: Type.Boolean() },
+  { additionalProperties: false },
+);
+export type TelegramAlertSubscriptionChanged = Static<typeof TelegramAlertSubscriptionChanged>;
+
 /** Where the bot appends link facts (folded by the `telegram_users` projection with the rest of `evt.telegram.>`). */
 export const TELEGRAM_LINKS_SUBJECT = 'evt.telegram.links';
 
@@ -126,6 +138,7 @@ export const telegramEvents = eventDomain({
   chatBlocked: defineEvent('telegram.chat_blocked', TelegramChatBlocked),
   linked: defineEvent('telegram.linked', TelegramLinked),
   unlinked: defineEvent('telegram.unlinked', TelegramUnlinked),
+  alertSubscriptionChanged: defineEvent('telegram.alert_subscription_changed', TelegramAlertSubscriptionChanged),
   /** The handler runner's record of one failed attempt that will be retried. */
   attemptFailed: defineEvent('telegram.attempt_failed', AttemptFailed),
 });

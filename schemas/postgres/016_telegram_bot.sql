@@ -42,3 +42,10 @@ CREATE TABLE IF NOT EXISTS telegram_poll_lease (
   expires_at  timestamptz NOT NULL,
   next_offset bigint      NOT NULL DEFAULT 0
 );
+-- Which alert went to which chat (the alerts handler's own): an alert redelivered is not sent again.
+CREATE TABLE IF NOT EXISTS telegram_alerts_sent (
+  alert_id text        NOT NULL,
+  chat_id  bigint      NOT NULL,
+  sent_at  timestamptz NOT NULL DEFAULT now(),
+  PRIMARY KEY (alert_id, chat_id)
+);

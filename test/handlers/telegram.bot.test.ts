@@ -6,7 +6,7 @@ import { createLogger, silentLogger } from '../../core/logger.js';
 import type { HandlerRunner } from '../../core/runners/handlerRunner.js';
 import type { PostgresStore } from '../../core/stores/postgres.js';
 import { linkCodeDigest } from '../../core/telegram/linkCodes.js';
-import { buildTelegramBotHandler } from '../../handlers/telegram/bot/index.js';
+import { buildTelegramBotHandlers } from '../../handlers/telegram/bot/index.js';
 import { polledUpdateEvent } from '../../handlers/telegram/bot/polling.js';
 import { TELEGRAM_CHAT_BLOCKED, TELEGRAM_RESULTS_SUBJECT } from '../../schemas/events/telegram.js';
 import { type FakeTelegram, startFakeTelegram } from '../fakes/telegram.js';
@@ -23,6 +23,7 @@ let api: ApiHarness;
 let key: string;
 let tg: FakeTelegram;
 let runner: HandlerRunner;
+let alertRunner: HandlerRunner;
 
 beforeAll(async () => {
   tg = await startFakeTelegram({ token: BOT_TOKEN });
@@ -36,20 +37,19 @@ beforeAll(async () => {
     NOTIFICATIONS_TIME_ZONE: 'Europe/Moscow',
   });
   key = await api.key(['telegram']);
-  runner = await startHandler(
-    api.log,
-    buildTelegramBotHandler({
-      config: api.config,
-      logger: process.env.DBG ? createLogger('debug') : silentLogger(),
-      log: api.log,
-      sql: store.sql,
-    }),
-    process.env.DBG ? { logger: createLogger('debug') } : {},
-  );
+  const handlers = buildTelegramBotHandlers({
+    config: api.config,
+    logger: process.env.DBG ? createLogger('debug') : silentLogger(),
+    log: api.log,
+    sql: store.sql,
+  });
+  runner = await startHandler(api.log, handlers.bot, process.env.DBG ? { logger: createLogger('debug') } : {});
+  alertRunner = await startHandler(api.log, handlers.alerts);
   await seedFleet(store.sql);
 }, 60_000);
 afterAll(async () => {
   await runner?.stop();
+  await alertRunner?.stop();
   await api?.close();
   await store?.close();
   await tg?.close();
@@ -307,5 +307,72 @@ describe('updates', () => {
       async () => (await store.sql`SELECT 1 FROM webhook_events WHERE provider = 'telegram' AND signature_valid = false`)[0],
     );
     expect(refused).toBeTruthy();
+  });
+});
+
+describe('alerts', () => {
+  const paymentFailed = (paymentId: string) =>
+    newEvent({
+      type: 'payment.failed',
+      subject: `evt.payment.tx.${paymentId}`,
+      source: 'test',
+      data: { paymentId, reason: 'card declined', permanent: true },
+    });
+
+  it('reach a subscribed chat once, not an unsubscribed one; a company chat cannot subscribe', async () => {
+    const sub = await linkedChat({ userId: 'u-al1', role: 'dispatcher' });
+    const unsub = await linkedChat({ userId: 'u-al2', role: 'admin' });
+    const company = await linkedChat({ userId: 'u-al3', role: 'company', companyId: 'c1' });
+    expect(await say(company, '/alerts')).toContain('cannot see');
+    const menu = await say(sub, '/alerts');
+    expect(menu).toContain('🔕 Payment failed');
+    const msg = tg.messages.filter((m) => m.chatId === sub).at(-1);
+    const edits = tg.edits.length;
+    await deliver(callbackUpdate(sub, msg?.messageId as number, 'alert:payment_failed:on'));
+    expect((await until(() => tg.edits.slice(edits).find((x) => x.chatId === sub))).text).toContain('🔔 Payment failed');
+    await until(
+      async () =>
+        (
+          await store.sql`SELECT 1 FROM telegram_users WHERE chat_id = ${sub} AND preferences->'alerts'->'payment_failed' = 'true'::jsonb`
+        )[0],
+    );
+    const before = {
+      sub: tg.messages.filter((m) => m.chatId === sub).length,
+      unsub: tg.messages.filter((m) => m.chatId === unsub).length,
+    };
+    const e = paymentFailed('pay-alert-1');
+    await api.log.append(e.subject, e);
+    // The same alert again (a redelivery under another message id): still one message.
+    await api.log.append(e.subject, e, { msgId: 'test-alert-repeat' });
+    const got = await replyTo(tg, sub, before.sub);
+    expect(got.text).toContain('Payment pay-alert-1 failed: card declined');
+    await new Promise((r) => setTimeout(r, 1_500));
+    expect(tg.messages.filter((m) => m.chatId === sub).length).toBe(before.sub + 1);
+    expect(tg.messages.filter((m) => m.chatId === unsub).length).toBe(before.unsub);
+  });
+
+  it('100 alerts in a second to one chat arrive as a handful of messages, none lost', async () => {
+    const chat = await linkedChat({ userId: 'u-burst', role: 'admin' });
+    await say(chat, '/alerts');
+    const msg = tg.messages.filter((m) => m.chatId === chat).at(-1);
+    await deliver(callbackUpdate(chat, msg?.messageId as number, 'alert:payment_failed:on'));
+    await until(
+      async () =>
+        (
+          await store.sql`SELECT 1 FROM telegram_users WHERE chat_id = ${chat} AND preferences->'alerts'->'payment_failed' = 'true'::jsonb`
+        )[0],
+    );
+    const before = tg.messages.filter((m) => m.chatId === chat).length;
+    const events = Array.from({ length: 100 }, (_, i) => paymentFailed(`burst-${i}`));
+    for (const e of events) await api.log.append(e.subject, e);
+    const counted = () =>
+      tg.messages
+        .filter((m) => m.chatId === chat)
+        .slice(before)
+        .reduce((n, m) => n + (/^(\d+) alerts/.exec(m.text) ? Number(/^(\d+) alerts/.exec(m.text)?.[1]) : 1), 0);
+    await until(() => counted() >= 100, { what: 'all 100 alerts accounted for', timeoutMs: 20_000 });
+    const sent = tg.messages.filter((m) => m.chatId === chat).slice(before);
+    expect(sent.length).toBeLessThanOrEqual(6);
+    expect(counted()).toBe(100);
   });
 });

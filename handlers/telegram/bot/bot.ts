@@ -5,7 +5,12 @@ import { claimLinkCode, findLinkCode, linkedTelegramChat, type TelegramUserRow }
 import type { ResultEvent } from '../../../core/runners/handlerRunner.js';
 import type { Sql } from '../../../core/stores/postgres.js';
 import { linkCodeDigest } from '../../../core/telegram/linkCodes.js';
-import { TELEGRAM_LINKS_SUBJECT, telegramEvents } from '../../../schemas/events/telegram.js';
+import {
+  TELEGRAM_ALERT_KINDS,
+  TELEGRAM_LINKS_SUBJECT,
+  type TelegramAlertKind,
+  telegramEvents,
+} from '../../../schemas/events/telegram.js';
 import { attemptsExhausted, recordFailedAttempt } from './attempts.js';
 import {
   DRIVERS_PAGE_SIZE,
@@ -70,6 +75,8 @@ const earningsKeyboard = (lang: Lang) =>
 export const installBotLogic = (bot: Bot<BotContext>, deps: BotLogicDeps) => {
   const now = deps.now ?? (() => new Date());
   const links = recentLinks();
+  // Toggles made here, until the projection shows them (bounded: one small record per chat).
+  const alertOverrides = new Map<number, Partial<Record<TelegramAlertKind, boolean>>>();
   const { sql, timeZone } = deps;
 
   bot.use(async (ctx, next) => {
@@ -241,6 +248,43 @@ export const installBotLogic = (bot: Bot<BotContext>, deps: BotLogicDeps) => {
     if (!s) return;
     const text = await earningsText(ctx, s, ctx.match[1] as Period);
     await ctx.editMessageText(text, { reply_markup: earningsKeyboard(ctx.fg.lang) });
+  });
+
+  const alertsMessage = (lang: Lang, subscribed: ReadonlySet<TelegramAlertKind>) => {
+    const t = texts(lang);
+    const keyboard = new InlineKeyboard();
+    for (const kind of TELEGRAM_ALERT_KINDS) {
+      const on = subscribed.has(kind);
+      keyboard.text(`${on ? '🔔' : '🔕'} ${t.alertKinds[kind]}`, `alert:${kind}:${on ? 'off' : 'on'}`).row();
+    }
+    const lines = TELEGRAM_ALERT_KINDS.map((k) => `${subscribed.has(k) ? '🔔' : '🔕'} ${t.alertKinds[k]}`);
+    return { text: [t.alertsTitle, ...lines].join('\n'), keyboard };
+  };
+  const subscriptions = (ctx: BotContext) => {
+    const alerts = (ctx.fg.user?.preferences?.alerts ?? {}) as Record<string, unknown>;
+    const own = alertOverrides.get(ctx.chat?.id ?? 0) ?? {};
+    return new Set(TELEGRAM_ALERT_KINDS.filter((k) => (own[k] ?? alerts[k]) === true));
+  };
+  // Alerts are about the whole fleet: admin and dispatcher only.
+  const mayAlert = (ctx: BotContext) => withScope(ctx)?.kind === 'all';
+  scoped.command('alerts', async (ctx) => {
+    if (!mayAlert(ctx)) return void (await ctx.reply(texts(ctx.fg.lang).notAllowed));
+    const m = alertsMessage(ctx.fg.lang, subscriptions(ctx));
+    await ctx.reply(m.text, { reply_markup: m.keyboard });
+  });
+  scoped.callbackQuery(/^alert:([a-z_]+):(on|off)$/, async (ctx) => {
+    await ctx.answerCallbackQuery();
+    const kind = ctx.match[1] as TelegramAlertKind;
+    if (!mayAlert(ctx) || !TELEGRAM_ALERT_KINDS.includes(kind)) return;
+    const subscribed = ctx.match[2] === 'on';
+    ctx.fg.results.push({
+      subject: TELEGRAM_LINKS_SUBJECT,
+      type: defs.alertSubscriptionChanged.type,
+      data: { chatId: ctx.chat?.id as number, kind, subscribed },
+    });
+    alertOverrides.set(ctx.chat?.id as number, { ...alertOverrides.get(ctx.chat?.id as number), [kind]: subscribed });
+    const m = alertsMessage(ctx.fg.lang, subscriptions(ctx));
+    await ctx.editMessageText(m.text, { reply_markup: m.keyboard });
   });
 
   scoped.on('callback_query', (ctx) => ctx.answerCallbackQuery());

@@ -9,6 +9,7 @@ const en = {
     '/today — orders and revenue today',
     '/drivers — drivers online',
     '/earnings — earnings (today, week, month)',
+    '/alerts — alerts to subscribe to',
     '/stop — unlink this chat',
     '/help — this list',
   ].join('\n'),
@@ -42,6 +43,12 @@ const en = {
   prev: '« Back',
   next: 'Next »',
   earningsTitle: (period: string) => `Earnings, ${period}`,
+  alertsTitle: 'Alerts (tap to turn on or off):',
+  alertKinds: {
+    payment_failed: 'Payment failed',
+    payment_refunded: 'Payment refunded',
+    notification_failed: 'Notification failed',
+  },
   periods: { today: 'today', week: 'this week', month: 'this month' },
   commands: {
     help: 'Commands',
@@ -49,6 +56,7 @@ const en = {
     today: 'Orders and revenue today',
     drivers: 'Drivers online',
     earnings: 'Earnings',
+    alerts: 'Alerts',
     stop: 'Unlink this chat',
   },
 };
@@ -61,6 +69,7 @@ const ru: Texts = {
     '/today — заказы и выручка за сегодня',
     '/drivers — водители на линии',
     '/earnings — заработок (день, неделя, месяц)',
+    '/alerts — подписка на оповещения',
     '/stop — отвязать этот чат',
     '/help — этот список',
   ].join('\n'),
@@ -94,6 +103,12 @@ const ru: Texts = {
   prev: '« Назад',
   next: 'Далее »',
   earningsTitle: (period: string) => `Заработок, ${period}`,
+  alertsTitle: 'Оповещения (нажмите, чтобы включить или выключить):',
+  alertKinds: {
+    payment_failed: 'Платёж не прошёл',
+    payment_refunded: 'Возврат платежа',
+    notification_failed: 'Уведомление не доставлено',
+  },
   periods: { today: 'сегодня', week: 'эта неделя', month: 'этот месяц' },
   commands: {
     help: 'Команды',
@@ -101,6 +116,7 @@ const ru: Texts = {
     today: 'Заказы и выручка за сегодня',
     drivers: 'Водители на линии',
     earnings: 'Заработок',
+    alerts: 'Оповещения',
     stop: 'Отвязать чат',
   },
 };
