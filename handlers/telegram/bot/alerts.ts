@@ -2,6 +2,9 @@ import type { Api } from 'grammy';
 import type { Logger } from '../../../core/logger.js';
 import type { CommandOf, Handler } from '../../../core/runners/handlerRunner.js';
 import type { Sql } from '../../../core/stores/postgres.js';
+import { EMAIL_RESULT_SUBJECT } from '../../../schemas/events/email.js';
+import { PUSH_RESULTS_SUBJECT } from '../../../schemas/events/push.js';
+import { SMS_RESULT_SUBJECT } from '../../../schemas/events/sms.js';
 import type { TelegramAlertKind } from '../../../schemas/events/telegram.js';
 import { type Lang, langOf } from './texts.js';
 
@@ -111,8 +114,15 @@ export const telegramAlertHandler = (opts: AlertHandlerOptions): Handler<AlertTy
   return {
     name: 'telegram-alerts',
     stream: 'EVENTS',
-    // Alerts come from several domains' subjects; the runner acknowledges other types untouched.
-    subjects: { normal: 'evt.>' },
+    // The runner takes one subject per priority slot: the four subjects alerts come from use the
+    // four slots (payments first), so this consumer never reads commands, GPS or link events.
+    // Other types on them are acknowledged untouched.
+    subjects: {
+      urgent: 'evt.payment.tx.>',
+      high: SMS_RESULT_SUBJECT,
+      normal: EMAIL_RESULT_SUBJECT,
+      low: PUSH_RESULTS_SUBJECT,
+    },
     eventTypes: Object.keys(ALERT_TYPES) as AlertType[],
     async handle(e) {
       const kind = ALERT_TYPES[e.type];
