@@ -43,6 +43,11 @@ const benches: Record<string, Bench> = {
       'payments created (Prefer: wait) and completed by YooKassa webhooks against its fake, through the gateway process: p50/p99 request→link and webhook→GET succeeded, lost/doubled. Options: --count=N (5000), --rate=N (100)',
     run: async (args) => (await import('./payments.js')).runPaymentsBench(args),
   },
+  telegram: {
+    description:
+      'Telegram bot: linked chats sending commands through /webhooks/telegram to the gateway process (bot against the Bot API fake): p50/p99 update → reply, missing/extra replies. Options: --chats=N (200), --rate=N (100), --seconds=N (30)',
+    run: async (args) => (await import('./telegram.js')).runTelegramBench(args),
+  },
 };
 
 const usage = () => {
