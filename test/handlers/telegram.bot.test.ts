@@ -160,6 +160,24 @@ describe('linking', () => {
     );
   });
 
+  it('records a block from my_chat_member as telegram.chat_blocked', async () => {
+    const chat = await linkedChat({ userId: 'u-kick', role: 'dispatcher' });
+    await until(async () => (await store.sql`SELECT 1 FROM telegram_users WHERE chat_id = ${chat}`)[0]);
+    await deliver({
+      update_id: 990_001,
+      my_chat_member: {
+        chat: { id: chat, type: 'private' },
+        from: { id: chat, is_bot: false, first_name: 'Test' },
+        date: Math.floor(Date.now() / 1000),
+        old_chat_member: { status: 'member', user: { id: 7000000001, is_bot: true, first_name: 'Fleetgate' } },
+        new_chat_member: { status: 'kicked', until_date: 0, user: { id: 7000000001, is_bot: true, first_name: 'Fleetgate' } },
+      },
+    } as never);
+    await until(
+      async () => (await store.sql`SELECT 1 FROM telegram_users WHERE chat_id = ${chat} AND blocked_at IS NOT NULL`)[0],
+    );
+  });
+
   it('folds telegram.chat_blocked into blocked_at', async () => {
     const chat = await linkedChat({ userId: 'u-block', role: 'dispatcher' });
     await until(async () => (await store.sql`SELECT 1 FROM telegram_users WHERE chat_id = ${chat}`)[0]);

@@ -8,6 +8,7 @@ import { linkCodeDigest } from '../../../core/telegram/linkCodes.js';
 import {
   TELEGRAM_ALERT_KINDS,
   TELEGRAM_LINKS_SUBJECT,
+  TELEGRAM_RESULTS_SUBJECT,
   type TelegramAlertKind,
   telegramEvents,
 } from '../../../schemas/events/telegram.js';
@@ -155,6 +156,21 @@ export const installBotLogic = (bot: Bot<BotContext>, deps: BotLogicDeps) => {
     });
     links.set(ctx.chat.id, undefined, now().getTime());
     await ctx.reply(t.stopped);
+  });
+
+  // The user blocked the bot (or removed it from a group): the same fact a 403 on sending records.
+  bot.on('my_chat_member', (ctx) => {
+    const status = ctx.myChatMember.new_chat_member.status;
+    if (status !== 'kicked' && status !== 'left') return;
+    ctx.fg.results.push({
+      subject: TELEGRAM_RESULTS_SUBJECT,
+      type: defs.chatBlocked.type,
+      data: {
+        chatId: ctx.myChatMember.chat.id,
+        description: `my_chat_member: ${status}`,
+        ...(ctx.fg.user?.user_id ? { userId: ctx.fg.user.user_id } : {}),
+      },
+    });
   });
 
   // Everything below needs a linked chat with a role that has a scope: others get instructions, no data.
