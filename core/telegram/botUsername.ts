@@ -1,4 +1,5 @@
 import { Api } from 'grammy';
+import { withoutTrailingSlashes } from './updates.js';
 
 /**
  * The bot's @username for deep links: TELEGRAM_BOT_USERNAME, else asked once of the Bot API
@@ -17,7 +18,7 @@ export const botUsernameSource = (opts: {
     const key = `${opts.apiRoot()}\0${token}`;
     let p = cache.get(key);
     if (!p) {
-      p = new Api(token, { apiRoot: opts.apiRoot().replace(/\/+$/, ''), timeoutSeconds: 5 })
+      p = new Api(token, { apiRoot: withoutTrailingSlashes(opts.apiRoot()), timeoutSeconds: 5 })
         .getMe()
         .then((me) => me.username)
         .catch(() => {

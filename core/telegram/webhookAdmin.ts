@@ -1,6 +1,6 @@
 import { Api, GrammyError, HttpError } from 'grammy';
 import { GatewayError } from '../../schemas/errors.js';
-import { ALLOWED_TELEGRAM_UPDATES } from './updates.js';
+import { ALLOWED_TELEGRAM_UPDATES, withoutTrailingSlashes } from './updates.js';
 
 export interface WebhookAdminOptions {
   token: string | undefined;
@@ -30,7 +30,7 @@ const call = async <T>(what: string, f: () => Promise<T>): Promise<T> => {
 /** `fleetgate telegram set-webhook|delete-webhook|webhook-info`. */
 export const telegramWebhookCommand = async (opts: WebhookAdminOptions, sub: string | undefined) => {
   if (!opts.token) throw new GatewayError('GW_ERR_PROVIDER_NOT_CONFIGURED', 'TELEGRAM_BOT_TOKEN is not set');
-  const api = new Api(opts.token, { apiRoot: opts.apiRoot.replace(/\/+$/, ''), timeoutSeconds: 15 });
+  const api = new Api(opts.token, { apiRoot: withoutTrailingSlashes(opts.apiRoot), timeoutSeconds: 15 });
   switch (sub) {
     case 'set-webhook': {
       if (!opts.publicUrl)
@@ -40,7 +40,7 @@ export const telegramWebhookCommand = async (opts: WebhookAdminOptions, sub: str
           'GW_ERR_CONFIG',
           'set-webhook needs TELEGRAM_WEBHOOK_SECRET (Telegram sends it back on every call)',
         );
-      const url = `${opts.publicUrl.replace(/\/+$/, '')}/webhooks/telegram`;
+      const url = `${withoutTrailingSlashes(opts.publicUrl)}/webhooks/telegram`;
       await call('setWebhook', () =>
         api.setWebhook(url, { secret_token: opts.secret, allowed_updates: [...ALLOWED_TELEGRAM_UPDATES] }),
       );

@@ -5,6 +5,7 @@ import { claimLinkCode, findLinkCode, linkedTelegramChat, type TelegramUserRow }
 import type { ResultEvent } from '../../../core/runners/handlerRunner.js';
 import type { Sql } from '../../../core/stores/postgres.js';
 import { linkCodeDigest } from '../../../core/telegram/linkCodes.js';
+import { withoutTrailingSlashes } from '../../../core/telegram/updates.js';
 import {
   TELEGRAM_ALERT_KINDS,
   TELEGRAM_LINKS_SUBJECT,
@@ -311,5 +312,5 @@ export const installBotLogic = (bot: Bot<BotContext>, deps: BotLogicDeps) => {
 export const newBot = (opts: { token: string; apiRoot?: string; botInfo?: UserFromGetMe }) =>
   new Bot<BotContext>(opts.token, {
     ...(opts.botInfo ? { botInfo: opts.botInfo } : {}),
-    client: { ...(opts.apiRoot ? { apiRoot: opts.apiRoot.replace(/\/+$/, '') } : {}), timeoutSeconds: 30 },
+    client: { ...(opts.apiRoot ? { apiRoot: withoutTrailingSlashes(opts.apiRoot) } : {}), timeoutSeconds: 30 },
   });
