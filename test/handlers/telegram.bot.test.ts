@@ -245,8 +245,10 @@ describe('commands by role', () => {
     expect(await say(chats.admin as number, '/today')).toMatch(
       /Orders: 4 created, 1 completed, 1 cancelled\nRevenue: RUB\s?8,400\.00/,
     );
+    expect(await say(chats.dispatcher as number, '/today', 'ru')).toContain('Уведомления: 1 отправлено, 0 с ошибкой');
     const company = await say(chats.company as number, '/today');
     expect(company).toContain('Orders: 3 created, 1 completed, 0 cancelled');
+    expect(company).not.toContain('Notifications');
     expect(flat(company)).toContain('1,400.00');
     expect(await say(chats.d1 as number, '/today')).toContain('Orders: 2 created, 1 completed, 0 cancelled');
   });

@@ -210,6 +210,7 @@ export const installBotLogic = (bot: Bot<BotContext>, deps: BotLogicDeps) => {
         t.todayTitle(formatDate(ctx.fg.lang, at, timeZone)),
         t.apps(f.created, f.completed, f.cancelled),
         `${t.revenue}: ${money(ctx.fg.lang, f.revenue)}`,
+        ...(f.notifications ? [t.notifications(f.notifications.sent, f.notifications.failed)] : []),
       ].join('\n'),
     );
   });

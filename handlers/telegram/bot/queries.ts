@@ -76,6 +76,8 @@ export interface TodayFigures {
   completed: number;
   cancelled: number;
   revenue: Money[];
+  /** Notifications that ended today (admin and dispatcher: the gateway's own traffic). */
+  notifications: { sent: number; failed: number } | undefined;
 }
 
 export const todayFigures = async (sql: Sql, s: Scope, now: Date, timeZone: string): Promise<TodayFigures> => {
@@ -85,7 +87,14 @@ export const todayFigures = async (sql: Sql, s: Scope, now: Date, timeZone: stri
            count(*) FILTER (WHERE a.status = 'completed' AND a.changed_at >= ${start}) AS completed,
            count(*) FILTER (WHERE a.status = 'cancelled' AND a.changed_at >= ${start}) AS cancelled
     FROM applications a WHERE NOT a.deleted ${applicationsIn(sql, s)}`;
+  const [n] =
+    s.kind === 'all'
+      ? await sql<{ sent: string; failed: string }[]>`
+          SELECT count(*) FILTER (WHERE status = 'sent') AS sent, count(*) FILTER (WHERE status IN ('failed', 'refused')) AS failed
+          FROM notification_queue WHERE updated_at >= ${start}`
+      : [];
   return {
+    notifications: n ? { sent: Number(n.sent), failed: Number(n.failed) } : undefined,
     created: Number(a?.created ?? 0),
     completed: Number(a?.completed ?? 0),
     cancelled: Number(a?.cancelled ?? 0),
