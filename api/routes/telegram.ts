@@ -49,7 +49,15 @@ export const requestTelegramLinkCode = async (
   const code = newLinkCode();
   const expiresAt = new Date((deps.now?.() ?? new Date()).getTime() + LINK_CODE_TTL_MS).toISOString();
   const data = { ...req, codeSha256: linkCodeDigest(code), expiresAt };
-  await issueCommand(deps.log, caller, { domain: 'telegram', type: TELEGRAM_LINK_CODE_REQUESTED, data }, via);
+  // Every request is a new code: an Idempotency-Key would make the second code's event a
+  // duplicate of the first (same command id) and leave that code unknown to the bot.
+  const { 'idempotency-key': _ignored, ...headers } = caller.headers;
+  await issueCommand(
+    deps.log,
+    { principal: caller.principal, headers },
+    { domain: 'telegram', type: TELEGRAM_LINK_CODE_REQUESTED, data },
+    via,
+  );
   return { code, link: linkCodeDeepLink(await botUsername(deps), code), expiresAt };
 };
 
@@ -77,7 +85,8 @@ export const telegramRoutes = (deps: ApiDeps) => [
     tags: ['telegram'],
     auth: { scope: 'telegram' },
     body: CreateTelegramLinkCodeRequest,
-    idempotent: true,
+    // Not replayed from the idempotency store: that would keep the plain code there for a day.
+    idempotent: false,
     responses: { 201: { description: 'the code and its deep link', schema: TelegramLinkCode } },
     handle: async (ctx) => ({ status: 201, body: await requestTelegramLinkCode(deps, ctx, ctx.body, 'v1') }),
   }),

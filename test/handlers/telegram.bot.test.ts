@@ -109,6 +109,25 @@ describe('linking', () => {
     expect(logged).not.toContain(out.code);
   });
 
+  it('makes a new code on every request, even with the same Idempotency-Key (the plain code is never stored)', async () => {
+    const ask = async () => {
+      const res = await post(
+        '/api/v1/telegram/link-codes',
+        { userId: 'u-idem', role: 'admin' },
+        { authorization: `Bearer ${key}`, 'idempotency-key': 'same-key-1' },
+      );
+      expect(res.status).toBe(201);
+      expect(res.headers.get('idempotent-replayed')).toBeNull();
+      return ((await res.json()) as { code: string }).code;
+    };
+    const [a, b] = [await ask(), await ask()];
+    expect(a).not.toBe(b);
+    await api.caughtUp();
+    const rows =
+      await store.sql`SELECT 1 FROM telegram_link_codes WHERE code_sha256 IN (${linkCodeDigest(a)}, ${linkCodeDigest(b)})`;
+    expect(rows).toHaveLength(2);
+  });
+
   it('refuses a driver code without driverId (problem+json)', async () => {
     const res = await post('/api/v1/telegram/link-codes', { userId: 'u1', role: 'driver' }, { authorization: `Bearer ${key}` });
     expect(res.status).toBe(400);
