@@ -3,6 +3,7 @@ import { telegramRoutes } from '../../api/routes/telegram.js';
 import { webhookRoutes } from '../../api/routes/webhooks.js';
 import { newEvent } from '../../core/eventlog/newEvent.js';
 import { createLogger, silentLogger } from '../../core/logger.js';
+import { metrics } from '../../core/metrics.js';
 import type { HandlerRunner } from '../../core/runners/handlerRunner.js';
 import type { PostgresStore } from '../../core/stores/postgres.js';
 import { linkCodeDigest } from '../../core/telegram/linkCodes.js';
@@ -158,6 +159,9 @@ describe('linking', () => {
     for (let i = 0; i < 5; i++) expect(await say(chat, `/start wrong${i}`)).toContain('not valid');
     const { code } = await linkCode({ userId: 'u3', role: 'admin' });
     expect(await say(chat, `/start ${code}`)).toContain('Too many');
+    const refusals = (await metrics.telegramLinkRefusals.get()).values;
+    expect(refusals.find((v) => v.labels.reason === 'locked')?.value).toBeGreaterThanOrEqual(1);
+    expect(refusals.find((v) => v.labels.reason === 'wrong')?.value).toBeGreaterThanOrEqual(5);
   });
 
   it('gives an unlinked chat instructions and no data', async () => {
@@ -311,6 +315,8 @@ describe('updates', () => {
     await replyTo(tg, chat, seen);
     await say(chat, '/help');
     expect(tg.messages.filter((m) => m.chatId === chat).length).toBe(seen + 2);
+    const duplicates = (await metrics.telegramUpdates.get()).values.find((v) => v.labels.outcome === 'duplicate');
+    expect(duplicates?.value).toBeGreaterThanOrEqual(1);
   });
 
   it('answers an update from before downtime "bot was offline" instead of acting on it', async () => {

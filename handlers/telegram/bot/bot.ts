@@ -1,6 +1,7 @@
 import { Bot, type Context, InlineKeyboard } from 'grammy';
 import type { UserFromGetMe } from 'grammy/types';
 import type { Logger } from '../../../core/logger.js';
+import { metrics } from '../../../core/metrics.js';
 import { claimLinkCode, findLinkCode, linkedTelegramChat, type TelegramUserRow } from '../../../core/readModels/telegramUsers.js';
 import type { ResultEvent } from '../../../core/runners/handlerRunner.js';
 import type { Sql } from '../../../core/stores/postgres.js';
@@ -99,10 +100,14 @@ export const installBotLogic = (bot: Bot<BotContext>, deps: BotLogicDeps) => {
     const code = ctx.match.trim();
     if (!code) return void (await ctx.reply(ctx.fg.user ? t.help : t.unlinked));
     const at = now();
-    if (await attemptsExhausted(sql, chatId, at)) return void (await ctx.reply(t.tooManyAttempts));
+    if (await attemptsExhausted(sql, chatId, at)) {
+      metrics.telegramLinkRefusals.inc({ reason: 'locked' });
+      return void (await ctx.reply(t.tooManyAttempts));
+    }
     const digest = linkCodeDigest(code);
     const row = await findLinkCode(sql, digest);
     const refuse = async (text: string) => {
+      metrics.telegramLinkRefusals.inc({ reason: text === t.codeWrong ? 'wrong' : text === t.codeExpired ? 'expired' : 'used' });
       await recordFailedAttempt(sql, chatId, at);
       await ctx.reply(text);
     };

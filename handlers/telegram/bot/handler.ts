@@ -2,6 +2,7 @@ import { BotError, GrammyError, HttpError } from 'grammy';
 import type { Update } from 'grammy/types';
 import type { EventLog } from '../../../core/eventlog/port.js';
 import type { Logger } from '../../../core/logger.js';
+import { metrics } from '../../../core/metrics.js';
 import type { CommandOf, Handler, ResultEvent } from '../../../core/runners/handlerRunner.js';
 import type { Sql } from '../../../core/stores/postgres.js';
 import {
@@ -98,23 +99,33 @@ export const telegramBotHandler = (opts: BotHandlerOptions): Handler<typeof WEBH
     async handle(e) {
       const d = e.data;
       if (d.provider !== 'telegram') return [];
-      if (!d.signatureValid || d.duplicate || d.error) return [processed(e, 'ignored', 'not an accepted delivery')];
+      if (!d.signatureValid || d.duplicate || d.error) {
+        metrics.telegramUpdates.inc({ outcome: 'ignored' });
+        return [processed(e, 'ignored', 'not an accepted delivery')];
+      }
       let update: Update;
       try {
         update = JSON.parse(Buffer.from(d.bodyBase64, 'base64').toString('utf8')) as Update;
       } catch {
+        metrics.telegramUpdates.inc({ outcome: 'ignored' });
         return [processed(e, 'ignored', 'the body is not JSON')];
       }
-      if (typeof update?.update_id !== 'number') return [processed(e, 'ignored', 'not a Telegram update')];
+      if (typeof update?.update_id !== 'number') {
+        metrics.telegramUpdates.inc({ outcome: 'ignored' });
+        return [processed(e, 'ignored', 'not a Telegram update')];
+      }
       const { chatId, sentAt, lang } = chatOf(update);
 
       return serial(chatId, async () => {
-        if (!(await claim(update.update_id, chatId)))
+        if (!(await claim(update.update_id, chatId))) {
+          metrics.telegramUpdates.inc({ outcome: 'duplicate' });
           return [processed(e, 'ignored', `update ${update.update_id} was already handled`)];
+        }
         try {
           const bot = await opts.bot.current();
           if (chatId !== undefined && sentAt !== undefined && now().getTime() - sentAt * 1_000 > opts.maxAgeSeconds * 1_000) {
             if (update.message) await bot.api.sendMessage(chatId, texts(langOf(lang)).offline);
+            metrics.telegramUpdates.inc({ outcome: 'offline' });
             return [processed(e, 'ignored', `older than ${opts.maxAgeSeconds} s: answered "bot was offline"`)];
           }
           const results: ResultEvent[] = [];
@@ -124,6 +135,7 @@ export const telegramBotHandler = (opts: BotHandlerOptions): Handler<typeof WEBH
           } finally {
             opts.results.delete(update.update_id);
           }
+          metrics.telegramUpdates.inc({ outcome: 'applied' });
           return [...results, processed(e, 'applied', `update ${update.update_id}`)];
         } catch (err) {
           // Not acted on after all: a retry of this delivery may act on it.
