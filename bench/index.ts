@@ -48,6 +48,11 @@ const benches: Record<string, Bench> = {
       "exports: 1,000,000 GPS rows (chdb) to CSV, NDJSON and XLSX and 100,000 applications to PDF: rows/s, peak RSS, ClickHouse's own CSVWithNames of the same query, GET /api/v1/exports p99 during each export. Options: --gps-rows=N, --pdf-rows=N",
     run: async (args) => (await import('./export.js')).runExportBench(args),
   },
+  telegram: {
+    description:
+      'Telegram bot: linked chats sending commands through /webhooks/telegram to the gateway process (bot against the Bot API fake): p50/p99 update → reply, missing/extra replies. Options: --chats=N (200), --rate=N (100), --seconds=N (30)',
+    run: async (args) => (await import('./telegram.js')).runTelegramBench(args),
+  },
 };
 
 const usage = () => {

@@ -44,6 +44,8 @@ Usage:
   fleetgate secrets rotate                           re-encrypt stored credentials under SECRETS_ACTIVE_KEY
   fleetgate payments reconcile --since=DATE [--until=DATE] [--fix]
                                                      compare the providers' payments and refunds with the ledger
+  fleetgate telegram set-webhook|delete-webhook|webhook-info
+                                                     register PUBLIC_URL/webhooks/telegram with the bot (or remove it)
 Scopes: ${SCOPES.join(', ')} (admin implies all).
   fleetgate help
 
@@ -412,6 +414,21 @@ const main = async () => {
     }
     case 'records':
       return records(config, logger, rest, values);
+    case 'telegram':
+      return run(logger, async () => {
+        const { telegramWebhookCommand } = await import('./telegram/webhookAdmin.js');
+        await telegramWebhookCommand(
+          {
+            // The environment's bot, whatever TELEGRAM_TEST_MODE says: registering is not sending.
+            token: env.TELEGRAM_BOT_TOKEN,
+            apiRoot: config.telegram.apiUrl,
+            publicUrl: config.api.publicUrl,
+            secret: config.webhooks.telegramSecret,
+            out: (line) => process.stdout.write(`${line}\n`),
+          },
+          rest[0],
+        );
+      });
     case 'integrations':
     case 'secrets':
       return run(logger, async () => {

@@ -46,10 +46,14 @@ export type PushConfig =
   | { testMode: false; serviceAccountPath: string };
 
 /** The Telegram Bot API (TELEGRAM_* variables): live sending needs the bot token. */
-export type TelegramConfig = { apiUrl: string; ratePerSecond: number } & (
-  | { testMode: true }
-  | { testMode: false; botToken: string }
-);
+export type TelegramConfig = {
+  apiUrl: string;
+  ratePerSecond: number;
+  /** TELEGRAM_WEBHOOK_ENABLED: updates arrive at /webhooks/telegram; otherwise one process long-polls. */
+  webhookEnabled: boolean;
+  botUsername: string | undefined;
+  updateMaxAgeSeconds: number;
+} & ({ testMode: true } | { testMode: false; botToken: string });
 
 export interface Config {
   dataDir: string;
@@ -367,6 +371,9 @@ export const loadConfig = (raw: Record<string, string | undefined>): Config => {
     telegram: {
       apiUrl: env.TELEGRAM_API_URL,
       ratePerSecond: env.TELEGRAM_RATE_LIMIT_PER_SECOND,
+      webhookEnabled: env.TELEGRAM_WEBHOOK_ENABLED,
+      botUsername: env.TELEGRAM_BOT_USERNAME?.replace(/^@/, ''),
+      updateMaxAgeSeconds: env.TELEGRAM_UPDATE_MAX_AGE_SECONDS,
       ...(!env.TELEGRAM_TEST_MODE && env.TELEGRAM_BOT_TOKEN
         ? { testMode: false as const, botToken: env.TELEGRAM_BOT_TOKEN }
         : { testMode: true as const }),

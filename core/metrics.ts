@@ -41,6 +41,18 @@ export const metrics = {
     labelNames: ['handler', 'priority', 'outcome'] as const,
     registers: [registry],
   }),
+  telegramUpdates: new Counter({
+    name: 'fleetgate_telegram_bot_updates_total',
+    help: 'Telegram updates reaching the bot, by outcome (applied, duplicate, offline: too old, ignored: not an update)',
+    labelNames: ['outcome'] as const,
+    registers: [registry],
+  }),
+  telegramLinkRefusals: new Counter({
+    name: 'fleetgate_telegram_link_refusals_total',
+    help: '/start CODE refused, by reason (wrong, used, expired, locked: too many attempts)',
+    labelNames: ['reason'] as const,
+    registers: [registry],
+  }),
   handlerSeconds: new Histogram({
     name: 'fleetgate_handler_duration_seconds',
     help: 'Time a handler spent on one event',

@@ -10,6 +10,7 @@ import { buildExportHandler } from './export/index.js';
 import { buildPaymentHandlers } from './payment/index.js';
 import { buildPushHandler } from './push/index.js';
 import { buildSmsHandlers } from './sms/index.js';
+import { buildTelegramBotHandlers } from './telegram/bot/index.js';
 import { buildTelegramHandler } from './telegram/index.js';
 
 /** What a channel's handlers may use: providers come from config, guards and opt-outs read Postgres. */
@@ -30,6 +31,7 @@ export const buildHandlers = (deps: HandlerDeps): readonly AnyHandler[] => [
   buildEmailHandler(deps),
   buildPushHandler(deps),
   buildTelegramHandler(deps),
+  ...Object.values(buildTelegramBotHandlers(deps)),
   ...buildPaymentHandlers(deps),
   buildExportHandler(deps),
 ];

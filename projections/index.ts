@@ -13,6 +13,7 @@ import { pushNotificationLogProjection } from './pushNotificationLog.js';
 import { recordsProjection } from './records.js';
 import { smsLogProjection } from './smsLog.js';
 import { smsOptOutsProjection } from './smsOptOuts.js';
+import { telegramUsersProjection } from './telegramUsers.js';
 import { vehiclePositionsProjection } from './vehiclePositions.js';
 import { webhookEventsProjection } from './webhookEvents.js';
 
@@ -41,5 +42,6 @@ export const projections = (stores: ProjectionStores, config: Pick<Config, 'gps'
   integrationSettingsProjection,
   paymentTransactionsProjection,
   exportJobsProjection,
+  telegramUsersProjection,
   ...(stores.clickhouse ? [gpsTrackingProjection({ clickhouse: stores.clickhouse, config })] : []),
 ];

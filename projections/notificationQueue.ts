@@ -58,6 +58,9 @@ const stepOf = (e: ChannelEvent): Step => {
     case 'push.partially_sent':
     case 'telegram.link_code_requested':
     case 'telegram.chat_blocked':
+    case 'telegram.linked':
+    case 'telegram.unlinked':
+    case 'telegram.alert_subscription_changed':
       return undefined;
     default:
       return unhandledEvent(e);

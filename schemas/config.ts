@@ -219,6 +219,13 @@ export const EnvSchema = Type.Object({
     pattern: '^https?://\\S+$',
     description: 'the Bot API server root (a self-hosted telegram-bot-api server, or a fake in tests)',
   }),
+  TELEGRAM_BOT_USERNAME: text('the bot username (without @) for link-code deep links; unset: asked of the Bot API (getMe)'),
+  TELEGRAM_UPDATE_MAX_AGE_SECONDS: int(
+    10,
+    7 * 86_400,
+    300,
+    'an update older than this when the bot gets to it (after downtime) is answered "bot was offline" instead of acted on',
+  ),
   TELEGRAM_RATE_LIMIT_PER_SECOND: int(
     0,
     100_000,

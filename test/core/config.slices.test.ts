@@ -19,7 +19,14 @@ describe('config slices', () => {
     expect(c.mail).toMatchObject({ testMode: true, testModeReason: 'MAIL_HOST is not set', queueEnabled: false });
     expect(c.mail.smtp.timeoutMs).toBe(7_000);
     expect(c.push).toEqual({ testMode: true, serviceAccountPath: undefined });
-    expect(c.telegram).toEqual({ testMode: true, apiUrl: 'https://api.telegram.org', ratePerSecond: 30 });
+    expect(c.telegram).toEqual({
+      testMode: true,
+      apiUrl: 'https://api.telegram.org',
+      ratePerSecond: 30,
+      webhookEnabled: false,
+      botUsername: undefined,
+      updateMaxAgeSeconds: 300,
+    });
     expect(c.osmand).toEqual({ port: 5055, portExplicit: false });
     // The raw variables stay inside loadConfig: parts read their slice.
     expect('env' in c).toBe(false);
@@ -35,7 +42,15 @@ describe('config slices', () => {
       TELEGRAM_RATE_LIMIT_PER_SECOND: '5',
     });
     expect(c.push).toEqual({ testMode: false, serviceAccountPath: '/etc/fleetgate/fcm.json' });
-    expect(c.telegram).toEqual({ testMode: false, botToken: '123:abc', apiUrl: 'https://api.telegram.org', ratePerSecond: 5 });
+    expect(c.telegram).toEqual({
+      testMode: false,
+      botToken: '123:abc',
+      apiUrl: 'https://api.telegram.org',
+      ratePerSecond: 5,
+      webhookEnabled: false,
+      botUsername: undefined,
+      updateMaxAgeSeconds: 300,
+    });
   });
 
   it('refuses the MAIL_* setup in loadConfig, so an API-only process stops at start-up', () => {

@@ -20,6 +20,12 @@ export interface FakeTelegram {
   url: string;
   /** Messages the bot sent, per accepted `sendMessage`. */
   messages: { chatId: number; messageId: number; text: string; at: number }[];
+  /** Texts the bot put in place of an earlier message (`editMessageText`: inline buttons). */
+  edits: { chatId: number; messageId: number; text: string; at: number }[];
+  /** Updates waiting for `getUpdates` (long polling); `pushUpdate` adds one with the next update_id. */
+  pushUpdate(update: Record<string, unknown>): number;
+  /** What `setWebhook` last registered (`deleteWebhook` clears it). */
+  webhook: { url: string; secret_token?: string; allowed_updates?: unknown } | undefined;
   /** Every Bot API call, accepted or not. */
   calls: RecordedCall[];
   /** Chats that exist; `sendMessage` to any other answers 400 chat not found. */
@@ -63,6 +69,11 @@ export const startFakeTelegram = async (opts: { token: string }): Promise<FakeTe
   const blocked = new Set<number>();
   const scripted: { failure: TelegramFailure; chatId?: number; times: number }[] = [];
   const nextId = new Map<number, number>();
+  const edits: FakeTelegram['edits'] = [];
+  const pending: Record<string, unknown>[] = [];
+  let nextUpdateId = 1;
+  let webhook: FakeTelegram['webhook'];
+  let closed = false;
 
   const server = createServer(async (req, res) => {
     const at = Date.now();
@@ -82,6 +93,53 @@ export const startFakeTelegram = async (opts: { token: string }): Promise<FakeTe
     if (m[1] !== opts.token) return fail({ error_code: 401, description: 'Unauthorized' });
     const method = m[2] as string;
     if (method === 'getMe') return answer(200, { ok: true, result: { ...BOT, can_join_groups: true } });
+    if (method === 'answerCallbackQuery' || method === 'setMyCommands') return answer(200, { ok: true, result: true });
+    if (method === 'setWebhook') {
+      if (typeof params.url !== 'string') return fail({ error_code: 400, description: 'Bad Request: bad webhook: URL is empty' });
+      webhook = {
+        url: params.url,
+        ...(typeof params.secret_token === 'string' ? { secret_token: params.secret_token } : {}),
+        ...(params.allowed_updates === undefined ? {} : { allowed_updates: params.allowed_updates }),
+      };
+      return answer(200, { ok: true, result: true, description: 'Webhook was set' });
+    }
+    if (method === 'deleteWebhook') {
+      webhook = undefined;
+      return answer(200, { ok: true, result: true });
+    }
+    if (method === 'getWebhookInfo') {
+      return answer(200, {
+        ok: true,
+        result: { url: webhook?.url ?? '', has_custom_certificate: false, pending_update_count: pending.length },
+      });
+    }
+    if (method === 'getUpdates') {
+      if (webhook) {
+        return fail({ error_code: 409, description: "Conflict: can't use getUpdates method while webhook is active" });
+      }
+      const offset = Number(params.offset ?? 0);
+      while (pending.length > 0 && (pending[0]?.update_id as number) < offset) pending.shift();
+      const until = Date.now() + Math.min(Number(params.timeout ?? 0), 2) * 1_000;
+      while (pending.length === 0 && Date.now() < until && !closed) await new Promise((r) => setTimeout(r, 20));
+      return answer(200, { ok: true, result: pending.slice(0, 100) });
+    }
+    if (method === 'editMessageText') {
+      const chatId = Number(params.chat_id);
+      const messageId = Number(params.message_id);
+      if (typeof params.text !== 'string' || !messageId)
+        return fail({ error_code: 400, description: 'Bad Request: message to edit not found' });
+      edits.push({ chatId, messageId, text: params.text, at });
+      return answer(200, {
+        ok: true,
+        result: {
+          message_id: messageId,
+          from: BOT,
+          chat: { id: chatId, type: 'private' },
+          date: Math.floor(at / 1000),
+          text: params.text,
+        },
+      });
+    }
     if (method !== 'sendMessage') return fail({ error_code: 404, description: 'Not Found: method not found' });
 
     const chatId = Number(params.chat_id);
@@ -118,13 +176,23 @@ export const startFakeTelegram = async (opts: { token: string }): Promise<FakeTe
   return {
     url: `http://127.0.0.1:${port}`,
     messages,
+    edits,
     calls,
     chats,
+    pushUpdate(update) {
+      const id = nextUpdateId++;
+      pending.push({ update_id: id, ...update });
+      return id;
+    },
+    get webhook() {
+      return webhook;
+    },
     block: (chatId) => void blocked.add(chatId),
     failNext: (failure, o = {}) =>
       void scripted.push({ failure, times: o.times ?? 1, ...(o.chatId === undefined ? {} : { chatId: o.chatId }) }),
     close: () =>
       new Promise<void>((resolve, reject) => {
+        closed = true;
         // grammy keeps connections alive per apiRoot.
         server.closeAllConnections();
         server.close((e) => (e ? reject(e) : resolve()));
