@@ -54,7 +54,6 @@ export const ENTITIES: Readonly<Record<ExportEntity, EntityDef>> = {
   companies: record('companies', { en: 'Companies', ru: 'Компании' }, ['Name', 'Название']),
   drivers: record('drivers', { en: 'Drivers', ru: 'Водители' }, ['Name', 'ФИО']),
   vehicles: record('vehicles', { en: 'Vehicles', ru: 'Автомобили' }, ['Name', 'Название']),
-  // Over the ledger's existing columns; refunds arrive with the payments branch.
   payments: {
     name: 'payments',
     store: 'postgres',
@@ -67,13 +66,35 @@ export const ENTITIES: Readonly<Record<ExportEntity, EntityDef>> = {
       c('provider', 'text', 'Provider', 'Провайдер', 'provider', 12),
       c('status', 'text', 'Status', 'Статус', 'status', 12),
       c('amount', 'money', 'Amount', 'Сумма', 'amount_minor', 14),
+      c('captured', 'money', 'Captured', 'Списано', 'captured_minor', 14),
       c('refunded', 'money', 'Refunded', 'Возвращено', 'refunded_minor', 14),
+      c('fee', 'money', 'Fee', 'Комиссия', 'fee_minor', 12),
       c('currency', 'text', 'Currency', 'Валюта', 'currency', 8),
       c('description', 'text', 'Description', 'Описание', 'description', 30),
       c('created_at', 'datetime', 'Created', 'Создан', 'created_at', 18),
       c('paid_at', 'datetime', 'Paid', 'Оплачен', 'paid_at', 18),
     ],
     filters: { ...range('created_at'), status: eq('status'), provider: eq('provider'), order_id: eq('order_id') },
+  },
+  // The ledger's refunds read model (migration 013), one row per refund, with its payment's order.
+  refunds: {
+    name: 'refunds',
+    store: 'postgres',
+    from: 'payment_refunds r JOIN payment_transactions p ON p.id = r.payment_id',
+    orderBy: 'r.created_at, r.id',
+    title: { en: 'Refunds', ru: 'Возвраты' },
+    columns: [
+      c('id', 'text', 'ID', 'ID', 'r.id', 36),
+      c('payment_id', 'text', 'Payment', 'Платёж', 'r.payment_id::text', 36),
+      c('order_id', 'text', 'Order', 'Заказ', 'p.order_id', 14),
+      c('provider', 'text', 'Provider', 'Провайдер', 'r.provider', 12),
+      c('status', 'text', 'Status', 'Статус', 'r.status', 12),
+      c('amount', 'money', 'Amount', 'Сумма', 'r.amount_minor', 14),
+      c('currency', 'text', 'Currency', 'Валюта', 'r.currency', 8),
+      c('reason', 'text', 'Reason', 'Причина', 'r.reason', 30),
+      c('created_at', 'datetime', 'Created', 'Создан', 'r.created_at', 18),
+    ],
+    filters: { ...range('r.created_at'), status: eq('r.status'), provider: eq('r.provider'), order_id: eq('p.order_id') },
   },
   sms: {
     name: 'sms',

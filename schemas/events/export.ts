@@ -3,13 +3,14 @@ import { CommandAudit } from './command.js';
 import { defineEvent, type EventUnion, eventDomain } from './define.js';
 import { AttemptFailed } from './envelope.js';
 
-/** What can be exported; the columns and filters of each are in `handlers/export/entities/`. */
+/** What can be exported; the columns and filters of each are in `core/exports/entities.ts`. */
 export const EXPORT_ENTITIES = [
   'applications',
   'companies',
   'drivers',
   'vehicles',
   'payments',
+  'refunds',
   'sms',
   'emails',
   'push',

@@ -188,6 +188,32 @@ describe('exports as jobs', () => {
     expect(arr.map((p: { amount: number }) => p.amount)).toEqual([1234.56, 0.05, 1]);
   });
 
+  it('refunds: one row per refund with the order of its payment, filtered by status', async () => {
+    const at = new Date('2026-11-02T09:00:00Z');
+    for (const [n, amount, status] of [
+      [1, 50_000, 'succeeded'],
+      [2, 10_000, 'failed'],
+    ] as const) {
+      await store.sql`INSERT INTO payment_refunds (id, payment_id, provider, amount_minor, currency, status, reason, created_at, updated_at, last_seq)
+        VALUES (${`refund-${n}`}, '00000000-0000-4000-8000-000000000001', 'yookassa', ${amount}, 'RUB', ${status}, 'возврат, частичный', ${at}, ${at}, 1)`;
+    }
+    const id = await create({ entity: 'refunds', format: 'ndjson', filters: { status: 'succeeded' } });
+    expect(await settled(id)).toMatchObject({ status: 'completed', rows_total: 1 });
+    const rows = (await (await call(`/api/v1/exports/${id}/download`)).text())
+      .trimEnd()
+      .split('\n')
+      .map((l) => JSON.parse(l));
+    expect(rows).toEqual([
+      expect.objectContaining({
+        id: 'refund-1',
+        order_id: 'A-1',
+        amount: 500,
+        status: 'succeeded',
+        reason: 'возврат, частичный',
+      }),
+    ]);
+  });
+
   it('over EXPORT_MAX_ROWS: fails before writing, or truncates when asked (flagged)', async () => {
     const failed = await settled(await create({ entity: 'applications', format: 'ndjson' }));
     expect(failed).toMatchObject({ status: 'failed', error_code: 'TOO_MANY_ROWS', download_url: null });
