@@ -102,6 +102,10 @@ export const exportHandler = (opts: ExportHandlerOptions): Handler<typeof defs.r
 
     const part = join(settings.dir, partName(id, attempt));
     const out = createWriteStream(part);
+    // Always listened to: a write that completes after a failed job destroyed the stream reports an
+    // error nobody awaits any more, and an unlistened 'error' would take the whole process down.
+    // The writers still see errors while they run (`finished` rejects on `out.errored`).
+    out.on('error', (err) => hlog.debug({ id, err }, 'export file stream error'));
     let last = Date.now();
     let pending: Promise<unknown> = Promise.resolve();
     const progress = (rowsDone: number) => {

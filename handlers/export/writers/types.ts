@@ -38,6 +38,7 @@ export const roomIn = async (out: Writable): Promise<void> => {
 export const finished = (out: Writable): Promise<void> =>
   new Promise((resolve, reject) => {
     if (out.writableFinished) return resolve();
+    if (out.errored) return reject(out.errored);
     out.once('finish', () => resolve());
     out.once('error', reject);
   });
