@@ -105,6 +105,7 @@ export const emailHandler = ({ mailer, config, logger }: EmailHandlerOptions): H
     name: 'email',
     stream: 'EVENTS',
     subjects: Object.fromEntries(PRIORITIES.map((p) => [p, emailCommandSubject(p)])),
+    // `email.requested`, named through its declaration so a renamed type fails to compile here.
     eventTypes: [defs.requested.type],
     attemptFailed: defs.attemptFailed,
     async handle(event, { attempt }) {

@@ -104,6 +104,8 @@ export const installBotLogic = (bot: Bot<BotContext>, deps: BotLogicDeps) => {
       metrics.telegramLinkRefusals.inc({ reason: 'locked' });
       return void (await ctx.reply(t.tooManyAttempts));
     }
+    // The code's `telegram.link_code_requested` (appended by the API, folded into
+    // `telegram_link_codes` by the telegram_users projection) is redeemed here.
     const digest = linkCodeDigest(code);
     const row = await findLinkCode(sql, digest);
     const refuse = async (text: string) => {
