@@ -1,9 +1,8 @@
 import { mkdir, open, rm } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { dirname } from 'node:path';
 import { GatewayError } from '../schemas/errors.js';
 
-/** Where the first start leaves a generated admin key, inside `DATA_DIR`. */
-export const firstStartKeyPath = (dataDir: string) => join(dataDir, 'admin-api-key');
+export { firstStartKeyPath } from '../core/paths.js';
 
 /**
  * Writes a newly generated admin key to `path`, readable by this user only. The key is never

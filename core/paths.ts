@@ -16,3 +16,6 @@ const findRoot = (): string => {
 export const packageRoot = findRoot();
 export const postgresMigrationsDir = join(packageRoot, 'schemas', 'postgres');
 export const clickhouseMigrationsDir = join(packageRoot, 'schemas', 'clickhouse');
+
+/** Where the first start leaves a generated admin key, inside `DATA_DIR` (read by the CLI too). */
+export const firstStartKeyPath = (dataDir: string) => join(dataDir, 'admin-api-key');

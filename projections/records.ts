@@ -1,27 +1,15 @@
-import { currentVersions } from '../core/readModels/records.js';
+import { currentVersions, type RecordColumns } from '../core/readModels/records.js';
 import { foldCommitted } from '../core/records/projected.js';
 import { type FoldProjection, readsDomains, type Stored } from '../core/runners/projectionRunner.js';
 import type { TransactionSql } from '../core/stores/postgres.js';
 import { unhandledEvent } from '../schemas/events/define.js';
-import { RECORD_SUBJECTS, type RecordEvent, type RecordSource, recordEvents } from '../schemas/events/record.js';
+import { RECORD_SUBJECTS, type RecordEvent, recordEvents } from '../schemas/events/record.js';
 import { RECORD_TYPES, type RecordType } from '../schemas/records/common.js';
 
 /** A row as the fold sends it in one JSON parameter (unpacked by `jsonb_to_recordset`). */
-interface RowOut {
-  id: string;
+interface RowOut extends RecordColumns {
   version: number;
-  deleted: boolean;
-  status: string | null;
-  company_id: string | null;
-  driver_id: string | null;
-  vehicle_id: string | null;
-  name: string | null;
-  phone: string | null;
-  search: string | null;
   gps_device_ids: string[];
-  fields: Record<string, unknown>;
-  attributes: Record<string, unknown>;
-  source: RecordSource;
   occurred_at: string;
   changed_at: string;
   last_seq: number;

@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import type { Config } from '../config.js';
+import { firstStartKeyPath } from '../paths.js';
 
 /** Where a running gateway is reached from this machine: a wildcard listen address is reached on loopback. */
 const localUrl = (config: Config) => {
@@ -21,7 +21,7 @@ export const rotateThroughGateway = async (
 ): Promise<void> => {
   const key =
     env.FLEETGATE_ADMIN_KEY?.trim() ||
-    (await readFile(join(config.dataDir, 'admin-api-key'), 'utf8').then(
+    (await readFile(firstStartKeyPath(config.dataDir), 'utf8').then(
       (t) => t.trim(),
       () => '',
     ));

@@ -2,14 +2,9 @@ import type { RecordSource } from '../../schemas/events/record.js';
 import type { RecordType } from '../../schemas/records/common.js';
 import type { Sql, TransactionSql } from '../stores/postgres.js';
 
-/**
- * A row of `companies`, `drivers`, `vehicles` or `applications`
- * (`schemas/postgres/012_crm_records.sql`) as the `postgres` client reads it: bigint as text.
- * Written only by `projections/records.ts`.
- */
-export interface RecordRow {
+/** The columns of a record row, the same whether read or written (`schemas/postgres/012_crm_records.sql`). */
+export interface RecordColumns {
   id: string;
-  version: string;
   deleted: boolean;
   status: string | null;
   company_id: string | null;
@@ -21,6 +16,14 @@ export interface RecordRow {
   fields: Record<string, unknown>;
   attributes: Record<string, unknown>;
   source: RecordSource;
+}
+
+/**
+ * A row of `companies`, `drivers`, `vehicles` or `applications` as the `postgres` client reads
+ * it: bigint as text. Written only by `projections/records.ts`.
+ */
+export interface RecordRow extends RecordColumns {
+  version: string;
   occurred_at: Date;
   changed_at: Date;
   last_seq: string;
