@@ -136,7 +136,7 @@ const start = async (config: Config, env: Record<string, string | undefined>, lo
         },
       };
     },
-    startIngest: (stores) =>
+    startIngest: (stores, readiness) =>
       config.ingest.thread === 'worker'
         ? startIngestThread({
             env,
@@ -157,11 +157,13 @@ const start = async (config: Config, env: Record<string, string | undefined>, lo
             sql: stores.postgres.sql,
             devices: registryOf(stores.postgres.sql),
             logger,
+            readiness,
           }),
-    mountIngest: async (app, stores) =>
+    mountIngest: async (app, stores, readiness) =>
       mountDriverSocket(app, {
         config,
         log: stores.log,
+        readiness,
         devices: registryOf(stores.postgres.sql),
         logger: logger.child({ part: 'ws' }),
       }),

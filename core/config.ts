@@ -291,6 +291,9 @@ export const loadConfig = (raw: Record<string, string | undefined>): Config => {
           dlqMaxAgeMs: env.NATS_DLQ_MAX_AGE_SECONDS * 1000,
           duplicateWindowMs: env.NATS_DUPLICATE_WINDOW_SECONDS * 1000,
           gpsDuplicateWindowMs: env.NATS_GPS_DUPLICATE_WINDOW_SECONDS * 1000,
+          ...(env.NATS_USER ? { user: env.NATS_USER, pass: env.NATS_PASSWORD ?? '' } : {}),
+          minServerVersion: env.NATS_MIN_VERSION,
+          allowOldServer: env.NATS_ALLOW_OLD_SERVER,
         }
       : undefined,
     exports: {

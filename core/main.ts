@@ -8,8 +8,10 @@ import { type HttpServer, startHttpServer } from './http/server.js';
 import type { TemplatedApp } from './http/uws.js';
 import type { Logger } from './logger.js';
 import { mallocTuning } from './mallocTuning.js';
+import { type IntakeReadiness, type Readiness, readinessMonitor } from './readiness.js';
 import { type AnyHandler, type HandlerRunner, handlerRunner } from './runners/handlerRunner.js';
 import { type Projection, type ProjectionRunner, projectionRunner } from './runners/projectionRunner.js';
+import { startupWarnings } from './startupWarnings.js';
 import { type ClickHouseStore, openClickHouse } from './stores/clickhouse.js';
 import { migrate } from './stores/migrate.js';
 import { openPostgres, type PostgresStore } from './stores/postgres.js';
@@ -57,7 +59,9 @@ export const openStores = async (
     }
     const log = instrumentedEventLog(
       config.nats
-        ? await (await import('./eventlog/jetstream.js')).jetStreamEventLog(config.nats)
+        ? await (await import('./eventlog/jetstream.js')).jetStreamEventLog(config.nats, {
+            warn: (message, details) => logger.warn(details, message),
+          })
         : // PGlite is one process (the data-dir lock): every append is local and wakes its readers
           // at once, so polling only finds delayed redeliveries; each poll is a query on its one backend.
           embeddedEventLog(postgres.sql, { pollMs: postgres.target === 'pglite' ? 1_000 : 200 }),
@@ -85,6 +89,24 @@ export const openStores = async (
   }
 };
 
+/** Whether the stores answer: Postgres, the event log and (when opened) ClickHouse. */
+export const probeStores = async (stores: Stores): Promise<Readiness> => {
+  const [pg, log, ch] = await Promise.all([
+    stores.postgres.sql`SELECT 1`.then(
+      () => true,
+      () => false,
+    ),
+    stores.log.ping(),
+    stores.clickhouse
+      ? stores.clickhouse.client.ping().then(
+          (r) => r.success,
+          () => false,
+        )
+      : Promise.resolve(true),
+  ]);
+  return { ready: pg && log && ch, checks: { postgres: pg, eventLog: log, clickhouse: ch } };
+};
+
 export interface GatewayParts {
   /** The `projections` role's read models (Postgres folds and sinks such as ClickHouse), built once the stores are open. */
   projections(stores: Stores): readonly Projection[];
@@ -93,9 +115,9 @@ export interface GatewayParts {
   /** The `api` role's routes, added to the HTTP server before it listens. */
   mountApi?(app: TemplatedApp, stores: Stores): Promise<{ close(): Promise<void> } | undefined>;
   /** The `ingest` role: device-facing servers (MQTT, OsmAnd). */
-  startIngest?(stores: Stores): Promise<{ close(): Promise<void> }>;
+  startIngest?(stores: Stores, readiness: IntakeReadiness): Promise<{ close(): Promise<void> }>;
   /** The `ingest` role's WebSocket routes on the HTTP server (driver phones). */
-  mountIngest?(app: TemplatedApp, stores: Stores): Promise<{ close(): Promise<void> }>;
+  mountIngest?(app: TemplatedApp, stores: Stores, readiness: IntakeReadiness): Promise<{ close(): Promise<void> }>;
 }
 
 export interface Gateway {
@@ -111,6 +133,9 @@ export interface Gateway {
 export const startGateway = async (config: Config, logger: Logger, parts: GatewayParts): Promise<Gateway> => {
   const roles = new Set(config.roles);
   const stores = await openStores(config, logger, { clickhouse: roles.has('projections') || roles.has('api') });
+  const warnings = startupWarnings(config);
+  for (const warning of Object.values(warnings)) logger.warn(warning);
+  const readiness = readinessMonitor({ probe: () => probeStores(stores), logger, notes: warnings });
   const projections: ProjectionRunner[] = roles.has('projections')
     ? parts
         .projections(stores)
@@ -128,7 +153,7 @@ export const startGateway = async (config: Config, logger: Logger, parts: Gatewa
   try {
     for (const p of projections) await p.start();
     for (const h of handlers) await h.start();
-    if (roles.has('ingest') && parts.startIngest) ingest = await parts.startIngest(stores);
+    if (roles.has('ingest') && parts.startIngest) ingest = await parts.startIngest(stores, readiness);
     http = await startHttpServer({
       host: config.http.host,
       port: config.http.port,
@@ -138,25 +163,10 @@ export const startGateway = async (config: Config, logger: Logger, parts: Gatewa
           : { host: config.metrics.host, port: config.metrics.port, explicit: config.metrics.portExplicit },
       logger,
       mount: async (app: TemplatedApp) => {
-        if (roles.has('ingest') && parts.mountIngest) sockets = await parts.mountIngest(app, stores);
+        if (roles.has('ingest') && parts.mountIngest) sockets = await parts.mountIngest(app, stores, readiness);
         if (roles.has('api') && parts.mountApi) api = await parts.mountApi(app, stores);
       },
-      readiness: async () => {
-        const [pg, log, ch] = await Promise.all([
-          stores.postgres.sql`SELECT 1`.then(
-            () => true,
-            () => false,
-          ),
-          stores.log.ping(),
-          stores.clickhouse
-            ? stores.clickhouse.client.ping().then(
-                (r) => r.success,
-                () => false,
-              )
-            : Promise.resolve(true),
-        ]);
-        return { ready: pg && log && ch, checks: { postgres: pg, eventLog: log, clickhouse: ch } };
-      },
+      readiness: readiness.check,
     });
   } catch (e) {
     await sockets?.close();
@@ -164,6 +174,7 @@ export const startGateway = async (config: Config, logger: Logger, parts: Gatewa
     await api?.close();
     await Promise.all(handlers.map((h) => h.stop(1_000)));
     await Promise.all(projections.map((p) => p.stop()));
+    readiness.stop();
     await stores.close();
     throw e;
   }
@@ -196,6 +207,7 @@ export const startGateway = async (config: Config, logger: Logger, parts: Gatewa
         await Promise.all(projections.map((p) => p.stop()));
         http?.close();
         await api?.close();
+        readiness.stop();
         await stores.close();
         logger.info('shut down cleanly');
       })()),

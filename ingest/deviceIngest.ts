@@ -3,6 +3,7 @@ import type { Config } from '../core/config.js';
 import type { DeviceRegistry } from '../core/devices/registry.js';
 import type { EventLog } from '../core/eventlog/port.js';
 import type { Logger } from '../core/logger.js';
+import type { IntakeReadiness } from '../core/readiness.js';
 import type { Sql } from '../core/stores/postgres.js';
 import { PortUnavailableError } from '../schemas/errors.js';
 import { startMqttIngest } from './mqtt/broker.js';
@@ -27,8 +28,10 @@ export const startDeviceIngest = async (deps: {
   sql: Sql;
   devices: DeviceRegistry;
   logger: Logger;
+  /** While it says no, devices are refused at CONNECT ("server unavailable"). */
+  readiness?: IntakeReadiness;
 }): Promise<DeviceIngest> => {
-  const { config, log, sql, devices, logger } = deps;
+  const { config, log, sql, devices, logger, readiness } = deps;
   // A default port already taken turns that protocol off (said loudly); a port the operator chose
   // (MQTT_WS_PORT always is) stops start-up.
   const chosen: Record<string, boolean> = {
@@ -45,7 +48,7 @@ export const startDeviceIngest = async (deps: {
   const osmand = await startOsmandIngest({ config, log, devices, logger: logger.child({ part: 'osmand' }) }).catch(
     optional<Awaited<ReturnType<typeof startOsmandIngest>>>('osmand'),
   );
-  const mqtt = await startMqttIngest({ config, log, devices, logger: logger.child({ part: 'mqtt' }) })
+  const mqtt = await startMqttIngest({ config, log, devices, readiness, logger: logger.child({ part: 'mqtt' }) })
     .catch(optional<Awaited<ReturnType<typeof startMqttIngest>>>('mqtt'))
     .catch(async (e: unknown) => {
       await osmand?.close();

@@ -124,6 +124,17 @@ export const EnvSchema = Type.Object({
   NATS_DUPLICATE_WINDOW_SECONDS: int(1, 7 * 86_400, 20 * 60, 'EVENTS dedupe window'),
   NATS_GPS_DUPLICATE_WINDOW_SECONDS: int(1, 86_400, 120, 'GPS dedupe window'),
 
+  // NATS as operated (issue 20): the role's server user and the oldest server accepted
+  NATS_USER: text('the NATS user this process connects as (deploy/nats: one per role, e.g. fleetgate_ingest)'),
+  NATS_PASSWORD: text("that user's password"),
+  NATS_MIN_VERSION: Type.String({
+    default: '2.9.0',
+    pattern: '^\\d+\\.\\d+\\.\\d+$',
+    description:
+      'the oldest nats-server release the gateway starts against, as MAJOR.MINOR.PATCH (default 2.9.0, the oldest it is tested on; deploy/ sets 2.14.0)',
+  }),
+  NATS_ALLOW_OLD_SERVER: bool(false),
+
   // Runners
   HANDLER_CONCURRENCY: int(1, 256, 4, 'handler calls in flight per handler'),
   HANDLER_MAX_ATTEMPTS: int(1, 100, 5, 'attempts before a command is dead-lettered'),

@@ -1,12 +1,14 @@
 import { JetStreamApiCodes, type JetStreamClient, type JetStreamManager, jetstream, jetstreamManager } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/nats-core';
 import { connect } from '@nats-io/transport-node';
+import { GatewayError } from '../../schemas/errors.js';
 import { jetStreamConsumer } from './jetstream/consumer.js';
 import { guarded, isApiError, unavailable } from './jetstream/errors.js';
 import { messageDecoder } from './jetstream/messages.js';
 import { publisher } from './jetstream/publisher.js';
 import { jetStreamReader } from './jetstream/reader.js';
 import { ensureStreams } from './jetstream/streams.js';
+import { judgeServerVersion } from './jetstream/versionGate.js';
 import { batchMsgId } from './newEvent.js';
 import type { EventEnvelope, EventLog } from './port.js';
 
@@ -27,6 +29,13 @@ export interface JetStreamConfig {
   gpsDuplicateWindowMs: number;
   /** Connect, API request and ack timeout (default 5 s). */
   timeoutMs?: number;
+  /** The role's server user (deploy/nats), when the server wants one. */
+  user?: string;
+  pass?: string;
+  /** The oldest nats-server accepted (NATS_MIN_VERSION); unset: any. */
+  minServerVersion?: string;
+  /** NATS_ALLOW_OLD_SERVER: run on an older one, with a warning. */
+  allowOldServer?: boolean;
 }
 
 /**
@@ -36,7 +45,10 @@ export interface JetStreamConfig {
  * `publisher.ts` (append), `reader.ts` (read, follow), `consumer.ts` with `durable.ts` and
  * `pull.ts` (work-queue consumers, dead letters), `messages.ts` (decoding).
  */
-export const jetStreamEventLog = async (cfg: JetStreamConfig): Promise<EventLog> => {
+export const jetStreamEventLog = async (
+  cfg: JetStreamConfig,
+  hooks: { warn?(message: string, details: Record<string, unknown>): void } = {},
+): Promise<EventLog> => {
   const timeout = cfg.timeoutMs ?? 5_000;
   let nc: NatsConnection;
   let js: JetStreamClient;
@@ -51,11 +63,25 @@ export const jetStreamEventLog = async (cfg: JetStreamConfig): Promise<EventLog>
       // case it fails: about half its CPU per acknowledged append or ack. Our errors name the
       // operation that failed (`unavailable`), which is what the lost call-site stack told.
       noAsyncTraces: true,
+      ...(cfg.user !== undefined && { user: cfg.user, pass: cfg.pass ?? '' }),
     });
     js = jetstream(nc, { timeout });
     jsm = await jetstreamManager(nc, { timeout });
   } catch (e) {
     throw unavailable('connect', e);
+  }
+  if (cfg.minServerVersion) {
+    // The server this connection reached says its version in INFO; a cluster upgraded one node at a
+    // time may mix versions, and each process judges the node it reached first.
+    const verdict = judgeServerVersion(nc.info?.version, {
+      minVersion: cfg.minServerVersion,
+      allowOld: cfg.allowOldServer ?? false,
+    });
+    if (!verdict.ok) {
+      await nc.close().catch(() => {});
+      throw new GatewayError('GW_ERR_CONFIG', verdict.reason);
+    }
+    if ('warning' in verdict) hooks.warn?.(verdict.warning, { natsServer: verdict.version });
   }
   try {
     await ensureStreams(jsm, cfg);

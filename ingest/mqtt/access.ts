@@ -3,6 +3,7 @@ import { RateLimiterMemory } from 'rate-limiter-flexible';
 import type { Config } from '../../core/config.js';
 import type { AuthenticatedDevice, DeviceRegistry } from '../../core/devices/registry.js';
 import type { Logger } from '../../core/logger.js';
+import type { IntakeReadiness } from '../../core/readiness.js';
 import type { errorReporter } from './errorReports.js';
 import { mqttMetrics } from './metrics.js';
 import { refused } from './refusals.js';
@@ -13,6 +14,7 @@ export interface DeviceAccessOptions {
   devices: Pick<DeviceRegistry, 'authenticate'>;
   logger: Logger;
   reporter: ReturnType<typeof errorReporter>;
+  readiness?: IntakeReadiness;
 }
 
 /**
@@ -20,7 +22,7 @@ export interface DeviceAccessOptions {
  * device authentication by the registry, and the ACL (a device subscribes only to its own
  * commands and errors topics). As Aedes hooks, plus the device each client authenticated as.
  */
-export const deviceAccess = ({ config, devices, logger, reporter }: DeviceAccessOptions) => {
+export const deviceAccess = ({ config, devices, logger, reporter, readiness }: DeviceAccessOptions) => {
   const deviceOf = new WeakMap<Client, AuthenticatedDevice>();
   const limiter =
     config.mqtt.connectsPerIpPerMinute > 0
@@ -48,6 +50,15 @@ export const deviceAccess = ({ config, devices, logger, reporter }: DeviceAccess
     },
 
     authenticate(client, username, password, callback) {
+      // Not ready (the log or Postgres is away): a device must not send points this process could
+      // not keep. CONNACK 3 "server unavailable" (MQTT 3.1.1 §3.2.2.3), and it retries later,
+      // through the balancer, maybe to a process that is ready.
+      if (readiness && !readiness.ready()) {
+        return callback(
+          Object.assign(refused('not_ready', 'not ready: the event log or Postgres is unreachable'), { returnCode: 3 as const }),
+          false,
+        );
+      }
       const id = username ?? '';
       devices.authenticate(id, password?.toString() ?? '').then(
         (device) => {

@@ -3,6 +3,7 @@ import type { Config } from '../../core/config.js';
 import type { DeviceRegistry } from '../../core/devices/registry.js';
 import type { EventLog } from '../../core/eventlog/port.js';
 import type { Logger } from '../../core/logger.js';
+import type { IntakeReadiness } from '../../core/readiness.js';
 import { deviceAccess } from './access.js';
 import { watchConnections } from './connectionEvents.js';
 import { errorReporter } from './errorReports.js';
@@ -20,6 +21,8 @@ export interface MqttIngestOptions {
   log: EventLog;
   devices: Pick<DeviceRegistry, 'authenticate'>;
   logger: Logger;
+  /** While it says no, CONNECT is answered "server unavailable" (CONNACK 3). Default: always ready. */
+  readiness?: IntakeReadiness;
   /** Default `config.mqtt.port`; 0 picks a free one. */
   port?: number;
   /** MQTT over WebSocket; default `config.mqtt.wsPort` (unset: off); 0 picks a free one. */
@@ -57,7 +60,7 @@ export const startMqttIngest = async (opts: MqttIngestOptions): Promise<MqttInge
   let closing = false;
   let broker: Aedes | undefined;
   const reporter = errorReporter(() => broker?.id ?? '');
-  const access = deviceAccess({ config, devices: opts.devices, logger, reporter });
+  const access = deviceAccess({ config, devices: opts.devices, logger, reporter, readiness: opts.readiness });
   const intake = locationIntake({
     config,
     log: opts.log,

@@ -3,13 +3,14 @@ import { registry } from '../../core/metrics.js';
 
 /**
  * Why the broker refused something. Connection-level: rate_limited, protocol_unsupported,
- * bad_credentials, packet_too_large, malformed_packet. Per packet: publish_forbidden,
+ * bad_credentials, not_ready (CONNACK 3 while the log or Postgres is away), packet_too_large, malformed_packet. Per packet: publish_forbidden,
  * subscribe_forbidden, log_unavailable (no PUBACK), overloaded.
  */
 export type MqttRefusal =
   | 'rate_limited'
   | 'protocol_unsupported'
   | 'bad_credentials'
+  | 'not_ready'
   | 'packet_too_large'
   | 'malformed_packet'
   | 'publish_forbidden'

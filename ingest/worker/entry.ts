@@ -8,8 +8,9 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { loadConfig } from '../../core/config.js';
 import { deviceRegistry } from '../../core/devices/registry.js';
 import { createLogger } from '../../core/logger.js';
-import { openStores, type Stores } from '../../core/main.js';
+import { openStores, probeStores, type Stores } from '../../core/main.js';
 import { registry } from '../../core/metrics.js';
+import { type ReadinessMonitor, readinessMonitor } from '../../core/readiness.js';
 import { GatewayError } from '../../schemas/errors.js';
 import { type DeviceIngest, startDeviceIngest } from '../deviceIngest.js';
 import type { FromIngestWorker, ToIngestWorker } from './protocol.js';
@@ -36,6 +37,7 @@ const config = loadConfig((workerData as { env: Record<string, string | undefine
 const logger = createLogger(config.logLevel).child({ thread: 'ingest' });
 let stores: Stores | undefined;
 let ingest: DeviceIngest | undefined;
+let readiness: ReadinessMonitor | undefined;
 
 port.on('message', (m: ToIngestWorker) => {
   if (m.type === 'metrics') {
@@ -45,6 +47,7 @@ port.on('message', (m: ToIngestWorker) => {
   } else if (m.type === 'stop') {
     void (async () => {
       await ingest?.close().catch((err) => logger.error({ err }, 'closing ingest'));
+      readiness?.stop();
       await stores?.close();
       send({ type: 'stopped' });
       port.close();
@@ -55,7 +58,11 @@ port.on('message', (m: ToIngestWorker) => {
 try {
   // The main thread opened the same stores first and applied the migrations.
   stores = await openStores(config, logger, { clickhouse: false, migrate: false });
+  const opened = stores;
+  // This thread's own connections decide whether it takes devices, not the main thread's.
+  readiness = readinessMonitor({ probe: () => probeStores(opened), logger });
   ingest = await startDeviceIngest({
+    readiness,
     config,
     log: stores.log,
     sql: stores.postgres.sql,
@@ -64,6 +71,7 @@ try {
   });
   send({ type: 'ready', mqttPort: ingest.mqttPort, osmandPort: ingest.osmandPort, tid: osThreadId() });
 } catch (e) {
+  readiness?.stop();
   await stores?.close();
   send({ type: 'failed', message: (e as Error).message, code: e instanceof GatewayError ? e.code : undefined });
   port.close();

@@ -3,6 +3,7 @@ import type { AuthenticatedDevice, DeviceRegistry } from '../../core/devices/reg
 import type { EventLog } from '../../core/eventlog/port.js';
 import type { TemplatedApp, WebSocket } from '../../core/http/uws.js';
 import type { Logger } from '../../core/logger.js';
+import type { IntakeReadiness } from '../../core/readiness.js';
 import { followDeviceChanges } from '../deviceRevocations.js';
 import { gpsBatcher } from '../gps/batcher.js';
 import { wsMetrics } from './metrics.js';
@@ -15,6 +16,9 @@ interface Session {
   windowStart: number;
   open: boolean;
 }
+
+/** Seconds a phone is told to wait before it tries again while this process is not ready. */
+export const NOT_READY_RETRY_AFTER_SECONDS = 5;
 
 /** Close codes (RFC 6455 §7.4.1) and our own (4000–4999); `revoked`: the device was disabled or its token rotated. */
 export const WS_CLOSE = { policy: 1008, tooBig: 1009, rateLimited: 4029, slowReader: 4008, revoked: 4401 } as const;
@@ -40,6 +44,8 @@ export const mountDriverSocket = (
     log: EventLog;
     devices: Pick<DeviceRegistry, 'byToken' | 'invalidate'>;
     logger: Logger;
+    /** While it says no, upgrades get 503 with Retry-After. Default: always ready. */
+    readiness?: IntakeReadiness;
   },
 ) => {
   const { config, logger } = opts;
@@ -85,16 +91,20 @@ export const mountDriverSocket = (
       res.onAborted(() => {
         aborted = true;
       });
-      const refuse = (status: string, reason: string) => {
+      const refuse = (status: string, reason: string, retryAfterSeconds?: number) => {
         wsMetrics.refused.inc({ reason });
         if (!aborted)
-          res.cork(() =>
-            res
-              .writeStatus(status)
-              .writeHeader('content-type', 'application/json')
-              .end(JSON.stringify({ code: reason })),
-          );
+          res.cork(() => {
+            res.writeStatus(status).writeHeader('content-type', 'application/json');
+            if (retryAfterSeconds !== undefined) res.writeHeader('retry-after', String(retryAfterSeconds));
+            res.end(JSON.stringify({ code: reason }));
+          });
       };
+      // Not ready (the log or Postgres is away): refuse before the socket opens, so the phone keeps
+      // its points and retries (through the balancer, maybe to a process that is ready).
+      if (opts.readiness && !opts.readiness.ready()) {
+        return refuse('503 Service Unavailable', 'not_ready', NOT_READY_RETRY_AFTER_SECONDS);
+      }
       if (!token) return refuse('401 Unauthorized', 'no_token');
       opts.devices.byToken(token).then(
         (device: AuthenticatedDevice | undefined) => {
