@@ -9,6 +9,8 @@
 #  - Debian's chromium (the /live page test drives it; CHROMIUM_PATH names another) and
 #    mosquitto-clients (the MQTT tests publish with mosquitto_pub as well as mqtt.js).
 #    poppler-utils (pdftotext, pdftoppm: the export tests read PDFs back).
+#  - haproxy: test/deploy checks deploy/haproxy/haproxy.cfg with `haproxy -c` (and the cluster
+#    tests run it in front of the gateways).
 set -euo pipefail
 
 say() { echo "test setup: $*" >&2; }
@@ -64,6 +66,7 @@ fi
 [ -x /usr/bin/mosquitto_pub ] || apt_install mosquitto-clients
 # The export tests read PDFs back with pdftotext and render a page with pdftoppm.
 [ -x /usr/bin/pdftotext ] && [ -x /usr/bin/pdftoppm ] || apt_install poppler-utils
+[ -x /usr/sbin/haproxy ] || apt_install haproxy
 
 if [ ${#problems[@]} -gt 0 ]; then
   for p in "${problems[@]}"; do say "$p"; done
