@@ -269,7 +269,7 @@ describe('deploy/haproxy/haproxy.cfg', () => {
 
 // ---------------------------------------------------------------- nats-server
 const natsEnv = Object.fromEntries(
-  ['CLUSTER', 'INGEST', 'API', 'PROJECTIONS', 'HANDLERS', 'ADMIN'].map((r) => [
+  ['CLUSTER', 'INGEST', 'API', 'PROJECTIONS', 'HANDLERS', 'ADMIN', 'OPERATOR'].map((r) => [
     `FLEETGATE_NATS_${r}_PASSWORD`,
     `k${r.toLowerCase()}pw`,
   ]),
@@ -314,7 +314,7 @@ describe('deploy/nats and deploy/k8s/nats.conf with nats-server -t', () => {
     expect(strip(read('nats/node2.conf'))).toBe(strip(read('nats/node1.conf')));
     expect(strip(read('nats/node3.conf'))).toBe(strip(read('nats/node1.conf')));
     const variables = [...read('nats/users.conf').matchAll(/password: \$(\w+)/g)].map((m) => m[1]);
-    expect(variables).toHaveLength(5);
+    expect(variables).toHaveLength(6);
     const compose = read('compose.yaml');
     const natsManifest = read('k8s/nats.yaml');
     for (const v of variables) {

@@ -131,6 +131,18 @@ describe('T23: NATS users and permissions from deploy/nats/users.conf', () => {
   });
 });
 
+describe('T23: the operator user (natscli backups, purges, peer changes)', () => {
+  it('may administer fleetgate’s streams, never the account or the servers', async () => {
+    const nc = await rawConnection('operator');
+    const info = await apiRequest(nc, '$JS.API.STREAM.INFO.DLQ');
+    expect(info).toMatchObject({ answered: { config: { name: 'DLQ' } } });
+    const purge = await apiRequest(nc, '$JS.API.STREAM.PURGE.DLQ');
+    expect(purge).toMatchObject({ answered: { success: true } });
+    expect(denied(await apiRequest(nc, '$JS.API.ACCOUNT.PURGE.$G'))).toBe(true);
+    expect(denied(await apiRequest(nc, '$JS.API.SERVER.REMOVE'))).toBe(true);
+  });
+});
+
 describe('T23: the version gate', () => {
   it('refuses the machine’s nats-server 2.9.10 when NATS_MIN_VERSION is newer, naming both versions', async () => {
     const e = await jetStreamEventLog({ ...logConfig('admin'), minServerVersion: '2.10.27' }).catch((err: unknown) => err);

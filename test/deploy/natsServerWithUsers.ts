@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { freePort } from '../support/natsServer.js';
 import { type NatsProcess, spawnNats } from './natsProcess.js';
 
-export const ROLE_USERS = ['ingest', 'api', 'projections', 'handlers', 'admin'] as const;
+export const ROLE_USERS = ['ingest', 'api', 'projections', 'handlers', 'admin', 'operator'] as const;
 export type RoleUser = (typeof ROLE_USERS)[number];
 
 export const USERS_CONF = new URL('../../deploy/nats/users.conf', import.meta.url);
