@@ -348,3 +348,43 @@ describe('deploy/systemd', () => {
     expect(r.out).toMatch(/Failed to parse service restart specifier, ignoring: sometimes/);
   });
 });
+
+// ---------------------------------------------------------------- alerts
+describe('deploy/prometheus/alerts.yaml', () => {
+  type Rule = { alert?: string; expr?: string; labels?: { severity?: string }; annotations?: Record<string, string> };
+  const rules = (parse(read('prometheus/alerts.yaml')) as { groups: { rules: Rule[] }[] }).groups.flatMap((g) => g.rules);
+  const headings = new Set(
+    [...read('RUNBOOK.md').matchAll(/^#{2,3} (.+)$/gm)].map((m) => m[1]?.toLowerCase().replace(/\s+/g, '-')),
+  );
+
+  it('every rule has an expression, a severity, a summary, and a section in RUNBOOK.md that says what it means', () => {
+    expect(rules.length).toBeGreaterThanOrEqual(8);
+    for (const r of rules) {
+      expect(r.expr, r.alert).toMatch(/\S/);
+      expect(['warning', 'critical'], r.alert).toContain(r.labels?.severity);
+      expect(r.annotations?.summary, r.alert).toMatch(/\S/);
+      expect(r.annotations?.runbook, r.alert).toBe(`RUNBOOK.md#${r.alert?.toLowerCase()}`);
+      expect(headings.has(r.alert?.toLowerCase()), `RUNBOOK.md has "### ${r.alert}"`).toBe(true);
+    }
+  });
+
+  it('names only metrics the gateway exports (or the exporters named in the file)', () => {
+    const ours = new Set(
+      [
+        ...readFileSync(new URL('../../core/metrics.ts', import.meta.url), 'utf8').matchAll(/name: '(fleetgate_\w+)'/g),
+        ...readdirSync(new URL('../../ingest/mqtt/', import.meta.url)).flatMap((f) =>
+          f.endsWith('.ts')
+            ? [...readFileSync(new URL(`../../ingest/mqtt/${f}`, import.meta.url), 'utf8').matchAll(/name: '(fleetgate_\w+)'/g)]
+            : [],
+        ),
+        ...readFileSync(new URL('../../ingest/ws/metrics.ts', import.meta.url), 'utf8').matchAll(/name: '(fleetgate_\w+)'/g),
+        ...readFileSync(new URL('../../core/readiness.ts', import.meta.url), 'utf8').matchAll(/name: '(fleetgate_\w+)'/g),
+        ...readFileSync(new URL('../../projections/gpsTracking.ts', import.meta.url), 'utf8').matchAll(
+          /name: '(fleetgate_\w+)'/g,
+        ),
+      ].map((m) => m[1]),
+    );
+    const used = rules.flatMap((r) => [...(r.expr ?? '').matchAll(/\b(fleetgate_\w+)/g)].map((m) => m[1]));
+    expect(used.filter((m) => !ours.has(m))).toEqual([]);
+  });
+});
