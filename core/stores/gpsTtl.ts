@@ -15,11 +15,12 @@ export const ttlTarget = (engineFull: string): { table: string; onCluster: strin
 };
 
 const engineOf = async (ch: ClickHouseClient, table: string) => {
-  const [database, name] = table.split('.');
+  // Literals, not query parameters (chdb's connection does not take them); the names come from
+  // us or from DISTRIBUTED's match, which excludes quotes.
+  const [database, name] = table.replace(/[\\']/g, '').split('.');
   const rows = await (
     await ch.query({
-      query: 'SELECT engine_full FROM system.tables WHERE database = {database:String} AND name = {name:String}',
-      query_params: { database, name },
+      query: `SELECT engine_full FROM system.tables WHERE database = '${database}' AND name = '${name}'`,
       format: 'JSONEachRow',
     })
   ).json<{ engine_full: string }>();
