@@ -5,6 +5,7 @@
  * device's MQTT point (QoS 1), the handlers process sends the SMS (test mode) and appends the
  * outcome, the projections process folds both into Postgres, where the api reads them. No process
  * meets a permission violation. Each process's RSS and CPU are printed (deploy/k8s requests).
+ * And a fifth process, told NATS_MIN_VERSION 2.14.0, refuses the machine's 2.9.10 at start.
  */
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -116,4 +117,23 @@ describe('one gateway process per role, each with its own NATS user', () => {
     console.info(`role footprint after start and one flow: ${JSON.stringify(figures)}`);
     for (const f of Object.values(figures)) expect(f.rssMiB).toBeGreaterThan(0);
   }, 90_000);
+
+  it('a gateway refuses to start on a server older than NATS_MIN_VERSION, saying why (T23)', async () => {
+    const dir = await tempDir('fg-e2e-version-gate-');
+    dirs.push(dir);
+    const proc = runCli(['start', '--roles', 'handlers'], {
+      NATS_URL: nats.url,
+      NATS_USER: nats.user('handlers').user,
+      NATS_PASSWORD: nats.user('handlers').pass,
+      NATS_MIN_VERSION: '2.14.0',
+      DATABASE_URL: db.url,
+      DATA_DIR: dir.dir,
+      HTTP_PORT: String(await freePort()),
+      METRICS_PORT: String(await freePort()),
+    });
+    expect(await proc.exited).toBe(1);
+    expect(proc.stderr() + proc.output()).toMatch(
+      /nats-server 2\.9\.\d+ is older than NATS_MIN_VERSION 2\.14\.0: upgrade the server .*NATS_ALLOW_OLD_SERVER=true/,
+    );
+  }, 60_000);
 });
