@@ -135,7 +135,8 @@ export const startGateway = async (config: Config, logger: Logger, parts: Gatewa
   const stores = await openStores(config, logger, { clickhouse: roles.has('projections') || roles.has('api') });
   const warnings = startupWarnings(config);
   for (const warning of Object.values(warnings)) logger.warn(warning);
-  const readiness = readinessMonitor({ probe: () => probeStores(stores), logger, notes: warnings });
+  // Probed every second only where an intake asks it (MQTT CONNECT, phone upgrades); else on /readyz.
+  const readiness = readinessMonitor({ probe: () => probeStores(stores), logger, notes: warnings, watch: roles.has('ingest') });
   const projections: ProjectionRunner[] = roles.has('projections')
     ? parts
         .projections(stores)

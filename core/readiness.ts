@@ -33,12 +33,14 @@ export type IntakeReadiness = Pick<ReadinessMonitor, 'ready'>;
 
 /**
  * Watches whether this process can keep what it accepts: `probe` asks the log and the stores,
- * every `intervalMs` in the background and on demand. Changes are logged once each way, and
+ * every `intervalMs` in the background (unless `watch` is false: no intake here) and on demand. Changes are logged once each way, and
  * `notes` (what runs degraded by configuration, e.g. no CLICKHOUSE_URL) go into every answer.
  */
 export const readinessMonitor = (opts: {
   probe(): Promise<Readiness>;
   logger: Logger;
+  /** Probe in the background (the intake asks `ready()`); otherwise only when `check` is called. */
+  watch?: boolean;
   intervalMs?: number;
   notes?: Record<string, string>;
 }): ReadinessMonitor => {
@@ -54,8 +56,8 @@ export const readinessMonitor = (opts: {
     readyGauge.set(answer.ready ? 1 : 0);
     return answer;
   }, MAX_AGE_MS);
-  const timer = setInterval(() => void probe(), opts.intervalMs ?? MAX_AGE_MS);
-  timer.unref();
+  const timer = opts.watch === false ? undefined : setInterval(() => void probe(), opts.intervalMs ?? MAX_AGE_MS);
+  timer?.unref();
   return {
     check: probe,
     // Until the first probe returns, the start-up just opened every store: ready.
