@@ -27,8 +27,8 @@ const benches: Record<string, Bench> = {
   },
   ws: {
     description:
-      'phones on /v1/ws/driver (default 5,000) from a separate process: acks/s and p99 send→ack against a bare uWS JSON ceiling, a fixed-rate phase with bursts, live-feed latency, server RSS. Options: --connections=N, --seconds=N, --rate=N, --targets=embedded,jetstream, --cpu-prof=DIR (gateway profile)',
-    run: async (args) => (await import('./ws.js')).runWsBench(args),
+      'phones on /v1/ws/driver (default 5,000) from raw-socket load processes (their CPU reported): acks/s, p99 send→ack and CPU µs per location (gateway, nats-server, Postgres) against a bare uWS JSON ceiling, a fixed-rate phase with bursts, live-feed latency, server RSS. Options: --connections=N, --seconds=N, --rate=N, --load-procs=N (2), --seed=N, --targets=embedded,jetstream, --cpu-prof=DIR (gateway profile)',
+    run: async (args) => exitCodeOf(await (await import('./ws.js')).runWsBench(args)),
   },
   notify: {
     description:
