@@ -16,7 +16,8 @@
  *
  * Phases per target: QoS 1 closed loop (each device stop-and-wait: it publishes its next point when
  * the PUBACK of the previous one arrives; `--window=N` keeps N in flight instead), QoS 0 closed
- * loop (the next point as soon as the socket takes it), and QoS 1 at a fixed `--rate` (open loop).
+ * loop (the next points as soon as the socket takes them, one QoS 1 point after every 16 whose
+ * PUBACK the device awaits, so the sockets never hold minutes of points), and QoS 1 at a fixed `--rate` (open loop).
  * For the gateway: publish → visible in ClickHouse, and RSS with `--idle` connected devices
  * (sampled `--idle-settle` seconds, default 30, after the last one connected).
  *
@@ -1095,7 +1096,7 @@ export const runGpsBench = async (args: string[]): Promise<BenchResult> => {
   const payload = rows.find((r) => r.payloadBytes > 0)?.payloadBytes ?? 0;
   console.log(
     `\nGPS over MQTT 3.1.1: ${fmtInt(devices)} devices (raw MQTT from ${loadProcs} load process(es)), ~${Math.round(payload)}-byte points, ${seconds} s per phase; ` +
-      `QoS 1 max = each device keeps ${window} message(s) in flight (stop-and-wait at 1); QoS 0 max = next point as soon as the socket takes it, ` +
+      `QoS 1 max = each device keeps ${window} message(s) in flight (stop-and-wait at 1); QoS 0 max = next points as soon as the socket takes them (a QoS 1 point awaited after every 16), ` +
       'accepted/s = points sent / time until a closing QoS 1 point per device was PUBACKed; ' +
       `@rate = open loop, round-robin over the devices. Gateway roles: ${roles}. CPU: 100% = one core (machine: ${cpus().length} cores); other = the machine's busy CPU not spent by the server, nats-server or the load process.\n`,
   );

@@ -14,8 +14,9 @@
  *
  * Phases without `rate` are closed loops: each device keeps `window` QoS 1 messages in flight and
  * publishes the next only when a PUBACK frees a slot (window 1 = stop-and-wait); at QoS 0 a device
- * writes a few points at a time whenever its socket takes them without backpressure, and after the
- * deadline sends one QoS 1 point as a fence (see `processedSeconds`). Phases with `rate` are open
+ * writes a few points at a time whenever its socket takes them without backpressure, with one QoS 1
+ * point after every 16 (it waits for that PUBACK), and after the deadline sends one QoS 1 point as a
+ * fence (see `processedSeconds`). Phases with `rate` are open
  * loops: points go out on a fixed schedule (`rate` per second over all devices, round-robin)
  * whether or not PUBACKs came back.
  */
@@ -117,6 +118,8 @@ const DRAIN_MS = 15_000;
 const FENCE_MS = 90_000;
 /** QoS 0: points per socket write while the socket takes them (fewer system calls for the load). */
 const QOS0_BURST = 8;
+/** QoS 0: points a device sends before one QoS 1 point it waits for (bounds what the sockets hold). */
+const QOS0_PER_FENCE = 16;
 
 interface Device {
   id: string;
@@ -348,9 +351,19 @@ const main = async () => {
       // Loops stop at their next PUBACK; those still owed are awaited below.
       await new Promise<void>((resolve) => setTimeout(resolve, Math.max(0, deadline - performance.now())));
     } else {
-      // QoS 0: a few points per write while the socket takes them, else wait for it to drain.
+      // QoS 0: a few points per write while the socket takes them, else wait for it to drain; every
+      // QOS0_PER_FENCE points one QoS 1 point, and the device waits for its PUBACK. Unbounded, the
+      // kernel's socket buffers held minutes of points a slow server then read with its sockets
+      // paused, past the keep-alive (the gateway dropped the devices).
+      const unfenced = new Map<Device, number>();
       const step = (d: Device) => {
         if (performance.now() >= deadline || !d.connected) return;
+        if ((unfenced.get(d) ?? 0) >= QOS0_PER_FENCE) {
+          unfenced.set(d, 0);
+          publish1(d, () => step(d));
+          return;
+        }
+        unfenced.set(d, (unfenced.get(d) ?? 0) + QOS0_BURST);
         const now = Date.now();
         const burst = Array.from({ length: QOS0_BURST }, () => publishPacket(d.qos0, ++d.seq, 0, now));
         sent += QOS0_BURST;
