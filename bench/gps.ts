@@ -1,7 +1,7 @@
 /**
- * `npm run bench -- gps`: N devices (mqtt.js, MQTT 3.1.1, one connection each) publishing ~150-byte
- * JSON points to `v1/devices/{id}/location`, from a separate load process (dist/bench/gpsLoad.js),
- * against, in the same run:
+ * `npm run bench -- gps`: N devices (MQTT 3.1.1 from pre-encoded packets on raw sockets, one
+ * connection each) publishing 150-byte JSON points to `v1/devices/{id}/location`, from
+ * `--load-procs` separate load processes (dist/bench/gpsLoad.js, default 2), against, in the same run:
  *
  * - `mosquitto`: the machine's Mosquitto on 127.0.0.1:1883 (no persistence, anonymous): the ceiling;
  * - `aedes`: bare Aedes (in-memory persistence, no auth, no hooks) in its own process (bareAedes.ts);
@@ -16,12 +16,17 @@
  *
  * Phases per target: QoS 1 closed loop (each device stop-and-wait: it publishes its next point when
  * the PUBACK of the previous one arrives; `--window=N` keeps N in flight instead), QoS 0 closed
- * loop (the next point as soon as the socket takes it), and QoS 1 at a fixed `--rate` (open loop).
+ * loop (the next points as soon as the socket takes them, one QoS 1 point after every 16 whose
+ * PUBACK the device awaits, so the sockets never hold minutes of points), and QoS 1 at a fixed `--rate` (open loop).
  * For the gateway: publish → visible in ClickHouse, and RSS with `--idle` connected devices
  * (sampled `--idle-settle` seconds, default 30, after the last one connected).
  *
  * Server CPU and RSS come from /proc/<pid>/stat and /proc/<pid>/status (VmRSS every 100 ms) while a
- * phase is timed; 100% CPU = one core.
+ * phase is timed; 100% CPU = one core. CPU per point (QoS 1 phases): CPU-seconds over the timed
+ * span / points PUBACKed in it, for the server process (all its threads), the private nats-server
+ * and the Postgres backends of the scratch database, each. The load processes' CPU is reported per
+ * process; a phase where one of them reached 90% of a core is flagged `loadSaturated` (its
+ * figures measured the load as much as the server) and not judged.
  *
  * Visibility: the load process reports, every 20 ms, how many points of the phase it has
  * published so far; this process polls `SELECT count() FROM fleetgate.gps_tracking` through
@@ -31,8 +36,7 @@
  * of the n-th point, measured conservatively (the poll's own round trip is included).
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import { readdirSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { connect as tcpConnect } from 'node:net';
 import { cpus, totalmem } from 'node:os';
@@ -41,21 +45,29 @@ import { createInterface } from 'node:readline';
 import { packageRoot } from '../core/paths.js';
 import { ADMIN_KEY, startGateway, stop, waitForLine } from './api.js';
 import type { LoadConfig, LoadEvent, PhaseCommand, PhaseResult } from './gpsLoad.js';
+import { latencyStats, mergeLatency } from './load/latency.js';
+import { type BenchFigure, type BenchResult, type BenchSeries, judge } from './results.js';
 import {
   buckets,
+  cpuMeter,
   cpuProfileArgs,
+  processCpuSeconds as cpuSeconds,
   createScratchDatabase,
   durableShare,
+  findPids,
   fmtDurable,
   fmtInt,
   fmtMs,
   freePort,
+  LOAD_SATURATED_SHARE,
   metric,
   metricMax,
+  pgBackendPids,
   pool,
   startNatsServer,
   table,
   tempDir,
+  usPer,
 } from './support.js';
 
 const MOSQUITTO = { host: '127.0.0.1', port: 1883 };
@@ -76,31 +88,11 @@ const CLK_TCK = (() => {
   }
 })();
 
-const cpuSeconds = (pid: number) => {
-  const s = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const f = s.slice(s.lastIndexOf(')') + 2).split(' ');
-  return (Number(f[11]) + Number(f[12])) / CLK_TCK; // utime + stime
-};
-
 const statusKiB = (pid: number, field: 'VmRSS' | 'VmHWM') => {
   const m = new RegExp(`${field}:\\s+(\\d+) kB`).exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
   return m ? Number(m[1]) : Number.NaN;
 };
 const rssMiB = (pid: number) => statusKiB(pid, 'VmRSS') / 1024;
-
-/** Processes whose /proc/<pid>/comm is `comm` and whose command line contains `arg`. */
-const findPids = (comm: string, arg?: string) =>
-  readdirSync('/proc')
-    .filter((d) => /^\d+$/.test(d))
-    .map(Number)
-    .filter((pid) => {
-      try {
-        if (readFileSync(`/proc/${pid}/comm`, 'utf8').trim() !== comm) return false;
-        return arg === undefined || readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').includes(arg);
-      } catch {
-        return false;
-      }
-    });
 
 /** Busy CPU-seconds of the whole machine so far (all cores; /proc/stat, excluding idle and iowait). */
 const machineBusySeconds = () => {
@@ -241,6 +233,147 @@ const startLoad = async (cfg: LoadConfig, timeoutMs = 180_000) => {
   return { load, connected };
 };
 
+/**
+ * Several load processes driven as one: commands go to all (an open-loop rate split between
+ * them), their events come back merged: `start` once all started (earliest time), `p` with the
+ * sums of each one's latest counts, `s` once all sent that second (histograms merged), `end` once
+ * all ended (latest time), `result` once all answered (sums; latency from the merged histograms).
+ */
+class LoadGroup {
+  private listeners = new Set<(e: LoadEvent) => void>();
+  private starts: EventOf<'start'>[] = [];
+  private ends: EventOf<'end'>[] = [];
+  private results: PhaseResult[] = [];
+  private latest: { sent: number; acked: number }[];
+  private seconds = new Map<number, string[]>();
+
+  constructor(readonly procs: LoadProcess[]) {
+    this.latest = procs.map(() => ({ sent: 0, acked: 0 }));
+    for (const [k, p] of procs.entries()) p.on((e) => this.merge(k, e));
+  }
+
+  get pids() {
+    return this.procs.map((p) => p.pid).filter((pid): pid is number => pid !== undefined);
+  }
+
+  private emit(e: LoadEvent) {
+    for (const l of [...this.listeners]) l(e);
+  }
+
+  private merge(k: number, e: LoadEvent) {
+    const n = this.procs.length;
+    if (e.type === 'start') {
+      this.latest[k] = { sent: 0, acked: 0 };
+      this.starts.push(e);
+      if (this.starts.length === n) this.emit({ ...e, t: Math.min(...this.starts.map((x) => x.t)) });
+    } else if (e.type === 'p') {
+      this.latest[k] = { sent: e.sent, acked: e.acked };
+      const sum = this.latest.reduce((a, b) => ({ sent: a.sent + b.sent, acked: a.acked + b.acked }), { sent: 0, acked: 0 });
+      this.emit({ type: 'p', t: e.t, ...sum });
+    } else if (e.type === 's') {
+      const got = [...(this.seconds.get(e.i) ?? []), e.h];
+      this.seconds.set(e.i, got);
+      if (got.length === n) {
+        this.seconds.delete(e.i);
+        this.emit({ type: 's', i: e.i, h: '', p99Ms: latencyStats(mergeLatency(got)).p99 });
+      }
+    } else if (e.type === 'end') {
+      this.ends.push(e);
+      if (this.ends.length === n) this.emit({ ...e, t: Math.max(...this.ends.map((x) => x.t)) });
+    } else if (e.type === 'result') {
+      this.results.push(e);
+      if (this.results.length === n) {
+        const rs = this.results;
+        this.starts = [];
+        this.ends = [];
+        this.results = [];
+        this.seconds.clear();
+        const sum = (f: (r: PhaseResult) => number) => rs.reduce((a, r) => a + f(r), 0);
+        const errored = rs.find((r) => r.firstError);
+        const processed = rs.map((r) => r.processedSeconds).filter((x): x is number => x !== undefined);
+        this.emit({
+          type: 'result',
+          name: e.name,
+          qos: e.qos,
+          seconds: Math.max(...rs.map((r) => r.seconds)),
+          sent: sum((r) => r.sent),
+          acked: sum((r) => r.acked),
+          ackedLate: sum((r) => r.ackedLate),
+          unacked: sum((r) => r.unacked),
+          fences: sum((r) => r.fences),
+          ...(processed.length > 0 ? { processedSeconds: Math.max(...processed) } : {}),
+          skipped: sum((r) => r.skipped),
+          errors: sum((r) => r.errors),
+          disconnects: sum((r) => r.disconnects),
+          ...(errored?.firstError ? { firstError: errored.firstError } : {}),
+          latency: latencyStats(mergeLatency(rs.map((r) => r.latencyHistogram))),
+          payloadBytes: e.payloadBytes,
+          cpuPercent: sum((r) => r.cpuPercent),
+          loopDelayP99: Math.max(...rs.map((r) => r.loopDelayP99)),
+        });
+      }
+    } else if (e.type === 'fatal') this.emit(e);
+  }
+
+  on(fn: (e: LoadEvent) => void) {
+    this.listeners.add(fn);
+    return () => this.listeners.delete(fn);
+  }
+
+  /** The next merged event of `type` (register before causing it). */
+  next<T extends LoadEvent['type']>(type: T, timeoutMs: number): Promise<EventOf<T>> {
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        off();
+        reject(new Error(`load processes: no "${type}" within ${timeoutMs} ms`));
+      }, timeoutMs);
+      const off = this.on((e) => {
+        if (e.type === type || e.type === 'fatal') {
+          clearTimeout(timer);
+          off();
+          if (e.type === 'fatal') reject(new Error(e.message));
+          else resolve(e as EventOf<T>);
+        }
+      });
+    });
+  }
+
+  send(cmd: PhaseCommand) {
+    const n = this.procs.length;
+    this.procs.forEach((p, k) => {
+      // An open-loop rate is split so that the processes together offer `rate`.
+      const rate = cmd.rate ? Math.floor(cmd.rate / n) + (k < cmd.rate % n ? 1 : 0) : undefined;
+      p.send({ ...cmd, ...(rate ? { rate } : {}) });
+    });
+  }
+
+  quit() {
+    return Promise.all(this.procs.map((p) => p.quit()));
+  }
+}
+
+/** `procs` load processes, each with its slice of [0, cfg.count) of the devices. */
+const startLoads = async (cfg: LoadConfig, procs: number) => {
+  const n = Math.max(1, Math.min(procs, cfg.count));
+  const per = Math.ceil(cfg.count / n);
+  const started = await Promise.allSettled(
+    Array.from({ length: n }, (_, k) =>
+      startLoad({ ...cfg, from: cfg.from + k * per, count: Math.min(per, cfg.count - k * per) }),
+    ),
+  );
+  const ok = started.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
+  const failure = started.find((s): s is PromiseRejectedResult => s.status === 'rejected');
+  if (failure) {
+    await Promise.all(ok.map((l) => l.load.quit()));
+    throw failure.reason;
+  }
+  const connected = {
+    devices: ok.reduce((a, l) => a + l.connected.devices, 0),
+    ms: Math.max(...ok.map((l) => l.connected.ms)),
+  };
+  return { load: new LoadGroup(ok.map((l) => l.load)), connected };
+};
+
 // ---------------------------------------------------------------------------------------------
 // The gateway's side: counts in ClickHouse and metrics
 
@@ -356,6 +489,8 @@ const visibility = (progress: { t: number; sent: number }[], polls: { t: number;
 
 interface Row {
   target: string;
+  /** Stable key of the target for figure keys (`mosquitto`, `aedes`, `embedded` …). */
+  targetKey: string;
   phase: string;
   qos: 0 | 1;
   rate?: number;
@@ -375,7 +510,18 @@ interface Row {
   auxCpuPercent?: number;
   /** The projections process, when they run beside the gateway (`jetstream-split`). */
   projectorCpuPercent?: number;
+  /** All load processes together (100 = one core). */
   loadCpuPercent: number;
+  /** Each load process's share of a core (0..1) over the timed span. */
+  loadCpu: number[];
+  /** Some load process at ≥ LOAD_SATURATED_SHARE of a core: the figure measured the load too. */
+  loadSaturated: boolean;
+  /** Postgres backends of the target's database (JetStream+PG targets). */
+  pgCpuPercent?: number;
+  /** µs of CPU per point PUBACKed in the timed span: the server (all its threads), nats-server, Postgres backends. */
+  cpuUsPerPoint?: { server: number; nats?: number; pg?: number };
+  /** Per second of the phase: points PUBACKed (QoS 1) or sent (QoS 0), and publish→PUBACK p99 ms. */
+  perSecond: { throughput: [number, number][]; p99: [number, number][] };
   /** Busy CPU of the whole machine minus server, aux and load process: someone else's work. */
   otherCpuPercent: number;
   loadLoopDelayP99: number;
@@ -403,6 +549,8 @@ interface Row {
 interface Server {
   pid: number | undefined;
   auxPid?: number | undefined;
+  /** The scratch database whose backends are the gateway's (JetStream+PG targets). */
+  pgDatabase?: string;
   gateway?: Gateway;
   /** The process running the projections when it is not the gateway (its API answers the ClickHouse polls). */
   projector?: Gateway;
@@ -412,18 +560,25 @@ interface Server {
 
 const runPhase = async (
   target: string,
-  load: LoadProcess,
+  targetKey: string,
+  load: LoadGroup,
   server: Server,
-  spec: { phase: string; qos: 0 | 1; seconds: number; rate?: number; window?: number },
+  spec: { phase: string; qos: 0 | 1; seconds: number; rate?: number; window?: number; nonce: string },
 ): Promise<Row> => {
   const gw = server.gateway;
-  const progress: { t: number; sent: number }[] = [];
+  const progress: { t: number; sent: number; acked: number }[] = [];
+  const p99s: [number, number][] = [];
   const off = load.on((e) => {
-    if (e.type === 'p') progress.push({ t: e.t, sent: e.sent });
+    if (e.type === 'p') progress.push({ t: e.t, sent: e.sent, acked: e.acked });
+    else if (e.type === 's' && e.p99Ms !== undefined) p99s.push([e.i + 1, e.p99Ms]);
   });
   const chGw = server.projector ?? gw;
   const base = chGw && server.visible ? await analyticsCount(chGw) : 0;
-  const poller = chGw && server.visible ? pollCount(chGw) : undefined;
+  // The ClickHouse polls (an analytics query every 25 ms) cost the gateway a tenth of its CPU in
+  // the profiles: only the paced phase, where visibility is judged, polls while timed; the others
+  // poll after the deadline (waiting for their points), so their CPU per point is the points' own.
+  const pollWhileTimed = spec.rate !== undefined;
+  let poller = chGw && server.visible && pollWhileTimed ? pollCount(chGw) : undefined;
   const started = load.next('start', 30_000);
   const ended = load.next('end', spec.seconds * 1000 + 60_000);
   const result = load.next('result', spec.seconds * 1000 + 120_000);
@@ -432,23 +587,49 @@ const runPhase = async (
     name: spec.phase,
     qos: spec.qos,
     seconds: spec.seconds,
-    nonce: randomBytes(4).toString('hex'),
+    nonce: spec.nonce,
     ...(spec.rate ? { rate: spec.rate } : {}),
     ...(spec.window ? { window: spec.window } : {}),
   });
   const start = await started;
+  // A line every 2 s while the phase runs: what the load saw in the last second.
+  let shown = 0;
+  const ticker = setInterval(() => {
+    const last = progress[progress.length - 1];
+    const prev = [...progress].reverse().find((p) => last && p.t <= last.t - 1000);
+    if (!last || !prev) return;
+    const n = spec.qos === 1 ? last.acked - prev.acked : last.sent - prev.sent;
+    shown += 2;
+    console.error(
+      `    ${target} ${spec.phase}: ${shown} s, ${fmtInt((n * 1000) / (last.t - prev.t))} points/s${p99s.length ? `, p99 ${fmtMs(p99s[p99s.length - 1]?.[1])} ms` : ''}`,
+    );
+  }, 2_000);
   const mono0 = Number(process.hrtime.bigint() / 1000n);
-  const stopWatch = watchProcs({ server: server.pid, aux: server.auxPid, load: load.pid, proj: server.projector?.child.pid });
+  const loadPids = load.pids;
+  const stopWatch = watchProcs({
+    server: server.pid,
+    aux: server.auxPid,
+    proj: server.projector?.child.pid,
+    ...Object.fromEntries(loadPids.map((pid, k) => [`load${k}`, pid])),
+  });
+  const pgDb = server.pgDatabase;
+  const stopCpu = cpuMeter({
+    server: () => (server.pid ? [server.pid] : []),
+    nats: () => (server.auxPid ? [server.auxPid] : []),
+    pg: () => (pgDb ? pgBackendPids(pgDb) : []),
+  });
   const c0 = gw ? await counters(gw) : undefined;
-  const end = await ended;
+  const end = await ended.finally(() => clearInterval(ticker));
   const mono1 = Number(process.hrtime.bigint() / 1000n);
   const procs = stopWatch();
+  const cpu = stopCpu();
   const c1 = gw ? await counters(gw) : undefined;
   const r = await result;
   off();
 
   let vis: ReturnType<typeof visibility> | undefined;
   let pollRtt = Number.NaN;
+  if (chGw && server.visible && !poller) poller = pollCount(chGw);
   if (gw && poller) {
     // Wait until every point of the phase is in ClickHouse (or the count stops moving).
     const expected = spec.qos === 1 ? r.acked + r.ackedLate : r.sent + r.fences;
@@ -473,7 +654,7 @@ const runPhase = async (
       poller.polls.map((p) => p.rttMs),
       50,
     );
-    if (spec.qos === 1)
+    if (spec.qos === 1 && pollWhileTimed)
       vis = visibility(
         progress.filter((p) => p.t <= end.t),
         poller.polls,
@@ -483,8 +664,31 @@ const runPhase = async (
   const seconds = r.seconds;
   // QoS 1: PUBACKed before the deadline. QoS 0: all sent, over the time until the fences were PUBACKed.
   const accepted = spec.qos === 1 ? r.acked / seconds : r.processedSeconds ? r.sent / r.processedSeconds : undefined;
+  const loadCpu = loadPids.map((_, k) => (procs[`load${k}`]?.cpuPercent ?? Number.NaN) / 100);
+  const loadCpuPercent = loadCpu.reduce((a, b) => a + b, 0) * 100;
+  // CPU per point: over the timed span, per point PUBACKed in it (QoS 1; a QoS 0 point's handling
+  // may fall after the span, so none is given).
+  const cpuUsPerPoint =
+    spec.qos === 1 && r.acked > 0
+      ? {
+          server: usPer(cpu.cpu.server, r.acked),
+          ...(server.auxPid ? { nats: usPer(cpu.cpu.nats, r.acked) } : {}),
+          ...(pgDb ? { pg: usPer(cpu.cpu.pg, r.acked) } : {}),
+        }
+      : undefined;
+  const t0s = start.t;
+  const throughput: [number, number][] = [];
+  for (let sec = 1, j = 0, prev = 0; sec <= Math.ceil(spec.seconds); sec++) {
+    while (j + 1 < progress.length && (progress[j + 1]?.t ?? 0) <= t0s + sec * 1000) j++;
+    const p = progress[j];
+    if (!p) break;
+    const count = spec.qos === 1 ? p.acked : p.sent;
+    throughput.push([sec, count - prev]);
+    prev = count;
+  }
   const row: Row = {
     target,
+    targetKey,
     phase: spec.phase,
     qos: spec.qos,
     ...(spec.rate ? { rate: spec.rate } : {}),
@@ -497,14 +701,20 @@ const runPhase = async (
     serverPeakRssMiB: procs.server?.peakRssMiB ?? Number.NaN,
     ...(procs.aux ? { auxCpuPercent: procs.aux.cpuPercent } : {}),
     ...(procs.proj ? { projectorCpuPercent: procs.proj.cpuPercent } : {}),
-    loadCpuPercent: procs.load?.cpuPercent ?? Number.NaN,
+    loadCpuPercent,
+    loadCpu,
+    loadSaturated: loadCpu.some((c) => c >= LOAD_SATURATED_SHARE),
+    ...(pgDb ? { pgCpuPercent: ((cpu.cpu.pg ?? 0) / cpu.seconds) * 100 } : {}),
+    ...(cpuUsPerPoint ? { cpuUsPerPoint } : {}),
+    perSecond: { throughput, p99: p99s },
     otherCpuPercent: Math.max(
       0,
       procs.machine.cpuPercent -
         (procs.server?.cpuPercent ?? 0) -
         (procs.aux?.cpuPercent ?? 0) -
         (procs.proj?.cpuPercent ?? 0) -
-        (procs.load?.cpuPercent ?? 0),
+        ((cpu.cpu.pg ?? 0) / cpu.seconds) * 100 -
+        loadCpuPercent,
     ),
     loadLoopDelayP99: r.loopDelayP99,
     failed: r.errors + r.unacked + r.skipped + r.disconnects,
@@ -534,7 +744,15 @@ const runPhase = async (
     `  ${target} ${spec.phase}: ${fmtInt(row.acceptedPerSec ?? row.sentPerSec)} points/s` +
       (spec.qos === 1 ? `, PUBACK p99 ${fmtMs(row.pubackP99)} ms` : '') +
       (vis ? `, visible p99 ${fmtMs(vis.p99)} ms` : '') +
-      `, server CPU ${Math.round(row.serverCpuPercent)}%, load CPU ${Math.round(row.loadCpuPercent)}%, other ${Math.round(row.otherCpuPercent)}%, failed ${row.failed}${extra}`,
+      `, server CPU ${Math.round(row.serverCpuPercent)}%` +
+      (cpuUsPerPoint ? ` = ${fmtInt(cpuUsPerPoint.server)} µs/point` : '') +
+      (cpuUsPerPoint?.nats !== undefined ? ` (+nats ${fmtInt(cpuUsPerPoint.nats)}` : '') +
+      (cpuUsPerPoint?.pg !== undefined
+        ? `, +pg ${fmtInt(cpuUsPerPoint.pg)} µs/point)`
+        : cpuUsPerPoint?.nats !== undefined
+          ? ')'
+          : '') +
+      `, load CPU ${loadCpu.map((c) => `${Math.round(c * 100)}%`).join('+')}${row.loadSaturated ? ' (SATURATED)' : ''}, other ${Math.round(row.otherCpuPercent)}%, failed ${row.failed}${extra}`,
   );
   if (r.firstError) console.error(`    first error: ${r.firstError}`);
   return row;
@@ -574,8 +792,13 @@ interface IdleResult {
   loadProcesses: number;
 }
 
-export const runGpsBench = async (args: string[]): Promise<number> => {
+export const runGpsBench = async (args: string[]): Promise<BenchResult> => {
   const opt = (name: string) => args.find((a) => a.startsWith(`--${name}=`))?.split('=')[1];
+  /** Load processes for the devices (each its own process; 2 keeps each well under a core on this 2-core machine). */
+  const loadProcs = Math.max(1, Number(opt('load-procs') ?? 2));
+  /** Seeds the point ids (nonces) of the phases: nothing else here is random. */
+  const seed = Number(opt('seed') ?? 1);
+  let phaseCounter = 0;
   const devices = Number(opt('devices') ?? 2_000);
   const seconds = Number(opt('seconds') ?? 10);
   const warmup = Number(opt('warmup') ?? 2);
@@ -587,8 +810,7 @@ export const runGpsBench = async (args: string[]): Promise<number> => {
   const only = opt('only')?.split(',');
   const roles = opt('roles') ?? DEFAULT_ROLES;
   if (!roles.split(',').includes('api') || !roles.split(',').includes('ingest')) {
-    console.error('--roles needs ingest and api (devices are registered through the API)');
-    return 2;
+    throw new Error('--roles needs ingest and api (devices are registered through the API)');
   }
   /** Without the projections role nothing reaches ClickHouse: no visibility measurement. */
   const visible = roles.split(',').includes('projections');
@@ -608,12 +830,16 @@ export const runGpsBench = async (args: string[]): Promise<number> => {
   ];
 
   /** Connects the devices, warms up, runs the phases. */
-  const drive = async (target: string, server: Server, cfg: Omit<LoadConfig, 'from' | 'count'>) => {
-    const { load, connected } = await startLoad({ ...cfg, from: 0, count: devices, progressMs: PROGRESS_MS });
-    console.error(`  ${target}: ${connected.devices} devices connected in ${fmtInt(connected.ms)} ms`);
+  const drive = async (target: string, key: string, server: Server, cfg: Omit<LoadConfig, 'from' | 'count'>) => {
+    const { load, connected } = await startLoads({ ...cfg, from: 0, count: devices, progressMs: PROGRESS_MS }, loadProcs);
+    console.error(
+      `  ${target}: ${connected.devices} devices connected in ${fmtInt(connected.ms)} ms (${load.procs.length} load processes)`,
+    );
     try {
-      if (warmup > 0) await runPhase(target, load, server, { phase: 'warm-up', qos: 1, seconds: warmup, window });
-      for (const p of phases(true)) rows.push(await runPhase(target, load, server, p));
+      const nonce = () => ((seed * 65_536 + ++phaseCounter) >>> 0).toString(16).padStart(8, '0');
+      if (warmup > 0)
+        await runPhase(target, key, load, server, { phase: 'warm-up', qos: 1, seconds: warmup, window, nonce: nonce() });
+      for (const p of phases(true)) rows.push(await runPhase(target, key, load, server, { ...p, nonce: nonce() }));
     } finally {
       await load.quit();
     }
@@ -627,7 +853,12 @@ export const runGpsBench = async (args: string[]): Promise<number> => {
       const [pid, ...more] = findPids('mosquitto');
       if (more.length > 0) console.error(`  several mosquitto processes; measuring ${pid}`);
       console.error(`${target} (pid ${pid ?? '?'})`);
-      await drive(target, { pid }, { host: MOSQUITTO.host, port: MOSQUITTO.port, prefix: `fgbench-${process.pid}-` });
+      await drive(
+        target,
+        'mosquitto',
+        { pid },
+        { host: MOSQUITTO.host, port: MOSQUITTO.port, prefix: `fgbench-${process.pid}-` },
+      );
     } catch (e) {
       errors.push({ target, error: (e as Error).message });
       console.error(`  ${target}: ${(e as Error).message}`);
@@ -643,7 +874,7 @@ export const runGpsBench = async (args: string[]): Promise<number> => {
     try {
       const port = Number(await waitForLine(child, /^(\d+)\n/m, 10_000));
       console.error(`${target} (pid ${child.pid}, port ${port})`);
-      await drive(target, { pid: child.pid }, { host: '127.0.0.1', port, prefix: 'dev-' });
+      await drive(target, 'aedes', { pid: child.pid }, { host: '127.0.0.1', port, prefix: 'dev-' });
     } catch (e) {
       errors.push({ target, error: (e as Error).message });
       console.error(`  ${target}: ${(e as Error).message}`);
@@ -664,6 +895,7 @@ export const runGpsBench = async (args: string[]): Promise<number> => {
       env: { DATA_DIR: dir.dir, NATS_URL: nats.url, DATABASE_URL: db.url },
       dir: dir.dir,
       auxPid: () => findPids('nats-server', String(nats.port))[0],
+      pgDatabase: db.name,
       cleanup: async () => {
         await nats.stop();
         await db.drop();
@@ -678,6 +910,7 @@ export const runGpsBench = async (args: string[]): Promise<number> => {
       env: Record<string, string>;
       dir: string;
       auxPid?: () => number | undefined;
+      pgDatabase?: string;
       cleanup(): Promise<void>;
     }>;
     /** Projections in a second process (`--roles projections,api`, its own DATA_DIR for chdb); the gateway runs the other roles. */
@@ -780,12 +1013,13 @@ export const runGpsBench = async (args: string[]): Promise<number> => {
       const server: Server = {
         pid: gw.child.pid,
         auxPid: setup.auxPid?.(),
+        ...(setup.pgDatabase ? { pgDatabase: setup.pgDatabase } : {}),
         gateway: gw,
         visible,
         ...(projector ? { projector } : {}),
       };
       try {
-        await drive(target, server, { host: '127.0.0.1', port: mqttPort, credentialsFile });
+        await drive(target, t.key, server, { host: '127.0.0.1', port: mqttPort, credentialsFile });
       } catch (e) {
         throw new Error(`${(e as Error).message}\n--- gateway output ---\n${tail}`);
       }
@@ -861,8 +1095,8 @@ export const runGpsBench = async (args: string[]): Promise<number> => {
   const totalSeconds = (Date.now() - startedAt.getTime()) / 1000;
   const payload = rows.find((r) => r.payloadBytes > 0)?.payloadBytes ?? 0;
   console.log(
-    `\nGPS over MQTT 3.1.1: ${fmtInt(devices)} devices (mqtt.js, one load process), ~${Math.round(payload)}-byte points, ${seconds} s per phase; ` +
-      `QoS 1 max = each device keeps ${window} message(s) in flight (stop-and-wait at 1); QoS 0 max = next point as soon as the socket takes it, ` +
+    `\nGPS over MQTT 3.1.1: ${fmtInt(devices)} devices (raw MQTT from ${loadProcs} load process(es)), ~${Math.round(payload)}-byte points, ${seconds} s per phase; ` +
+      `QoS 1 max = each device keeps ${window} message(s) in flight (stop-and-wait at 1); QoS 0 max = next points as soon as the socket takes them (a QoS 1 point awaited after every 16), ` +
       'accepted/s = points sent / time until a closing QoS 1 point per device was PUBACKed; ' +
       `@rate = open loop, round-robin over the devices. Gateway roles: ${roles}. CPU: 100% = one core (machine: ${cpus().length} cores); other = the machine's busy CPU not spent by the server, nats-server or the load process.\n`,
   );
@@ -897,7 +1131,7 @@ export const runGpsBench = async (args: string[]): Promise<number> => {
           (r.auxCpuPercent !== undefined ? ` (+nats ${fmtInt(r.auxCpuPercent)})` : '') +
           (r.projectorCpuPercent !== undefined ? ` (+proj ${fmtInt(r.projectorCpuPercent)})` : ''),
         fmtInt(r.serverPeakRssMiB),
-        fmtInt(r.loadCpuPercent),
+        r.loadCpu.map((c) => fmtInt(c * 100)).join('+') + (r.loadSaturated ? ' SAT' : ''),
         fmtInt(r.otherCpuPercent),
         r.failed,
       ]),
@@ -971,6 +1205,34 @@ export const runGpsBench = async (args: string[]): Promise<number> => {
     }
   }
 
+  const cpuRows = rows.filter((r) => r.cpuUsPerPoint);
+  if (cpuRows.length > 0) {
+    console.log(
+      "\nCPU per point PUBACKed (µs; QoS 1 phases; server = the broker or gateway process with all its threads, pg = the scratch database's backends; load CPU = each load process, % of a core; SAT = a load process at ≥ 90%: not judged):",
+    );
+    const aedesOf = (phase: string) => rows.find((x) => x.targetKey === 'aedes' && x.phase === phase);
+    console.log(
+      table(
+        ['target', 'phase', '>points/s', '>server µs', '>× bare Aedes', '>nats µs', '>pg µs', '>all-in µs', '>load CPU%'],
+        cpuRows.map((r) => {
+          const c = r.cpuUsPerPoint as NonNullable<Row['cpuUsPerPoint']>;
+          const a = aedesOf(r.phase)?.cpuUsPerPoint?.server;
+          return [
+            r.target,
+            r.phase,
+            fmtInt(r.acceptedPerSec),
+            fmtInt(c.server),
+            a ? (c.server / a).toFixed(2) : '',
+            fmtInt(c.nats),
+            fmtInt(c.pg),
+            fmtInt(c.server + (c.nats ?? 0) + (c.pg ?? 0)),
+            r.loadCpu.map((x) => fmtInt(x * 100)).join('+') + (r.loadSaturated ? ' SAT' : ''),
+          ];
+        }),
+      ),
+    );
+  }
+
   console.log('\ntargets:');
   let pass = true;
   const check = (ok: boolean | undefined, text: string) => {
@@ -1021,10 +1283,33 @@ export const runGpsBench = async (args: string[]): Promise<number> => {
         `  floor for publish→PUBACK: ${f.target} (no persistence) p99 ${fmtMs(f.pubackP99)} ms at ${fmtInt(f.acceptedPerSec ?? 0)}/s under the same paced load`,
       );
   }
+  for (const r of rows.filter((x) => x.cpuUsPerPoint && !['mosquitto', 'aedes'].includes(x.targetKey))) {
+    const a = rows.find((x) => x.targetKey === 'aedes' && x.phase === r.phase);
+    const mine = r.cpuUsPerPoint?.server ?? Number.NaN;
+    const theirs = a?.cpuUsPerPoint?.server;
+    const saturated = r.loadSaturated || a?.loadSaturated;
+    check(
+      theirs === undefined || saturated ? undefined : mine <= 2 * theirs,
+      `${r.target}, ${r.phase}: ${fmtInt(mine)} µs CPU per durable point in the gateway process = ${theirs ? (mine / theirs).toFixed(2) : '?'}× bare Aedes' ${fmtInt(theirs)} µs (target ≤ 2×)${saturated ? ' — load saturated, not judged' : ''}`,
+    );
+  }
   for (const e of errors) {
     pass = false;
     console.log(`ERROR ${e.target}: ${e.error.split('\n')[0]}`);
   }
+
+  console.log(pass ? '\nevery judged target met' : '\nsome targets missed (or a target failed to run)');
+  const result = gpsResult({
+    rows,
+    idles,
+    errors,
+    startedAt,
+    totalSeconds,
+    seed,
+    rate,
+    gatewayKeys: gatewayTargets.map((t) => t.key),
+  });
+  result.options = { devices, seconds, warmup, rate, idle, window, roles, loadProcs, ...(only ? { only: only.join(',') } : {}) };
 
   const dir = join(packageRoot, 'bench', 'results');
   await mkdir(dir, { recursive: true });
@@ -1047,11 +1332,158 @@ export const runGpsBench = async (args: string[]): Promise<number> => {
         rows,
         idle: idles,
         errors,
+        result,
       },
       (_k, v) => (v === Number.POSITIVE_INFINITY ? 'never' : Number.isNaN(v) ? null : v),
       2,
     )}\n`,
   );
   console.log(`\nwrote ${file} (${totalSeconds.toFixed(0)} s)`);
-  return pass ? 0 : 1;
+  return result;
+};
+
+const PHASE_KEY = (r: Row) => (r.rate ? 'qos1_rate' : r.qos === 1 ? 'qos1' : 'qos0');
+
+/** The run in the shared result shape: figures beside bare Aedes' (the ceiling) from the same run. */
+const gpsResult = (run: {
+  rows: Row[];
+  idles: IdleResult[];
+  errors: { target: string; error: string }[];
+  startedAt: Date;
+  totalSeconds: number;
+  seed: number;
+  rate: number;
+  gatewayKeys: string[];
+}): BenchResult => {
+  const { rows } = run;
+  const figures: BenchFigure[] = [];
+  const series: BenchSeries[] = [];
+  const aedes = (phase: string) => rows.find((r) => r.targetKey === 'aedes' && r.phase === phase);
+  const add = (f: BenchFigure) => {
+    const met = judge(f);
+    figures.push(met === undefined ? f : { ...f, met });
+  };
+  for (const r of rows) {
+    const key = `gps.${r.targetKey}.${PHASE_KEY(r)}`;
+    const isGateway = run.gatewayKeys.includes(r.targetKey);
+    const a = r.targetKey === 'aedes' ? undefined : aedes(r.phase);
+    const base = { loadSaturated: r.loadSaturated, loadCpu: r.loadCpu };
+    const thr = r.acceptedPerSec ?? r.sentPerSec;
+    const ceilingThr = a ? (a.acceptedPerSec ?? a.sentPerSec) : undefined;
+    add({
+      key: `${key}.points_per_s`,
+      label: `${r.phase} points/s, ${r.target}`,
+      value: thr,
+      unit: 'ops/s',
+      ...(a && ceilingThr !== undefined
+        ? { ceiling: { label: `bare Aedes, ${a.phase}`, value: ceilingThr, loadSaturated: a.loadSaturated } }
+        : {}),
+      ...(isGateway && r.qos === 1 && !r.rate
+        ? { target: { kind: 'ratio' as const, atLeast: 0.5, text: 'durable QoS 1 points/s ≥ 50% of bare Aedes' } }
+        : {}),
+      ...base,
+    });
+    if (r.cpuUsPerPoint) {
+      const ceilingCpu = a?.cpuUsPerPoint?.server;
+      add({
+        key: `${key}.cpu_us_per_point`,
+        label: `µs CPU per point PUBACKed (${isGateway ? 'gateway process, all threads' : 'broker process'}), ${r.phase}, ${r.target}`,
+        value: r.cpuUsPerPoint.server,
+        unit: 'µs CPU',
+        ...(a && ceilingCpu !== undefined
+          ? { ceiling: { label: `bare Aedes, ${a.phase}`, value: ceilingCpu, loadSaturated: a.loadSaturated } }
+          : {}),
+        ...(isGateway
+          ? { target: { kind: 'ratio' as const, atMost: 2, text: "durable GPS point ≤ 2× bare Aedes' CPU per point" } }
+          : {}),
+        ...base,
+      });
+      if (r.cpuUsPerPoint.nats !== undefined)
+        add({
+          key: `${key}.nats_cpu_us_per_point`,
+          label: `µs CPU per point in nats-server, ${r.phase}, ${r.target}`,
+          value: r.cpuUsPerPoint.nats,
+          unit: 'µs CPU',
+          ...base,
+        });
+      if (r.cpuUsPerPoint.pg !== undefined)
+        add({
+          key: `${key}.pg_cpu_us_per_point`,
+          label: `µs CPU per point in Postgres backends, ${r.phase}, ${r.target}`,
+          value: r.cpuUsPerPoint.pg,
+          unit: 'µs CPU',
+          ...base,
+        });
+    }
+    if (r.qos === 1 && r.pubackP99 !== undefined)
+      add({
+        key: `${key}.puback_p99_ms`,
+        label: `p99 publish→PUBACK, ${r.phase}, ${r.target}`,
+        value: r.pubackP99,
+        unit: 'ms',
+        ...(a?.pubackP99 !== undefined
+          ? { ceiling: { label: `bare Aedes, ${a.phase}`, value: a.pubackP99, loadSaturated: a.loadSaturated } }
+          : {}),
+        ...(isGateway && r.rate
+          ? { target: { kind: 'bound' as const, atMost: 50, text: `p99 publish→PUBACK < 50 ms at ${fmtInt(run.rate)}/s` } }
+          : {}),
+        ...base,
+      });
+    if (r.visibleP99 !== undefined && r.rate)
+      add({
+        key: `${key}.visible_p99_ms`,
+        label: `p99 publish→queryable in ClickHouse, ${r.phase}, ${r.target}`,
+        value: r.visibleP99,
+        unit: 'ms',
+        target: { kind: 'bound', atMost: 1000, text: 'p99 publish→queryable < 1,000 ms' },
+        ...base,
+      });
+    const ceilingSeries = (pick: (x: Row) => [number, number][]) =>
+      a ? { ceiling: { label: `bare Aedes, ${a.phase}`, points: pick(a) } } : {};
+    series.push({
+      key: `${key}.throughput`,
+      label: `${r.phase} points/s over time, ${r.target}`,
+      unit: 'ops/s',
+      points: r.perSecond.throughput,
+      ...ceilingSeries((x) => x.perSecond.throughput),
+    });
+    if (r.perSecond.p99.length > 0)
+      series.push({
+        key: `${key}.p99`,
+        label: `${r.phase} p99 publish→PUBACK over time, ${r.target}`,
+        unit: 'ms',
+        points: r.perSecond.p99,
+        ...ceilingSeries((x) => x.perSecond.p99),
+      });
+  }
+  for (const i of run.idles) {
+    const key = rows.find((r) => r.target === i.target)?.targetKey ?? i.target;
+    add({
+      key: `gps.${key}.idle_rss_mib`,
+      label: `RSS with ${fmtInt(i.devices)} idle devices (${fmtInt(i.connected)} connected), ${i.target}`,
+      value: Math.max(i.rssMiB, i.peakRssMiB),
+      unit: 'MiB',
+      target: { kind: 'bound', atMost: 600, text: 'RSS < 600 MiB with 10,000 idle devices' },
+    });
+  }
+  const saturated = rows.filter((r) => r.loadSaturated);
+  const notes = [
+    ...(saturated.length > 0
+      ? [
+          `load-bound phases (a load process at ≥ 90% of a core; not judged): ${saturated.map((r) => `${r.target} ${r.phase}`).join('; ')}`,
+        ]
+      : ['no phase was load-bound (every load process under 90% of a core)']),
+    ...run.errors.map((e) => `${e.target} failed: ${e.error.split('\n')[0]}`),
+  ];
+  return {
+    bench: 'gps',
+    seed: run.seed,
+    startedAt: run.startedAt.toISOString(),
+    durationS: run.totalSeconds,
+    options: {},
+    figures,
+    series,
+    notes,
+    correct: run.errors.length === 0 && rows.every((r) => r.load.unacked === 0),
+  };
 };

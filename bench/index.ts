@@ -1,3 +1,5 @@
+import { exitCodeOf } from './results.js';
+
 /**
  * Benchmarks: `npm run bench -- <name> [options]`. Without a name (or with an unknown one) it
  * lists them. Each bench is loaded only when asked for.
@@ -15,18 +17,18 @@ const benches: Record<string, Bench> = {
   },
   api: {
     description:
-      'POST /api/v1/sms req/s and p50/p99 at 100 connections against a bare uWS endpoint, embedded and JetStream+Postgres. Options: --seconds=N, --only=embedded,jetstream, --roles=api (default api,projections)',
-    run: async (args) => (await import('./api.js')).runApiBench(args),
+      'POST /api/v1/sms req/s, p50/p99 and CPU µs per request (gateway, nats-server, Postgres) at 100 connections against a bare uWS endpoint, embedded and JetStream+Postgres; load from wrk (or autocannon) in its own process, its CPU reported. Options: --seconds=N, --only=embedded,jetstream, --roles=api (default api,projections), --connections=N, --rate=N (5000), --load=wrk|autocannon, --load-threads=N (wrk, 1), --cpu-prof=DIR (gateway profile)',
+    run: async (args) => exitCodeOf(await (await import('./api.js')).runApiBench(args)),
   },
   gps: {
     description:
-      'MQTT GPS points/s (QoS 1 and 0), p50/p99 publish→PUBACK, p99 publish→visible in ClickHouse, server CPU/RSS, from a separate load process, against Mosquitto :1883 and bare Aedes; RSS with idle devices. Options: --devices=N, --seconds=N, --rate=N, --idle=N, --window=N, --warmup=N, --only=mosquitto,aedes,embedded,jetstream,jetstream-split (default all but the JetStream ones), --roles=R (default ingest,api,projections), --cpu-prof=DIR (gateway profile)',
-    run: async (args) => (await import('./gps.js')).runGpsBench(args),
+      'MQTT GPS points/s (QoS 1 and 0), p50/p99 publish→PUBACK, p99 publish→visible in ClickHouse, CPU µs per point (gateway, nats-server, Postgres), RSS, from raw-socket load processes (their CPU reported), against Mosquitto :1883 and bare Aedes; RSS with idle devices. Options: --devices=N, --seconds=N, --rate=N, --idle=N, --window=N, --warmup=N, --load-procs=N (2), --seed=N, --only=mosquitto,aedes,embedded,jetstream,jetstream-split (default all but the JetStream ones), --roles=R (default ingest,api,projections), --cpu-prof=DIR (gateway profile)',
+    run: async (args) => exitCodeOf(await (await import('./gps.js')).runGpsBench(args)),
   },
   ws: {
     description:
-      'phones on /v1/ws/driver (default 5,000) from a separate process: acks/s and p99 send→ack against a bare uWS JSON ceiling, a fixed-rate phase with bursts, live-feed latency, server RSS. Options: --connections=N, --seconds=N, --rate=N, --targets=embedded,jetstream, --cpu-prof=DIR (gateway profile)',
-    run: async (args) => (await import('./ws.js')).runWsBench(args),
+      'phones on /v1/ws/driver (default 5,000) from raw-socket load processes (their CPU reported): acks/s, p99 send→ack and CPU µs per location (gateway, nats-server, Postgres) against a bare uWS JSON ceiling, a fixed-rate phase with bursts, live-feed latency, server RSS. Options: --connections=N, --seconds=N, --rate=N, --load-procs=N (2), --seed=N, --targets=embedded,jetstream, --cpu-prof=DIR (gateway profile)',
+    run: async (args) => exitCodeOf(await (await import('./ws.js')).runWsBench(args)),
   },
   notify: {
     description:

@@ -3,7 +3,7 @@
  * tests' own (test/support), compiled into dist/ with the benchmarks.
  */
 import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
@@ -199,3 +199,73 @@ export const processCpuSeconds = (pid: number) => {
   const f = s.slice(s.lastIndexOf(')') + 2).split(' ');
   return (Number(f[11]) + Number(f[12])) / CLK_TCK;
 };
+
+/** Processes whose /proc/<pid>/comm is `comm` and whose command line contains the argument `arg`. */
+export const findPids = (comm: string, arg?: string) =>
+  readdirSync('/proc')
+    .filter((d) => /^\d+$/.test(d))
+    .map(Number)
+    .filter((pid) => {
+      try {
+        if (readFileSync(`/proc/${pid}/comm`, 'utf8').trim() !== comm) return false;
+        return arg === undefined || readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').includes(arg);
+      } catch {
+        return false;
+      }
+    });
+
+/**
+ * The Postgres backends serving database `db`: a backend's title (its /proc cmdline) reads
+ * `postgres: <user> <db> <client> <state>`. The machine's Postgres is shared with other work, so
+ * only these are counted as the gateway's; the WAL writer and checkpointer are not.
+ */
+export const pgBackendPids = (db: string) =>
+  findPids('postgres').filter((pid) => {
+    try {
+      return readFileSync(`/proc/${pid}/cmdline`, 'utf8')
+        .split(/[\s\0]+/)
+        .includes(db);
+    } catch {
+      return false;
+    }
+  });
+
+/**
+ * CPU-seconds used by named groups of processes between this call and the returned function's:
+ * each group's pids are listed again at the end, so a process that started in between counts all
+ * of its CPU (one that exited in between is lost).
+ */
+export const cpuMeter = (groups: Record<string, () => number[]>) => {
+  const t0 = performance.now();
+  const cpuOf = (pid: number) => {
+    try {
+      return processCpuSeconds(pid);
+    } catch {
+      return Number.NaN; // exited
+    }
+  };
+  const start = new Map<number, number>();
+  for (const list of Object.values(groups)) for (const pid of list()) start.set(pid, cpuOf(pid));
+  return (): { seconds: number; cpu: Record<string, number> } => {
+    const seconds = (performance.now() - t0) / 1000;
+    const cpu: Record<string, number> = {};
+    for (const [name, list] of Object.entries(groups)) {
+      let sum = 0;
+      for (const pid of list()) {
+        const now = cpuOf(pid);
+        if (Number.isNaN(now)) continue;
+        const before = start.get(pid);
+        sum += now - (before === undefined || Number.isNaN(before) ? 0 : before);
+      }
+      cpu[name] = sum;
+    }
+    return { seconds, cpu };
+  };
+};
+
+/** µs of CPU per unit of work. */
+export const usPer = (cpuSeconds: number | undefined, units: number) =>
+  cpuSeconds === undefined || units <= 0 ? Number.NaN : (cpuSeconds * 1e6) / units;
+
+/** A load process at ≥ 90 % of a core measured the load as much as the server. */
+export const LOAD_SATURATED_SHARE = 0.9;

@@ -1,15 +1,31 @@
+import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 /**
- * Load process of `npm run bench -- ws` (its own process, so its CPU is not the server's): N phone
- * connections sending `location` messages, and optionally one `/v1/ws/live` subscriber.
- * argv[2] = JSON WsLoadConfig; prints one JSON WsLoadResult line.
+ * A load process of `npm run bench -- ws` (its own process, so its CPU is not the server's; the
+ * bench runs several, `--load-procs`): phones [from, from + connections) on raw sockets
+ * (bench/load/wsWire.ts: pre-masked frames from a per-phone template) sending `location`
+ * messages, and optionally one `/v1/ws/live` subscriber (the `ws` library: one connection).
+ * argv[2] = JSON WsLoadConfig (or a file holding it); prints one JSON WsLoadResult line.
  */
 import WebSocket from 'ws';
+import { encodeLatency, latencyHistogram, recordMs } from './load/latency.js';
+import {
+  frameReader,
+  type LocationTemplate,
+  locationFrame,
+  locationId,
+  locationTemplate,
+  maskedFrame,
+  upgrade,
+} from './load/wsWire.js';
 
 export interface WsLoadConfig {
   /** ws://host:port/path; `?token=` is appended per connection when tokens are given. */
   url: string;
+  /** Tokens of phones [from, from + connections). */
   tokens?: string[];
+  /** Index of the first phone (`phone-${from}`). */
+  from?: number;
   connections: number;
   seconds: number;
   /** Messages per second per connection (open loop); 0 = closed loop with `window` in flight. */
@@ -18,6 +34,16 @@ export interface WsLoadConfig {
   /** Every 5 s, this share of connections also sends a `locations` batch of 10 points. */
   burstShare?: number;
   live?: { url: string };
+  /** Makes the message ids of this run unique (the gateway dedupes on device + id). */
+  nonce?: string;
+  /** Seeds the phones' start offsets and burst choices. */
+  seed?: number;
+  /**
+   * Print `{"type":"connected"}` once every phone is connected and wait for a line on stdin before
+   * sending; print `{"type":"drained"}` once the acks in flight had their second: the bench
+   * measures the server's CPU between the two, connecting and closing excluded.
+   */
+  handshake?: boolean;
 }
 export interface WsLoadResult {
   connected: number;
@@ -32,26 +58,60 @@ export interface WsLoadResult {
   ackP99: number;
   liveSeen: number;
   liveP99: number;
+  /** send → ack, µs, encoded HdrHistogram (merged over the load processes by the bench). */
+  ackHistogram?: string;
+  /** ack → seen on the live feed, µs, encoded HdrHistogram. */
+  liveHistogram?: string;
+  /** Acks received in each second, and that second's send → ack histogram (encoded). */
+  perSecond?: { acked: number; h: string }[];
+  /** This process's CPU-seconds while sending (connecting excluded). */
+  loadCpuSeconds?: number;
 }
 
-const pct = (xs: number[], p: number) => {
-  if (!xs.length) return Number.NaN;
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))] as number;
+/** mulberry32: the bench's choices repeat run to run for a given seed. */
+const prng = (seed: number) => () => {
+  seed = (seed + 0x6d2b79f5) | 0;
+  let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
+  t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+  return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
 };
 
+interface Phone {
+  n: number;
+  socket: import('node:net').Socket;
+  open: boolean;
+  key: Buffer;
+  template: LocationTemplate;
+  seq: number;
+  /** message id → sent at (ms, monotonic). */
+  sentAt: Map<string, number>;
+}
+
 const run = async (cfg: WsLoadConfig): Promise<WsLoadResult> => {
-  const sentAt = new Map<string, number>();
+  const from = cfg.from ?? 0;
+  const nonce = cfg.nonce ?? randomBytes(4).toString('hex');
+  const random = prng(cfg.seed ?? 1);
+  const hist = latencyHistogram();
+  const liveHist = latencyHistogram();
+  let second = latencyHistogram();
+  let secondAcked = 0;
+  const perSecond: { acked: number; h: string }[] = [];
   const tsOf = new Map<string, number>();
   const ackedAt = new Map<string, number>();
-  const lat: number[] = [];
-  const liveLat: number[] = [];
   const seenLive = new Set<string>();
   let sent = 0;
   let acked = 0;
   let errors = 0;
   const errorCodes: Record<string, number> = {};
   let closed = 0;
+  let sending = false;
+  let end = Number.POSITIVE_INFINITY;
+  const devOf = (n: number) => `phone-${n}`;
+  const mine = (id: string) => {
+    const n = Number(id.slice(6));
+    return id.startsWith('phone-') && n >= from && n < from + cfg.connections;
+  };
+
   let live: WebSocket | undefined;
   if (cfg.live) {
     live = new WebSocket(cfg.live.url);
@@ -65,115 +125,165 @@ const run = async (cfg: WsLoadConfig): Promise<WsLoadResult> => {
     await subscribed; // from here on every acked point reaches it
     live.on('message', (d) => {
       const m = JSON.parse(d.toString()) as { type: string; deviceId: string; ts: number };
-      if (m.type !== 'position') return;
+      if (m.type !== 'position' || !mine(m.deviceId)) return; // other load processes' phones
       const key = `${m.deviceId}:${m.ts}`;
       const at = ackedAt.get(key);
-      if (at !== undefined) liveLat.push(Math.max(0, performance.now() - at));
-      else seenLive.add(key); // before its ack reached the phone: latency 0 once the ack comes
+      if (at !== undefined) {
+        ackedAt.delete(key);
+        recordMs(liveHist, Math.max(0, performance.now() - at));
+      } else seenLive.add(key); // before its ack reached the phone: latency 0 once the ack comes
     });
   }
-  const sockets: WebSocket[] = [];
+
+  const send = (p: Phone, batch = 1) => {
+    if (!p.open) return;
+    const now = performance.now();
+    sent += batch;
+    if (batch === 1) {
+      const seq = ++p.seq;
+      const ts = Date.now() + (seq % 1000) - 5_000;
+      const id = locationId(nonce, seq);
+      p.sentAt.set(id, now);
+      if (cfg.live) tsOf.set(`${p.n}:${id}`, ts);
+      p.socket.write(locationFrame(p.template, seq, ts));
+      return;
+    }
+    const items = Array.from({ length: batch }, () => {
+      const seq = ++p.seq;
+      const id = locationId(nonce, seq);
+      const ts = Date.now() + (seq % 1000) - 5_000;
+      p.sentAt.set(id, now);
+      if (cfg.live) tsOf.set(`${p.n}:${id}`, ts);
+      return { id, ts, lat: 55 + (p.n % 100) / 1000, lon: 37 + (seq % 1000) / 10_000, speed: 30, battery: 80 };
+    });
+    p.socket.write(maskedFrame(Buffer.from(JSON.stringify({ type: 'locations', items })), p.key));
+  };
+
+  const onMessage = (p: Phone, opcode: number, payload: Buffer) => {
+    if (opcode === 0x9) return p.socket.write(maskedFrame(payload, p.key, 0xa)); // ping → pong
+    if (opcode === 0x8) return;
+    if (opcode !== 0x1) return;
+    const m = JSON.parse(payload.toString('latin1')) as { type: string; ids?: string[]; code?: string };
+    const now = performance.now();
+    if (m.type !== 'ack') {
+      const k = m.ids?.length || 1;
+      errors += k;
+      errorCodes[m.code ?? m.type] = (errorCodes[m.code ?? m.type] ?? 0) + k;
+      return;
+    }
+    for (const id of m.ids ?? []) {
+      const t = p.sentAt.get(id);
+      if (t === undefined) continue;
+      p.sentAt.delete(id);
+      recordMs(hist, now - t);
+      if (now <= end) {
+        recordMs(second, now - t);
+        secondAcked++;
+      }
+      acked++;
+      if (cfg.live) {
+        // The live feed names a point by device and fix time.
+        const ts = tsOf.get(`${p.n}:${id}`);
+        if (ts === undefined) continue;
+        tsOf.delete(`${p.n}:${id}`);
+        const key = `${devOf(p.n)}:${ts}`;
+        if (seenLive.delete(key)) recordMs(liveHist, 0);
+        else ackedAt.set(key, now);
+      }
+    }
+    if (sending && cfg.perSecond === 0 && now < end) send(p);
+  };
+
+  const phones: Phone[] = [];
   for (let i = 0; i < cfg.connections; i += 200) {
     await Promise.all(
-      Array.from({ length: Math.min(200, cfg.connections - i) }, (_, k) => {
-        const n = i + k;
-        const url = cfg.tokens ? `${cfg.url}?token=${cfg.tokens[n]}` : cfg.url;
-        const ws = new WebSocket(url, { perMessageDeflate: false });
-        sockets[n] = ws;
-        ws.on('close', () => closed++);
-        ws.on('error', () => {});
-        return new Promise((r) => ws.once('open', r));
+      Array.from({ length: Math.min(200, cfg.connections - i) }, async (_, k) => {
+        const n = from + i + k;
+        const url = cfg.tokens ? `${cfg.url}?token=${cfg.tokens[i + k]}` : cfg.url;
+        const { socket, rest } = await upgrade(url);
+        const key = randomBytes(4);
+        const p: Phone = {
+          n,
+          socket,
+          open: true,
+          key,
+          template: locationTemplate(key, nonce, 55 + (n % 100) / 1000),
+          seq: 0,
+          sentAt: new Map(),
+        };
+        const read = frameReader((op, payload) => onMessage(p, op, payload));
+        socket.on('data', read);
+        if (rest.length > 0) read(rest);
+        socket.on('close', () => {
+          p.open = false;
+          closed++;
+        });
+        socket.on('error', () => {});
+        phones[i + k] = p;
       }),
     );
   }
-  const end = performance.now() + cfg.seconds * 1000;
-  const devOf = (n: number) => `phone-${n}`;
-  let seq = 0;
-  const send = (n: number, batch = 1) => {
-    const ws = sockets[n] as WebSocket;
-    if (ws.readyState !== WebSocket.OPEN) return;
-    const now = performance.now();
-    const items = Array.from({ length: batch }, () => {
-      const id = `${n}-${++seq}`;
-      const ts = Date.now() + (seq % 1000) - 5_000;
-      sentAt.set(id, now);
-      if (cfg.live) tsOf.set(id, ts);
-      return { id, ts, lat: 55 + (n % 100) / 1000, lon: 37 + (seq % 1000) / 10_000, speed: 30, battery: 80 };
-    });
-    sent += batch;
-    ws.send(JSON.stringify(batch === 1 ? { type: 'location', ...items[0] } : { type: 'locations', items }));
-  };
-  sockets.forEach((ws, n) => {
-    ws.on('message', (d) => {
-      const m = JSON.parse(d.toString()) as { type: string; ids: string[]; code?: string };
-      const now = performance.now();
-      if (m.type !== 'ack') {
-        const n = m.ids?.length || 1;
-        errors += n;
-        errorCodes[m.code ?? m.type] = (errorCodes[m.code ?? m.type] ?? 0) + n;
-        return;
-      }
-      for (const id of m.ids) {
-        const t = sentAt.get(id);
-        if (t === undefined) continue;
-        sentAt.delete(id);
-        lat.push(now - t);
-        acked++;
-      }
-      if (cfg.live) {
-        // The live feed names a point by device and fix time.
-        for (const id of m.ids) {
-          const ts = tsOf.get(id);
-          if (ts === undefined) continue;
-          tsOf.delete(id);
-          const key = `${devOf(n)}:${ts}`;
-          if (seenLive.delete(key)) liveLat.push(0);
-          else ackedAt.set(key, now);
-        }
-      }
-      if (cfg.perSecond === 0 && now < end) send(n);
-    });
-  });
+
+  if (cfg.handshake) {
+    process.stdout.write(`${JSON.stringify({ type: 'connected' })}\n`);
+    await new Promise<void>((resolve) => process.stdin.once('data', () => resolve()));
+  }
+  const cpu0 = process.cpuUsage();
   const t0 = performance.now();
+  end = t0 + cfg.seconds * 1000;
+  sending = true;
   const timers: NodeJS.Timeout[] = [];
+  timers.push(
+    setInterval(() => {
+      perSecond.push({ acked: secondAcked, h: encodeLatency(second) });
+      second = latencyHistogram();
+      secondAcked = 0;
+    }, 1_000),
+  );
   if (cfg.perSecond === 0) {
-    sockets.forEach((_, n) => {
-      for (let w = 0; w < (cfg.window ?? 4); w++) send(n);
-    });
+    for (const p of phones) for (let w = 0; w < (cfg.window ?? 4); w++) send(p);
   } else {
-    sockets.forEach((_, n) => {
-      const every = 1000 / cfg.perSecond;
+    const every = 1000 / cfg.perSecond;
+    for (const p of phones) {
       const start = setTimeout(() => {
-        timers.push(setInterval(() => send(n), every));
-      }, Math.random() * every);
+        timers.push(setInterval(() => send(p), every));
+      }, random() * every);
       timers.push(start);
-    });
+    }
     if (cfg.burstShare) {
       timers.push(
         setInterval(() => {
-          for (let n = 0; n < sockets.length; n++) if (Math.random() < (cfg.burstShare ?? 0)) send(n, 10);
+          for (const p of phones) if (random() < (cfg.burstShare ?? 0)) send(p, 10);
         }, 5_000),
       );
     }
   }
   await new Promise((r) => setTimeout(r, cfg.seconds * 1000));
+  sending = false;
   for (const t of timers) clearInterval(t);
+  const cpu = process.cpuUsage(cpu0);
   await new Promise((r) => setTimeout(r, 1_000)); // acks in flight
   const seconds = (performance.now() - t0) / 1000;
-  for (const ws of sockets) ws.terminate();
+  if (cfg.handshake) process.stdout.write(`${JSON.stringify({ type: 'drained' })}\n`);
+  for (const p of phones) p.socket.destroy();
   live?.terminate();
+  const h = hist;
   return {
-    connected: sockets.length,
+    connected: phones.length,
     sent,
     acked,
     errors,
     errorCodes,
     closed,
     seconds,
-    ackP50: pct(lat, 50),
-    ackP99: pct(lat, 99),
-    liveSeen: liveLat.length,
-    liveP99: pct(liveLat, 99),
+    ackP50: h.totalCount ? h.getValueAtPercentile(50) / 1000 : Number.NaN,
+    ackP99: h.totalCount ? h.getValueAtPercentile(99) / 1000 : Number.NaN,
+    liveSeen: liveHist.totalCount,
+    liveP99: liveHist.totalCount ? liveHist.getValueAtPercentile(99) / 1000 : Number.NaN,
+    ackHistogram: encodeLatency(hist),
+    liveHistogram: encodeLatency(liveHist),
+    perSecond,
+    loadCpuSeconds: (cpu.user + cpu.system) / 1e6,
   };
 };
 
