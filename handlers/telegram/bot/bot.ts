@@ -114,9 +114,12 @@ export const installBotLogic = (bot: Bot<BotContext>, deps: BotLogicDeps) => {
       await ctx.reply(text);
     };
     if (!row) return refuse(t.codeWrong);
-    if (row.used_at) return refuse(t.codeUsed);
-    if (row.expires_at.getTime() <= at.getTime()) return refuse(t.codeExpired);
-    if (!(await claimLinkCode(sql, digest, chatId, at))) return refuse(t.codeUsed);
+    // Taken by this very chat: the same update again after a crash before its reply was sent
+    // (or the user repeating it), which links the chat to the same user again.
+    const mine = row.used_at !== null && row.used_by_chat === String(chatId);
+    if (row.used_at && !mine) return refuse(t.codeUsed);
+    if (!mine && row.expires_at.getTime() <= at.getTime()) return refuse(t.codeExpired);
+    if (!mine && !(await claimLinkCode(sql, digest, chatId, at))) return refuse(t.codeUsed);
     const from = ctx.from;
     ctx.fg.results.push({
       subject: TELEGRAM_LINKS_SUBJECT,

@@ -1,0 +1,194 @@
+import { randomUUID } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Update } from 'grammy/types';
+import type { Logger } from '../../../core/logger.js';
+import type { Sql } from '../../../core/stores/postgres.js';
+import type { WebhookProcessedData } from '../../../schemas/events/webhook.js';
+
+/** What handling an update left, as its own delivery reports it (again, after a crash). */
+export interface HandledUpdate {
+  results: unknown[];
+  outcome: WebhookProcessedData['outcome'];
+  detail: string;
+  /** Handled before this delivery (a redelivery, or drained by the chat's lease holder). */
+  repeat: boolean;
+}
+
+export interface ChatQueueOptions {
+  sql: Sql;
+  logger: Logger;
+  /** Acts on one update: returns once the reply is sent; throws when it was not. */
+  act: (update: Update) => Promise<Omit<HandledUpdate, 'repeat'>>;
+  lease?: {
+    /** How long a chat's lease lasts unless renewed (a dead holder's chats wait this long). */
+    ms?: number;
+    /** This process, in the lease rows. */
+    holder?: string;
+  };
+  /** Attempts at one update before it is given up and the chat's later updates go on. */
+  maxAttempts?: number;
+  /** How long an update recorded by the poller but not yet in the log holds up the chat's later ones. */
+  unloggedWaitMs?: number;
+  /** How long one delivery waits for its update to be handled before it is retried. */
+  waitMs?: number;
+}
+
+interface PendingRow {
+  update_id: string;
+  body: Update | null;
+  event_id: string | null;
+  received_at: Date;
+  attempts: number;
+}
+
+/** Thrown when this delivery's update could not be handled yet: the runner retries it. */
+export class ChatBusyError extends Error {}
+
+/**
+ * Updates of one chat, handled once and in update id order across every process:
+ * `telegram_bot_updates` is the chat's queue (the poller records an update before appending
+ * it; a delivery records its own), and one process at a time holds the chat's lease
+ * (`telegram_chat_leases`) and works through the chat's recorded updates oldest first. An
+ * update is marked handled only after its reply was sent, with the events the handling caused;
+ * its own delivery (or a redelivery after a crash) reports those events, which the log keeps
+ * once (their message ids come from the cause).
+ */
+export const chatQueue = (opts: ChatQueueOptions) => {
+  const { sql, logger } = opts;
+  const leaseMs = opts.lease?.ms ?? 60_000;
+  const holder = opts.lease?.holder ?? randomUUID();
+  const maxAttempts = opts.maxAttempts ?? 5;
+  const unloggedWaitMs = opts.unloggedWaitMs ?? 10_000;
+  const waitMs = opts.waitMs ?? 20_000;
+  const tails = new Map<number, Promise<unknown>>();
+
+  /** In this process, one delivery per chat at a time: the others wait here, not on the lease. */
+  const serial = <T>(chatId: number, work: () => Promise<T>): Promise<T> => {
+    const prev = tails.get(chatId) ?? Promise.resolve();
+    const run = prev.then(work, work);
+    const tail = run.catch(() => undefined);
+    tails.set(chatId, tail);
+    void tail.then(() => {
+      if (tails.get(chatId) === tail) tails.delete(chatId);
+    });
+    return run;
+  };
+
+  /** Takes or renews the chat's lease; false while another live process holds it. */
+  const takeLease = async (chatId: number) =>
+    (
+      await sql`
+        INSERT INTO telegram_chat_leases (chat_id, holder, expires_at)
+        VALUES (${chatId}, ${holder}, now() + ${`${leaseMs} milliseconds`}::interval)
+        ON CONFLICT (chat_id) DO UPDATE SET holder = EXCLUDED.holder, expires_at = EXCLUDED.expires_at
+          WHERE telegram_chat_leases.holder = EXCLUDED.holder OR telegram_chat_leases.expires_at < now()
+        RETURNING chat_id`
+    ).length === 1;
+  const releaseLease = (chatId: number) =>
+    sql`DELETE FROM telegram_chat_leases WHERE chat_id = ${chatId} AND holder = ${holder}`.catch(() => undefined);
+
+  const markHandled = (updateId: number | string, h: Omit<HandledUpdate, 'repeat'>) =>
+    sql`UPDATE telegram_bot_updates SET handled_at = now(), outcome = ${h.outcome}, detail = ${h.detail.slice(0, 1_000)},
+          results = ${sql.json(h.results as never)}
+        WHERE update_id = ${updateId} AND handled_at IS NULL`;
+
+  /** One update, acted on and marked; a failure counts an attempt, the last one gives it up. */
+  const handleRow = async (r: PendingRow & { body: Update }) => {
+    try {
+      await markHandled(r.update_id, await opts.act(r.body));
+    } catch (err) {
+      const attempts = r.attempts + 1;
+      if (attempts >= maxAttempts) {
+        const reason = err instanceof Error ? err.message : String(err);
+        logger.warn({ updateId: r.update_id, attempts, err: reason }, 'telegram update given up');
+        await markHandled(r.update_id, {
+          results: [],
+          outcome: 'failed',
+          detail: `given up after ${attempts} attempts: ${reason}`,
+        });
+      } else {
+        await sql`UPDATE telegram_bot_updates SET attempts = ${attempts} WHERE update_id = ${r.update_id}`;
+      }
+      throw err;
+    }
+  };
+
+  /**
+   * With the chat's lease: its recorded updates, oldest first, until none is left or one not
+   * yet in the log holds the rest up ('blocked'). An update the poller recorded but never
+   * appended (it died in between, and its successor fetched it again under the same id) is
+   * passed over once it is older than `unloggedWaitMs`.
+   */
+  const drain = async (chatId: number): Promise<'done' | 'blocked'> => {
+    for (;;) {
+      const rows = await sql<PendingRow[]>`
+        SELECT update_id, body, event_id, received_at, attempts FROM telegram_bot_updates
+        WHERE chat_id = ${chatId} AND handled_at IS NULL ORDER BY update_id LIMIT 50`;
+      let acted = false;
+      for (const r of rows) {
+        if (r.event_id === null || r.body === null) {
+          if (Date.now() - r.received_at.getTime() < unloggedWaitMs) return 'blocked';
+          continue;
+        }
+        if (!(await takeLease(chatId))) return 'blocked';
+        await handleRow(r as PendingRow & { body: Update });
+        acted = true;
+      }
+      if (!acted) return 'done';
+    }
+  };
+
+  const handled = async (updateId: number) => {
+    const [row] = await sql<{ handled_at: Date | null; outcome: string; detail: string; results: unknown[] | null }[]>`
+      SELECT handled_at, outcome, detail, results FROM telegram_bot_updates WHERE update_id = ${updateId}`;
+    return row?.handled_at
+      ? { results: row.results ?? [], outcome: row.outcome as HandledUpdate['outcome'], detail: row.detail }
+      : undefined;
+  };
+
+  return {
+    holder,
+    /** This delivery's update, recorded, then handled in its chat's order (here or by the lease holder). */
+    async handle(update: Update, chatId: number | undefined, eventId: string): Promise<HandledUpdate> {
+      await sql`
+        INSERT INTO telegram_bot_updates (update_id, chat_id, body, event_id)
+        VALUES (${update.update_id}, ${chatId ?? null}, ${sql.json(update as never)}, ${eventId})
+        ON CONFLICT (update_id) DO UPDATE SET event_id = EXCLUDED.event_id, body = EXCLUDED.body
+          WHERE telegram_bot_updates.event_id IS NULL`;
+      const before = await handled(update.update_id);
+      if (before) return { ...before, repeat: true };
+      if (chatId === undefined) {
+        // No chat, no order to keep: acted on by whichever delivery gets here.
+        await handleRow({
+          update_id: String(update.update_id),
+          body: update,
+          event_id: eventId,
+          received_at: new Date(),
+          attempts: 0,
+        });
+        return { ...((await handled(update.update_id)) as Omit<HandledUpdate, 'repeat'>), repeat: false };
+      }
+      return serial(chatId, async () => {
+        const deadline = Date.now() + waitMs;
+        let delay = 10;
+        let drained = false;
+        for (;;) {
+          const h = await handled(update.update_id);
+          if (h) return { ...h, repeat: !drained };
+          if (Date.now() > deadline)
+            throw new ChatBusyError(`chat ${chatId}: update ${update.update_id} is still waiting for earlier ones`);
+          if (await takeLease(chatId)) {
+            try {
+              drained = (await drain(chatId)) === 'done' || drained;
+            } finally {
+              await releaseLease(chatId);
+            }
+            if (drained) continue;
+          }
+          await sleep(delay);
+          delay = Math.min(200, delay * 2);
+        }
+      });
+    },
+  };
+};
