@@ -43,7 +43,8 @@ CREATE TABLE IF NOT EXISTS telegram_alert_chats (
   next_at timestamptz NOT NULL
 );
 
--- Messages sent per second by all processes together (Telegram: about 30 a second per bot).
+-- Messages sent per tenth of a second by all processes together (Telegram: about 30 a second
+-- per bot); `second` is the tenth-of-a-second slot (ms since the epoch / 100).
 CREATE TABLE IF NOT EXISTS telegram_send_budget (
   second bigint PRIMARY KEY,
   sent   integer NOT NULL

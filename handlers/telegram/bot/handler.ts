@@ -53,7 +53,7 @@ const chatOf = (u: Update): { chatId: number | undefined; sentAt: number | undef
 };
 
 /** A Bot API failure inside grammy's middleware, classified as the sender classifies its own. */
-const asSendError = (e: unknown): unknown => {
+export const asSendError = (e: unknown): unknown => {
   const err = e instanceof BotError ? e.error : e;
   if (err instanceof GrammyError)
     return botApiError(`${err.error_code} ${err.description}`, err.error_code, err.parameters.retry_after, err);
