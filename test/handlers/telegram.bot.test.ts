@@ -273,6 +273,24 @@ describe('commands by role', () => {
     expect(await say(chats.d2 as number, '/status')).toContain('Vehicles: 0 online, 1 offline');
   });
 
+  it('/status: gateway health and the last successful ERP sync per entity (staff only)', async () => {
+    const before = await say(chats.admin as number, '/status');
+    expect(before).toContain('Gateway: up');
+    expect(before).toContain('Last ERP sync: never');
+    const at = new Date('2026-03-01T09:30:00Z');
+    for (const [id, entity, status] of [
+      ['00000000-0000-4000-a000-000000000001', 'drivers', 'ok'],
+      ['00000000-0000-4000-a000-000000000002', 'payments', 'failed'],
+    ] as const) {
+      await store.sql`INSERT INTO erp_sync_log (id, entity, direction, status, created_at, finished_at, updated_at, last_seq)
+        VALUES (${id}, ${entity}, 'push', ${status}, ${at}, ${at}, ${at}, 0)`;
+    }
+    const after = await say(chats.admin as number, '/status');
+    expect(after).toContain('Last ERP sync: drivers 01/03, 12:30');
+    expect(after).not.toContain('payments');
+    expect(await say(chats.company as number, '/status')).not.toContain('ERP');
+  });
+
   it('/today: orders and revenue in scope', async () => {
     expect(await say(chats.admin as number, '/today')).toMatch(
       /Orders: 4 created, 1 completed, 1 cancelled\nRevenue: RUB\s?8,400\.00/,
