@@ -41,6 +41,9 @@ interface PendingRow {
   attempts: number;
 }
 
+/** Updates of a chat read at once by the lease holder. */
+const DRAIN_PAGE = 50;
+
 /** Thrown when this delivery's update could not be handled yet: the runner retries it. */
 export class ChatBusyError extends Error {}
 
@@ -120,21 +123,24 @@ export const chatQueue = (opts: ChatQueueOptions) => {
    * passed over once it is older than `unloggedWaitMs`.
    */
   const drain = async (chatId: number): Promise<'done' | 'blocked'> => {
+    let renewAt = Date.now() + leaseMs / 2;
     for (;;) {
       const rows = await sql<PendingRow[]>`
         SELECT update_id, body, event_id, received_at, attempts FROM telegram_bot_updates
-        WHERE chat_id = ${chatId} AND handled_at IS NULL ORDER BY update_id LIMIT 50`;
-      let acted = false;
+        WHERE chat_id = ${chatId} AND handled_at IS NULL ORDER BY update_id LIMIT ${DRAIN_PAGE}`;
       for (const r of rows) {
         if (r.event_id === null || r.body === null) {
           if (Date.now() - r.received_at.getTime() < unloggedWaitMs) return 'blocked';
           continue;
         }
-        if (!(await takeLease(chatId))) return 'blocked';
+        if (Date.now() > renewAt) {
+          if (!(await takeLease(chatId))) return 'blocked';
+          renewAt = Date.now() + leaseMs / 2;
+        }
         await handleRow(r as PendingRow & { body: Update });
-        acted = true;
       }
-      if (!acted) return 'done';
+      // Updates recorded meanwhile are their own deliveries' to drain (they wait for the lease).
+      if (rows.length < DRAIN_PAGE) return 'done';
     }
   };
 
@@ -155,9 +161,9 @@ export const chatQueue = (opts: ChatQueueOptions) => {
         VALUES (${update.update_id}, ${chatId ?? null}, ${sql.json(update as never)}, ${eventId})
         ON CONFLICT (update_id) DO UPDATE SET event_id = EXCLUDED.event_id, body = EXCLUDED.body
           WHERE telegram_bot_updates.event_id IS NULL`;
-      const before = await handled(update.update_id);
-      if (before) return { ...before, repeat: true };
       if (chatId === undefined) {
+        const before = await handled(update.update_id);
+        if (before) return { ...before, repeat: true };
         // No chat, no order to keep: acted on by whichever delivery gets here.
         await handleRow({
           update_id: String(update.update_id),
