@@ -152,7 +152,12 @@ export const alertSender = (opts: AlertSenderOptions) => {
       }
       await sendChat(chat_id, send);
     }
-    if (Math.random() < 0.01) await sql`DELETE FROM telegram_send_budget WHERE second < ${Math.floor(Date.now() / 100) - 600}`;
+    // Now and then (every ~100 s per process): old budget slots, and alerts sent a month ago
+    // (/alerts shows the latest five).
+    if (Math.random() < 0.001) {
+      await sql`DELETE FROM telegram_send_budget WHERE second < ${Math.floor(Date.now() / 100) - 600}`;
+      await sql`DELETE FROM telegram_alerts_sent WHERE sent_at < now() - interval '30 days'`;
+    }
   };
 
   const running = (async () => {

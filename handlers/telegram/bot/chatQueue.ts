@@ -156,6 +156,9 @@ export const chatQueue = (opts: ChatQueueOptions) => {
     holder,
     /** This delivery's update, recorded, then handled in its chat's order (here or by the lease holder). */
     async handle(update: Update, chatId: number | undefined, eventId: string): Promise<HandledUpdate> {
+      // Now and then: updates handled two days ago (a delivery that late is answered "bot was offline" anyway).
+      if (Math.random() < 0.001)
+        await sql`DELETE FROM telegram_bot_updates WHERE handled_at < now() - interval '2 days'`.catch(() => undefined);
       await sql`
         INSERT INTO telegram_bot_updates (update_id, chat_id, body, event_id)
         VALUES (${update.update_id}, ${chatId ?? null}, ${sql.json(update as never)}, ${eventId})
