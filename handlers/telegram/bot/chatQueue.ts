@@ -90,15 +90,17 @@ export const chatQueue = (opts: ChatQueueOptions) => {
   const releaseLease = (chatId: number) =>
     sql`DELETE FROM telegram_chat_leases WHERE chat_id = ${chatId} AND holder = ${holder}`.catch(() => undefined);
 
-  const markHandled = (updateId: number | string, h: Omit<HandledUpdate, 'repeat'>) =>
-    sql`UPDATE telegram_bot_updates SET handled_at = now(), outcome = ${h.outcome}, detail = ${h.detail.slice(0, 1_000)},
+  const markHandled = async (updateId: number | string, h: Omit<HandledUpdate, 'repeat'>) => {
+    await sql`UPDATE telegram_bot_updates SET handled_at = now(), outcome = ${h.outcome}, detail = ${h.detail.slice(0, 1_000)},
           results = ${sql.json(h.results as never)}
         WHERE update_id = ${updateId} AND handled_at IS NULL`;
+    return h;
+  };
 
   /** One update, acted on and marked; a failure counts an attempt, the last one gives it up. */
-  const handleRow = async (r: PendingRow & { body: Update }) => {
+  const handleRow = async (r: PendingRow & { body: Update }): Promise<Omit<HandledUpdate, 'repeat'>> => {
     try {
-      await markHandled(r.update_id, await opts.act(r.body));
+      return await markHandled(r.update_id, await opts.act(r.body));
     } catch (err) {
       const attempts = r.attempts + 1;
       if (attempts >= maxAttempts) {
@@ -122,7 +124,11 @@ export const chatQueue = (opts: ChatQueueOptions) => {
    * appended (it died in between, and its successor fetched it again under the same id) is
    * passed over once it is older than `unloggedWaitMs`.
    */
-  const drain = async (chatId: number): Promise<'done' | 'blocked'> => {
+  const drain = async (
+    chatId: number,
+    own: number,
+    done: (h: Omit<HandledUpdate, 'repeat'>) => void,
+  ): Promise<'done' | 'blocked'> => {
     let renewAt = Date.now() + leaseMs / 2;
     for (;;) {
       const rows = await sql<PendingRow[]>`
@@ -137,7 +143,8 @@ export const chatQueue = (opts: ChatQueueOptions) => {
           if (!(await takeLease(chatId))) return 'blocked';
           renewAt = Date.now() + leaseMs / 2;
         }
-        await handleRow(r as PendingRow & { body: Update });
+        const h = await handleRow(r as PendingRow & { body: Update });
+        if (Number(r.update_id) === own) done(h);
       }
       // Updates recorded meanwhile are their own deliveries' to drain (they wait for the lease).
       if (rows.length < DRAIN_PAGE) return 'done';
@@ -159,40 +166,49 @@ export const chatQueue = (opts: ChatQueueOptions) => {
       // Now and then: updates handled two days ago (a delivery that late is answered "bot was offline" anyway).
       if (Math.random() < 0.001)
         await sql`DELETE FROM telegram_bot_updates WHERE handled_at < now() - interval '2 days'`.catch(() => undefined);
-      await sql`
+      const [row] = await sql<{ handled_at: Date | null; outcome: string; detail: string; results: unknown[] | null }[]>`
         INSERT INTO telegram_bot_updates (update_id, chat_id, body, event_id)
         VALUES (${update.update_id}, ${chatId ?? null}, ${sql.json(update as never)}, ${eventId})
-        ON CONFLICT (update_id) DO UPDATE SET event_id = EXCLUDED.event_id, body = EXCLUDED.body
-          WHERE telegram_bot_updates.event_id IS NULL`;
-      if (chatId === undefined) {
-        const before = await handled(update.update_id);
-        if (before) return { ...before, repeat: true };
-        // No chat, no order to keep: acted on by whichever delivery gets here.
-        await handleRow({
-          update_id: String(update.update_id),
-          body: update,
-          event_id: eventId,
-          received_at: new Date(),
-          attempts: 0,
-        });
-        return { ...((await handled(update.update_id)) as Omit<HandledUpdate, 'repeat'>), repeat: false };
-      }
+        ON CONFLICT (update_id) DO UPDATE SET event_id = coalesce(telegram_bot_updates.event_id, EXCLUDED.event_id),
+          body = coalesce(telegram_bot_updates.body, EXCLUDED.body)
+        RETURNING handled_at, outcome, detail, results`;
+      if (row?.handled_at)
+        return { results: row.results ?? [], outcome: row.outcome as HandledUpdate['outcome'], detail: row.detail, repeat: true };
+      const pending: PendingRow & { body: Update } = {
+        update_id: String(update.update_id),
+        body: update,
+        event_id: eventId,
+        received_at: new Date(),
+        attempts: 0,
+      };
+      // No chat, no order to keep: acted on by whichever delivery gets here.
+      if (chatId === undefined) return { ...(await handleRow(pending)), repeat: false };
+      // Another delivery of this chat ahead in this process may handle this one too: look again then.
+      const queued = tails.has(chatId);
       return serial(chatId, async () => {
         const deadline = Date.now() + waitMs;
         let delay = 10;
-        let drained = false;
+        let look = queued;
         for (;;) {
-          const h = await handled(update.update_id);
-          if (h) return { ...h, repeat: !drained };
+          if (look) {
+            const h = await handled(update.update_id);
+            if (h) return { ...h, repeat: true };
+          }
+          look = true;
           if (Date.now() > deadline)
             throw new ChatBusyError(`chat ${chatId}: update ${update.update_id} is still waiting for earlier ones`);
           if (await takeLease(chatId)) {
+            let mine: Omit<HandledUpdate, 'repeat'> | undefined;
+            let state: 'done' | 'blocked';
             try {
-              drained = (await drain(chatId)) === 'done' || drained;
+              state = await drain(chatId, update.update_id, (h) => {
+                mine = h;
+              });
             } finally {
               await releaseLease(chatId);
             }
-            if (drained) continue;
+            if (mine) return { ...mine, repeat: false };
+            if (state === 'done') continue;
           }
           await sleep(delay);
           delay = Math.min(200, delay * 2);
