@@ -55,7 +55,7 @@ beforeAll(async () => {
   alertRunner = await startHandler(api.log, handlers.alerts);
   fleetRunner = await startHandler(api.log, handlers.fleet);
   await seedFleet(store.sql);
-}, 60_000);
+}, 120_000);
 afterAll(async () => {
   await runner?.stop();
   await alertRunner?.stop();
