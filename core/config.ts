@@ -88,6 +88,9 @@ export interface Config {
     retentionDays: number;
     enabled: boolean;
     offlineAfterMs: number;
+    /** GPS_SPEED_LIMIT_KMH, GPS_SPEEDING_MIN_SECONDS: the speeding alert (0 km/h: none). */
+    speedLimitKmh: number;
+    speedingMinMs: number;
     maxFutureMs: number;
     maxPointsPerMessage: number;
     batchMaxPoints: number;
@@ -316,6 +319,8 @@ export const loadConfig = (raw: Record<string, string | undefined>): Config => {
       retentionDays: env.GPS_STORE_HISTORY_DAYS,
       enabled: env.GPS_TRACKING_ENABLED,
       offlineAfterMs: env.GPS_OFFLINE_AFTER * 1000,
+      speedLimitKmh: env.GPS_SPEED_LIMIT_KMH,
+      speedingMinMs: env.GPS_SPEEDING_MIN_SECONDS * 1000,
       maxFutureMs: env.GPS_MAX_FUTURE_SECONDS * 1000,
       maxPointsPerMessage: env.GPS_MAX_POINTS_PER_MESSAGE,
       batchMaxPoints: env.GPS_BATCH_MAX_POINTS,

@@ -257,6 +257,18 @@ export const EnvSchema = Type.Object({
   GPS_UPDATE_INTERVAL: int(1, 86_400, 30, 'seconds between device reports'),
   GPS_STORE_HISTORY_DAYS: int(1, 36_500, 90, 'days of location history kept'),
   GPS_OFFLINE_AFTER: int(5, 86_400, 300, 'seconds without a report before a vehicle is offline'),
+  GPS_SPEED_LIMIT_KMH: int(
+    0,
+    1_000,
+    110,
+    "speed over which a vehicle is speeding (the Telegram bot's speeding alert; 0 = no speeding alerts)",
+  ),
+  GPS_SPEEDING_MIN_SECONDS: int(
+    0,
+    3_600,
+    30,
+    'seconds a vehicle must stay over GPS_SPEED_LIMIT_KMH before it is a speeding episode',
+  ),
   GPS_MAX_FUTURE_SECONDS: int(0, 86_400, 300, 'how far in the future a fix time may be (device clock skew)'),
   GPS_MAX_POINTS_PER_MESSAGE: int(1, 10_000, 1_000, 'points in one MQTT/WS message (offline buffers)'),
   GPS_BATCH_MAX_POINTS: int(1, 100_000, 2_000, 'points the ingest coalesces into one log append'),

@@ -30,12 +30,13 @@ export interface LinkCodeRow {
   driver_id: string | null;
   expires_at: Date;
   used_at: Date | null;
+  used_by_chat: string | null;
 }
 
 /** A code by its digest, used or not (the bot says which of wrong / used / expired it is). */
 export const findLinkCode = async (sql: Sql, digest: string): Promise<LinkCodeRow | undefined> => {
   const [row] = await sql<LinkCodeRow[]>`
-    SELECT code_sha256, user_id, role, company_id, driver_id, expires_at, used_at
+    SELECT code_sha256, user_id, role, company_id, driver_id, expires_at, used_at, used_by_chat
     FROM telegram_link_codes WHERE code_sha256 = ${digest}`;
   return row;
 };

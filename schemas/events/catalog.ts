@@ -1,3 +1,4 @@
+import { alertEvents } from './alert.js';
 import { commandEvents } from './command.js';
 import type { EventDef, EventOf } from './define.js';
 import { deviceEvents } from './device.js';
@@ -16,6 +17,7 @@ import { webhookEvents } from './webhook.js';
 
 /** Every domain's declarations, by domain: the one list of the event types fleetgate writes. */
 export const eventCatalog = {
+  alert: alertEvents,
   command: commandEvents,
   device: deviceEvents,
   deviceCommand: deviceCommandEvents,

@@ -111,8 +111,16 @@ export const TelegramUnlinked = Type.Object(
 );
 export type TelegramUnlinked = Static<typeof TelegramUnlinked>;
 
-/** The alerts a linked chat can subscribe to with `/alerts`. */
-export const TELEGRAM_ALERT_KINDS = ['payment_failed', 'payment_refunded', 'notification_failed'] as const;
+/** The alerts a linked chat can subscribe to with `/alerts` (`device_offline` covers coming back too). */
+export const TELEGRAM_ALERT_KINDS = [
+  'payment_failed',
+  'payment_refunded',
+  'notification_failed',
+  'notification_dead_lettered',
+  'erp_sync_failed',
+  'device_offline',
+  'speeding',
+] as const;
 export const TelegramAlertKind = Type.Union(TELEGRAM_ALERT_KINDS.map((k) => Type.Literal(k)));
 export type TelegramAlertKind = Static<typeof TelegramAlertKind>;
 

@@ -25,6 +25,7 @@ let key: string;
 let tg: FakeTelegram;
 let runner: HandlerRunner;
 let alertRunner: HandlerRunner;
+let fleetRunner: HandlerRunner;
 
 beforeAll(async () => {
   tg = await startFakeTelegram({ token: BOT_TOKEN });
@@ -36,21 +37,29 @@ beforeAll(async () => {
     TELEGRAM_WEBHOOK_ENABLED: 'true',
     TELEGRAM_WEBHOOK_SECRET: SECRET,
     NOTIFICATIONS_TIME_ZONE: 'Europe/Moscow',
+    GPS_OFFLINE_AFTER: '60',
+    GPS_SPEED_LIMIT_KMH: '100',
+    GPS_SPEEDING_MIN_SECONDS: '10',
   });
   key = await api.key(['telegram']);
-  const handlers = buildTelegramBotHandlers({
-    config: api.config,
-    logger: process.env.DBG ? createLogger('debug') : silentLogger(),
-    log: api.log,
-    sql: store.sql,
-  });
+  const handlers = buildTelegramBotHandlers(
+    {
+      config: api.config,
+      logger: process.env.DBG ? createLogger('debug') : silentLogger(),
+      log: api.log,
+      sql: store.sql,
+    },
+    { detectorEveryMs: 100 },
+  );
   runner = await startHandler(api.log, handlers.bot, process.env.DBG ? { logger: createLogger('debug') } : {});
   alertRunner = await startHandler(api.log, handlers.alerts);
+  fleetRunner = await startHandler(api.log, handlers.fleet);
   await seedFleet(store.sql);
-}, 60_000);
+}, 120_000);
 afterAll(async () => {
   await runner?.stop();
   await alertRunner?.stop();
+  await fleetRunner?.stop();
   await api?.close();
   await store?.close();
   await tg?.close();
@@ -264,6 +273,24 @@ describe('commands by role', () => {
     expect(await say(chats.d2 as number, '/status')).toContain('Vehicles: 0 online, 1 offline');
   });
 
+  it('/status: gateway health and the last successful ERP sync per entity (staff only)', async () => {
+    const before = await say(chats.admin as number, '/status');
+    expect(before).toContain('Gateway: up');
+    expect(before).toContain('Last ERP sync: never');
+    const at = new Date('2026-03-01T09:30:00Z');
+    for (const [id, entity, status] of [
+      ['00000000-0000-4000-a000-000000000001', 'drivers', 'ok'],
+      ['00000000-0000-4000-a000-000000000002', 'payments', 'failed'],
+    ] as const) {
+      await store.sql`INSERT INTO erp_sync_log (id, entity, direction, status, created_at, finished_at, updated_at, last_seq)
+        VALUES (${id}, ${entity}, 'push', ${status}, ${at}, ${at}, ${at}, 0)`;
+    }
+    const after = await say(chats.admin as number, '/status');
+    expect(after).toContain('Last ERP sync: drivers 01/03, 12:30');
+    expect(after).not.toContain('payments');
+    expect(await say(chats.company as number, '/status')).not.toContain('ERP');
+  });
+
   it('/today: orders and revenue in scope', async () => {
     expect(await say(chats.admin as number, '/today')).toMatch(
       /Orders: 4 created, 1 completed, 1 cancelled\nRevenue: RUB\s?8,400\.00/,
@@ -364,11 +391,35 @@ describe('alerts', () => {
       data: { paymentId, reason: 'card declined', permanent: true },
     });
 
-  it('reach a subscribed chat once, not an unsubscribed one; a company chat cannot subscribe', async () => {
+  /** Turns `kind` on with the /alerts buttons and waits for the projection to show it. */
+  const subscribe = async (chat: number, kind: string) => {
+    await say(chat, '/alerts');
+    const msg = tg.messages.filter((m) => m.chatId === chat).at(-1);
+    await deliver(callbackUpdate(chat, msg?.messageId as number, `alert:${kind}:on`));
+    await until(
+      async () =>
+        (
+          await store.sql`SELECT 1 FROM telegram_users WHERE chat_id = ${chat} AND preferences->'alerts'->${kind} = 'true'::jsonb`
+        )[0],
+      { what: `${kind} subscribed in chat ${chat}` },
+    );
+  };
+  const texts = (chat: number, from = 0) =>
+    tg.messages
+      .filter((m) => m.chatId === chat)
+      .slice(from)
+      .map((m) => m.text);
+  const count = (chat: number) => tg.messages.filter((m) => m.chatId === chat).length;
+
+  it('reach a subscribed chat once, not an unsubscribed one; a company chat sees only its kinds', async () => {
     const sub = await linkedChat({ userId: 'u-al1', role: 'dispatcher' });
     const unsub = await linkedChat({ userId: 'u-al2', role: 'admin' });
     const company = await linkedChat({ userId: 'u-al3', role: 'company', companyId: 'c1' });
-    expect(await say(company, '/alerts')).toContain('cannot see');
+    const companyMenu = await say(company, '/alerts');
+    expect(companyMenu).toContain('Payment failed');
+    expect(companyMenu).toContain('Speeding');
+    expect(companyMenu).not.toContain('Notification failed');
+    expect(companyMenu).not.toContain('ERP sync failed');
     const menu = await say(sub, '/alerts');
     expect(menu).toContain('🔕 Payment failed');
     const msg = tg.messages.filter((m) => m.chatId === sub).at(-1);
@@ -419,5 +470,131 @@ describe('alerts', () => {
     const sent = tg.messages.filter((m) => m.chatId === chat).slice(before);
     expect(sent.length).toBeLessThanOrEqual(6);
     expect(counted()).toBe(100);
+  });
+
+  it("device offline and back, and speeding: events first, then the chats of the vehicle's company and driver only", async () => {
+    const company = await linkedChat({ userId: 'u-dev-c1', role: 'company', companyId: 'c1' });
+    const driver = await linkedChat({ userId: 'u-dev-d1', role: 'driver', driverId: 'd1' });
+    const otherCompany = await linkedChat({ userId: 'u-dev-c2', role: 'company', companyId: 'c2' });
+    for (const c of [company, driver, otherCompany]) {
+      await subscribe(c, 'device_offline');
+      await subscribe(c, 'speeding');
+    }
+    const from = { company: count(company), driver: count(driver), other: count(otherCompany) };
+    // dev1 (vehicle v1: company c1, driver d1) goes silent past GPS_OFFLINE_AFTER (60 s) …
+    await store.sql`UPDATE vehicle_positions SET ts = now() - interval '5 minutes', speed = 0 WHERE device_id = 'dev1'`;
+    await until(() => texts(company, from.company).some((t) => t.includes('dev1 is offline')), { what: 'offline alert' });
+    // … and reports again.
+    await store.sql`UPDATE vehicle_positions SET ts = now() WHERE device_id = 'dev1'`;
+    await until(() => texts(company, from.company).some((t) => t.includes('dev1 is back online')), { what: 'online alert' });
+    // Over 100 km/h for at least 10 s: one speeding episode.
+    const t0 = Date.now();
+    await store.sql`UPDATE vehicle_positions SET ts = ${new Date(t0)}, speed = 130 WHERE device_id = 'dev1'`;
+    await new Promise((r) => setTimeout(r, 300));
+    await store.sql`UPDATE vehicle_positions SET ts = ${new Date(t0 + 12_000)}, speed = 142 WHERE device_id = 'dev1'`;
+    await until(() => texts(driver, from.driver).some((t) => t.includes('Speeding: dev1 at 142 km/h')), {
+      what: 'speeding alert',
+      timeoutMs: 10_000,
+    });
+    await new Promise((r) => setTimeout(r, 1_500));
+    const events = (await api.log.read('EVENTS', 10_000, { filterSubject: 'evt.alert.devices' }))
+      .flatMap((m) => m.events)
+      .filter((e) => (e.data as { deviceId: string }).deviceId === 'dev1')
+      .map((e) => e.type);
+    expect(events).toEqual(['alert.device_offline', 'alert.device_online', 'alert.speeding']);
+    const all = (c: number, f: number) => texts(c, f).join('\n');
+    for (const [c, f] of [
+      [company, from.company],
+      [driver, from.driver],
+    ] as const) {
+      expect(all(c, f).match(/dev1 is offline/g)).toHaveLength(1);
+      expect(all(c, f).match(/dev1 is back online/g)).toHaveLength(1);
+      expect(all(c, f).match(/Speeding: dev1/g)).toHaveLength(1);
+    }
+    expect(texts(otherCompany, from.other)).toEqual([]);
+  });
+
+  it('a failed ERP sync and a dead-lettered notification reach staff, not a company chat', async () => {
+    const admin = await linkedChat({ userId: 'u-ops', role: 'admin' });
+    await subscribe(admin, 'erp_sync_failed');
+    await subscribe(admin, 'notification_dead_lettered');
+    const from = count(admin);
+    const failed = newEvent({
+      type: 'erp.sync_failed',
+      subject: 'evt.erp.runs',
+      source: 'test',
+      data: { runId: 'run-1', entity: 'drivers', direction: 'push', error: '1C answered 401' },
+    });
+    await api.log.append(failed.subject, failed);
+    await until(() => texts(admin, from).some((t) => t.includes('ERP sync (drivers, push) failed: 1C answered 401')), {
+      what: 'ERP alert',
+    });
+    const command = newEvent({ type: 'sms.requested', subject: 'cmd.sms.normal', source: 'test', data: {} as never });
+    await api.log.append('dlq.sms-normal', command, {
+      headers: {
+        'fg-dlq-stream': 'EVENTS',
+        'fg-dlq-seq': '1',
+        'fg-dlq-subject': 'cmd.sms.normal',
+        'fg-dlq-consumer': 'sms-normal',
+        'fg-dlq-deliveries': '5',
+        'fg-dlq-reason': 'provider down',
+        'fg-dlq-at': new Date().toISOString(),
+      },
+    });
+    await until(() => texts(admin, from).some((t) => /sms notification was dead-lettered .*provider down/.test(t)), {
+      what: 'dead-letter alert',
+      timeoutMs: 10_000,
+    });
+    // /alerts lists them, newest first.
+    const menu = await say(admin, '/alerts');
+    expect(menu).toContain('Latest alerts:');
+    expect(menu.indexOf('dead-lettered')).toBeLessThan(menu.indexOf('ERP sync (drivers'));
+  });
+
+  it("keeps the global rate: 80 chats with an alert each get it within Telegram's 30 messages a second", async () => {
+    const chats: number[] = [];
+    for (let i = 0; i < 80; i++) {
+      const c = ++nextChat;
+      tg.chats.add(c);
+      chats.push(c);
+    }
+    // Linked and subscribed as the projection leaves them (80 link flows would only slow the test).
+    for (const c of chats)
+      await store.sql`INSERT INTO telegram_users (chat_id, user_id, role, linked_at, created_at, updated_at, last_seq, preferences)
+        VALUES (${c}, ${`u-rate-${c}`}, 'admin', now(), now(), now(), 0, ${store.sql.json({ alerts: { erp_sync_failed: true } })})`;
+    const e = newEvent({
+      type: 'erp.sync_failed',
+      subject: 'evt.erp.runs',
+      source: 'test',
+      data: { runId: 'run-rate', entity: 'payments', direction: 'pull', error: 'timeout after 30 s' },
+    });
+    await api.log.append(e.subject, e);
+    const got = () => tg.messages.filter((m) => chats.includes(m.chatId) && m.text.includes('payments, pull'));
+    await until(() => got().length >= 80, { what: 'the alert in all 80 chats', timeoutMs: 20_000 });
+    const at = got()
+      .map((m) => m.at)
+      .sort((a, b) => a - b);
+    // The budget is a tenth of the limit per tenth of a second: any one-second window holds at
+    // most 33 of them (a little more here for the fake's clock, stamped on arrival).
+    const maxInWindow = Math.max(...at.map((t, i) => at.filter((u, j) => j >= i && u < t + 1_000).length));
+    expect(maxInWindow).toBeLessThanOrEqual(36);
+    expect((at.at(-1) ?? 0) - (at[0] ?? 0)).toBeGreaterThanOrEqual(2_000);
+    expect(new Set(got().map((m) => m.chatId)).size).toBe(80);
+  });
+
+  it('alerts accepted before a crash are sent by the next process (the outbox is in Postgres)', async () => {
+    const chat = await linkedChat({ userId: 'u-crash', role: 'admin' });
+    tg.chats.add(chat);
+    await alertRunner.stop();
+    // What a process leaves when it dies after accepting and before sending.
+    for (let i = 0; i < 5; i++)
+      await store.sql`INSERT INTO telegram_alerts_sent (alert_id, chat_id, kind, text, language)
+        VALUES (${`crash-${i}`}, ${chat}, 'payment_failed', ${`⚠️ Payment crash-${i} failed: test`}, 'en')`;
+    const from = count(chat);
+    const again = buildTelegramBotHandlers({ config: api.config, logger: silentLogger(), log: api.log, sql: store.sql });
+    alertRunner = await startHandler(api.log, again.alerts);
+    const summary = await replyTo(tg, chat, from);
+    expect(summary.text).toMatch(/^5 alerts/);
+    for (let i = 0; i < 5; i++) expect(summary.text).toContain(`Payment crash-${i} failed`);
   });
 });

@@ -1,12 +1,14 @@
-import type { Api } from 'grammy';
 import type { Logger } from '../../../core/logger.js';
 import type { CommandOf, Handler } from '../../../core/runners/handlerRunner.js';
 import type { Sql } from '../../../core/stores/postgres.js';
+import { ALERT_DEVICES_SUBJECT } from '../../../schemas/events/alert.js';
 import { EMAIL_RESULT_SUBJECT } from '../../../schemas/events/email.js';
+import { ERP_RUNS_SUBJECT } from '../../../schemas/events/erp.js';
 import { PUSH_RESULTS_SUBJECT } from '../../../schemas/events/push.js';
 import { SMS_RESULT_SUBJECT } from '../../../schemas/events/sms.js';
 import type { TelegramAlertKind } from '../../../schemas/events/telegram.js';
-import { type Lang, langOf } from './texts.js';
+import { type Alert, acceptAlert, alertSender } from './alertOutbox.js';
+import type { Lang } from './texts.js';
 
 /** The events that are alerts, and which kind each is. */
 const ALERT_TYPES = {
@@ -15,9 +17,15 @@ const ALERT_TYPES = {
   'sms.failed': 'notification_failed',
   'email.failed': 'notification_failed',
   'push.failed': 'notification_failed',
+  'erp.sync_failed': 'erp_sync_failed',
+  'alert.device_offline': 'device_offline',
+  'alert.device_online': 'device_offline',
+  'alert.speeding': 'speeding',
 } as const satisfies Record<string, TelegramAlertKind>;
 type AlertType = keyof typeof ALERT_TYPES;
 type AlertEvent = CommandOf<AlertType>;
+
+const hhmm = (iso: string) => iso.slice(11, 16);
 
 const alertText = (e: AlertEvent, lang: Lang): string => {
   const ru = lang === 'ru';
@@ -30,6 +38,20 @@ const alertText = (e: AlertEvent, lang: Lang): string => {
       return ru
         ? `↩️ Возврат ${(e.data.amountMinor / 100).toFixed(2)} по платежу ${e.data.paymentId}`
         : `↩️ Refunded ${(e.data.amountMinor / 100).toFixed(2)} of payment ${e.data.paymentId}`;
+    case 'erp.sync_failed':
+      return ru
+        ? `🔄 Синхронизация с ERP (${e.data.entity}, ${e.data.direction}) не удалась: ${e.data.error}`
+        : `🔄 ERP sync (${e.data.entity}, ${e.data.direction}) failed: ${e.data.error}`;
+    case 'alert.device_offline':
+      return ru
+        ? `📴 Устройство ${e.data.deviceId} не на связи (последний сигнал ${hhmm(e.data.lastSeenAt)} UTC)`
+        : `📴 Device ${e.data.deviceId} is offline (last report ${hhmm(e.data.lastSeenAt)} UTC)`;
+    case 'alert.device_online':
+      return ru ? `📶 Устройство ${e.data.deviceId} снова на связи` : `📶 Device ${e.data.deviceId} is back online`;
+    case 'alert.speeding':
+      return ru
+        ? `🚨 Превышение скорости: ${e.data.deviceId} ${Math.round(e.data.speedKmh)} км/ч (предел ${e.data.limitKmh}) с ${hhmm(e.data.startedAt)} UTC`
+        : `🚨 Speeding: ${e.data.deviceId} at ${Math.round(e.data.speedKmh)} km/h (limit ${e.data.limitKmh}) since ${hhmm(e.data.startedAt)} UTC`;
     default: {
       const channel = e.type.slice(0, e.type.indexOf('.'));
       return ru
@@ -39,107 +61,87 @@ const alertText = (e: AlertEvent, lang: Lang): string => {
   }
 };
 
-/**
- * Per chat: at most one message per `windowMs` (Telegram's 1 message/s per chat). Alerts that
- * arrive meanwhile are folded into one summary sent when the window ends, never dropped.
- */
-export const alertBatcher = (
-  send: (chatId: number, text: string) => Promise<void>,
-  opts: { windowMs?: number; logger: Logger },
-) => {
-  const windowMs = opts.windowMs ?? 1_000;
-  const chats = new Map<number, { lastAt: number; pending: { text: string; lang: Lang }[]; timer?: NodeJS.Timeout }>();
-  const deliver = (chatId: number, text: string) =>
-    send(chatId, text).catch((err: unknown) =>
-      opts.logger.warn({ chatId, err: err instanceof Error ? err.message : String(err) }, 'telegram alert not sent'),
-    );
-  const flush = (chatId: number) => {
-    const c = chats.get(chatId);
-    if (!c) return;
-    c.timer = undefined;
-    const batch = c.pending.splice(0);
-    if (batch.length === 0) return;
-    c.lastAt = Date.now();
-    const lang = batch[0]?.lang ?? 'en';
-    const shown = batch.slice(0, 10).map((b) => b.text);
-    const more = batch.length - shown.length;
-    const text =
-      batch.length === 1
-        ? (shown[0] as string)
-        : [
-            lang === 'ru' ? `Оповещений: ${batch.length}` : `${batch.length} alerts`,
-            ...shown,
-            ...(more > 0 ? [lang === 'ru' ? `…и ещё ${more}` : `…and ${more} more`] : []),
-          ].join('\n');
-    void deliver(chatId, text);
-  };
-  return {
-    add(chatId: number, text: string, lang: Lang) {
-      const c = chats.get(chatId) ?? { lastAt: 0, pending: [] };
-      chats.set(chatId, c);
-      c.pending.push({ text, lang });
-      if (c.timer) return;
-      c.timer = setTimeout(() => flush(chatId), Math.max(0, c.lastAt + windowMs - Date.now()));
-    },
-    close() {
-      for (const [chatId, c] of chats) {
-        clearTimeout(c.timer);
-        flush(chatId);
-      }
-    },
-  };
+/** The companies and drivers an alert concerns (their chats get it too), from the read models. */
+const concerned = async (sql: Sql, e: AlertEvent): Promise<{ companyIds: string[]; driverIds: string[] }> => {
+  let rows: { company_id: string | null; driver_id: string | null }[] = [];
+  if (e.type === 'payment.failed' || e.type === 'payment.refund_succeeded') {
+    rows = await sql`
+      SELECT a.company_id, a.driver_id FROM payment_transactions p JOIN applications a ON a.id = p.order_id
+      WHERE p.id::text = ${e.data.paymentId} AND NOT a.deleted`;
+  } else if (e.type === 'alert.device_offline' || e.type === 'alert.device_online' || e.type === 'alert.speeding') {
+    rows = await sql`
+      SELECT company_id, driver_id FROM vehicles WHERE NOT deleted AND ${e.data.deviceId} = ANY (gps_device_ids)`;
+  }
+  const ids = (k: 'company_id' | 'driver_id') => [...new Set(rows.map((r) => r[k]).filter((x): x is string => !!x))];
+  return { companyIds: ids('company_id'), driverIds: ids('driver_id') };
 };
 
 export interface AlertHandlerOptions {
   sql: Sql;
   logger: Logger;
-  /** The live bot's API; undefined in test mode (alerts are then only recorded). */
-  api: () => Promise<Api | undefined>;
-  windowMs?: number;
 }
 
+/** Alert events of the handler's subjects → the outbox (`acceptAlert`); the sender does the rest. */
+const alertFollower = (
+  opts: AlertHandlerOptions,
+  name: string,
+  subjects: Handler['subjects'],
+  extra?: Pick<Handler, 'background'>,
+): Handler<AlertType> => ({
+  name,
+  stream: 'EVENTS',
+  subjects,
+  eventTypes: Object.keys(ALERT_TYPES) as AlertType[],
+  async handle(e) {
+    const alert: Alert = {
+      id: e.id,
+      kind: ALERT_TYPES[e.type],
+      text: { en: alertText(e, 'en'), ru: alertText(e, 'ru') },
+      ...(await concerned(opts.sql, e)),
+    };
+    await acceptAlert(opts.sql, alert);
+    return [];
+  },
+  ...extra,
+});
+
 /**
- * `telegram-alerts`: alert events → the linked admin and dispatcher chats subscribed to their
- * kind, once per (alert, chat) (`telegram_alerts_sent`), rate-limited per chat with a summary.
+ * `telegram-alerts`: payment, SMS, e-mail and push outcomes. The runner takes one subject filter
+ * per priority slot (the embedded log's consumers filter on one subject), so the four subjects
+ * alerts come from use the four slots, payments first, and this consumer never reads commands,
+ * GPS or link events. It also runs the outbox sender (`alertSender`).
  */
-export const telegramAlertHandler = (opts: AlertHandlerOptions): Handler<AlertType> => {
-  const logger = opts.logger.child({ handler: 'telegram-alerts' });
-  const batcher = alertBatcher(
-    async (chatId, text) => {
-      const api = await opts.api();
-      if (api) await api.sendMessage(chatId, text);
+export const telegramAlertHandler = (
+  opts: AlertHandlerOptions & {
+    send: Parameters<typeof alertSender>[0]['send'];
+    globalPerSecond: number;
+    windowMs?: number;
+  },
+): Handler<AlertType> =>
+  alertFollower(
+    opts,
+    'telegram-alerts',
+    { urgent: 'evt.payment.tx.>', high: SMS_RESULT_SUBJECT, normal: EMAIL_RESULT_SUBJECT, low: PUSH_RESULTS_SUBJECT },
+    {
+      background: () =>
+        alertSender({
+          sql: opts.sql,
+          logger: opts.logger,
+          send: opts.send,
+          globalPerSecond: opts.globalPerSecond,
+          ...(opts.windowMs === undefined ? {} : { windowMs: opts.windowMs }),
+        }),
     },
-    { logger, ...(opts.windowMs === undefined ? {} : { windowMs: opts.windowMs }) },
   );
-  return {
-    name: 'telegram-alerts',
-    stream: 'EVENTS',
-    // The runner takes one subject per priority slot: the four subjects alerts come from use the
-    // four slots (payments first), so this consumer never reads commands, GPS or link events.
-    // Other types on them are acknowledged untouched.
-    subjects: {
-      urgent: 'evt.payment.tx.>',
-      high: SMS_RESULT_SUBJECT,
-      normal: EMAIL_RESULT_SUBJECT,
-      low: PUSH_RESULTS_SUBJECT,
-    },
-    eventTypes: Object.keys(ALERT_TYPES) as AlertType[],
-    async handle(e) {
-      const kind = ALERT_TYPES[e.type];
-      const chats = await opts.sql<{ chat_id: string; language: string | null }[]>`
-        SELECT chat_id, language FROM telegram_users
-        WHERE linked_at IS NOT NULL AND blocked_at IS NULL AND role IN ('admin', 'dispatcher')
-          AND preferences -> 'alerts' -> ${kind} = 'true'::jsonb`;
-      for (const c of chats) {
-        const chatId = Number(c.chat_id);
-        const fresh = await opts.sql`INSERT INTO telegram_alerts_sent (alert_id, chat_id) VALUES (${e.id}, ${chatId})
-          ON CONFLICT DO NOTHING RETURNING chat_id`;
-        if (fresh.length === 1) batcher.add(chatId, alertText(e, langOf(c.language)), langOf(c.language));
-      }
-      return [];
-    },
-    async close() {
-      batcher.close();
-    },
-  };
-};
+
+/**
+ * `telegram-alerts-fleet`: the gateway's own alerts (device offline and back, speeding: the
+ * detectors in its background append them first) and failed ERP runs.
+ */
+export const telegramFleetAlertHandler = (opts: AlertHandlerOptions, background?: Handler['background']): Handler<AlertType> =>
+  alertFollower(
+    opts,
+    'telegram-alerts-fleet',
+    { high: ALERT_DEVICES_SUBJECT, normal: ERP_RUNS_SUBJECT },
+    background ? { background } : undefined,
+  );

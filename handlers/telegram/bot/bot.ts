@@ -14,11 +14,13 @@ import {
   type TelegramAlertKind,
   telegramEvents,
 } from '../../../schemas/events/telegram.js';
+import { latestAlerts, roleMayGet } from './alertOutbox.js';
 import { attemptsExhausted, recordFailedAttempt } from './attempts.js';
 import {
   DRIVERS_PAGE_SIZE,
   driversPage,
   earnings,
+  lastErpSyncs,
   type Money,
   ONLINE_WITHIN_MS,
   type Period,
@@ -26,7 +28,7 @@ import {
   todayFigures,
 } from './queries.js';
 import { type Scope, scopeOf } from './scope.js';
-import { formatDate, formatDateTime, formatMoney, type Lang, langOf, texts } from './texts.js';
+import { formatDate, formatDateTime, formatMoney, formatNumber, type Lang, langOf, startOfDay, texts } from './texts.js';
 
 /** What one update's handling adds to the context: who the chat is, and the events it causes. */
 export interface BotFlavor {
@@ -41,6 +43,10 @@ export interface BotLogicDeps {
   now?: () => Date;
   /** The list an update's events go to (the handler's, by update id); a fresh one otherwise. */
   resultsFor?: (updateId: number) => ResultEvent[] | undefined;
+  /** What of the gateway is not ready as this process sees it (log, Postgres, ClickHouse); empty: all is. */
+  health?: () => Promise<string[]>;
+  /** Kilometres driven by the scope's vehicles in [from, to] (ClickHouse); undefined where there is no GPS history. */
+  distanceKm?: (s: Scope, from: Date, to: Date) => Promise<number>;
 }
 
 const { defs } = telegramEvents;
@@ -114,9 +120,12 @@ export const installBotLogic = (bot: Bot<BotContext>, deps: BotLogicDeps) => {
       await ctx.reply(text);
     };
     if (!row) return refuse(t.codeWrong);
-    if (row.used_at) return refuse(t.codeUsed);
-    if (row.expires_at.getTime() <= at.getTime()) return refuse(t.codeExpired);
-    if (!(await claimLinkCode(sql, digest, chatId, at))) return refuse(t.codeUsed);
+    // Taken by this very chat: the same update again after a crash before its reply was sent
+    // (or the user repeating it), which links the chat to the same user again.
+    const mine = row.used_at !== null && row.used_by_chat === String(chatId);
+    if (row.used_at && !mine) return refuse(t.codeUsed);
+    if (!mine && row.expires_at.getTime() <= at.getTime()) return refuse(t.codeExpired);
+    if (!mine && !(await claimLinkCode(sql, digest, chatId, at))) return refuse(t.codeUsed);
     const from = ctx.from;
     ctx.fg.results.push({
       subject: TELEGRAM_LINKS_SUBJECT,
@@ -197,12 +206,24 @@ export const installBotLogic = (bot: Bot<BotContext>, deps: BotLogicDeps) => {
     const t = texts(ctx.fg.lang);
     const s = withScope(ctx);
     if (!s) return void (await ctx.reply(t.notAllowed));
-    const f = await statusFigures(sql, s, now());
-    const lines = [t.statusTitle, t.gatewayOk];
+    const [f, problems, erp] = await Promise.all([
+      statusFigures(sql, s, now()),
+      deps.health ? deps.health() : Promise.resolve([]),
+      s.kind === 'all' ? lastErpSyncs(sql) : Promise.resolve(undefined),
+    ]);
+    const lines = [t.statusTitle, problems.length === 0 ? t.gatewayOk : t.gatewayDegraded(problems.join(', '))];
     if (f.queue) {
       lines.push(f.queue.length === 0 ? t.queueEmpty : `${t.queue}: ${f.queue.map((q) => `${q.channel} ${q.depth}`).join(', ')}`);
     }
     lines.push(t.vehicles(f.vehiclesOnline, f.vehiclesOffline));
+    if (s.kind === 'all') {
+      const syncs = erp ?? [];
+      lines.push(
+        `${t.erpSync}: ${
+          syncs.length === 0 ? t.never : syncs.map((e) => `${e.entity} ${formatDateTime(ctx.fg.lang, e.at, timeZone)}`).join(', ')
+        }`,
+      );
+    }
     await ctx.reply(lines.join('\n'));
   });
 
@@ -211,12 +232,21 @@ export const installBotLogic = (bot: Bot<BotContext>, deps: BotLogicDeps) => {
     const s = withScope(ctx);
     if (!s) return void (await ctx.reply(t.notAllowed));
     const at = now();
-    const f = await todayFigures(sql, s, at, timeZone);
+    const [f, km] = await Promise.all([
+      todayFigures(sql, s, at, timeZone),
+      deps.distanceKm
+        ? deps.distanceKm(s, startOfDay(at, timeZone), at).catch((err: unknown) => {
+            deps.logger.warn({ err: err instanceof Error ? err.message : String(err) }, 'distance from ClickHouse failed');
+            return undefined;
+          })
+        : Promise.resolve(undefined),
+    ]);
     await ctx.reply(
       [
         t.todayTitle(formatDate(ctx.fg.lang, at, timeZone)),
         t.apps(f.created, f.completed, f.cancelled),
         `${t.revenue}: ${money(ctx.fg.lang, f.revenue)}`,
+        km === undefined ? t.distanceUnknown : t.distance(formatNumber(ctx.fg.lang, km)),
         ...(f.notifications ? [t.notifications(f.notifications.sent, f.notifications.failed)] : []),
       ].join('\n'),
     );
@@ -275,32 +305,37 @@ export const installBotLogic = (bot: Bot<BotContext>, deps: BotLogicDeps) => {
     await ctx.editMessageText(text, { reply_markup: earningsKeyboard(ctx.fg.lang) });
   });
 
-  const alertsMessage = (lang: Lang, subscribed: ReadonlySet<TelegramAlertKind>) => {
+  const alertsMessage = (lang: Lang, role: string | null, subscribed: ReadonlySet<TelegramAlertKind>, latest: string[]) => {
     const t = texts(lang);
     const keyboard = new InlineKeyboard();
-    for (const kind of TELEGRAM_ALERT_KINDS) {
+    const kinds = TELEGRAM_ALERT_KINDS.filter((k) => roleMayGet(role, k));
+    for (const kind of kinds) {
       const on = subscribed.has(kind);
       keyboard.text(`${on ? '🔔' : '🔕'} ${t.alertKinds[kind]}`, `alert:${kind}:${on ? 'off' : 'on'}`).row();
     }
-    const lines = TELEGRAM_ALERT_KINDS.map((k) => `${subscribed.has(k) ? '🔔' : '🔕'} ${t.alertKinds[k]}`);
-    return { text: [t.alertsTitle, ...lines].join('\n'), keyboard };
+    const lines = kinds.map((k) => `${subscribed.has(k) ? '🔔' : '🔕'} ${t.alertKinds[k]}`);
+    const recent = latest.length === 0 ? [t.noAlerts] : [t.latestAlerts, ...latest];
+    return { text: [...recent, '', t.alertsTitle, ...lines].join('\n').slice(0, 4096), keyboard };
   };
   const subscriptions = (ctx: BotContext) => {
     const alerts = (ctx.fg.user?.preferences?.alerts ?? {}) as Record<string, unknown>;
     const own = alertOverrides.get(ctx.chat?.id ?? 0) ?? {};
     return new Set(TELEGRAM_ALERT_KINDS.filter((k) => (own[k] ?? alerts[k]) === true));
   };
-  // Alerts are about the whole fleet: admin and dispatcher only.
-  const mayAlert = (ctx: BotContext) => withScope(ctx)?.kind === 'all';
+  // Every role with a scope: staff get every kind, company and driver chats those about their own vehicles and payments.
+  const latestOf = async (ctx: BotContext) =>
+    (await latestAlerts(sql, ctx.chat?.id as number)).map(
+      (a) => `${formatDateTime(ctx.fg.lang, a.accepted_at, timeZone)} ${a.text.split('\n')[0]}`,
+    );
   scoped.command('alerts', async (ctx) => {
-    if (!mayAlert(ctx)) return void (await ctx.reply(texts(ctx.fg.lang).notAllowed));
-    const m = alertsMessage(ctx.fg.lang, subscriptions(ctx));
+    if (!withScope(ctx)) return void (await ctx.reply(texts(ctx.fg.lang).notAllowed));
+    const m = alertsMessage(ctx.fg.lang, ctx.fg.user?.role ?? null, subscriptions(ctx), await latestOf(ctx));
     await ctx.reply(m.text, { reply_markup: m.keyboard });
   });
   scoped.callbackQuery(/^alert:([a-z_]+):(on|off)$/, async (ctx) => {
     await ctx.answerCallbackQuery();
     const kind = ctx.match[1] as TelegramAlertKind;
-    if (!mayAlert(ctx) || !TELEGRAM_ALERT_KINDS.includes(kind)) return;
+    if (!withScope(ctx) || !TELEGRAM_ALERT_KINDS.includes(kind) || !roleMayGet(ctx.fg.user?.role ?? null, kind)) return;
     const subscribed = ctx.match[2] === 'on';
     ctx.fg.results.push({
       subject: TELEGRAM_LINKS_SUBJECT,
@@ -308,7 +343,7 @@ export const installBotLogic = (bot: Bot<BotContext>, deps: BotLogicDeps) => {
       data: { chatId: ctx.chat?.id as number, kind, subscribed },
     });
     alertOverrides.set(ctx.chat?.id as number, { ...alertOverrides.get(ctx.chat?.id as number), [kind]: subscribed });
-    const m = alertsMessage(ctx.fg.lang, subscriptions(ctx));
+    const m = alertsMessage(ctx.fg.lang, ctx.fg.user?.role ?? null, subscriptions(ctx), await latestOf(ctx));
     await ctx.editMessageText(m.text, { reply_markup: m.keyboard });
   });
 

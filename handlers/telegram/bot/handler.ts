@@ -13,6 +13,7 @@ import {
   webhookSubject,
 } from '../../../schemas/events/webhook.js';
 import { botApiError, TelegramSendError } from '../port.js';
+import { type ChatQueueOptions, chatQueue } from './chatQueue.js';
 import { ALLOWED_UPDATES, type PollerOptions, telegramPoller } from './polling.js';
 import type { BotSource } from './source.js';
 import { commandMenu, langOf, texts } from './texts.js';
@@ -31,6 +32,8 @@ export interface BotHandlerOptions {
   now?: () => Date;
   /** Long polling (when the target is not in webhook mode); tests shorten the lease. */
   polling?: Pick<PollerOptions, 'leaseMs' | 'holder'>;
+  /** The per-chat lease (tests shorten it to see a dead holder's chats taken over). */
+  chatLease?: ChatQueueOptions['lease'];
 }
 
 const processed = (e: Received, outcome: WebhookProcessedData['outcome'], detail: string): ResultEvent => ({
@@ -49,24 +52,8 @@ const chatOf = (u: Update): { chatId: number | undefined; sentAt: number | undef
   return { chatId: undefined, sentAt: undefined, lang: undefined };
 };
 
-/** One chain per chat: this process acts on a chat's updates in the order it received them. */
-const perChat = () => {
-  const tails = new Map<number, Promise<unknown>>();
-  return <T>(chatId: number | undefined, work: () => Promise<T>): Promise<T> => {
-    if (chatId === undefined) return work();
-    const prev = tails.get(chatId) ?? Promise.resolve();
-    const run = prev.then(work, work);
-    const tail = run.catch(() => undefined);
-    tails.set(chatId, tail);
-    void tail.then(() => {
-      if (tails.get(chatId) === tail) tails.delete(chatId);
-    });
-    return run;
-  };
-};
-
 /** A Bot API failure inside grammy's middleware, classified as the sender classifies its own. */
-const asSendError = (e: unknown): unknown => {
+export const asSendError = (e: unknown): unknown => {
   const err = e instanceof BotError ? e.error : e;
   if (err instanceof GrammyError)
     return botApiError(`${err.error_code} ${err.description}`, err.error_code, err.parameters.retry_after, err);
@@ -74,21 +61,49 @@ const asSendError = (e: unknown): unknown => {
   return err;
 };
 
+/** What acting on one update left: the events it appended, and how it ended. */
+interface Acted {
+  results: ResultEvent[];
+  outcome: WebhookProcessedData['outcome'];
+  detail: string;
+}
+
 /**
  * The bot's inbound side: every Telegram update is a `webhook.received` first (the webhook
- * route, or the poller below), then acted on here once (`telegram_bot_updates` keeps which were)
- * and in order per chat. An update older than `maxAgeSeconds` is answered "bot was offline".
+ * route, or the poller), then acted on once and in order per chat, whichever process gets its
+ * delivery (see `chatQueue.ts`). An update older than `maxAgeSeconds` is answered "bot was offline".
  */
 export const telegramBotHandler = (opts: BotHandlerOptions): Handler<typeof WEBHOOK_RECEIVED> => {
   const { sql, logger } = opts;
   const now = opts.now ?? (() => new Date());
-  const serial = perChat();
 
-  const claim = async (updateId: number, chatId: number | undefined) =>
-    (
-      await sql`INSERT INTO telegram_bot_updates (update_id, chat_id) VALUES (${updateId}, ${chatId ?? null})
-        ON CONFLICT (update_id) DO NOTHING RETURNING update_id`
-    ).length === 1;
+  /** Acts on one update: the reply is sent before this returns; nothing is marked here. */
+  const act = async (update: Update): Promise<Acted> => {
+    const { chatId, sentAt, lang } = chatOf(update);
+    const bot = await opts.bot.current();
+    try {
+      if (chatId !== undefined && sentAt !== undefined && now().getTime() - sentAt * 1_000 > opts.maxAgeSeconds * 1_000) {
+        if (update.message) await bot.api.sendMessage(chatId, texts(langOf(lang)).offline);
+        metrics.telegramUpdates.inc({ outcome: 'offline' });
+        return { results: [], outcome: 'ignored', detail: `older than ${opts.maxAgeSeconds} s: answered "bot was offline"` };
+      }
+      const results: ResultEvent[] = [];
+      opts.results.set(update.update_id, results);
+      try {
+        await bot.handleUpdate(update);
+      } finally {
+        opts.results.delete(update.update_id);
+      }
+      metrics.telegramUpdates.inc({ outcome: 'applied' });
+      return { results, outcome: 'applied', detail: `update ${update.update_id}` };
+    } catch (err) {
+      const c = asSendError(err);
+      if (c instanceof TelegramSendError)
+        logger.info({ updateId: update.update_id, chatId, err: c.message }, 'telegram bot reply failed');
+      throw c;
+    }
+  };
+  const queue = chatQueue({ sql, logger, act, ...(opts.chatLease ? { lease: opts.chatLease } : {}) });
 
   return {
     name: 'telegram-bot',
@@ -114,38 +129,9 @@ export const telegramBotHandler = (opts: BotHandlerOptions): Handler<typeof WEBH
         metrics.telegramUpdates.inc({ outcome: 'ignored' });
         return [processed(e, 'ignored', 'not a Telegram update')];
       }
-      const { chatId, sentAt, lang } = chatOf(update);
-
-      return serial(chatId, async () => {
-        if (!(await claim(update.update_id, chatId))) {
-          metrics.telegramUpdates.inc({ outcome: 'duplicate' });
-          return [processed(e, 'ignored', `update ${update.update_id} was already handled`)];
-        }
-        try {
-          const bot = await opts.bot.current();
-          if (chatId !== undefined && sentAt !== undefined && now().getTime() - sentAt * 1_000 > opts.maxAgeSeconds * 1_000) {
-            if (update.message) await bot.api.sendMessage(chatId, texts(langOf(lang)).offline);
-            metrics.telegramUpdates.inc({ outcome: 'offline' });
-            return [processed(e, 'ignored', `older than ${opts.maxAgeSeconds} s: answered "bot was offline"`)];
-          }
-          const results: ResultEvent[] = [];
-          opts.results.set(update.update_id, results);
-          try {
-            await bot.handleUpdate(update);
-          } finally {
-            opts.results.delete(update.update_id);
-          }
-          metrics.telegramUpdates.inc({ outcome: 'applied' });
-          return [...results, processed(e, 'applied', `update ${update.update_id}`)];
-        } catch (err) {
-          // Not acted on after all: a retry of this delivery may act on it.
-          await sql`DELETE FROM telegram_bot_updates WHERE update_id = ${update.update_id}`;
-          const c = asSendError(err);
-          if (c instanceof TelegramSendError)
-            logger.info({ updateId: update.update_id, chatId, err: c.message }, 'telegram bot reply failed');
-          throw c;
-        }
-      });
+      const done = await queue.handle(update, chatOf(update).chatId, e.id);
+      if (done.repeat) metrics.telegramUpdates.inc({ outcome: 'duplicate' });
+      return [...(done.results as ResultEvent[]), processed(e, done.outcome, done.detail)];
     },
 
     onGiveUp(e, reason) {

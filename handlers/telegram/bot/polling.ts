@@ -1,6 +1,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Api } from 'grammy';
+import type { Update } from 'grammy/types';
 import { newEvent } from '../../../core/eventlog/newEvent.js';
 import type { EventLog } from '../../../core/eventlog/port.js';
 import type { Logger } from '../../../core/logger.js';
@@ -21,6 +22,10 @@ export interface PollerOptions {
   /** This process, in the lease row. */
   holder?: string;
 }
+
+/** The chat an update belongs to (the one its replies go to). */
+export const updateChatId = (u: Update): number | undefined =>
+  (u.message ?? u.edited_message)?.chat.id ?? u.callback_query?.message?.chat.id ?? u.my_chat_member?.chat.id;
 
 /** The same message id `/webhooks/telegram` gives the update (api/webhooks/ingress.ts): one event per update, whichever way it came. */
 export const updateMsgId = (updateId: number) => `webhook:telegram:${updateId}`;
@@ -85,6 +90,12 @@ export const telegramPoller = (opts: PollerOptions) => {
           ac.signal as unknown as Parameters<Api['getUpdates']>[1],
         );
         for (const u of updates) {
+          // Recorded in its chat's queue before it is in the log: a later update of the chat,
+          // delivered to another process first, waits for this one (chatQueue.ts).
+          const chatId = updateChatId(u);
+          if (chatId !== undefined)
+            await opts.sql`INSERT INTO telegram_bot_updates (update_id, chat_id) VALUES (${u.update_id}, ${chatId})
+              ON CONFLICT (update_id) DO NOTHING`;
           const e = polledUpdateEvent(u, new Date());
           await opts.log.append(e.subject, e, { msgId: updateMsgId(u.update_id) });
         }

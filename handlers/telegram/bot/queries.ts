@@ -127,3 +127,30 @@ export const driversPage = async (sql: Sql, s: Scope, page: number): Promise<{ l
     lines: rows.map((r) => ({ id: r.id, name: r.name, lastSeen: r.last_seen, onOrder: r.on_order })),
   };
 };
+
+/** Statuses the ERP sync may give a run that went well (read defensively: the ERP issue owns the table). */
+const ERP_OK = ['ok', 'success', 'succeeded', 'completed', 'done'];
+
+/**
+ * The last successful ERP sync per entity (`erp_sync_log`); empty when there never was one.
+ * Undefined when the table cannot be read as expected (then /status says so, not fails).
+ */
+export const lastErpSyncs = async (sql: Sql): Promise<{ entity: string; at: Date }[] | undefined> => {
+  try {
+    const rows = await sql<{ entity: string; at: Date }[]>`
+      SELECT DISTINCT ON (entity) entity, coalesce(finished_at, updated_at) AS at FROM erp_sync_log
+      WHERE lower(status) IN ${sql(ERP_OK)} ORDER BY entity, coalesce(finished_at, updated_at) DESC`;
+    return rows.map((r) => ({ entity: r.entity, at: r.at }));
+  } catch {
+    return undefined;
+  }
+};
+
+/** The GPS devices of the scope's vehicles (undefined: every device). */
+export const scopeDevices = async (sql: Sql, s: Scope): Promise<string[] | undefined> => {
+  if (s.kind === 'all') return undefined;
+  const rows = await sql<{ d: string }[]>`
+    SELECT DISTINCT unnest(gps_device_ids) AS d FROM vehicles c
+    WHERE NOT c.deleted AND ${s.kind === 'company' ? sql`c.company_id = ${s.companyId}` : sql`c.driver_id = ${s.driverId}`}`;
+  return rows.map((r) => r.d);
+};

@@ -49,7 +49,19 @@ const en = {
     payment_failed: 'Payment failed',
     payment_refunded: 'Payment refunded',
     notification_failed: 'Notification failed',
+    notification_dead_lettered: 'Notification dead-lettered',
+    erp_sync_failed: 'ERP sync failed',
+    device_offline: 'Device offline / back',
+    speeding: 'Speeding',
   },
+  latestAlerts: 'Latest alerts:',
+  noAlerts: 'No alerts yet.',
+  alertCount: (n: number) => `${n} alerts`,
+  andMore: (n: number) => `…and ${n} more`,
+  gatewayDegraded: (what: string) => `Gateway: degraded (${what})`,
+  erpSync: 'Last ERP sync',
+  distance: (km: string) => `Distance driven: ${km} km`,
+  distanceUnknown: 'Distance driven: not available (no GPS history here)',
   periods: { today: 'today', week: 'this week', month: 'this month' },
   commands: {
     help: 'Commands',
@@ -110,7 +122,19 @@ const ru: Texts = {
     payment_failed: 'Платёж не прошёл',
     payment_refunded: 'Возврат платежа',
     notification_failed: 'Уведомление не доставлено',
+    notification_dead_lettered: 'Уведомление в очереди ошибок',
+    erp_sync_failed: 'Сбой синхронизации с ERP',
+    device_offline: 'Устройство не на связи / снова на связи',
+    speeding: 'Превышение скорости',
   },
+  latestAlerts: 'Последние оповещения:',
+  noAlerts: 'Оповещений пока нет.',
+  alertCount: (n: number) => `Оповещений: ${n}`,
+  andMore: (n: number) => `…и ещё ${n}`,
+  gatewayDegraded: (what: string) => `Шлюз: работает с перебоями (${what})`,
+  erpSync: 'Последняя синхронизация с ERP',
+  distance: (km: string) => `Пробег: ${km} км`,
+  distanceUnknown: 'Пробег: недоступен (нет истории GPS)',
   periods: { today: 'сегодня', week: 'эта неделя', month: 'этот месяц' },
   commands: {
     help: 'Команды',
@@ -146,3 +170,17 @@ export const formatDateTime = (lang: Lang, d: Date, timeZone: string) =>
     hour: '2-digit',
     minute: '2-digit',
   }).format(d);
+
+export const formatNumber = (lang: Lang, n: number) =>
+  new Intl.NumberFormat(locale(lang), { maximumFractionDigits: 1 }).format(n);
+
+/** Midnight of `at`'s day in `timeZone` (the day /today counts). */
+export const startOfDay = (at: Date, timeZone: string): Date => {
+  const parts = Object.fromEntries(
+    new Intl.DateTimeFormat('en-GB', { timeZone, hourCycle: 'h23', hour: 'numeric', minute: 'numeric', second: 'numeric' })
+      .formatToParts(at)
+      .map((p) => [p.type, Number(p.value)]),
+  ) as { hour: number; minute: number; second: number };
+  const sinceMidnight = ((parts.hour * 60 + parts.minute) * 60 + parts.second) * 1_000 + at.getMilliseconds();
+  return new Date(at.getTime() - sinceMidnight);
+};
