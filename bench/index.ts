@@ -10,8 +10,11 @@
  *
  * Each bench is loaded only when asked for.
  */
-import { writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
+import { basename } from 'node:path';
 import { machineFacts } from './report/machine.js';
+import { writeReport } from './report/markdown.js';
+import type { BenchRun } from './report/run.js';
 import { type ChildReport, type PlannedScenario, runScenarios, writeSingleRun } from './report/runner.js';
 import type { BenchResult } from './results.js';
 
@@ -105,7 +108,11 @@ const usage = () => {
   console.log(
     'usage: npm run bench                      every scenario, report in bench/results/<date>.md\n' +
       '       npm run bench -- --quick           every scenario at small sizes; fails below half a target\n' +
+      '       npm run bench -- [--quick] [--only=a,b] [--set=name:--option=v ...]\n' +
+      '                                          a run of some scenarios, or with options for one\n' +
       '       npm run bench -- <name> [options]  one scenario\n' +
+      '       npm run bench -- --report=RUN.json --to=FILE.md [--note=TEXT ...]\n' +
+      '                                          the report of a run again, elsewhere (charts in FILE/)\n' +
       '       npm run bench -- --list            this list\n\nbenches:',
   );
   for (const [name, b] of Object.entries(benches)) console.log(`  ${name.padEnd(10)} ${b.description}`);
@@ -150,9 +157,49 @@ const main = async (): Promise<number> => {
     usage();
     return 0;
   }
-  if (name === undefined || name === '--quick') {
-    const quick = name === '--quick';
-    const { scenarios, skipped } = plan(quick);
+  if (name?.startsWith('--report=')) {
+    // Re-renders a run's report elsewhere (docs/benchmarks.md: charts in docs/benchmarks/).
+    const to = args.find((a) => a.startsWith('--to='))?.slice('--to='.length);
+    if (!to) {
+      console.error('--report=<run.json> needs --to=<file.md> (charts go beside it, in a folder of its name)');
+      return 2;
+    }
+    const run = JSON.parse(await readFile(name.slice('--report='.length), 'utf8')) as BenchRun;
+    const preface = args.filter((a) => a.startsWith('--note=')).map((a) => a.slice('--note='.length));
+    await writeReport(run, to, to.replace(/\.md$/, ''), { chartsHref: basename(to).replace(/\.md$/, ''), preface });
+    console.log(`wrote ${to} and its charts in ${to.replace(/\.md$/, '')}/`);
+    return 0;
+  }
+  if (name === undefined || name.startsWith('--')) {
+    const flags = process.argv.slice(2);
+    const quick = flags.includes('--quick');
+    const only = flags
+      .find((f) => f.startsWith('--only='))
+      ?.slice('--only='.length)
+      .split(',');
+    // `--set=<name>:<option>` (repeatable) gives one scenario an option, e.g. smaller sizes for a shorter run.
+    const extra = new Map<string, string[]>();
+    for (const f of flags.filter((x) => x.startsWith('--set='))) {
+      const [bench = '', option = ''] = [f.slice(6, f.indexOf(':')), f.slice(f.indexOf(':') + 1)];
+      if (f.indexOf(':') > 6 && option) extra.set(bench, [...(extra.get(bench) ?? []), option]);
+    }
+    const unknown = flags.filter(
+      (f) => f !== '--quick' && !f.startsWith('--only=') && !(f.startsWith('--set=') && f.includes(':')),
+    );
+    if (unknown.length) {
+      console.error(`unknown option(s) ${unknown.join(' ')}\n`);
+      usage();
+      return 2;
+    }
+    const planned = plan(quick);
+    // Given options come first: the benches take the first of a repeated option.
+    const scenarios = (only ? planned.scenarios.filter((p) => only.includes(p.name)) : planned.scenarios).map((p) => ({
+      ...p,
+      args: [...(extra.get(p.name) ?? []), ...p.args],
+    }));
+    const skipped = only
+      ? [...planned.skipped, ...planned.scenarios.filter((p) => !only.includes(p.name)).map((p) => `${p.name} (not in --only)`)]
+      : planned.skipped;
     const preface = skipped.length ? [`Skipped: ${skipped.join(', ')}.`] : [];
     const { code } = await runScenarios(scenarios, { mode: quick ? 'quick' : 'full', seed: SEED, preface });
     return code;

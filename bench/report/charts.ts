@@ -42,7 +42,7 @@ export const figuresChart = (title: string, unit: string, figures: readonly (Ben
     const v = targetValue(f);
     return v === undefined ? [] : [{ figure: name(f), value: v, text: f.target?.text ?? '' }];
   });
-  const y = { field: 'figure', type: 'nominal' as const, title: null, sort: null, axis: { labelLimit: 260 } };
+  const y = { field: 'figure', type: 'nominal' as const, title: null, sort: null, axis: { labelLimit: 360 } };
   const spec: TopLevelSpec = {
     $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
     title,
@@ -56,7 +56,13 @@ export const figuresChart = (title: string, unit: string, figures: readonly (Ben
           y,
           yOffset: { field: 'series', sort: [MEASURED, 'ceiling'] },
           x: { field: 'value', type: 'quantitative', title: unit },
-          color: { field: 'series', type: 'nominal', title: null, scale: { domain: [MEASURED, 'ceiling', 'target'] } },
+          color: {
+            field: 'series',
+            type: 'nominal',
+            title: null,
+            scale: { domain: [MEASURED, 'ceiling', 'target'], range: ['#4c78a8', '#f58518', '#d62728'] },
+            legend: { orient: 'bottom' },
+          },
         },
       },
       ...(ticks.length

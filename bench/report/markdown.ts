@@ -28,7 +28,7 @@ export const verdictOf = (f: BenchFigure): string => {
 export const fmtValue = (v: number | undefined): string => {
   if (v === undefined || !Number.isFinite(v)) return '–';
   const a = Math.abs(v);
-  if (a >= 1000) return Math.round(v).toLocaleString('en-US');
+  if (a >= 1000 || Number.isInteger(v)) return Math.round(v).toLocaleString('en-US');
   if (a >= 100) return v.toFixed(0);
   if (a >= 10) return v.toFixed(1);
   return v.toFixed(2);
@@ -156,7 +156,8 @@ export const renderReport = async (run: BenchRun, opts: ReportOptions): Promise<
     ),
     '',
   );
-  if (opts.preface?.length) lines.push(...opts.preface, '');
+  const preface = [...(opts.preface ?? []), ...(run.notes ?? [])];
+  if (preface.length) lines.push(...preface, '');
 
   const targeted = results.flatMap((r) => r.figures.filter((f) => f.target).map((f) => ({ r, f })));
   const count = (pred: (f: BenchFigure) => boolean) => targeted.filter(({ f }) => pred(f)).length;

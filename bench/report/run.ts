@@ -30,6 +30,8 @@ export interface BenchRun {
   seed: number;
   machine: MachineFacts;
   scenarios: ScenarioOutcome[];
+  /** What the run left out or changed (skipped scenarios, given options), printed under the report's header. */
+  notes?: string[];
   /** --quick only: the figures below half their target (the run exits non-zero when any). */
   gate?: { threshold: number; failures: GateFailure[] };
 }

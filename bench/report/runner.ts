@@ -128,6 +128,7 @@ export const runScenarios = async (plan: PlannedScenario[], opts: RunOptions): P
     seed: opts.seed,
     machine: { ...machine, loadAfter: loadAverage() },
     scenarios,
+    ...(opts.preface?.length && { notes: opts.preface }),
   };
   const results = scenarios.flatMap((s) => (s.result ? [s.result] : []));
   const failed = scenarios.filter((s) => s.status === 'failed');
@@ -135,7 +136,7 @@ export const runScenarios = async (plan: PlannedScenario[], opts: RunOptions): P
   const jsonPath = join(RESULTS_DIR, `${stamp}.json`);
   await writeFile(jsonPath, `${JSON.stringify(run, null, 2)}\n`);
   const mdPath = join(RESULTS_DIR, `${stamp}.md`);
-  await writeReport(run, mdPath, dir, { chartsHref: stamp, ...(opts.preface && { preface: opts.preface }) });
+  await writeReport(run, mdPath, dir, { chartsHref: stamp });
   console.log(
     `\nbench: ${mmss(run.durationS)} in all; wrote ${relative(packageRoot, jsonPath)} and ${relative(packageRoot, mdPath)}`,
   );

@@ -132,7 +132,9 @@ describe('bench report', () => {
   it('puts every target beside its figure with met, missed, load-bound or not judged', async () => {
     const { markdown } = await renderReport(fixture, { chartsHref: 'charts' });
     const row = (label: string) => markdown.split('\n').find((l) => l.startsWith('| ') && l.includes(label)) ?? '';
-    expect(row('embedded, insert: API rows/s')).toMatch(/4,200 rows\/s \| 12,000 \| 35% \| ≥ 50% of the plain INSERT \| \*\*missed\*\*/);
+    expect(row('embedded, insert: API rows/s')).toMatch(
+      /4,200 rows\/s \| 12,000 \| 35% \| ≥ 50% of the plain INSERT \| \*\*missed\*\*/,
+    );
     expect(row('JetStream, insert: API rows/s')).toMatch(/58% \| .* \| met \|/);
     expect(row('QoS 1 points/s, embedded')).toContain('load-bound (not judged)');
     expect(row('RSS, 10,000 idle devices')).toContain('not judged: chdb shares the process');
