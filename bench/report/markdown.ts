@@ -211,7 +211,8 @@ export const renderReport = async (run: BenchRun, opts: ReportOptions): Promise<
     lines.push(`## ${s.name}`, '');
     const r = s.result;
     if (!r) {
-      lines.push(scenarioStatus(s), '');
+      lines.push(`${scenarioStatus(s)}.`, '');
+      if (s.outputTail) lines.push('Its printed figures (the end of its output):', '', '```text', s.outputTail, '```', '');
       continue;
     }
     const opts = Object.entries(r.options)

@@ -18,6 +18,11 @@ export interface ScenarioOutcome {
   error?: string;
   /** Where the bench's printed output was kept, relative to the run's JSON. */
   log?: string;
+  /**
+   * The end of its standard output (its printed tables), kept when the bench returned no
+   * BenchResult, so the report still shows its figures.
+   */
+  outputTail?: string;
 }
 
 export interface BenchRun {

@@ -20,6 +20,9 @@ const ENTRY = join(packageRoot, 'dist', 'bench', 'index.js');
 /** A scenario taking this many times its usual duration is stuck: stopped and reported failed. */
 const STUCK_FACTOR = 4;
 const MIN_TIMEOUT_S = 120;
+/** Enough of a bench's standard output for its final tables. */
+const OUTPUT_TAIL_CHARS = 12_000;
+const tailLines = (text: string, n = 60) => text.split('\n').slice(-n).join('\n').trim();
 
 /** What the child writes to BENCH_RESULT_FILE for the parent. */
 export interface ChildReport {
@@ -51,9 +54,11 @@ const runChild = async (p: PlannedScenario, seed: number, logPath: string): Prom
     stdio: ['ignore', 'pipe', 'pipe'],
     detached: true,
   });
+  let stdout = '';
   child.stdout.on('data', (d: Buffer) => {
     process.stdout.write(d);
     log.write(d);
+    stdout = (stdout + d.toString()).slice(-OUTPUT_TAIL_CHARS);
   });
   child.stderr.on('data', (d: Buffer) => {
     process.stderr.write(d);
@@ -71,15 +76,17 @@ const runChild = async (p: PlannedScenario, seed: number, logPath: string): Prom
   await new Promise<void>((r) => log.end(r));
   const durationS = (performance.now() - t0) / 1000;
   const base = { name: p.name, args: p.args, durationS, log: relative(RESULTS_DIR, logPath) };
-  if (timedOut) return { ...base, status: 'failed', exitCode: code, error: `stopped after ${timeoutS} s (stuck?)` };
+  const outputTail = tailLines(stdout);
+  if (timedOut) return { ...base, status: 'failed', exitCode: code, error: `stopped after ${timeoutS} s (stuck?)`, outputTail };
   const report = await readFile(resultFile, 'utf8').then(
     (t) => JSON.parse(t) as ChildReport,
     () => undefined,
   );
   await rm(resultFile, { force: true });
-  if (!report) return { ...base, status: 'failed', exitCode: code, error: `exited ${code} without a result` };
-  if (report.error) return { ...base, status: 'failed', exitCode: report.exitCode, error: report.error.split('\n')[0] };
-  if (!report.result) return { ...base, status: 'exit-code', exitCode: report.exitCode };
+  if (!report) return { ...base, status: 'failed', exitCode: code, error: `exited ${code} without a result`, outputTail };
+  if (report.error)
+    return { ...base, status: 'failed', exitCode: report.exitCode, error: report.error.split('\n')[0], outputTail };
+  if (!report.result) return { ...base, status: 'exit-code', exitCode: report.exitCode, outputTail };
   return { ...base, status: 'ok', exitCode: report.exitCode, result: report.result };
 };
 

@@ -119,7 +119,15 @@ const run = (scenarios: BenchRun['scenarios']): BenchRun => ({
 const fixture = run([
   { name: 'records', status: 'ok', args: ['--rows=2000'], durationS: 12, exitCode: 0, result: records },
   { name: 'gps', status: 'ok', args: [], durationS: 30, exitCode: 0, result: gps },
-  { name: 'api', status: 'exit-code', args: [], durationS: 20, exitCode: 1, log: 'x/api.log' },
+  {
+    name: 'api',
+    status: 'exit-code',
+    args: [],
+    durationS: 20,
+    exitCode: 1,
+    log: 'x/api.log',
+    outputTail: 'phase  req/s\nbare uWS 202  49,000',
+  },
   { name: 'erp', status: 'missing', args: [], durationS: 0 },
 ]);
 
@@ -145,6 +153,8 @@ describe('bench report', () => {
     expect(markdown).toMatch(/\| api \| 0\.3 \| exit code 1 only/);
     expect(markdown).toMatch(/\| erp \| 0\.0 \| not in this checkout/);
     expect(markdown).toContain('- 2,000 applications');
+    // A bench not converted to BenchResult yet still shows its printed table.
+    expect(markdown).toContain('```text\nphase  req/s\nbare uWS 202  49,000\n```');
   });
 
   it('draws SVG charts (figure beside ceiling, series over time, CPU per unit, RSS) and links them', async () => {
