@@ -187,7 +187,7 @@ export const renderReport = async (run: BenchRun, opts: ReportOptions): Promise<
     lines.push(
       run.gate.failures.length
         ? `**--quick gate: ${run.gate.failures.length} below ${run.gate.threshold * 100}% of target**: ${run.gate.failures.map((g) => `${g.bench} ${g.why}`).join('; ')}`
-        : `--quick gate: every judged figure at ≥ ${run.gate.threshold * 100}% of its target.`,
+        : `--quick gate: every judged ratio to a same-run ceiling at ≥ ${run.gate.threshold * 100}% of its target (absolute bounds are reported above, not gated).`,
       '',
     );
   }
