@@ -77,7 +77,9 @@ const isRss = (f: BenchFigure) => f.unit === 'MiB' && /rss/i.test(`${f.key} ${f.
 const scenarioCharts = (r: BenchResult): { file: string; title: string; spec: TopLevelSpec }[] => {
   const out: { file: string; title: string; spec: TopLevelSpec }[] = [];
   const byUnit = new Map<string, BenchFigure[]>();
-  for (const f of r.figures) if (f.ceiling || f.target) byUnit.set(f.unit, [...(byUnit.get(f.unit) ?? []), f]);
+  // A figure whose value and target are both zero (0 lost, target 0) draws nothing worth a chart.
+  const drawable = (f: BenchFigure) => (f.ceiling || f.target) && !(f.value === 0 && (f.target?.atMost ?? 0) === 0 && !f.ceiling);
+  for (const f of r.figures) if (drawable(f)) byUnit.set(f.unit, [...(byUnit.get(f.unit) ?? []), f]);
   for (const [unit, fs] of byUnit) {
     const title = `${r.bench}: ${unit}`;
     out.push({ file: `${r.bench}-${slug(unit) || 'value'}.svg`, title, spec: figuresChart(title, unit, fs) });
@@ -114,7 +116,7 @@ const overviewCharts = (results: readonly BenchResult[]) => {
 const scenarioStatus = (s: ScenarioOutcome) => {
   if (s.status === 'ok') return s.result?.correct === false ? '**incorrect** (lost or doubled work)' : 'ok';
   if (s.status === 'exit-code')
-    return `exit code ${s.exitCode} only (not converted to BenchResult yet; see its printed output${s.log ? `: \`${s.log}\`` : ''})`;
+    return `exit code ${s.exitCode} (${s.exitCode === 0 ? 'its targets met' : 'a target missed, or a failure'}) and no BenchResult yet: its figures are in its printed output${s.log ? ` (\`${s.log}\`)` : ''}`;
   if (s.status === 'missing') return 'not in this checkout';
   return `**failed**: ${s.error ?? `exit code ${s.exitCode}`}`;
 };

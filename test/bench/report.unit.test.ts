@@ -150,7 +150,7 @@ describe('bench report', () => {
     expect(markdown).toContain('5 targets: 1 met, 2 missed, 1 load-bound, 1 not judged here.');
     expect(markdown).toContain('shared with other work');
     expect(markdown).toContain('3.5 / 4 / 4.2 before and 5.25 / 4.5 / 4.3 after');
-    expect(markdown).toMatch(/\| api \| 0\.3 \| exit code 1 only/);
+    expect(markdown).toMatch(/\| api \| 0\.3 \| exit code 1 \(a target missed, or a failure\) and no BenchResult yet/);
     expect(markdown).toMatch(/\| erp \| 0\.0 \| not in this checkout/);
     expect(markdown).toContain('- 2,000 applications');
     // A bench not converted to BenchResult yet still shows its printed table.
