@@ -42,7 +42,18 @@ export const figuresChart = (title: string, unit: string, figures: readonly (Ben
     const v = targetValue(f);
     return v === undefined ? [] : [{ figure: name(f), value: v, text: f.target?.text ?? '' }];
   });
-  const y = { field: 'figure', type: 'nominal' as const, title: null, sort: null, axis: { labelLimit: 360 } };
+  const y = { field: 'figure', type: 'nominal' as const, title: null, sort: null, axis: { labelLimit: 480 } };
+  // CPU per unit spans µs per event to ms per payment: a linear axis would show one bar.
+  const positive = bars.map((b) => b.value).filter((v) => v > 0);
+  const wide = positive.length > 1 && Math.max(...positive) / Math.min(...positive) >= 100;
+  // Bars need a zero baseline, which a log axis lacks: symlog, ticked at the powers of ten.
+  const decades = Array.from({ length: Math.ceil(Math.log10(Math.max(1, ...positive))) + 1 }, (_, i) => 10 ** i);
+  const x = {
+    field: 'value',
+    type: 'quantitative' as const,
+    title: wide ? `${unit} (log scale)` : unit,
+    ...(wide && { scale: { type: 'symlog' as const }, axis: { values: [0, ...decades] } }),
+  };
   const spec: TopLevelSpec = {
     $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
     title,
@@ -55,7 +66,7 @@ export const figuresChart = (title: string, unit: string, figures: readonly (Ben
         encoding: {
           y,
           yOffset: { field: 'series', sort: [MEASURED, 'ceiling'] },
-          x: { field: 'value', type: 'quantitative', title: unit },
+          x,
           color: {
             field: 'series',
             type: 'nominal',
@@ -70,7 +81,7 @@ export const figuresChart = (title: string, unit: string, figures: readonly (Ben
             {
               data: { values: ticks },
               mark: { type: 'tick' as const, thickness: 3, color: '#d62728' },
-              encoding: { y, x: { field: 'value', type: 'quantitative' as const } },
+              encoding: { y, x },
             },
           ]
         : []),
