@@ -116,7 +116,7 @@ const overviewCharts = (results: readonly BenchResult[]) => {
 const scenarioStatus = (s: ScenarioOutcome) => {
   if (s.status === 'ok') return s.result?.correct === false ? '**incorrect** (lost or doubled work)' : 'ok';
   if (s.status === 'exit-code')
-    return `exit code ${s.exitCode} (${s.exitCode === 0 ? 'its targets met' : 'a target missed, or a failure'}) and no BenchResult yet: its figures are in its printed output${s.log ? ` (\`${s.log}\`)` : ''}`;
+    return `exit code ${s.exitCode} (${s.exitCode === 0 ? 'its targets met' : 'a target missed, or a failure'}) and no BenchResult yet: its figures are in its printed output${s.log ? ` (\`bench/results/${s.log}\`)` : ''}`;
   if (s.status === 'missing') return 'not in this checkout';
   return `**failed**: ${s.error ?? `exit code ${s.exitCode}`}`;
 };
