@@ -159,7 +159,7 @@ export const renderReport = async (run: BenchRun, opts: ReportOptions): Promise<
     '',
   );
   const preface = [...(opts.preface ?? []), ...(run.notes ?? [])];
-  if (preface.length) lines.push(...preface, '');
+  for (const p of preface) lines.push(p, '');
 
   const targeted = results.flatMap((r) => r.figures.filter((f) => f.target).map((f) => ({ r, f })));
   const count = (pred: (f: BenchFigure) => boolean) => targeted.filter(({ f }) => pred(f)).length;
