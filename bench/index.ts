@@ -73,7 +73,7 @@ export const benches: Record<string, Bench> = {
   },
   payments: {
     description:
-      'payments created (Prefer: wait) and completed by YooKassa webhooks against its fake, through the gateway process: p50/p99 request→link and webhook→GET succeeded, lost/doubled. Options: --count=N (5000), --rate=N (100), --cpu-prof=DIR (gateway profile)',
+      'payments created (Prefer: wait) and completed by YooKassa webhooks against its fake, through the gateway process: p50/p99 request→link and webhook→GET succeeded, lost/doubled, gateway CPU per payment. Options: --count=N (5000), --rate=N (100), --idle=0 (skip the 7 s idle-cost window), --cpu-prof=DIR (gateway profile)',
     run: async (args) => (await import('./payments.js')).runPaymentsBench(args),
     quick: ['--count=200', '--rate=50', '--idle=0'],
     expectS: { full: 150, quick: 15 },
