@@ -4,7 +4,9 @@
  * Appends/s (single and batched, acknowledged) and consumed/s for each event-log adapter on
  * ~200-byte events, against a raw @nats-io/jetstream baseline measured in the same run, plus
  * event-loop delay under each load and an in-process chdb insert/query phase. Prints a table,
- * checks the targets of the core issue, and writes bench/results/eventlog-<timestamp>.json.
+ * checks the targets of the core issue, writes bench/results/eventlog-<timestamp>.json (every
+ * row) and resolves to a BenchResult. The events are numbered, not random: the seed is recorded
+ * only for the run's shape.
  */
 import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { cpus, totalmem } from 'node:os';
@@ -22,6 +24,8 @@ import { type Projection, projectionRunner, readsAll } from '../core/runners/pro
 import { openClickHouse } from '../core/stores/clickhouse.js';
 import { migrate, splitStatements } from '../core/stores/migrate.js';
 import { openPostgres, type PostgresStore, type Sql } from '../core/stores/postgres.js';
+import { benchSeed, figure } from './report/figures.js';
+import type { BenchFigure, BenchResult } from './results.js';
 import {
   createScratchDatabase,
   fmtInt,
@@ -728,7 +732,62 @@ const parseArgs = (args: string[]) => {
   return { scale, only };
 };
 
-export const runEventLogBench = async (args: string[]): Promise<number> => {
+/** The rows as figures: each target of the core issue beside its measured figure, CPU per event, event-loop delay. */
+const figuresOf = (rows: Row[]): BenchFigure[] => {
+  const out: BenchFigure[] = [];
+  const keyOf = (r: Row, what: string) =>
+    `eventlog.${r.adapter}.${r.phase.replace(/\W+/g, '_')}${r.concurrency ? `.x${r.concurrency}` : ''}${r.eventsPerMessage && r.eventsPerMessage > 1 ? `.b${r.eventsPerMessage}` : ''}.${what}`;
+  const loopNote = (r: Row) =>
+    `event-loop delay p99 ${fmtMs(r.loop.p99)} ms; ${Math.round(r.cpuPercent)}% CPU${r.note ? `; ${r.note}` : ''}`;
+  for (const r of rows) {
+    if (r.adapter === 'chdb') {
+      if (r.events > 0)
+        out.push({
+          key: keyOf(r, 'loop_p99_ms'),
+          label: `chdb ${r.phase}: event-loop delay p99`,
+          value: r.loop.p99,
+          unit: 'ms',
+          note: `max ${fmtMs(r.loop.max)} ms; ${fmtInt(r.eventsPerSec)} rows/s${r.note ? ` (${r.note})` : ''}`,
+        });
+      continue;
+    }
+    if (r.phase.startsWith('raw')) continue;
+    const raw = rows.find(
+      (x) => x.adapter === r.adapter && x.phase === 'raw js.publish (acked)' && x.concurrency === r.concurrency,
+    );
+    const label = `${r.adapter} ${r.phase}${r.concurrency ? ` ×${r.concurrency}` : ''}${r.eventsPerMessage && r.eventsPerMessage > 1 ? ` (${r.eventsPerMessage}/msg)` : ''}`;
+    const base = {
+      key: keyOf(r, 'events_per_s'),
+      label: `${label}: events/s`,
+      value: r.eventsPerSec,
+      unit: 'events/s',
+      note: loopNote(r),
+    };
+    if (r.phase === 'append single' && raw)
+      out.push(
+        figure({
+          ...base,
+          ceiling: { label: 'raw js.publish (acked)', value: raw.eventsPerSec },
+          target: { kind: 'ratio', atLeast: 0.8, text: '≥ 80% of raw acked publishing (issue 2)' },
+        }),
+      );
+    else if (r.phase === 'append batch')
+      out.push(figure({ ...base, target: { kind: 'bound', atLeast: 100_000, text: '≥ 100k events/s acked (issue 2)' } }));
+    else if (r.phase === 'consume: no-op projection')
+      out.push(figure({ ...base, target: { kind: 'bound', atLeast: 100_000, text: '≥ 100k events/s (issue 2)' } }));
+    else out.push(base);
+    if (r.phase.startsWith('append') && r.events > 0)
+      out.push({
+        key: keyOf(r, 'cpu_us_per_event'),
+        label: `${label}: CPU per event (bench process)`,
+        value: ((r.cpuPercent / 100) * r.seconds * 1e6) / r.events,
+        unit: 'µs CPU',
+      });
+  }
+  return out;
+};
+
+export const runEventLogBench = async (args: string[]): Promise<BenchResult> => {
   const { scale, only } = parseArgs(args);
   const startedAt = new Date();
   const runId = startedAt.toISOString().replace(/\D/g, '').slice(0, 14);
@@ -826,5 +885,20 @@ export const runEventLogBench = async (args: string[]): Promise<number> => {
     )}\n`,
   );
   console.log(`\nwrote ${file}`);
-  return errors.length > 0 ? 1 : 0;
+  return {
+    bench: 'eventlog',
+    seed: benchSeed(),
+    startedAt: startedAt.toISOString(),
+    durationS: totalSeconds,
+    options: { scale, only: only.join(',') },
+    figures: figuresOf(rows),
+    series: [],
+    notes: [
+      `~${sample.length}-byte events; single appends ${SINGLE_CONCURRENCY} in flight (and 1), batches ${BATCH_CONCURRENCY} in flight; the raw JetStream baseline is measured in the same run, rounds alternating.`,
+      "CPU and event-loop delay are the bench process's (the adapters run in it; nats-server and Postgres are apart).",
+      `Every row: ${file.slice(packageRoot.length + 1)}.`,
+      ...errors.map((e) => `ERROR ${e.section}: ${e.error.split('\n')[0]}`),
+    ],
+    correct: errors.length === 0,
+  };
 };

@@ -33,6 +33,11 @@ export interface BenchFigure {
   /** CPU the load processes used in this phase, as a share of one core each (0..1 per process). */
   loadCpu?: number[];
   note?: string;
+  /**
+   * The target is stated but cannot be judged by this bench (e.g. peak RSS while chdb shares the
+   * process): the report shows the figure beside its target with this reason, never met or missed.
+   */
+  notJudged?: string;
 }
 
 /** A time series for the report's charts: throughput or p99 over time, RSS over time … */
@@ -64,7 +69,7 @@ export interface BenchResult {
 
 /** Judges a figure against its target; undefined when it has none or the phase was load-bound. */
 export const judge = (f: BenchFigure): boolean | undefined => {
-  if (!f.target || f.loadSaturated || f.ceiling?.loadSaturated) return undefined;
+  if (!f.target || f.notJudged || f.loadSaturated || f.ceiling?.loadSaturated) return undefined;
   const v = f.target.kind === 'ratio' ? (f.ceiling && f.ceiling.value !== 0 ? f.value / f.ceiling.value : Number.NaN) : f.value;
   if (Number.isNaN(v)) return undefined;
   if (f.target.atLeast !== undefined && v < f.target.atLeast) return false;
