@@ -161,6 +161,7 @@ export interface Config {
     adminApiKey: string | undefined;
   };
   payments: PaymentsConfig;
+  erp: ErpConfig;
   webhooks: {
     stripeSecret: string | undefined;
     stripeToleranceSeconds: number;
@@ -186,6 +187,22 @@ export interface PaymentsConfig {
   waitMaxSeconds: number;
   /** PUBLIC_URL: the test-mode confirmation page's origin. */
   publicUrl: string | undefined;
+}
+
+/** ERP / 1C sync (issue 17); see handlers/erp/README.md. */
+export interface ErpConfig {
+  type: '1c' | 'custom';
+  apiUrl: string | undefined;
+  apiKey: string | undefined;
+  user: string | undefined;
+  password: string | undefined;
+  testMode: boolean;
+  autoSync: boolean;
+  syncIntervalSeconds: number;
+  mappingFile: string | undefined;
+  timeZone: string;
+  pageSize: number;
+  timeoutMs: number;
 }
 
 const TRUE = new Set(['true', '1', 'yes', 'on']);
@@ -409,6 +426,20 @@ export const loadConfig = (raw: Record<string, string | undefined>): Config => {
         .filter((c): c is 'sms' | 'email' => c === 'sms' || c === 'email'),
       waitMaxSeconds: env.PAYMENT_WAIT_MAX_SECONDS,
       publicUrl: env.PUBLIC_URL?.replace(/\/+$/, ''),
+    },
+    erp: {
+      type: env.ERP_TYPE,
+      apiUrl: env.ERP_API_URL?.replace(/\/+$/, ''),
+      apiKey: env.ERP_API_KEY,
+      user: env.ERP_API_USER,
+      password: env.ERP_API_PASSWORD,
+      testMode: env.ERP_TEST_MODE,
+      autoSync: env.ERP_AUTO_SYNC,
+      syncIntervalSeconds: env.ERP_SYNC_INTERVAL,
+      mappingFile: env.ERP_MAPPING_FILE,
+      timeZone: env.ERP_TIME_ZONE ?? env.NOTIFICATIONS_TIME_ZONE ?? env.MAIL_TIME_ZONE,
+      pageSize: env.ERP_PAGE_SIZE,
+      timeoutMs: env.ERP_HTTP_TIMEOUT_SECONDS * 1000,
     },
     webhooks: {
       stripeSecret: env.STRIPE_WEBHOOK_SECRET,

@@ -234,9 +234,15 @@ export const EnvSchema = Type.Object({
   ),
 
   // ERP / 1C
-  ERP_TYPE: oneOf(['1c'] as const, '1c'),
-  ERP_API_URL: url(['http', 'https'], 'the 1C OData endpoint'),
-  ERP_API_KEY: text('the ERP credentials'),
+  ERP_TYPE: oneOf(['1c', 'custom'] as const, '1c'),
+  ERP_API_URL: url(['http', 'https'], 'the 1C OData root (…/odata/standard.odata) or the custom ERP base URL'),
+  ERP_API_KEY: text('the custom ERP bearer key; for 1C `login:password` when ERP_API_USER is unset'),
+  ERP_API_USER: text('the 1C infobase user (UTF-8, Cyrillic allowed)'),
+  ERP_API_PASSWORD: text("the 1C infobase user's password"),
+  ERP_MAPPING_FILE: text('a JSON file overriding the default entity mapping (schemas/erp/mapping.ts)'),
+  ERP_TIME_ZONE: text("the zone of 1C's zone-less dates (default NOTIFICATIONS_TIME_ZONE)"),
+  ERP_PAGE_SIZE: int(10, 5_000, 500, 'objects per ERP page (pull) and per push batch'),
+  ERP_HTTP_TIMEOUT_SECONDS: int(1, 600, 30, 'timeout of one ERP request'),
   ERP_TEST_MODE: bool(true),
   ERP_AUTO_SYNC: bool(false),
   ERP_SYNC_INTERVAL: int(60, 7 * 86_400, 3_600, 'seconds between automatic syncs'),
