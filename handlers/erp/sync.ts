@@ -415,7 +415,8 @@ export const erpSync = (deps: ErpSyncDeps) => {
         resumed: !!resumedFrom,
         ...(r.ids ? { ids: [...r.ids] } : {}),
       },
-      `erp:${r.runId}:started:${cursor.page}`,
+      // A resumed start is a new attempt (the log would drop a second `started` under the first one's id).
+      `erp:${r.runId}:started:${resumedFrom ? `${cursor.page}:${now()}` : 0}`,
     );
     const totals = { total: 0, ok: 0, failed: 0, conflicts: 0, skipped: 0 };
     const incremental = r.direction === 'pull' && deps.port.kind === '1c' && (await links.count(r.entity)) > 0;
