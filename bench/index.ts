@@ -53,6 +53,11 @@ const benches: Record<string, Bench> = {
       'Telegram bot: linked chats sending commands through /webhooks/telegram to the gateway process (bot against the Bot API fake): p50/p99 update → reply, missing/extra replies. Options: --chats=N (200), --rate=N (100), --seconds=N (30)',
     run: async (args) => (await import('./telegram.js')).runTelegramBench(args),
   },
+  erp: {
+    description:
+      'ERP / 1C sync: a full pull of 100,000 objects from the fake 1C OData server and a push of 100,000 CRM records to it through the sync engine: objects/s each way, share of time waiting on the fake, peak RSS. Options: --count=N (100000), --page=N (1000), --concurrency=N (32)',
+    run: async (args) => (await import('./erp.js')).runErpBench(args),
+  },
 };
 
 const usage = () => {
