@@ -8,6 +8,7 @@ import { type HttpServer, startHttpServer } from './http/server.js';
 import type { TemplatedApp } from './http/uws.js';
 import type { Logger } from './logger.js';
 import { mallocTuning } from './mallocTuning.js';
+import { erpReadiness } from './readModels/erpSync.js';
 import { type AnyHandler, type HandlerRunner, handlerRunner } from './runners/handlerRunner.js';
 import { type Projection, type ProjectionRunner, projectionRunner } from './runners/projectionRunner.js';
 import { type ClickHouseStore, openClickHouse } from './stores/clickhouse.js';
@@ -155,7 +156,12 @@ export const startGateway = async (config: Config, logger: Logger, parts: Gatewa
               )
             : Promise.resolve(true),
         ]);
-        return { ready: pg && log && ch, checks: { postgres: pg, eventLog: log, clickhouse: ch } };
+        // A detail only: an ERP that is down never makes the gateway unready.
+        const erp = config.erp.autoSync ? await erpReadiness(stores.postgres.sql).catch(() => 'unknown') : undefined;
+        return {
+          ready: pg && log && ch,
+          checks: { postgres: pg, eventLog: log, clickhouse: ch, ...(erp === undefined ? {} : { erp }) },
+        };
       },
     });
   } catch (e) {

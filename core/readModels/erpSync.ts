@@ -85,3 +85,17 @@ export const erpSchedule = async (sql: Sql) => {
   >`SELECT holder, next_run_at, failures, last_error, last_ok_at FROM erp_sync_schedule WHERE name = 'auto'`;
   return row;
 };
+
+/**
+ * `/readyz`'s `erp` detail for ERP_AUTO_SYNC: `ok`, or the back-off the scheduler is in. Never
+ * makes the gateway unready: an ERP outage stops only the sync, not the gateway.
+ */
+export const erpReadiness = async (sql: Sql): Promise<string> => {
+  const s = await erpSchedule(sql);
+  if (!s) return 'waiting for the first run';
+  if (s.failures === 0) return 'ok';
+  return `retrying after ${s.failures} failed run(s), next at ${s.next_run_at.toISOString()}: ${s.last_error ?? ''}`.slice(
+    0,
+    300,
+  );
+};
