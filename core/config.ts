@@ -13,6 +13,7 @@ import { parseTrustProxy, type TrustedProxies } from './http/clientAddress.js';
 import { type FieldValue, INTEGRATION_ENV_NAMES } from './integrations/catalog.js';
 import type { ClickHouseConfig } from './stores/clickhouse.js';
 import type { PostgresConfig } from './stores/postgres.js';
+import { withoutTrailingSlashes } from './text/trailingSlashes.js';
 
 /** The e-mail channel's slice (MAIL_* variables). */
 export interface MailConfig {
@@ -429,7 +430,7 @@ export const loadConfig = (raw: Record<string, string | undefined>): Config => {
     },
     erp: {
       type: env.ERP_TYPE,
-      apiUrl: env.ERP_API_URL?.replace(/\/+$/, ''),
+      apiUrl: env.ERP_API_URL === undefined ? undefined : withoutTrailingSlashes(env.ERP_API_URL),
       apiKey: env.ERP_API_KEY,
       user: env.ERP_API_USER,
       password: env.ERP_API_PASSWORD,

@@ -1,3 +1,4 @@
+import { withoutTrailingSlashes } from '../../core/text/trailingSlashes.js';
 import { classifyStatus, ErpError, type ErpObject, type ErpPort, fetchWithTimeout } from './port.js';
 
 /**
@@ -30,7 +31,7 @@ const errorOf = async (res: Response, what: string) => {
 
 /** A generic REST/JSON ERP: `GET|POST /<path>`, `GET|PATCH /<path>/<id>` with `If-Match` (handlers/erp/README.md). */
 export const customErp = (o: CustomErpOptions): ErpPort => {
-  const root = o.baseUrl.replace(/\/+$/, '');
+  const root = withoutTrailingSlashes(o.baseUrl);
   const headers = { authorization: `Bearer ${o.apiKey}`, accept: 'application/json' };
   const call = async (url: string, init: RequestInit, what: string) => {
     const res = await fetchWithTimeout(url, { ...init, headers: { ...headers, ...(init.headers ?? {}) } }, o.timeoutMs);

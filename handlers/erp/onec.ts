@@ -1,3 +1,4 @@
+import { withoutTrailingSlashes } from '../../core/text/trailingSlashes.js';
 import { classifyStatus, ErpError, type ErpObject, type ErpPort, fetchWithTimeout } from './port.js';
 
 export interface OneCOptions {
@@ -59,7 +60,7 @@ const errorOf = async (res: Response, what: string, posting = false): Promise<Er
 
 /** 1C:Enterprise's standard OData interface (PROVIDERS.md §7). */
 export const oneCErp = (o: OneCOptions): ErpPort => {
-  const root = o.baseUrl.replace(/\/+$/, '');
+  const root = withoutTrailingSlashes(o.baseUrl);
   const auth = `Basic ${Buffer.from(`${o.user}:${o.password}`, 'utf8').toString('base64')}`;
   const headers = { authorization: auth, accept: 'application/json' };
   const setUrl = (set: string) => `${root}/${encodeURIComponent(set)}`;
