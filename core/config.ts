@@ -200,6 +200,8 @@ export interface ErpConfig {
   testMode: boolean;
   autoSync: boolean;
   syncIntervalSeconds: number;
+  /** ERP_CUSTOM_PAGING: how the custom ERP pages its lists (handlers/erp/custom.ts). */
+  customPaging: 'offset' | 'page' | 'cursor';
   mappingFile: string | undefined;
   timeZone: string;
   pageSize: number;
@@ -437,6 +439,7 @@ export const loadConfig = (raw: Record<string, string | undefined>): Config => {
       testMode: env.ERP_TEST_MODE,
       autoSync: env.ERP_AUTO_SYNC,
       syncIntervalSeconds: env.ERP_SYNC_INTERVAL,
+      customPaging: env.ERP_CUSTOM_PAGING,
       mappingFile: env.ERP_MAPPING_FILE,
       timeZone: env.ERP_TIME_ZONE ?? env.NOTIFICATIONS_TIME_ZONE ?? env.MAIL_TIME_ZONE,
       pageSize: env.ERP_PAGE_SIZE,

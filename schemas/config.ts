@@ -239,6 +239,7 @@ export const EnvSchema = Type.Object({
   ERP_API_KEY: text('the custom ERP bearer key; for 1C `login:password` when ERP_API_USER is unset'),
   ERP_API_USER: text('the 1C infobase user (UTF-8, Cyrillic allowed)'),
   ERP_API_PASSWORD: text("the 1C infobase user's password"),
+  ERP_CUSTOM_PAGING: oneOf(['offset', 'page', 'cursor'] as const, 'offset'),
   ERP_MAPPING_FILE: text('a JSON file overriding the default entity mapping (schemas/erp/mapping.ts)'),
   ERP_TIME_ZONE: text("the zone of 1C's zone-less dates (default NOTIFICATIONS_TIME_ZONE)"),
   ERP_PAGE_SIZE: int(10, 5_000, 500, 'objects per ERP page (pull) and per push batch'),

@@ -4,7 +4,7 @@ import type { ErpConfig } from '../../core/config.js';
 import type { AnyHandler } from '../../core/runners/handlerRunner.js';
 import { type ErpMapping, ErpMappingOverride, mergeErpMapping } from '../../schemas/erp/mapping.js';
 import type { HandlerDeps } from '../index.js';
-import { type CustomPaging, customErp } from './custom.js';
+import { customErp } from './custom.js';
 import { erpHandler } from './handler.js';
 import { oneCErp } from './onec.js';
 import { ErpError, type ErpPort } from './port.js';
@@ -31,12 +31,12 @@ const notConfigured = (why: string): ErpPort => {
 };
 
 /** The ERP the config names: the in-process one (ERP_TEST_MODE), 1C, or the custom REST ERP. */
-export const erpPortFromConfig = (config: ErpConfig, paging: CustomPaging = 'offset'): ErpPort => {
+export const erpPortFromConfig = (config: ErpConfig): ErpPort => {
   if (config.testMode) return testModeErp();
   if (!config.apiUrl) return notConfigured('ERP_API_URL is not set');
   if (config.type === 'custom') {
     if (!config.apiKey) return notConfigured('ERP_API_KEY is not set');
-    return customErp({ baseUrl: config.apiUrl, apiKey: config.apiKey, paging, timeoutMs: config.timeoutMs });
+    return customErp({ baseUrl: config.apiUrl, apiKey: config.apiKey, paging: config.customPaging, timeoutMs: config.timeoutMs });
   }
   // ERP_API_USER + ERP_API_PASSWORD, or ERP_API_KEY as `login:password` (the CRM's single variable).
   const [user, password] =
