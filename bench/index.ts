@@ -92,6 +92,11 @@ export const benches: Record<string, Bench> = {
     quick: ['--chats=20', '--rate=50', '--seconds=3'],
     expectS: { full: 60, quick: 12 },
   },
+  erp: {
+    description:
+      'ERP / 1C sync: a full pull of 100,000 objects from the fake 1C OData server and a push of 100,000 CRM records to it through the sync engine: objects/s each way, share of time waiting on the fake, peak RSS. Options: --count=N (100000), --page=N (1000), --concurrency=N (32)',
+    run: async (args) => (await import('./erp.js')).runErpBench(args),
+  },
 };
 
 /**

@@ -13,6 +13,7 @@ import { parseTrustProxy, type TrustedProxies } from './http/clientAddress.js';
 import { type FieldValue, INTEGRATION_ENV_NAMES } from './integrations/catalog.js';
 import type { ClickHouseConfig } from './stores/clickhouse.js';
 import type { PostgresConfig } from './stores/postgres.js';
+import { withoutTrailingSlashes } from './text/trailingSlashes.js';
 
 /** The e-mail channel's slice (MAIL_* variables). */
 export interface MailConfig {
@@ -164,6 +165,7 @@ export interface Config {
     adminApiKey: string | undefined;
   };
   payments: PaymentsConfig;
+  erp: ErpConfig;
   webhooks: {
     stripeSecret: string | undefined;
     stripeToleranceSeconds: number;
@@ -189,6 +191,24 @@ export interface PaymentsConfig {
   waitMaxSeconds: number;
   /** PUBLIC_URL: the test-mode confirmation page's origin. */
   publicUrl: string | undefined;
+}
+
+/** ERP / 1C sync (issue 17); see handlers/erp/README.md. */
+export interface ErpConfig {
+  type: '1c' | 'custom';
+  apiUrl: string | undefined;
+  apiKey: string | undefined;
+  user: string | undefined;
+  password: string | undefined;
+  testMode: boolean;
+  autoSync: boolean;
+  syncIntervalSeconds: number;
+  /** ERP_CUSTOM_PAGING: how the custom ERP pages its lists (handlers/erp/custom.ts). */
+  customPaging: 'offset' | 'page' | 'cursor';
+  mappingFile: string | undefined;
+  timeZone: string;
+  pageSize: number;
+  timeoutMs: number;
 }
 
 const TRUE = new Set(['true', '1', 'yes', 'on']);
@@ -417,6 +437,21 @@ export const loadConfig = (raw: Record<string, string | undefined>): Config => {
         .filter((c): c is 'sms' | 'email' => c === 'sms' || c === 'email'),
       waitMaxSeconds: env.PAYMENT_WAIT_MAX_SECONDS,
       publicUrl: env.PUBLIC_URL?.replace(/\/+$/, ''),
+    },
+    erp: {
+      type: env.ERP_TYPE,
+      apiUrl: env.ERP_API_URL === undefined ? undefined : withoutTrailingSlashes(env.ERP_API_URL),
+      apiKey: env.ERP_API_KEY,
+      user: env.ERP_API_USER,
+      password: env.ERP_API_PASSWORD,
+      testMode: env.ERP_TEST_MODE,
+      autoSync: env.ERP_AUTO_SYNC,
+      syncIntervalSeconds: env.ERP_SYNC_INTERVAL,
+      customPaging: env.ERP_CUSTOM_PAGING,
+      mappingFile: env.ERP_MAPPING_FILE,
+      timeZone: env.ERP_TIME_ZONE ?? env.NOTIFICATIONS_TIME_ZONE ?? env.MAIL_TIME_ZONE,
+      pageSize: env.ERP_PAGE_SIZE,
+      timeoutMs: env.ERP_HTTP_TIMEOUT_SECONDS * 1000,
     },
     webhooks: {
       stripeSecret: env.STRIPE_WEBHOOK_SECRET,

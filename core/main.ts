@@ -9,6 +9,7 @@ import type { TemplatedApp } from './http/uws.js';
 import type { Logger } from './logger.js';
 import { mallocTuning } from './mallocTuning.js';
 import { type IntakeReadiness, type Readiness, readinessMonitor } from './readiness.js';
+import { erpReadiness } from './readModels/erpSync.js';
 import { type AnyHandler, type HandlerRunner, handlerRunner } from './runners/handlerRunner.js';
 import { type Projection, type ProjectionRunner, projectionRunner } from './runners/projectionRunner.js';
 import { startupWarnings } from './startupWarnings.js';
@@ -136,7 +137,14 @@ export const startGateway = async (config: Config, logger: Logger, parts: Gatewa
   const warnings = startupWarnings(config);
   for (const warning of Object.values(warnings)) logger.warn(warning);
   // Probed every second only where an intake asks it (MQTT CONNECT, phone upgrades); else on /readyz.
-  const readiness = readinessMonitor({ probe: () => probeStores(stores), logger, notes: warnings, watch: roles.has('ingest') });
+  // The ERP is a detail only: an ERP that is down never makes the gateway unready.
+  const probe = async (): Promise<Readiness> => {
+    const r = await probeStores(stores);
+    if (!config.erp.autoSync) return r;
+    const erp = await erpReadiness(stores.postgres.sql).catch(() => 'unknown');
+    return { ...r, checks: { ...r.checks, erp } };
+  };
+  const readiness = readinessMonitor({ probe, logger, notes: warnings, watch: roles.has('ingest') });
   const projections: ProjectionRunner[] = roles.has('projections')
     ? parts
         .projections(stores)

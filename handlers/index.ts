@@ -6,6 +6,7 @@ import type { Logger } from '../core/logger.js';
 import type { AnyHandler } from '../core/runners/handlerRunner.js';
 import type { Sql } from '../core/stores/postgres.js';
 import { buildEmailHandler } from './email/index.js';
+import { buildErpHandlers } from './erp/index.js';
 import { buildExportHandler } from './export/index.js';
 import { buildPaymentHandlers } from './payment/index.js';
 import { buildPushHandler } from './push/index.js';
@@ -34,4 +35,5 @@ export const buildHandlers = (deps: HandlerDeps): readonly AnyHandler[] => [
   ...Object.values(buildTelegramBotHandlers(deps)),
   ...buildPaymentHandlers(deps),
   buildExportHandler(deps),
+  ...buildErpHandlers(deps),
 ];

@@ -4,6 +4,7 @@ import type { Projection } from '../core/runners/projectionRunner.js';
 import { deviceCommandsProjection } from './deviceCommands.js';
 import { deviceTokensProjection } from './deviceTokens.js';
 import { emailLogProjection } from './emailLog.js';
+import { erpSyncLogProjection } from './erpSyncLog.js';
 import { exportJobsProjection } from './exportJobs.js';
 import { gpsTrackingProjection } from './gpsTracking.js';
 import { integrationSettingsProjection } from './integrationSettings.js';
@@ -43,5 +44,6 @@ export const projections = (stores: ProjectionStores, config: Pick<Config, 'gps'
   paymentTransactionsProjection,
   exportJobsProjection,
   telegramUsersProjection,
+  erpSyncLogProjection,
   ...(stores.clickhouse ? [gpsTrackingProjection({ clickhouse: stores.clickhouse, config })] : []),
 ];

@@ -120,7 +120,9 @@ describe('v1 commands', () => {
     expect(Object.keys(doc.paths as object).sort()).toEqual([
       '/api/v1/email',
       '/api/v1/email/{id}',
+      '/api/v1/erp/status',
       '/api/v1/erp/sync',
+      '/api/v1/erp/sync/{id}',
       '/api/v1/exports',
       '/api/v1/exports/{id}',
       '/api/v1/exports/{id}/download',

@@ -304,8 +304,12 @@ describe('the other PHP endpoints append what their v1 command appends', () => {
     );
     await expectRefused(() => send('POST', `${path}?action=sync`, { entity_type: 'company' }), 400, ['entity_id']);
     await expectRefused(() => send('POST', path, { entity_type: 'spaceship', entity_id: 1 }), 400, ['entity_type']);
+    // erp_sync_log holds the run from its command on (projections/erpSyncLog.ts); no handler runs here.
+    await api.caughtUp();
     const status = await send('GET', `${path}?action=status&entity_type=application&entity_id=123`);
-    expect(await status.json()).toEqual({ success: true, status: null });
+    expect(await status.json()).toMatchObject({ success: true, status: 'queued', error_message: null, synced_at: null });
+    const none = await send('GET', `${path}?action=status&entity_type=application&entity_id=999`);
+    expect(await none.json()).toEqual({ success: true, status: null });
   });
 
   it('/api/export.php create (type and format in the query) and status', async () => {
