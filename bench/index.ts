@@ -96,6 +96,8 @@ export const benches: Record<string, Bench> = {
     description:
       'ERP / 1C sync: a full pull of 100,000 objects from the fake 1C OData server and a push of 100,000 CRM records to it through the sync engine: objects/s each way, share of time waiting on the fake, peak RSS. Options: --count=N (100000), --page=N (1000), --concurrency=N (32)',
     run: async (args) => (await import('./erp.js')).runErpBench(args),
+    quick: ['--count=2000', '--page=500'],
+    expectS: { full: 900, quick: 30 },
   },
 };
 
