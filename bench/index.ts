@@ -48,6 +48,11 @@ const benches: Record<string, Bench> = {
       "exports: 1,000,000 GPS rows (chdb) to CSV, NDJSON and XLSX and 100,000 applications to PDF: rows/s, peak RSS, ClickHouse's own CSVWithNames of the same query, GET /api/v1/exports p99 during each export. Options: --gps-rows=N, --pdf-rows=N",
     run: async (args) => (await import('./export.js')).runExportBench(args),
   },
+  'idle-memory': {
+    description:
+      "where the embedded gateway's RSS goes with idle MQTT devices (PGlite WASM, chdb, V8 heap, malloc), sampled ready / registered / connected / settled. Options: --devices=N (10000), --settle=S (30), --env=NAME=VALUE (gateway variables, repeatable)",
+    run: async (args) => (await import('./idleMemory.js')).runIdleMemoryBench(args),
+  },
   telegram: {
     description:
       'Telegram bot: linked chats sending commands through /webhooks/telegram to the gateway process (bot against the Bot API fake): p50/p99 update → reply, missing/extra replies. Options: --chats=N (200), --rate=N (100), --seconds=N (30)',
