@@ -22,7 +22,7 @@
  * constructor: use it with fewer devices (2,000: a snapshot of ~100 MB) to see what a connection holds.
  */
 import { type ChildProcess, fork } from 'node:child_process';
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync, unlinkSync } from 'node:fs';
 import { type Socket, connect as tcpConnect } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -177,8 +177,8 @@ interface HeapSnapshot {
   strings: string[];
 }
 
-/** The snapshot's objects grouped by type and constructor name: count and bytes, largest first. */
-const summarizeHeapSnapshot = (file: string, top: number) => {
+/** The snapshot's objects grouped by type and constructor name: count and bytes. */
+const heapGroups = (file: string) => {
   const snap = JSON.parse(readFileSync(file, 'utf8')) as HeapSnapshot;
   const fields = snap.snapshot.meta.node_fields;
   const width = fields.length;
@@ -197,11 +197,23 @@ const summarizeHeapSnapshot = (file: string, top: number) => {
     g.bytes += snap.nodes[i + sizeAt] as number;
     groups.set(key, g);
   }
-  return [...groups.entries()].sort((a, b) => b[1].bytes - a[1].bytes).slice(0, top);
+  return groups;
 };
 
-/** Waits for the snapshot V8 writes on SIGUSR2 (`--heapsnapshot-signal`) to appear and stop growing. */
+/** What `after` holds beyond `before`, by group, largest growth first. */
+const heapGrowth = (
+  before: Map<string, { count: number; bytes: number }>,
+  after: Map<string, { count: number; bytes: number }>,
+  top: number,
+) =>
+  [...after.entries()]
+    .map(([k, g]) => [k, { count: g.count - (before.get(k)?.count ?? 0), bytes: g.bytes - (before.get(k)?.bytes ?? 0) }] as const)
+    .sort((a, b) => b[1].bytes - a[1].bytes)
+    .slice(0, top);
+
+/** Waits for the snapshot V8 writes on SIGUSR2 (`--heapsnapshot-signal`) to appear and stop growing; read, then deleted. */
 const takeHeapSnapshot = async (pid: number, dir: string) => {
+  for (const f of readdirSync(dir)) if (f.endsWith('.heapsnapshot')) unlinkSync(join(dir, f));
   process.kill(pid, 'SIGUSR2');
   const deadline = Date.now() + 180_000;
   let last = -1;
@@ -210,7 +222,11 @@ const takeHeapSnapshot = async (pid: number, dir: string) => {
     const file = readdirSync(dir).find((f) => f.endsWith('.heapsnapshot'));
     if (!file) continue;
     const size = statSync(join(dir, file)).size;
-    if (size > 0 && size === last) return join(dir, file);
+    if (size > 0 && size === last) {
+      const groups = heapGroups(join(dir, file));
+      unlinkSync(join(dir, file));
+      return groups;
+    }
     last = size;
   }
   throw new Error('no heap snapshot within 180 s');
@@ -265,6 +281,7 @@ export const runIdleMemoryBench = async (args: string[]): Promise<number> => {
     console.error(`registered ${fmtInt(devices)} devices in ${fmtInt(performance.now() - t0)} ms`);
     await sleep(3_000);
     samples.push(await sample('registered', pid, gw.metricsUrl));
+    const heapBefore = heapSnapshot ? await takeHeapSnapshot(pid, dir.dir) : undefined;
 
     const t1 = performance.now();
     const results = await Promise.all(
@@ -330,13 +347,13 @@ export const runIdleMemoryBench = async (args: string[]): Promise<number> => {
         .map(([k, v]) => `${k} ${f(v)}`)
         .join(', ')}`,
     );
-    if (heapSnapshot) {
-      const file = await takeHeapSnapshot(pid, dir.dir);
-      console.log(`\nheap snapshot of the settled gateway (${fmtInt(statSync(file).size / MiB)} MiB file), largest groups:`);
+    if (heapBefore) {
+      const growth = heapGrowth(heapBefore, await takeHeapSnapshot(pid, dir.dir), 30);
+      console.log('\nV8 heap growth from registered to settled (heap snapshots), by type and constructor:');
       console.log(
         table(
           ['type and constructor', 'count', 'MiB', 'bytes per device'],
-          summarizeHeapSnapshot(file, 30).map(([k, g]) => [
+          growth.map(([k, g]) => [
             k,
             fmtInt(g.count),
             (g.bytes / MiB).toFixed(1),

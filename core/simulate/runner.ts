@@ -66,6 +66,9 @@ interface LiveVehicle extends PlannedVehicle {
   wasOffline: boolean;
 }
 
+/** How long stopping waits for answers to the sends in flight. */
+const STOP_WAIT_MS = 10_000;
+
 const pool = async <T>(items: T[], concurrency: number, fn: (item: T) => Promise<void>) => {
   let next = 0;
   await Promise.all(
@@ -114,6 +117,7 @@ export const simulate = async (o: SimulateOptions): Promise<SimulateSummary> => 
   };
 
   o.out(`registering ${o.devices} devices (${o.mix.join(', ')}) and their CRM drivers and vehicles at ${o.apiUrl}`);
+  const since = (t: number) => `${((Date.now() - t) / 1000).toFixed(1)} s`;
   const vehicles: LiveVehicle[] = [];
   await pool(planned, 16, async (p) => {
     const token = await registerDevice(api, p.member);
@@ -137,7 +141,8 @@ export const simulate = async (o: SimulateOptions): Promise<SimulateSummary> => 
     vehicles.map((v) => v.member),
     started,
   );
-  o.out(`connecting ${o.devices} vehicles`);
+  o.out(`registered in ${since(started)}; connecting ${o.devices} vehicles`);
+  const connecting = Date.now();
   await pool(vehicles, 32, async (v) => {
     v.link = await open[v.member.protocol]({ id: v.member.deviceId, token: v.token }, onRefused);
   });
@@ -168,11 +173,16 @@ export const simulate = async (o: SimulateOptions): Promise<SimulateSummary> => 
         }
       })
       .catch((e: unknown) => {
-        failed(e);
         // Kept for the next attempt, over a new connection (the gateway dedupes a resend by point id).
         v.buffer.unshift(...batch);
+        if (v.link !== link) {
+          // The vehicle went offline with this batch unanswered: it is part of the buffer it comes back with.
+          v.wasOffline = true;
+          return;
+        }
+        failed(e);
         v.wasOffline ||= resent;
-        if (v.link === link) v.link = undefined;
+        v.link = undefined;
         void link.close().catch(() => {});
       })
       .finally(() => {
@@ -230,6 +240,7 @@ export const simulate = async (o: SimulateOptions): Promise<SimulateSummary> => 
     }, delayS * 1000);
     timers.add(t);
   };
+  const driving = Date.now();
   // Spread over the first interval, so the fleet does not report in lockstep.
   for (const v of vehicles) schedule(v, v.random() * intervalS);
   const crm =
@@ -245,7 +256,7 @@ export const simulate = async (o: SimulateOptions): Promise<SimulateSummary> => 
       : undefined;
 
   const line = () => {
-    const s = Math.round((Date.now() - started) / 1000);
+    const s = Math.round((Date.now() - driving) / 1000);
     const acked = summary.acked.mqtt + summary.acked.ws + summary.acked.osmand;
     const buffered = vehicles.reduce((n, v) => n + (v.offlineUntil > 0 ? v.buffer.length : 0), 0);
     const c = crm?.counts;
@@ -260,7 +271,7 @@ export const simulate = async (o: SimulateOptions): Promise<SimulateSummary> => 
     );
   };
   o.out(
-    `driving: every vehicle reports every ${intervalS.toFixed(1)} s; open ${o.apiUrl}/live?key=<a key with the vehicles scope> to watch`,
+    `connected in ${since(connecting)}; driving: every vehicle reports every ${intervalS.toFixed(1)} s; open ${o.apiUrl}/live?key=<a key with the vehicles scope> to watch`,
   );
   const progress = setInterval(() => o.out(line()), 5_000);
 
@@ -273,10 +284,12 @@ export const simulate = async (o: SimulateOptions): Promise<SimulateSummary> => 
   stopped = true;
   clearInterval(progress);
   for (const t of timers) clearTimeout(t);
-  await crm?.stop();
-  // The sends in flight are answered (or time out) before the connections close.
-  while (inFlight.size > 0) await Promise.allSettled([...inFlight]);
+  // The sends in flight get up to STOP_WAIT_MS for their answers, then the connections close
+  // (which fails whatever is still unanswered: those fixes count as unsent).
+  const settled = (work: Promise<unknown>) => Promise.race([work, new Promise((r) => setTimeout(r, STOP_WAIT_MS).unref())]);
+  await settled(Promise.allSettled([crm?.stop(), ...inFlight]));
   await Promise.allSettled(vehicles.map((v) => v.link?.close()));
+  await settled(Promise.allSettled([...inFlight]));
   summary.seconds = Math.round((Date.now() - started) / 100) / 10;
   summary.unsent = vehicles.reduce((n, v) => n + v.buffer.length, 0);
   if (crm) summary.crm = { ...crm.counts };

@@ -35,6 +35,8 @@ export const mqttLink =
       reconnectPeriod: 0,
       connectTimeout: 10_000,
     });
+    // Failures surface as rejected publishes (the vehicle reconnects); an unheard 'error' would end the process.
+    client.on('error', () => {});
     const errors = `v1/devices/${device.id}/errors`;
     client.on('message', (topic, payload) => {
       if (topic !== errors) return;

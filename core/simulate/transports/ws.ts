@@ -26,6 +26,8 @@ export const wsLink =
       socket.once('error', reject);
       socket.once('unexpected-response', (_req, res) => reject(new Error(`ws upgrade answered ${res.statusCode}`)));
     });
+    // A broken socket shows as a closed one (its batches fail and the vehicle reconnects); an unheard 'error' would end the process.
+    socket.on('error', () => {});
     /** Point id → the batch waiting for it. */
     const waiting = new Map<string, () => void>();
     const failAll = (why: Error) => {
