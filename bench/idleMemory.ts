@@ -172,10 +172,14 @@ const sample = async (label: string, pid: number, metricsUrl: string): Promise<M
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 interface HeapSnapshot {
-  snapshot: { meta: { node_fields: string[]; node_types: [string[]] } };
+  snapshot: { meta: { node_fields: string[]; node_types: [string[]]; edge_fields: string[]; edge_types: [string[]] } };
   nodes: number[];
+  edges: number[];
   strings: string[];
 }
+
+/** Groups whose holders are counted too (`held by` rows): what keeps the many small Buffers and arrays of a connection alive. */
+const TRACED = new Set(['object Buffer', 'array ']);
 
 /** The snapshot's objects grouped by type and constructor name: count and bytes. */
 const heapGroups = (file: string) => {
@@ -196,6 +200,37 @@ const heapGroups = (file: string) => {
     g.count++;
     g.bytes += snap.nodes[i + sizeAt] as number;
     groups.set(key, g);
+  }
+  // Holders of the traced groups: the object, and the property, that refers to each.
+  const edgeWidth = snap.snapshot.meta.edge_fields.length;
+  const edgeTypeAt = snap.snapshot.meta.edge_fields.indexOf('type');
+  const edgeNameAt = snap.snapshot.meta.edge_fields.indexOf('name_or_index');
+  const toAt = snap.snapshot.meta.edge_fields.indexOf('to_node');
+  const edgeTypes = snap.snapshot.meta.edge_types[0];
+  const countAt = fields.indexOf('edge_count');
+  const keyOf = (i: number) => {
+    const type = types[snap.nodes[i + typeAt] as number] as string;
+    const name =
+      type === 'object' || type === 'closure' || type === 'native' ? (snap.strings[snap.nodes[i + nameAt] as number] ?? '?') : '';
+    return `${type} ${name.slice(0, 40)}`;
+  };
+  let e = 0;
+  for (let i = 0; i < snap.nodes.length; i += width) {
+    const edges = snap.nodes[i + countAt] as number;
+    for (let k = 0; k < edges; k++, e += edgeWidth) {
+      const et = edgeTypes[snap.edges[e + edgeTypeAt] as number] as string;
+      if (et === 'weak') continue;
+      const to = snap.edges[e + toAt] as number;
+      const target = keyOf(to);
+      if (!TRACED.has(target)) continue;
+      const raw = snap.edges[e + edgeNameAt] as number;
+      const edgeName = et === 'element' || et === 'hidden' ? `[${et}]` : (snap.strings[raw] ?? '?').slice(0, 30);
+      const key = `${target.trim()} held by ${keyOf(i).trim()} .${edgeName}`;
+      const g = groups.get(key) ?? { count: 0, bytes: 0 };
+      g.count++;
+      g.bytes += snap.nodes[to + sizeAt] as number;
+      groups.set(key, g);
+    }
   }
   return groups;
 };
@@ -348,7 +383,7 @@ export const runIdleMemoryBench = async (args: string[]): Promise<number> => {
         .join(', ')}`,
     );
     if (heapBefore) {
-      const growth = heapGrowth(heapBefore, await takeHeapSnapshot(pid, dir.dir), 30);
+      const growth = heapGrowth(heapBefore, await takeHeapSnapshot(pid, dir.dir), 45);
       console.log('\nV8 heap growth from registered to settled (heap snapshots), by type and constructor:');
       console.log(
         table(
