@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
+import { loadConfig } from '../../core/config.js';
 import { planFleet } from '../../core/simulate/fleet.js';
 import { distanceM } from '../../core/simulate/geometry.js';
+import { simulateOptions } from '../../core/simulate/options.js';
 import { seededRandom } from '../../core/simulate/random.js';
 import { DEFAULT_CITY } from '../../core/simulate/routes.js';
 import { advance, fixOf, positionOf, startMotion } from '../../core/simulate/vehicle.js';
@@ -62,5 +64,42 @@ describe('simulated fleet', () => {
     expect(stopped).toBeGreaterThan(0);
     expect(stopped).toBeLessThan(400);
     expect(m.battery === 100 || m.battery < battery0).toBe(true);
+  });
+});
+
+describe('simulate options', () => {
+  const config = loadConfig({
+    DATA_DIR: '/nonexistent/fg-simulate',
+    HTTP_PORT: '8181',
+    MQTT_PORT: '11883',
+    OSMAND_PORT: '15055',
+  });
+
+  it("defaults to the configured gateway's ports and one fix per vehicle per second", () => {
+    const o = simulateOptions({ devices: '12' }, config, { FLEETGATE_ADMIN_KEY: 'k' });
+    expect(o).toMatchObject({
+      devices: 12,
+      rate: 12,
+      mix: ['mqtt', 'ws', 'osmand'],
+      apiUrl: 'http://127.0.0.1:8181',
+      mqttUrl: 'mqtt://127.0.0.1:11883',
+      osmandUrl: 'http://127.0.0.1:15055/',
+      key: 'k',
+    });
+    expect(simulateOptions({ host: 'gw.example', mix: 'ws' }, config, { ADMIN_API_KEY: 'a' })).toMatchObject({
+      apiUrl: 'http://gw.example:8181',
+      mix: ['ws'],
+      key: 'a',
+    });
+  });
+
+  it('refuses bad values with the option named, and says where a key comes from', () => {
+    const bad = (args: Record<string, string>) => () => simulateOptions(args, config, { FLEETGATE_ADMIN_KEY: 'k' });
+    expect(bad({ mix: 'mqtt,smoke' })).toThrow(/--mix "mqtt,smoke"/);
+    expect(bad({ devices: '0' })).toThrow(/--devices "0": expected an integer from 1/);
+    expect(bad({ rate: 'fast' })).toThrow(/--rate "fast"/);
+    expect(bad({ 'offline-share': '1' })).toThrow(/--offline-share/);
+    expect(bad({ prefix: 'a b' })).toThrow(/--prefix/);
+    expect(() => simulateOptions({}, config, {})).toThrow(/FLEETGATE_ADMIN_KEY.*\/nonexistent\/fg-simulate\/admin-api-key/);
   });
 });
