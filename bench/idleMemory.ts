@@ -17,9 +17,13 @@
  *   chdb's own allocations), thread stacks.
  *
  * `--env=NAME=VALUE` (repeatable) sets gateway variables for an A/B in the same session.
- * `BENCH_GATEWAY_NODE_OPTIONS` passes Node flags. `--heap-snapshot` writes a V8 heap snapshot of the
- * settled gateway (into its DATA_DIR, removed after) and prints its largest object groups by
- * constructor: use it with fewer devices (2,000: a snapshot of ~100 MB) to see what a connection holds.
+ * `BENCH_GATEWAY_NODE_OPTIONS` passes Node flags. `--heap-snapshot` takes V8 heap snapshots of the
+ * gateway once the devices are registered and once they are connected and settled (into its
+ * DATA_DIR, deleted after) and prints what grew, by type and constructor, and who holds the small
+ * Buffers and arrays. Use it with fewer devices (1,000–2,000); writing a snapshot costs the gateway
+ * a few hundred MiB of RSS itself, so its RSS figures are not comparable with a run without it.
+ * The `PGlite wasm` column finds only a WebAssembly memory reserved with guard regions; PGlite's
+ * memory in its worker thread is counted under `anonymous` (no mapping tells it apart).
  */
 import { type ChildProcess, fork } from 'node:child_process';
 import { readdirSync, readFileSync, statSync, unlinkSync } from 'node:fs';
