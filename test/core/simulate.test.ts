@@ -166,4 +166,16 @@ describe('fleetgate simulate', () => {
     );
     expect(again).toEqual(starts);
   }, 120_000);
+
+  it('stops cleanly on Ctrl-C: answers awaited, connections closed, the summary printed', async () => {
+    const run = runCli(['simulate', '--seed', String(SEED), '--devices', '3', '--crm-every', '0', '--offline-share', '0'], env);
+    await until(() => run.stderr().includes('driving:'), { timeoutMs: 60_000, what: () => `driving: ${run.stderr()}` });
+    await new Promise((r) => setTimeout(r, 2_500));
+    run.child.kill('SIGINT');
+    expect(await run.exited, run.stderr()).toBe(0);
+    const summary = JSON.parse(run.output().trim()) as SimulateSummary;
+    expect(summary.errors).toBe(0);
+    expect(summary.acked.mqtt + summary.acked.ws + summary.acked.osmand).toBeGreaterThan(0);
+    expect(run.stderr()).toMatch(/stopping the simulation[\s\S]*stopped: /);
+  }, 90_000);
 });
