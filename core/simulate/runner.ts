@@ -62,6 +62,7 @@ interface LiveVehicle extends PlannedVehicle {
   /** Fixes taken while offline (or while a send was in flight), oldest first. */
   buffer: SimPoint[];
   sending: boolean;
+  connecting: boolean;
   /** The fixes in `buffer` were taken offline: sending them is a resent batch. */
   wasOffline: boolean;
 }
@@ -132,6 +133,7 @@ export const simulate = async (o: SimulateOptions): Promise<SimulateSummary> => 
       offlineUntil: 0,
       buffer: [],
       sending: false,
+      connecting: false,
       wasOffline: false,
     });
   });
@@ -193,6 +195,9 @@ export const simulate = async (o: SimulateOptions): Promise<SimulateSummary> => 
   };
 
   const reconnect = (v: LiveVehicle) => {
+    // One attempt at a time: a second connection for the same device would replace the first.
+    if (v.connecting) return;
+    v.connecting = true;
     const p = open[v.member.protocol]({ id: v.member.deviceId, token: v.token }, onRefused)
       .then((link) => {
         if (stopped) return link.close();
@@ -200,7 +205,10 @@ export const simulate = async (o: SimulateOptions): Promise<SimulateSummary> => 
         flush(v);
       })
       .catch(failed)
-      .finally(() => inFlight.delete(p));
+      .finally(() => {
+        v.connecting = false;
+        inFlight.delete(p);
+      });
     inFlight.add(p);
   };
 
