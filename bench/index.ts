@@ -85,6 +85,11 @@ export const benches: Record<string, Bench> = {
     quick: ['--gps-rows=50000', '--pdf-rows=1000'],
     expectS: { full: 240, quick: 12 },
   },
+  'idle-memory': {
+    description:
+      "where the embedded gateway's RSS goes with idle MQTT devices (PGlite WASM, chdb, V8 heap, malloc), sampled ready / registered / connected / settled. Options: --devices=N (10000), --settle=S (30), --env=NAME=VALUE (gateway variables, repeatable)",
+    run: async (args) => (await import('./idleMemory.js')).runIdleMemoryBench(args),
+  },
   telegram: {
     description:
       'Telegram bot: linked chats sending commands through /webhooks/telegram to the gateway process (bot against the Bot API fake): p50/p99 update → reply, missing/extra replies. Options: --chats=N (200), --rate=N (100), --seconds=N (30)',

@@ -21,6 +21,7 @@ import { openStores, startGateway } from './main.js';
 import { importRecords } from './records/import/importRecords.js';
 import { progressLine } from './records/import/progress.js';
 import { rebuildProjection } from './runners/projectionRunner.js';
+import { SIMULATE_USAGE, type SimulateArgs, SimulateUsageError, simulateOptions } from './simulate/options.js';
 import { openAnalyticsClient } from './stores/clickhouseAnalytics.js';
 import type { Sql } from './stores/postgres.js';
 
@@ -46,6 +47,7 @@ Usage:
                                                      compare the providers' payments and refunds with the ledger
   fleetgate telegram set-webhook|delete-webhook|webhook-info
                                                      register PUBLIC_URL/webhooks/telegram with the bot (or remove it)
+  ${SIMULATE_USAGE}
 Scopes: ${SCOPES.join(', ')} (admin implies all).
   fleetgate help
 
@@ -306,6 +308,39 @@ const records = async (config: Config, logger: Logger, args: string[], values: {
   });
 };
 
+/**
+ * `fleetgate simulate`: a fleet driving against a running gateway, through its public ports only
+ * (so it needs no stores and works beside an embedded gateway). The first Ctrl-C stops it cleanly
+ * (answers awaited, connections closed), a second one at once.
+ */
+const simulateCommand = async (config: Config, env: Record<string, string | undefined>, logger: Logger, args: SimulateArgs) => {
+  let options: ReturnType<typeof simulateOptions>;
+  try {
+    options = simulateOptions(args, config, env);
+  } catch (e) {
+    if (e instanceof SimulateUsageError) return fail(e.message);
+    throw e;
+  }
+  return run(logger, async () => {
+    const { simulate } = await import('./simulate/runner.js');
+    const stop = new AbortController();
+    let signals = 0;
+    const onSignal = () => {
+      if (++signals > 1) process.exit(130);
+      process.stderr.write('fleetgate: stopping the simulation (Ctrl-C again to quit at once)\n');
+      stop.abort();
+    };
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
+    const summary = await simulate({
+      ...options,
+      out: (line) => process.stderr.write(`simulate: ${line}\n`),
+      signal: stop.signal,
+    });
+    process.stdout.write(`${JSON.stringify(summary)}\n`);
+  });
+};
+
 const main = async () => {
   const { positionals, values } = parseArgs({
     allowPositionals: true,
@@ -324,6 +359,19 @@ const main = async () => {
       since: { type: 'string' },
       until: { type: 'string' },
       fix: { type: 'boolean' },
+      devices: { type: 'string' },
+      rate: { type: 'string' },
+      mix: { type: 'string' },
+      seed: { type: 'string' },
+      duration: { type: 'string' },
+      host: { type: 'string' },
+      url: { type: 'string' },
+      mqtt: { type: 'string' },
+      osmand: { type: 'string' },
+      prefix: { type: 'string' },
+      'offline-share': { type: 'string' },
+      'offline-for': { type: 'string' },
+      'crm-every': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -416,6 +464,8 @@ const main = async () => {
     }
     case 'records':
       return records(config, logger, rest, values);
+    case 'simulate':
+      return simulateCommand(config, env, logger, values);
     case 'telegram':
       return run(logger, async () => {
         const { telegramWebhookCommand } = await import('./telegram/webhookAdmin.js');
