@@ -9,6 +9,7 @@ import type { TemplatedApp } from './http/uws.js';
 import type { Logger } from './logger.js';
 import { mallocTuning } from './mallocTuning.js';
 import { type AnyHandler, type HandlerRunner, handlerRunner } from './runners/handlerRunner.js';
+import { projectionLeases } from './runners/projectionLease.js';
 import { type Projection, type ProjectionRunner, projectionRunner } from './runners/projectionRunner.js';
 import { type ClickHouseStore, openClickHouse } from './stores/clickhouse.js';
 import { migrate } from './stores/migrate.js';
@@ -111,12 +112,23 @@ export interface Gateway {
 export const startGateway = async (config: Config, logger: Logger, parts: GatewayParts): Promise<Gateway> => {
   const roles = new Set(config.roles);
   const stores = await openStores(config, logger, { clickhouse: roles.has('projections') || roles.has('api') });
+  // A Postgres server may be shared by several processes with the projections role: each
+  // projection runs in one of them at a time. PGlite is one process (the data-dir lock).
+  const leases =
+    roles.has('projections') && stores.postgres.target === 'postgres'
+      ? projectionLeases({ sql: stores.postgres.sql, logger, pollMs: config.projections.leasePollMs })
+      : undefined;
   const projections: ProjectionRunner[] = roles.has('projections')
-    ? parts
-        .projections(stores)
-        .map((projection) =>
-          projectionRunner({ log: stores.log, sql: stores.postgres.sql, projection, logger, ...config.projections }),
-        )
+    ? parts.projections(stores).map((projection) =>
+        projectionRunner({
+          log: stores.log,
+          sql: stores.postgres.sql,
+          projection,
+          logger,
+          ...config.projections,
+          ...(leases && { leases }),
+        }),
+      )
     : [];
   const handlers = roles.has('handlers')
     ? (await parts.handlers(stores)).map((handler) => handlerRunner({ log: stores.log, handler, logger, ...config.handlers }))
@@ -164,6 +176,7 @@ export const startGateway = async (config: Config, logger: Logger, parts: Gatewa
     await api?.close();
     await Promise.all(handlers.map((h) => h.stop(1_000)));
     await Promise.all(projections.map((p) => p.stop()));
+    await leases?.close();
     await stores.close();
     throw e;
   }
@@ -194,6 +207,7 @@ export const startGateway = async (config: Config, logger: Logger, parts: Gatewa
         await ingest?.close();
         await Promise.all(handlers.map((h) => h.stop(config.shutdownTimeoutMs)));
         await Promise.all(projections.map((p) => p.stop()));
+        await leases?.close();
         http?.close();
         await api?.close();
         await stores.close();
