@@ -215,7 +215,7 @@ export const startBalancer = async (gateways: readonly BalancedGateway[]): Promi
       .join('\n');
   const cfg = `
 global
-  maxconn 20000
+  maxconn 8000
 
 defaults
   timeout connect 2s
@@ -233,7 +233,8 @@ frontend mqtt
 backend mqtt
   mode tcp
   balance leastconn
-  option httpchk GET /readyz
+  option httpchk
+  http-check send meth GET uri /readyz ver HTTP/1.1 hdr host localhost
 ${servers('mqtt')}
 
 frontend http
@@ -244,7 +245,8 @@ frontend http
 backend http
   mode http
   balance roundrobin
-  option httpchk GET /readyz
+  option httpchk
+  http-check send meth GET uri /readyz ver HTTP/1.1 hdr host localhost
   retry-on conn-failure empty-response response-timeout
 ${servers('http')}
 
@@ -259,21 +261,34 @@ frontend stats
   const child = spawn(HAPROXY_BIN, ['-db', '-f', file], { stdio: ['ignore', 'ignore', 'pipe'] });
   let log = '';
   child.stderr?.setEncoding('utf8').on('data', (c: string) => (log = (log + c).slice(-32_000)));
-  const backendsUp = async () => {
+  const serverRows = async () => {
     const csv = await fetch(`http://127.0.0.1:${statsPort}/stats;csv`).then((r) => r.text());
     return csv
       .split('\n')
       .map((l) => l.split(','))
-      .filter((f) => f[0] === 'mqtt' && f[1] !== 'BACKEND' && f[1] !== 'FRONTEND' && f[17] === 'UP')
-      .map((f) => f[1] as string);
+      .filter((f) => f[0] === 'mqtt' && f[1] !== 'BACKEND' && f[1] !== 'FRONTEND');
   };
-  await until(
-    async () => {
-      if (!alive(child)) throw new Error(`haproxy exited:\n${log}`);
-      return (await backendsUp().catch(() => [])).length === gateways.length;
-    },
-    { timeoutMs: 60_000, intervalMs: 200, what: 'haproxy sees every gateway up' },
-  );
+  const backendsUp = async () => (await serverRows()).filter((f) => f[17] === 'UP').map((f) => f[1] as string);
+  try {
+    await until(
+      async () => {
+        if (!alive(child)) throw new Error(`haproxy exited:\n${log}`);
+        return (await backendsUp().catch(() => [])).length === gateways.length;
+      },
+      {
+        timeoutMs: 60_000,
+        intervalMs: 200,
+        what: 'haproxy sees every gateway up',
+      },
+    );
+  } catch (e) {
+    const status = await serverRows().catch(() => []);
+    child.kill('SIGKILL');
+    await rm(dir, { recursive: true, force: true });
+    throw new Error(
+      `${(e as Error).message}; checks: ${status.map((f) => `${f[1]} ${f[17]} ${f[36]} ${f[64] ?? ''}`).join('; ')}`,
+    );
+  }
   return {
     mqttPort,
     httpPort,
