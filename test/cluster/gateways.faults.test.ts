@@ -111,7 +111,10 @@ const timeToCommand = async () => {
     const res = await fetch(`${balancer.httpBase}/api/v1/sms`, {
       method: 'POST',
       headers: { authorization: `Bearer ${ADMIN}`, 'content-type': 'application/json', 'idempotency-key': `probe-${t0}-${n}` },
-      body: JSON.stringify({ to: '+79009999999', text: 'probe' }),
+      body: JSON.stringify({
+        to: `+7901${String(1_000_000 + Math.floor(Math.random() * 8_000_000)).slice(-7)}`,
+        text: `probe ${t0}`,
+      }),
       signal: AbortSignal.timeout(2_000),
     }).catch(() => undefined);
     if (res?.status === 202) return Date.now() - t0;
@@ -149,13 +152,22 @@ const checkAccepted = async (load: Load, opts: { gpsDuplicatesAllowed: boolean }
   expect(commands.length).toBeGreaterThan(20);
 
   // Handlers and projections finish what was accepted (a killed gateway's share after ack wait).
+  let smsStatus: Record<string, number> = {};
   await until(
-    async () =>
-      Number(
-        (await db.sql<{ n: string }[]>`SELECT count(*) AS n FROM sms_log WHERE id = ANY(${sms}::uuid[]) AND status = 'sent'`)[0]
-          ?.n,
-      ) === sms.length,
-    { timeoutMs: 60_000, intervalMs: 250, what: 'every accepted SMS sent' },
+    async () => {
+      const rows = await db.sql<{ status: string; n: string }[]>`
+        SELECT status, count(*) AS n FROM sms_log WHERE id = ANY(${sms}::uuid[]) GROUP BY status`;
+      smsStatus = Object.fromEntries(rows.map((r) => [r.status, Number(r.n)]));
+      return smsStatus.sent === sms.length;
+    },
+    {
+      timeoutMs: 60_000,
+      intervalMs: 250,
+      what: () =>
+        `every accepted SMS sent (${sms.length}: ${JSON.stringify(smsStatus)}); gateway logs:\n${gateways
+          .map((g) => `${g.name}: ${g.process.output().slice(-3_000)}`)
+          .join('\n')}`,
+    },
   );
   step('sms sent');
   await until(

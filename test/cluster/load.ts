@@ -9,6 +9,8 @@ import WebSocket from 'ws';
  */
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/** Point ids of one run: a later run in the same log must not look like a resend. */
+const runId = () => Date.now().toString(36);
 
 export interface DeviceLoad {
   /** `deviceId/pointId` of every point whose PUBACK arrived. */
@@ -28,6 +30,7 @@ export const runDevices = async (opts: {
   devices: readonly { id: string; token: string }[];
   intervalMs: number;
 }): Promise<DeviceLoad> => {
+  const run = runId();
   const acked = new Set<string>();
   const newestTs = new Map<string, number>();
   const commands = new Map<string, Set<string>>();
@@ -67,7 +70,7 @@ export const runDevices = async (opts: {
           await sleep((index * opts.intervalMs) / opts.devices.length);
           for (let n = 1; running; n++) {
             const ts = Date.now() - 1_000;
-            const point = { ts, lat: 55 + (index % 90) / 100, lon: 37 + n / 100_000, speed: 30, id: `${id}-${n}` };
+            const point = { ts, lat: 55 + (index % 90) / 100, lon: 37 + n / 100_000, speed: 30, id: `${id}-${run}-${n}` };
             // mqtt.js keeps an unacknowledged QoS 1 message and sends it again after a reconnect.
             await client.publishAsync(`v1/devices/${id}/location`, JSON.stringify(point), { qos: 1 });
             acked.add(`${id}/${point.id}`);
@@ -103,6 +106,7 @@ export const runPhones = async (opts: {
   phones: readonly { id: string; token: string }[];
   intervalMs: number;
 }): Promise<PhoneLoad> => {
+  const run = runId();
   const acked = new Set<string>();
   let reconnects = 0;
   let running = true;
@@ -141,7 +145,7 @@ export const runPhones = async (opts: {
       void closed.then(() => (gone = true));
       while (running && !gone) {
         n++;
-        const p = { type: 'location', ts: Date.now() - 1_000, lat: 56, lon: 38 + n / 100_000, id: `${id}-${n}` };
+        const p = { type: 'location', ts: Date.now() - 1_000, lat: 56, lon: 38 + n / 100_000, id: `${id}-${run}-${n}` };
         unacked.set(p.id, p);
         ws.send(JSON.stringify(p));
         await sleep(opts.intervalMs);
@@ -186,6 +190,7 @@ export const runCrm = (opts: { base: string; adminKey: string; deviceIds: readon
   let retries = 0;
   let running = true;
   const run = `${process.pid}-${Date.now()}`;
+  const recipients = 1_000_000 + Math.floor(Math.random() * 8_000_000);
   const post = async (path: string, body: unknown, key: string): Promise<string> => {
     for (;;) {
       const res = await fetch(`${opts.base}${path}`, {
@@ -206,7 +211,8 @@ export const runCrm = (opts: { base: string; adminKey: string; deviceIds: readon
       const key = `crm-${run}-${n}`;
       const [cmd, msg] = await Promise.all([
         post(`/api/v1/devices/${deviceId}/commands`, { command: 'ping', payload: { n }, ttlSeconds: 3_600 }, `${key}-cmd`),
-        post('/api/v1/sms', { to: `+7900${String(1_000_000 + n).slice(-7)}`, text: `cluster ${n}` }, `${key}-sms`),
+        // A recipient and text of its own per run: the SMS guards refuse repeats to one number.
+        post('/api/v1/sms', { to: `+7900${String(recipients + n).slice(-7)}`, text: `cluster ${run} ${n}` }, `${key}-sms`),
       ]);
       deviceCommands.set(cmd, deviceId);
       sms.add(msg);
