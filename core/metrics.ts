@@ -35,18 +35,6 @@ export const metrics = {
     labelNames: ['projection'] as const,
     registers: [registry],
   }),
-  consumerStalled: new Gauge({
-    name: 'fleetgate_consumer_stalled',
-    help: '1 while a work-queue consumer sits at its MaxAckPending with messages waiting (the server pauses delivery silently)',
-    labelNames: ['consumer'] as const,
-    registers: [registry],
-  }),
-  consumerAckPending: new Gauge({
-    name: 'fleetgate_consumer_ack_pending',
-    help: 'Deliveries of a work-queue consumer not yet acknowledged (all processes)',
-    labelNames: ['consumer'] as const,
-    registers: [registry],
-  }),
   deadLetterActions: new Counter({
     name: 'fleetgate_dead_letter_actions_total',
     help: 'Operator actions on dead letters (retried, already_accepted, dropped, not_found), by consumer',
