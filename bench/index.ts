@@ -29,6 +29,13 @@ interface Bench {
 }
 
 export const benches: Record<string, Bench> = {
+  cluster: {
+    description:
+      "a 3-node JetStream cluster (R3) with one, then two gateway processes behind HAProxy: durable MQTT QoS 1 points/s and POST /api/v1/sms commands/s, then the time from the EVENTS leader's SIGKILL to a command accepted and a point acknowledged again. Options: --seconds=N (10), --devices=N (50), --points=N (10 per message), --http=N (32)",
+    run: async (args) => (await import('./cluster.js')).runClusterBench(args),
+    // No --quick sizes: three nats-server nodes, HAProxy and two gateways take a minute to stand up.
+    expectS: { full: 180, quick: 0 },
+  },
   eventlog: {
     description:
       'appends/s (single and batched, acked) and consumed/s for each event-log adapter, against raw JetStream; event-loop delay; chdb insert/query stalls. Options: --scale=F, --only=jetstream,embedded-pglite,embedded-postgres,chdb',

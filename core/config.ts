@@ -84,7 +84,8 @@ export interface Config {
   /** Exports (issue 18): where files go, how many rows, how long they are kept, jobs at once. */
   exports: { dir: string; maxRows: number; ttlSeconds: number; maxConcurrent: number; maxPerKey: number };
   handlers: { concurrency: number; maxAttempts: number; ackWaitMs: number; backoffBaseMs: number; backoffMaxMs: number };
-  projections: { batchSize: number; batchDelayMs: number };
+  /** leasePollMs: how soon a process takes over a projection whose runner died (several processes on one Postgres). */
+  projections: { batchSize: number; batchDelayMs: number; leasePollMs: number };
   gps: {
     retentionDays: number;
     enabled: boolean;
@@ -334,7 +335,11 @@ export const loadConfig = (raw: Record<string, string | undefined>): Config => {
       backoffBaseMs: env.HANDLER_BACKOFF_BASE_MS,
       backoffMaxMs: env.HANDLER_BACKOFF_MAX_MS,
     },
-    projections: { batchSize: env.PROJECTION_BATCH_SIZE, batchDelayMs: env.PROJECTION_BATCH_DELAY_MS },
+    projections: {
+      batchSize: env.PROJECTION_BATCH_SIZE,
+      batchDelayMs: env.PROJECTION_BATCH_DELAY_MS,
+      leasePollMs: env.PROJECTION_LEASE_POLL_MS,
+    },
     gps: {
       retentionDays: env.GPS_STORE_HISTORY_DAYS,
       enabled: env.GPS_TRACKING_ENABLED,

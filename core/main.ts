@@ -11,6 +11,7 @@ import { mallocTuning } from './mallocTuning.js';
 import { type IntakeReadiness, type Readiness, readinessMonitor } from './readiness.js';
 import { erpReadiness } from './readModels/erpSync.js';
 import { type AnyHandler, type HandlerRunner, handlerRunner } from './runners/handlerRunner.js';
+import { projectionLeases } from './runners/projectionLease.js';
 import { type Projection, type ProjectionRunner, projectionRunner } from './runners/projectionRunner.js';
 import { startupWarnings } from './startupWarnings.js';
 import { type ClickHouseStore, openClickHouse } from './stores/clickhouse.js';
@@ -145,12 +146,23 @@ export const startGateway = async (config: Config, logger: Logger, parts: Gatewa
     return { ...r, checks: { ...r.checks, erp } };
   };
   const readiness = readinessMonitor({ probe, logger, notes: warnings, watch: roles.has('ingest') });
+  // A Postgres server may be shared by several processes with the projections role: each
+  // projection runs in one of them at a time. PGlite is one process (the data-dir lock).
+  const leases =
+    roles.has('projections') && stores.postgres.target === 'postgres'
+      ? projectionLeases({ sql: stores.postgres.sql, logger, pollMs: config.projections.leasePollMs })
+      : undefined;
   const projections: ProjectionRunner[] = roles.has('projections')
-    ? parts
-        .projections(stores)
-        .map((projection) =>
-          projectionRunner({ log: stores.log, sql: stores.postgres.sql, projection, logger, ...config.projections }),
-        )
+    ? parts.projections(stores).map((projection) =>
+        projectionRunner({
+          log: stores.log,
+          sql: stores.postgres.sql,
+          projection,
+          logger,
+          ...config.projections,
+          ...(leases && { leases }),
+        }),
+      )
     : [];
   const handlers = roles.has('handlers')
     ? (await parts.handlers(stores)).map((handler) => handlerRunner({ log: stores.log, handler, logger, ...config.handlers }))
@@ -184,6 +196,7 @@ export const startGateway = async (config: Config, logger: Logger, parts: Gatewa
     await Promise.all(handlers.map((h) => h.stop(1_000)));
     await Promise.all(projections.map((p) => p.stop()));
     readiness.stop();
+    await leases?.close();
     await stores.close();
     throw e;
   }
@@ -214,6 +227,7 @@ export const startGateway = async (config: Config, logger: Logger, parts: Gatewa
         await ingest?.close();
         await Promise.all(handlers.map((h) => h.stop(config.shutdownTimeoutMs)));
         await Promise.all(projections.map((p) => p.stop()));
+        await leases?.close();
         http?.close();
         await api?.close();
         readiness.stop();

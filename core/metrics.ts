@@ -29,6 +29,12 @@ export const metrics = {
     labelNames: ['projection'] as const,
     registers: [registry],
   }),
+  projectionActive: new Gauge({
+    name: 'fleetgate_projection_active',
+    help: '1 while this process holds the projection lease and folds it; 0 while another process does',
+    labelNames: ['projection'] as const,
+    registers: [registry],
+  }),
   deadLetterActions: new Counter({
     name: 'fleetgate_dead_letter_actions_total',
     help: 'Operator actions on dead letters (retried, already_accepted, dropped, not_found), by consumer',

@@ -1,4 +1,5 @@
 import type { EventLog } from '../core/eventlog/port.js';
+import { resumingFollow } from '../core/eventlog/resumingFollow.js';
 import type { Logger } from '../core/logger.js';
 import { unhandledEvent } from '../schemas/events/define.js';
 import { type DeviceEvent, deviceEvents } from '../schemas/events/device.js';
@@ -43,12 +44,18 @@ export const followDeviceChanges = (opts: {
   const done = (async () => {
     const from = (await opts.log.lastSeq('EVENTS')) + 1;
     begin();
-    for await (const m of opts.log.follow('EVENTS', { fromSeq: from, filterSubject: 'evt.device.>', signal: abort.signal })) {
-      for (const e of m.events) {
-        if (!deviceEvents.is(e)) continue;
-        opts.onChange({ deviceId: e.data.deviceId, type: e.type, revoking: revokes(e) });
-      }
-    }
+    // Resumes after a log failure from where it was: a revocation meanwhile is not skipped.
+    await resumingFollow(
+      opts.log,
+      'EVENTS',
+      { fromSeq: from, filterSubject: 'evt.device.>', signal: abort.signal, logger: opts.logger, what: 'device changes' },
+      (m) => {
+        for (const e of m.events) {
+          if (!deviceEvents.is(e)) continue;
+          opts.onChange({ deviceId: e.data.deviceId, type: e.type, revoking: revokes(e) });
+        }
+      },
+    );
   })().catch((err) => {
     begin();
     if (!abort.signal.aborted) opts.logger.error({ err }, 'device change follower stopped');

@@ -143,6 +143,7 @@ export const EnvSchema = Type.Object({
   HANDLER_BACKOFF_MAX_MS: int(10, 86_400_000, 300_000, 'longest retry delay in ms'),
   PROJECTION_BATCH_SIZE: int(1, 100_000, 5_000, 'events per projection transaction'),
   PROJECTION_BATCH_DELAY_MS: int(0, 60_000, 20, 'ms a projection waits to fill a batch'),
+  PROJECTION_LEASE_POLL_MS: int(50, 60_000, 1_000, 'ms between tries for a projection another process runs'),
 
   // SMS
   SMS_PROVIDER: oneOf(['smsru', 'twilio'] as const, 'smsru'),

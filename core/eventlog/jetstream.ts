@@ -4,6 +4,7 @@ import { connect } from '@nats-io/transport-node';
 import { GatewayError } from '../../schemas/errors.js';
 import { jetStreamConsumer } from './jetstream/consumer.js';
 import { guarded, isApiError, unavailable } from './jetstream/errors.js';
+import { jetStreamFollower } from './jetstream/follower.js';
 import { messageDecoder } from './jetstream/messages.js';
 import { publisher } from './jetstream/publisher.js';
 import { jetStreamReader } from './jetstream/reader.js';
@@ -42,7 +43,7 @@ export interface JetStreamConfig {
  * The event log on NATS JetStream: streams EVENTS (`evt.>`), GPS (`gps.>`) and DLQ (`dlq.>`).
  * A log message is the JSON array of its events; its id is the `Nats-Msg-Id` header, so the
  * stream's duplicate window drops re-sent appends. The parts: `jetstream/streams.ts` (setup),
- * `publisher.ts` (append), `reader.ts` (read, follow), `consumer.ts` with `durable.ts` and
+ * `publisher.ts` (append), `reader.ts` (read), `follower.ts` (follow), `consumer.ts` with `durable.ts` and
  * `pull.ts` (work-queue consumers, dead letters), `messages.ts` (decoding).
  */
 export const jetStreamEventLog = async (
@@ -92,7 +93,8 @@ export const jetStreamEventLog = async (
 
   const decoder = messageDecoder();
   const publish = publisher(js, timeout);
-  const { read, follow } = jetStreamReader(js, timeout, decoder);
+  const { read } = jetStreamReader(js, timeout, decoder);
+  const follow = jetStreamFollower(nc, jsm, timeout, decoder);
   let closing: Promise<void> | undefined;
 
   return {

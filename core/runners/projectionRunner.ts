@@ -6,6 +6,7 @@ import { metrics } from '../metrics.js';
 import type { Sql, TransactionSql } from '../stores/postgres.js';
 import { followBatches, runFoldLoop } from './foldLoop.js';
 import type { FoldProjection, Projection, SinkProjection, Stored, StoredEvent } from './projection.js';
+import type { ProjectionLeases } from './projectionLease.js';
 
 /**
  * Set on a single-event copy the handler runner appends when it splits a multi-event command
@@ -26,6 +27,12 @@ export interface ProjectionRunnerOptions {
   logger: Logger;
   /** Back-off after a failure, and between retries of a sink's write (default 100 ms doubling to 30 s). */
   retry?: { baseMs: number; maxMs: number };
+  /**
+   * Several processes on one Postgres: the runner folds only while it holds the projection's
+   * lease, so one process at a time does the work and another takes over when it dies. Without
+   * it (one process, or a rebuild) the runner folds at once.
+   */
+  leases?: ProjectionLeases;
 }
 
 export interface ProjectionRunner {
@@ -188,7 +195,22 @@ export const projectionRunner = (opts: ProjectionRunnerOptions): ProjectionRunne
   };
 
   // A sink's repeat after a restart is absorbed by its store (idempotent writes).
-  const run = () => runFoldLoop({ name, logger: plog, signal: abort.signal, backoff: retry }, runOnce);
+  const fold = (signal: AbortSignal) => runFoldLoop({ name, logger: plog, signal, backoff: retry }, runOnce);
+
+  /** Waits for the lease, folds while holding it, and waits again once it is lost. */
+  const run = async () => {
+    const { leases } = opts;
+    if (!leases) return fold(abort.signal);
+    while (!abort.signal.aborted) {
+      const lease = await leases.acquire(name, abort.signal);
+      if (!lease) return;
+      try {
+        await fold(AbortSignal.any([abort.signal, lease.lost]));
+      } finally {
+        await lease.release();
+      }
+    }
+  };
 
   return {
     enabled,

@@ -1,6 +1,7 @@
 import type { Aedes, Client } from 'aedes';
 import { derivedMsgId, newEvent } from '../../core/eventlog/newEvent.js';
 import type { EventLog } from '../../core/eventlog/port.js';
+import { resumingFollow } from '../../core/eventlog/resumingFollow.js';
 import type { Logger } from '../../core/logger.js';
 import type { Sql } from '../../core/stores/postgres.js';
 import { unhandledEvent } from '../../schemas/events/define.js';
@@ -120,8 +121,13 @@ export const startDownlink = async (opts: DownlinkOptions) => {
   });
 
   const from = (await log.lastSeq('EVENTS')) + 1;
-  const follow = (async () => {
-    for await (const m of log.follow('EVENTS', { fromSeq: from, filterSubject: 'evt.devcmd.>', signal: abort.signal })) {
+  // Resumes after a log failure from where it was: a command requested meanwhile still reaches
+  // its connected device now, not only at the device's next reconnect.
+  const follow = resumingFollow(
+    log,
+    'EVENTS',
+    { fromSeq: from, filterSubject: 'evt.devcmd.>', signal: abort.signal, logger: dlog, what: 'downlink' },
+    (m) => {
       const now = Date.now();
       for (const [id, p] of recent) if (now - p.seenAt > RECENT_MS) recent.delete(id);
       for (const e of m.events) {
@@ -143,8 +149,8 @@ export const startDownlink = async (opts: DownlinkOptions) => {
             unhandledEvent(e);
         }
       }
-    }
-  })().catch((err) => {
+    },
+  ).catch((err) => {
     if (!abort.signal.aborted) dlog.error({ err }, 'downlink follower stopped');
   });
 

@@ -4,7 +4,7 @@ import { validateFilter } from '../subjects.js';
 import { guarded } from './errors.js';
 import type { MessageDecoder } from './messages.js';
 
-/** `read` and `follow` of the JetStream log: ordered consumers, no durable state. */
+/** `read` of the JetStream log: an ordered consumer, no durable state (`follow` is `follower.ts`). */
 export const jetStreamReader = (js: JetStreamClient, timeout: number, { fromJsMsg }: MessageDecoder) => {
   /** An ordered (ack-less, self-healing) consumer from `fromSeq`, filtered to one subject: 2.9 takes no more. */
   const ordered = (stream: StreamName, opts: ReadOptions) => {
@@ -33,24 +33,5 @@ export const jetStreamReader = (js: JetStreamClient, timeout: number, { fromJsMs
       }
     });
 
-  async function* follow(stream: StreamName, opts: ReadOptions & { signal: AbortSignal }): AsyncIterable<LogMessage> {
-    if (opts.signal.aborted) return;
-    const c = await guarded(`follow ${stream}`, () => ordered(stream, opts));
-    const messages = await c.consume({ max_messages: 256 });
-    const stop = () => void messages.close();
-    opts.signal.addEventListener('abort', stop, { once: true });
-    if (opts.signal.aborted) stop(); // aborted while the consumer was being created
-    try {
-      for await (const m of messages) {
-        if (opts.signal.aborted) return;
-        yield fromJsMsg(stream, m);
-      }
-    } finally {
-      opts.signal.removeEventListener('abort', stop);
-      await messages.close().catch(() => {});
-      c.delete().catch(() => {});
-    }
-  }
-
-  return { read, follow };
+  return { read };
 };
