@@ -2,6 +2,8 @@
  * Benchmarks: `npm run bench -- <name> [options]`. Without a name (or with an unknown one) it
  * lists them. Each bench is loaded only when asked for.
  */
+import { exitCodeOf } from './results.js';
+
 interface Bench {
   description: string;
   run(args: string[]): Promise<number>;
@@ -31,7 +33,7 @@ const benches: Record<string, Bench> = {
   notify: {
     description:
       'mixed notifications (SMS.ru, Twilio, e-mail, push, Telegram) through the queue to fakes in this process: p50/p99 request→provider call at a fixed rate, then N at once: sent/s, queue depth over time, duplicates/missing; embedded and JetStream+Postgres. Options: --count=N (10000), --rate=N (200), --seconds=N (10), --http-concurrency=N (64), --handler-concurrency=N (256, the most HANDLER_CONCURRENCY allows), --users=N (300), --chats=N (2000), --kinds=smsru,twilio,email-template,email-plain,push,telegram (narrow the mix), --only=embedded,jetstream,jetstream-split (jetstream-split: handlers in a second process), --env=NAME=VALUE (gateway tuning, repeatable), --cpu-prof=DIR (gateway profile)',
-    run: async (args) => (await import('./notify.js')).runNotifyBench(args),
+    run: async (args) => exitCodeOf(await (await import('./notify.js')).runNotifyBench(args)),
   },
   records: {
     description:
