@@ -32,6 +32,7 @@ import { type FakeSmtp, startFakeSmtp } from '../test/fakes/smtp.js';
 import { type FakeTelegram, startFakeTelegram } from '../test/fakes/telegram.js';
 import { type FakeTwilio, startFakeTwilio } from '../test/fakes/twilio.js';
 import { ADMIN_KEY, startGateway, stop } from './api.js';
+import { type BenchFigure, type BenchResult, type BenchSeries, judge } from './results.js';
 import { createScratchDatabase, fmtInt, fmtMs, pool, startNatsServer, table, tempDir } from './support.js';
 
 const CHANNELS = ['sms', 'email', 'push', 'telegram'] as const;
@@ -71,8 +72,8 @@ const POLL_MS = 500;
 // /proc (as in gps.ts)
 
 const CLK_TCK = 100;
-const cpuSeconds = (pid: number) => {
-  const s = readFileSync(`/proc/${pid}/stat`, 'utf8');
+const cpuSeconds = (pid: number, tid?: number) => {
+  const s = readFileSync(tid === undefined ? `/proc/${pid}/stat` : `/proc/${pid}/task/${tid}/stat`, 'utf8');
   const f = s.slice(s.lastIndexOf(')') + 2).split(' ');
   return (Number(f[11]) + Number(f[12])) / CLK_TCK;
 };
@@ -99,58 +100,137 @@ const childPids = (pid: number) =>
       }
     });
 
+/** CPU-seconds of each thread of `pid` (`/proc/<pid>/task`): the main thread is the one whose id is `pid`. */
+const threadCpuSeconds = (pid: number): Map<number, number> => {
+  const out = new Map<number, number>();
+  for (const t of readdirSync(`/proc/${pid}/task`)) {
+    try {
+      out.set(Number(t), cpuSeconds(pid, Number(t)));
+    } catch {}
+  }
+  return out;
+};
+
+/**
+ * Backends of database `db` on the machine's Postgres: their process title names the database
+ * (`postgres: 15/main: postgres <db> 127.0.0.1(…) idle`). Shared helpers (WAL writer,
+ * checkpointer) serve every database on the server and are left out.
+ */
+const postgresBackends = (db: string): number[] =>
+  readdirSync('/proc')
+    .filter((d) => /^\d+$/.test(d))
+    .filter((d) => {
+      try {
+        return (
+          readFileSync(`/proc/${d}/comm`, 'utf8').trim() === 'postgres' &&
+          readFileSync(`/proc/${d}/cmdline`, 'utf8').includes(` ${db} `)
+        );
+      } catch {
+        return false;
+      }
+    })
+    .map(Number);
+
 interface CpuSpan {
   serverCpuPercent: number;
   auxCpuPercent: number;
   benchCpuPercent: number;
   otherCpuPercent: number;
   serverPeakRssMiB: number;
+  /** Wall time the span covered. */
+  seconds: number;
+  /** CPU-seconds in the span: the gateway process(es) all-in, then split by thread; nats-server; Postgres backends. */
+  cpuSeconds: {
+    gateway: number;
+    /** The gateway's main (event-loop) threads. */
+    gatewayMain: number;
+    /** Its other threads: the PGlite worker (embedded), V8's GC and compiler helpers, libuv's pool. */
+    gatewayOther: number;
+    /** The busiest of those other threads alone (the PGlite worker, in embedded mode). */
+    gatewayBusiestOther: number;
+    nats: number;
+    /** Backends of the gateway's database on the machine's Postgres; undefined in embedded mode (PGlite is a gateway thread). */
+    postgres: number | undefined;
+  };
 }
 
-/** CPU of the gateway process(es), of nats-server/Postgres-side helpers (`aux`), of this process, and of everyone else. */
-const watchCpu = (servers: number[], aux: number[]) => {
+/** CPU of the gateway process(es), of nats-server (`aux`), of the Postgres backends of `db`, of this process, and of everyone else. */
+const watchCpu = (servers: number[], aux: number[], db?: string) => {
   const t0 = performance.now();
   const serverSeconds = () => servers.reduce((n, p) => n + cpuSeconds(p), 0);
   const serverRss = () => servers.reduce((n, p) => n + rssMiB(p), 0);
-  const s0 = serverSeconds();
-  const a0 = aux.map((p) => {
+  const safeCpu = (p: number) => {
     try {
       return cpuSeconds(p);
     } catch {
-      return 0;
+      return undefined;
     }
-  });
+  };
+  const s0 = serverSeconds();
+  const th0 = servers.map(threadCpuSeconds);
+  const a0 = aux.map((p) => safeCpu(p) ?? 0);
+  /** Each backend's CPU when first seen (0 for one that started during the span) and when last seen. */
+  const backends = new Map<number, { first: number; last: number }>();
+  const seeBackends = (first: boolean) => {
+    if (db === undefined) return;
+    for (const p of postgresBackends(db)) {
+      const now = safeCpu(p);
+      if (now === undefined) continue;
+      const b = backends.get(p);
+      if (b) b.last = now;
+      else backends.set(p, { first: first ? now : 0, last: now });
+    }
+  };
+  seeBackends(true);
   const b0 = process.cpuUsage();
   const m0 = machineBusySeconds();
   let peak = serverRss();
+  let ticks = 0;
   const timer = setInterval(() => {
     try {
       peak = Math.max(peak, serverRss());
     } catch {}
+    // A backend that exits keeps what it used up to the last look (postgres.js keeps its connections).
+    if (++ticks % 5 === 0) seeBackends(false);
   }, 100);
   return (): CpuSpan => {
     clearInterval(timer);
+    seeBackends(false);
     const secs = (performance.now() - t0) / 1000;
     const pct = (x: number) => (x / secs) * 100;
-    const serverCpu = pct(serverSeconds() - s0);
-    const auxCpu = pct(
-      aux.reduce((n, p, i) => {
-        try {
-          return n + cpuSeconds(p) - (a0[i] ?? 0);
-        } catch {
-          return n;
-        }
-      }, 0),
-    );
+    const gateway = serverSeconds() - s0;
+    let gatewayMain = 0;
+    let gatewayBusiestOther = 0;
+    servers.forEach((pid, i) => {
+      const before = th0[i] as Map<number, number>;
+      for (const [tid, now] of threadCpuSeconds(pid)) {
+        const used = now - (before.get(tid) ?? 0);
+        if (tid === pid) gatewayMain += used;
+        else gatewayBusiestOther = Math.max(gatewayBusiestOther, used);
+      }
+    });
+    const nats = aux.reduce((n, p, i) => n + (safeCpu(p) ?? a0[i] ?? 0) - (a0[i] ?? 0), 0);
+    const postgres = db === undefined ? undefined : [...backends.values()].reduce((n, b) => n + b.last - b.first, 0);
     const b = process.cpuUsage(b0);
     const benchCpu = pct((b.user + b.system) / 1e6);
     const machine = pct(machineBusySeconds() - m0);
     return {
-      serverCpuPercent: serverCpu,
-      auxCpuPercent: auxCpu,
+      serverCpuPercent: pct(gateway),
+      auxCpuPercent: pct(nats),
       benchCpuPercent: benchCpu,
-      otherCpuPercent: Math.max(0, machine - serverCpu - auxCpu - benchCpu),
+      // Postgres backends stay in "other" here, as before: the machine budget scales them with the rest.
+      otherCpuPercent: Math.max(0, machine - pct(gateway) - pct(nats) - benchCpu),
       serverPeakRssMiB: peak,
+      seconds: secs,
+      cpuSeconds: {
+        gateway,
+        gatewayMain,
+        // Threads that ended during the span (none in steady state) are in `gateway` only.
+        gatewayOther: Math.max(0, gateway - gatewayMain),
+        gatewayBusiestOther,
+        nats,
+        postgres,
+      },
     };
   };
 };
@@ -339,8 +419,39 @@ interface Population {
 /** Counters shared across phases, so no phone, chat or user is hit twice in a short window. */
 const cursor = { push: 0, telegram: 0 };
 
+/** mulberry32: a small seeded generator, so a run's order of kinds can be repeated. */
+const seeded = (seed: number) => {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
+  };
+};
+
+/** `--seed`: shuffles the kinds within each run of MIX.length requests (the shares stay exact). */
+let SEED = 1;
+const blockOrder = new Map<number, Kind[]>();
+const kindAt = (i: number): Kind => {
+  const block = Math.floor(i / MIX.length);
+  let order = blockOrder.get(block);
+  if (!order) {
+    const rnd = seeded(SEED * 1_000_003 + block);
+    order = [...MIX];
+    for (let j = order.length - 1; j > 0; j--) {
+      const k = Math.floor(rnd() * (j + 1));
+      [order[j], order[k]] = [order[k] as Kind, order[j] as Kind];
+    }
+    if (blockOrder.size > 10_000) blockOrder.clear();
+    blockOrder.set(block, order);
+  }
+  return order[i % MIX.length] as Kind;
+};
+
 const request = (phase: number, i: number, pop: Population): { kind: Kind; path: string; body: unknown; expected: number } => {
-  const kind = MIX[i % MIX.length] as Kind;
+  const kind = kindAt(i);
   const marker = `fgb${phase}x${i}`;
   const priority = i % 7 === 0 ? 'high' : 'normal';
   switch (kind) {
@@ -438,6 +549,9 @@ const latencies = (items: Tracked[]): Latency => {
 
 interface PhaseResult {
   target: string;
+  /** Stable keys for the figures: the target's (`embedded`, `jetstream` …) and the phase's (`rate`, `burst`). */
+  targetKey: string;
+  phaseKey: 'rate' | 'burst';
   phase: string;
   requested: number;
   rejected: number;
@@ -455,13 +569,25 @@ interface PhaseResult {
   perChannel: Record<Channel, Latency & { sentPerSecond: number }>;
   perKind: Record<string, Latency>;
   cpu: CpuSpan;
+  /**
+   * µs of CPU per notification delivered in the phase (CPU-seconds of the span / delivered): the
+   * gateway all-in and split by thread, nats-server, and the Postgres backends where they run.
+   */
+  cpuUs: {
+    gateway: number;
+    gatewayMain: number;
+    gatewayOther: number;
+    gatewayBusiestOther: number;
+    nats: number;
+    postgres: number | undefined;
+  };
   /** Queue depth (queued + retrying) per channel, and notifications delivered, every POLL_MS. */
   series?: { t: number; depth: Record<Channel, number>; delivered: number; accepted: number }[];
 }
 
 const summarise = (
-  target: string,
-  phase: string,
+  [target, targetKey]: [string, string],
+  [phaseKey, phase]: [PhaseResult['phaseKey'], string],
   tracker: Tracker,
   t0: number,
   acceptedAt: number,
@@ -481,8 +607,12 @@ const summarise = (
   }
   const perKind: Record<string, Latency> = {};
   for (const k of new Set(items.map((t) => t.kind))) perKind[k] = latencies(items.filter((t) => t.kind === k));
+  const us = (cpuS: number) => (tracker.done > 0 ? (cpuS * 1e6) / tracker.done : Number.NaN);
+  const c = cpu.cpuSeconds;
   return {
     target,
+    targetKey,
+    phaseKey,
     phase,
     requested: items.length,
     rejected,
@@ -497,6 +627,14 @@ const summarise = (
     perChannel,
     perKind,
     cpu,
+    cpuUs: {
+      gateway: us(c.gateway),
+      gatewayMain: us(c.gatewayMain),
+      gatewayOther: us(c.gatewayOther),
+      gatewayBusiestOther: us(c.gatewayBusiestOther),
+      nats: us(c.nats),
+      postgres: c.postgres === undefined ? undefined : us(c.postgres),
+    },
     ...(series ? { series } : {}),
   };
 };
@@ -547,9 +685,162 @@ const queueDepth = async (base: URL): Promise<Record<Channel, number>> => {
   return depth;
 };
 
+/**
+ * Waits (at most `ms`) until the queue's read model shows nothing queued or retrying: the outcome
+ * events are folded too, so a phase's CPU span holds all the work its notifications caused.
+ */
+const queueDrained = async (base: URL, ms: number) => {
+  const until = performance.now() + ms;
+  while (performance.now() < until) {
+    try {
+      if (Object.values(await queueDepth(base)).every((n) => n === 0)) return true;
+    } catch {}
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return false;
+};
+
+/** The issue's target for a notification: µs of gateway CPU (all-in) per notification carried to its provider. */
+const CPU_TARGET_US = 400;
+/** Share of one core at which the load generator (with the fakes) is taken as the limit of a phase. */
+const LOAD_SATURATED = 0.9;
+
+/** The phases as the shared result shape (bench/results.ts): figures with their targets, series of the burst. */
+const toBenchResult = (
+  results: PhaseResult[],
+  run: {
+    startedAt: Date;
+    durationS: number;
+    options: BenchResult['options'];
+    errors: { target: string; error: string }[];
+  },
+): BenchResult => {
+  const figures: BenchFigure[] = [];
+  const series: BenchSeries[] = [];
+  const notes: string[] = [];
+  const add = (f: BenchFigure) => {
+    if (Number.isNaN(f.value)) return;
+    const met = judge(f);
+    figures.push(met === undefined ? f : { ...f, met });
+  };
+  for (const r of results) {
+    const k = `notify.${r.targetKey}.${r.phaseKey}`;
+    const loadCpu = [r.cpu.benchCpuPercent / 100];
+    const loadSaturated = r.cpu.benchCpuPercent / 100 >= LOAD_SATURATED;
+    const where = `${r.target}, ${r.phase}`;
+    const cpuTarget = {
+      kind: 'bound' as const,
+      atMost: CPU_TARGET_US,
+      text: `≤ ${CPU_TARGET_US} µs of gateway CPU per notification (issue 21)`,
+    };
+    // CPU per unit is judged whatever the load: the gateway's own work per notification is what it is.
+    add({
+      key: `${k}.cpu_us_per_notification`,
+      label: `gateway CPU per notification, ${where}`,
+      value: r.cpuUs.gateway,
+      unit: 'µs CPU',
+      target: cpuTarget,
+      loadCpu,
+      note: `main thread ${fmtInt(r.cpuUs.gatewayMain)} µs, other threads ${fmtInt(r.cpuUs.gatewayOther)} µs (busiest ${fmtInt(r.cpuUs.gatewayBusiestOther)} µs${r.targetKey === 'embedded' ? ': the PGlite worker' : ''})`,
+    });
+    add({
+      key: `${k}.cpu_us_main_thread`,
+      label: `gateway main thread CPU per notification, ${where}`,
+      value: r.cpuUs.gatewayMain,
+      unit: 'µs CPU',
+    });
+    add({
+      key: `${k}.cpu_us_other_threads`,
+      label: `gateway other threads' CPU per notification, ${where}`,
+      value: r.cpuUs.gatewayOther,
+      unit: 'µs CPU',
+    });
+    if (r.targetKey !== 'embedded') {
+      add({
+        key: `${k}.nats_cpu_us_per_notification`,
+        label: `nats-server CPU per notification, ${where}`,
+        value: r.cpuUs.nats,
+        unit: 'µs CPU',
+      });
+    }
+    if (r.cpuUs.postgres !== undefined) {
+      add({
+        key: `${k}.postgres_cpu_us_per_notification`,
+        label: `Postgres CPU per notification (its backends), ${where}`,
+        value: r.cpuUs.postgres,
+        unit: 'µs CPU',
+      });
+    }
+    if (r.phaseKey === 'burst') {
+      add({
+        key: `${k}.sent_per_s`,
+        label: `notifications/s through the queue, ${where}`,
+        value: r.sentPerSecond,
+        unit: 'ops/s',
+        target: { kind: 'bound', atLeast: 2_000, text: '≥ 2,000 notifications/s' },
+        loadSaturated,
+        loadCpu,
+      });
+      add({
+        key: `${k}.p99_ms`,
+        label: `p99 request→provider call, ${where}`,
+        value: r.latency.p99,
+        unit: 'ms',
+        loadSaturated,
+        loadCpu,
+      });
+      const s = r.series ?? [];
+      const total = (p: (typeof s)[number]) => CHANNELS.reduce((n, c) => n + p.depth[c], 0);
+      series.push({
+        key: `${k}.sent_per_s`,
+        label: `notifications/s through the queue, ${r.target}`,
+        unit: 'ops/s',
+        points: s.slice(1).map((p, i) => {
+          const prev = s[i] as (typeof s)[number];
+          return [p.t, (p.delivered - prev.delivered) / Math.max(1e-3, p.t - prev.t)];
+        }),
+      });
+      series.push({
+        key: `${k}.queue_depth`,
+        label: `queue depth (queued + retrying, all channels), ${r.target}`,
+        unit: 'notifications',
+        points: s.map((p) => [p.t, total(p)]),
+      });
+    } else {
+      add({
+        key: `${k}.p99_ms`,
+        label: `p99 request→provider call, ${where}`,
+        value: r.latency.p99,
+        unit: 'ms',
+        target: { kind: 'bound', atMost: 500, text: '< 500 ms at a fixed rate' },
+        loadSaturated,
+        loadCpu,
+      });
+    }
+    add({ key: `${k}.server_peak_rss_mib`, label: `gateway peak RSS, ${where}`, value: r.cpu.serverPeakRssMiB, unit: 'MiB' });
+    if (loadSaturated)
+      notes.push(
+        `${where}: the load generator (with the fakes) used ${fmtInt(r.cpu.benchCpuPercent)}% of a core; its throughput and latency figures are not judged`,
+      );
+  }
+  const correct = run.errors.length === 0 && results.every((r) => r.missing === 0 && r.duplicates === 0 && r.rejected === 0);
+  for (const e of run.errors) notes.push(`${e.target} failed: ${e.error.split('\n')[0]}`);
+  return {
+    bench: 'notify',
+    seed: Number(run.options.seed ?? 1),
+    startedAt: run.startedAt.toISOString(),
+    durationS: run.durationS,
+    options: run.options,
+    figures,
+    series,
+    notes,
+    correct,
+  };
+};
+
 // ---------------------------------------------------------------------------------------------
 
-export const runNotifyBench = async (args: string[]): Promise<number> => {
+export const runNotifyBench = async (args: string[]): Promise<BenchResult> => {
   const opt = (name: string) => args.find((a) => a.startsWith(`--${name}=`))?.split('=')[1];
   const count = Number(opt('count') ?? 10_000);
   const rate = Number(opt('rate') ?? 200);
@@ -560,13 +851,14 @@ export const runNotifyBench = async (args: string[]): Promise<number> => {
   const nChats = Number(opt('chats') ?? 2_000);
   const only = opt('only')?.split(',');
   const cpuProfDir = opt('cpu-prof');
+  SEED = Number(opt('seed') ?? 1);
+  blockOrder.clear();
   const want = (n: string) => !only || only.includes(n);
   // `--kinds=smsru,push` narrows the mix to some kinds (to see what one channel costs).
   const kinds = opt('kinds')?.split(',');
   if (kinds) MIX = MIX.filter((k) => kinds.includes(k));
   if (MIX.length === 0) {
-    console.error('--kinds: none of smsru, twilio, email-template, email-plain, push, telegram');
-    return 2;
+    throw new Error('--kinds: none of smsru, twilio, email-template, email-plain, push, telegram');
   }
   const startedAt = new Date();
   // What the machine does without us (other services, the host): not scaled in the machine budget.
@@ -621,8 +913,10 @@ export const runNotifyBench = async (args: string[]): Promise<number> => {
     ]);
     return {
       env: { DATA_DIR: d.dir, NATS_URL: nats.url, DATABASE_URL: db.url },
-      // nats-server is a child of this process; Postgres backends belong to the postmaster (counted as "other").
+      // nats-server is a child of this process; Postgres backends belong to the postmaster (counted
+      // as "other" in the CPU shares, and on their own per notification: found by database name).
       aux: () => childPids(process.pid).filter((p) => readFileSync(`/proc/${p}/comm`, 'utf8').trim() === 'nats-server'),
+      db: db.name as string | undefined,
       cleanup: async () => {
         await nats.stop();
         await db.drop();
@@ -636,7 +930,7 @@ export const runNotifyBench = async (args: string[]): Promise<number> => {
     name: string;
     /** Roles of each gateway process; the first one serves the API. */
     processes: string[];
-    setup: () => Promise<{ env: Record<string, string>; aux: () => number[]; cleanup(): Promise<void> }>;
+    setup: () => Promise<{ env: Record<string, string>; aux: () => number[]; db?: string | undefined; cleanup(): Promise<void> }>;
   }[] = [
     {
       key: 'embedded',
@@ -781,7 +1075,7 @@ export const runNotifyBench = async (args: string[]): Promise<number> => {
         tracker = new Tracker();
         {
           const n = rate * seconds;
-          const watch = watchCpu(pids, setup.aux());
+          const watch = watchCpu(pids, setup.aux(), setup.db);
           const t0 = performance.now();
           const pending: Promise<void>[] = [];
           for (let i = 0; i < n; i++) {
@@ -793,7 +1087,8 @@ export const runNotifyBench = async (args: string[]): Promise<number> => {
           await Promise.all(pending);
           const acceptedAt = performance.now();
           await settle(tracker, 15_000);
-          const r = summarise(t.name, `${fmtInt(rate)}/s for ${seconds} s`, tracker, t0, acceptedAt, watch());
+          await queueDrained(base, 3_000);
+          const r = summarise([t.name, t.key], ['rate', `${fmtInt(rate)}/s for ${seconds} s`], tracker, t0, acceptedAt, watch());
           results.push(r);
           console.error(
             `  phase 1 @${rate}/s: p50 ${fmtMs(r.latency.p50)} ms, p99 ${fmtMs(r.latency.p99)} ms, delivered ${r.delivered}/${r.requested}, missing ${r.missing}, duplicates ${r.duplicates}, server CPU ${Math.round(r.cpu.serverCpuPercent)}%`,
@@ -808,7 +1103,7 @@ export const runNotifyBench = async (args: string[]): Promise<number> => {
           const series: NonNullable<PhaseResult['series']> = [];
           let polling = true;
           let accepted = 0;
-          const watch = watchCpu(pids, setup.aux());
+          const watch = watchCpu(pids, setup.aux(), setup.db);
           const t0 = performance.now();
           const poller = (async () => {
             while (polling) {
@@ -827,11 +1122,13 @@ export const runNotifyBench = async (args: string[]): Promise<number> => {
           });
           const acceptedAt = performance.now();
           const ok = await settle(tracker, 30_000);
+          await queueDrained(base, 3_000);
+          const cpu = watch();
           // Anything arriving late is a duplicate (or a straggler the summary counts as delivered).
           await new Promise((r) => setTimeout(r, 2_000));
           polling = false;
           await poller;
-          const r = summarise(t.name, `${fmtInt(count)} at once`, tracker, t0, acceptedAt, watch(), series);
+          const r = summarise([t.name, t.key], ['burst', `${fmtInt(count)} at once`], tracker, t0, acceptedAt, cpu, series);
           results.push(r);
           console.error(
             `  phase 2 ${fmtInt(count)} at once: ${fmtInt(r.sentPerSecond)}/s through the queue (${r.seconds.toFixed(1)} s), API ${fmtInt(r.acceptedPerSecond)}/s, p50 ${fmtMs(r.latency.p50)} ms, p99 ${fmtMs(r.latency.p99)} ms, missing ${r.missing}, duplicates ${r.duplicates}${ok ? '' : ' (stalled)'}, server CPU ${Math.round(r.cpu.serverCpuPercent)}%, bench ${Math.round(r.cpu.benchCpuPercent)}%, other ${Math.round(r.cpu.otherCpuPercent)}%`,
@@ -932,28 +1229,59 @@ export const runNotifyBench = async (args: string[]): Promise<number> => {
     console.log(lines.join('\n'));
   }
 
+  console.log(
+    '\nCPU per notification delivered (µs; the gateway all-in, then its main thread and its other threads, the busiest of them alone; nats-server; the Postgres backends of its database):',
+  );
+  console.log(
+    table(
+      ['target', 'phase', '>gateway', '>main', '>other thr', '>busiest', '>nats', '>Postgres', '>srv+nats+pg'],
+      results.map((r) => [
+        r.target,
+        r.phase,
+        fmtInt(r.cpuUs.gateway),
+        fmtInt(r.cpuUs.gatewayMain),
+        fmtInt(r.cpuUs.gatewayOther),
+        fmtInt(r.cpuUs.gatewayBusiestOther),
+        r.targetKey === 'embedded' ? '-' : fmtInt(r.cpuUs.nats),
+        r.cpuUs.postgres === undefined ? '-' : fmtInt(r.cpuUs.postgres),
+        fmtInt(r.cpuUs.gateway + r.cpuUs.nats + (r.cpuUs.postgres ?? 0)),
+      ]),
+    ),
+  );
+
+  const result = toBenchResult(results, {
+    startedAt,
+    durationS: totalSeconds,
+    options: {
+      count,
+      rate,
+      seconds,
+      httpConcurrency,
+      handlerConcurrency,
+      users: nUsers,
+      chats: nChats,
+      mix: MIX.join(','),
+      only: only?.join(',') ?? 'all',
+      seed: SEED,
+    },
+    errors,
+  });
+  result.notes.push(
+    `machine busy before the bench: ${fmtInt(backgroundCpuPercent)}% CPU of ${cpus().length * 100}% (shared machine)`,
+    ...results.filter((r) => r.phaseKey === 'burst').map((r) => `${r.target}: ${machineBudget(r, 2_000, backgroundCpuPercent)}`),
+  );
+
   console.log('\ntargets:');
-  let pass = errors.length === 0;
+  for (const f of result.figures.filter((x) => x.target)) {
+    const verdict = f.met === undefined ? 'LOAD' : f.met ? 'PASS' : 'MISS';
+    console.log(`  ${verdict} ${f.label}: ${f.unit === 'ms' ? fmtMs(f.value) : fmtInt(f.value)} ${f.unit} (${f.target?.text})`);
+  }
   for (const r of results) {
     const exact = r.missing === 0 && r.duplicates === 0 && r.rejected === 0;
-    pass &&= exact;
-    if (r.series) {
-      const ok = r.sentPerSecond >= 2_000;
-      pass &&= ok;
-      console.log(
-        `  ${ok ? 'PASS' : 'MISS'} ${r.target}: ${fmtInt(r.sentPerSecond)} notifications/s through the queue, ${fmtInt(r.delivered)} in ${r.seconds.toFixed(1)} s (target >= 2,000/s)`,
-      );
-      if (!ok) console.log(`       ${machineBudget(r, 2_000, backgroundCpuPercent)}`);
-    } else {
-      const ok = r.latency.p99 < 500;
-      pass &&= ok;
-      console.log(
-        `  ${ok ? 'PASS' : 'MISS'} ${r.target}: p99 request→provider call ${fmtMs(r.latency.p99)} ms at ${r.phase} (target < 500 ms)`,
-      );
-    }
     console.log(
       `  ${exact ? 'PASS' : 'MISS'} ${r.target}, ${r.phase}: each notification reached its fake exactly once (missing ${r.missing}, duplicates ${r.duplicates}, rejected ${r.rejected})`,
     );
+    if (r.phaseKey === 'burst' && r.sentPerSecond < 2_000) console.log(`       ${machineBudget(r, 2_000, backgroundCpuPercent)}`);
   }
   for (const e of errors) console.log(`ERROR ${e.target}: ${e.error.split('\n')[0]}`);
 
@@ -969,14 +1297,26 @@ export const runNotifyBench = async (args: string[]): Promise<number> => {
         totalSeconds,
         machine: { cpus: cpus().length, cpuModel: cpus()[0]?.model, memoryBytes: totalmem(), node: process.version },
         backgroundCpuPercent,
-        settings: { count, rate, mix: MIX, seconds, httpConcurrency, users: nUsers, chats: nChats, pollMs: POLL_MS, tuning },
+        settings: {
+          count,
+          rate,
+          mix: MIX,
+          seed: SEED,
+          seconds,
+          httpConcurrency,
+          users: nUsers,
+          chats: nChats,
+          pollMs: POLL_MS,
+          tuning,
+        },
         results,
         errors,
+        result,
       },
       (_k, v) => (Number.isNaN(v) ? null : v),
       2,
     )}\n`,
   );
   console.log(`\nwrote ${file} (${totalSeconds.toFixed(0)} s)`);
-  return pass ? 0 : 1;
+  return result;
 };

@@ -98,9 +98,11 @@ export const nextProgress = (progress: EventTarget, ms: number) =>
   });
 
 /**
- * Folds one batch and moves the checkpoint from `from` to `to` in one transaction. The row lock
- * fences a second runner (another process, or a rebuild): if the checkpoint is no longer `from`,
- * nothing is applied and the caller resumes from the stored position.
+ * Folds one batch and moves the checkpoint from `from` to `to` in one transaction. The checkpoint
+ * is moved first, by a compare-and-set that also takes the row lock: it fences a second runner
+ * (another process, or a rebuild). If the checkpoint is no longer `from` (or another runner moved
+ * it while this one waited for the lock), nothing is applied and the caller resumes from the
+ * stored position. One statement where a locking read and a later update were two round trips.
  */
 export const applyBatch = async <E extends EventEnvelope>(
   sql: Sql,
@@ -110,14 +112,14 @@ export const applyBatch = async <E extends EventEnvelope>(
 ) => {
   const to = (messages[messages.length - 1] as LogMessage).seq;
   await sql.begin(async (tx) => {
-    const [row] = await tx<{ last_seq: string }[]>`
-      SELECT last_seq FROM projection_checkpoints WHERE name = ${projection.name} FOR UPDATE`;
-    if (Number(row?.last_seq) !== from) {
-      throw new GatewayError('GW_ERR_PROJECTION_FENCED', `${projection.name}: checkpoint moved from ${from} to ${row?.last_seq}`);
+    const moved = await tx`
+      UPDATE projection_checkpoints SET last_seq = ${to}, updated_at = now()
+      WHERE name = ${projection.name} AND last_seq = ${from}`;
+    if (moved.count !== 1) {
+      throw new GatewayError('GW_ERR_PROJECTION_FENCED', `${projection.name}: checkpoint moved from ${from}`);
     }
     const events = eventsFor(projection, messages);
     if (events.length > 0) await projection.apply(tx, events);
-    await tx`UPDATE projection_checkpoints SET last_seq = ${to}, updated_at = now() WHERE name = ${projection.name}`;
   });
   return to;
 };

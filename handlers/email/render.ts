@@ -51,7 +51,8 @@ const oneLine = (s: string) =>
 
 const INTL_LOCALE: Record<EmailLocale, string> = { ru: 'ru-RU', en: 'en-GB' };
 
-const helpers = (locale: EmailLocale, timeZone: string) => {
+/** Formatters are built once per locale and time zone (and currency): an `Intl` constructor costs more than a render. */
+const makeHelpers = (locale: EmailLocale, timeZone: string) => {
   const dates = new Intl.DateTimeFormat(INTL_LOCALE[locale], {
     day: 'numeric',
     month: 'long',
@@ -61,15 +62,35 @@ const helpers = (locale: EmailLocale, timeZone: string) => {
     timeZone,
     timeZoneName: 'short',
   });
+  const currencies = new Map<string, { fmt: Intl.NumberFormat; digits: number }>();
   return {
     date: (iso: string) => dates.format(new Date(iso)),
     money: (minor: number, currency: string) => {
-      const fmt = new Intl.NumberFormat(INTL_LOCALE[locale], { style: 'currency', currency });
-      const digits = fmt.resolvedOptions().maximumFractionDigits ?? 2;
-      return fmt.format(minor / 10 ** digits);
+      let c = currencies.get(currency);
+      if (!c) {
+        const fmt = new Intl.NumberFormat(INTL_LOCALE[locale], { style: 'currency', currency });
+        c = { fmt, digits: fmt.resolvedOptions().maximumFractionDigits ?? 2 };
+        // Unknown codes throw above and are never kept; the valid ones are a few hundred at most.
+        if (currencies.size < 64) currencies.set(currency, c);
+      }
+      return c.fmt.format(minor / 10 ** c.digits);
     },
     nl2br: (s: unknown) => escapeHtml(toText(s)).replace(/\r\n|\r|\n/g, '<br>\n'),
   };
+};
+
+/** Per locale and time zone; an invalid zone throws on creation and is not kept. */
+const helperCache = new Map<string, ReturnType<typeof makeHelpers>>();
+const helpers = (locale: EmailLocale, timeZone: string) => {
+  const key = `${locale}\0${timeZone}`;
+  let h = helperCache.get(key);
+  if (!h) {
+    h = makeHelpers(locale, timeZone);
+    // Bounded: time zones are data from the request.
+    if (helperCache.size >= 256) helperCache.clear();
+    helperCache.set(key, h);
+  }
+  return h;
 };
 
 const describeErrors = (template: string, data: unknown) => {

@@ -34,14 +34,41 @@ export const pendingOfConsumer = ({ sql, stream, name, deadLetter, appendOn, wak
     });
   };
 
+  /*
+   * Group acknowledgement, as the appender groups appends: acks that arrive while a DELETE is in
+   * flight go together in the next one (a handler with many commands in flight acks them at about
+   * the same time; one statement each was a round trip each on the process's one PGlite backend).
+   * Alone, an ack goes at once. Each resolves only once the DELETE that carried it committed.
+   */
+  let acks: { seq: number; resolve(): void; reject(e: unknown): void }[] = [];
+  let acking = false;
+  const flushAcks = async () => {
+    acking = true;
+    while (acks.length > 0) {
+      const group = acks;
+      acks = [];
+      try {
+        await sql`
+          DELETE FROM fleetgate_pending WHERE stream = ${stream} AND consumer = ${name}
+            AND seq = ANY(${group.map((a) => a.seq)}::bigint[])`;
+        for (const a of group) a.resolve();
+      } catch (e) {
+        for (const a of group) a.reject(e);
+      }
+    }
+    acking = false;
+  };
+
   const settle = (
     seq: number,
     deliveryCount: number,
     maxDeliver: number,
   ): Pick<Delivery, 'ack' | 'nak' | 'term' | 'working'> => ({
-    ack: async () => {
-      await sql`DELETE FROM fleetgate_pending WHERE stream = ${stream} AND consumer = ${name} AND seq = ${seq}`;
-    },
+    ack: () =>
+      new Promise<void>((resolve, reject) => {
+        acks.push({ seq, resolve, reject });
+        if (!acking) void flushAcks();
+      }),
     nak: async (delayMs = 0, reason) => {
       if (deliveryCount >= maxDeliver) {
         await sql.begin((tx) => deadLetterIn(tx, seq, reason ?? `nak after ${deliveryCount} deliveries`));

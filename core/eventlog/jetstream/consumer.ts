@@ -80,13 +80,12 @@ export const jetStreamConsumer = async (config: ConsumerConfig, opts: JetStreamC
     async fetch({ max, expiresMs }) {
       const deadline = Date.now() + expiresMs;
       for (;;) {
-        // Take what is there at once; otherwise wait for one, then add whatever came with it.
+        // Take what is there at once; otherwise wait for one. Whatever came with it is taken by
+        // the caller's next fetch, which starts with a no-wait pull: a second one here came back
+        // empty for almost every message at a steady rate, a request and its reply for nothing.
         let msgs = await pull(max, 0);
         const left = deadline - Date.now();
-        if (msgs.length === 0 && left > 0) {
-          msgs = await pull(1, left);
-          if (msgs.length > 0 && max > 1) msgs.push(...(await pull(max - 1, 0)));
-        }
+        if (msgs.length === 0 && left > 0) msgs = await pull(1, left);
         const out = (await Promise.all(msgs.map(toDelivery))).filter((d): d is Delivery => d !== null);
         // Only expired deliveries came (now dead letters): keep waiting for a live one.
         if (out.length > 0 || msgs.length === 0 || Date.now() >= deadline) return out;
