@@ -83,7 +83,14 @@ export interface Config {
   eventsMaxBytes: number;
   /** Exports (issue 18): where files go, how many rows, how long they are kept, jobs at once. */
   exports: { dir: string; maxRows: number; ttlSeconds: number; maxConcurrent: number; maxPerKey: number };
-  handlers: { concurrency: number; maxAttempts: number; ackWaitMs: number; backoffBaseMs: number; backoffMaxMs: number };
+  handlers: {
+    concurrency: number;
+    maxAttempts: number;
+    ackWaitMs: number;
+    maxAckPending: number;
+    backoffBaseMs: number;
+    backoffMaxMs: number;
+  };
   /** leasePollMs: how soon a process takes over a projection whose runner died (several processes on one Postgres). */
   projections: { batchSize: number; batchDelayMs: number; leasePollMs: number };
   gps: {
@@ -332,6 +339,7 @@ export const loadConfig = (raw: Record<string, string | undefined>): Config => {
       concurrency: env.HANDLER_CONCURRENCY,
       maxAttempts: env.HANDLER_MAX_ATTEMPTS,
       ackWaitMs: env.HANDLER_ACK_WAIT_SECONDS * 1000,
+      maxAckPending: env.HANDLER_MAX_ACK_PENDING,
       backoffBaseMs: env.HANDLER_BACKOFF_BASE_MS,
       backoffMaxMs: env.HANDLER_BACKOFF_MAX_MS,
     },

@@ -139,11 +139,16 @@ export const startGateway = async (config: Config, logger: Logger, parts: Gatewa
   for (const warning of Object.values(warnings)) logger.warn(warning);
   // Probed every second only where an intake asks it (MQTT CONNECT, phone upgrades); else on /readyz.
   // The ERP is a detail only: an ERP that is down never makes the gateway unready.
+  // Set once the handlers run; a probe may come earlier. A stalled consumer is a detail too: the
+  // process still keeps what it accepts, the commands wait (RUNBOOK "FleetgateConsumerStalled").
+  let stalledConsumers = (): string[] => [];
   const probe = async (): Promise<Readiness> => {
     const r = await probeStores(stores);
-    if (!config.erp.autoSync) return r;
+    const stalled = stalledConsumers();
+    const checks = stalled.length ? { ...r.checks, stalledConsumers: stalled.join(', ') } : r.checks;
+    if (!config.erp.autoSync) return { ...r, checks };
     const erp = await erpReadiness(stores.postgres.sql).catch(() => 'unknown');
-    return { ...r, checks: { ...r.checks, erp } };
+    return { ...r, checks: { ...checks, erp } };
   };
   const readiness = readinessMonitor({ probe, logger, notes: warnings, watch: roles.has('ingest') });
   // A Postgres server may be shared by several processes with the projections role: each
@@ -167,6 +172,7 @@ export const startGateway = async (config: Config, logger: Logger, parts: Gatewa
   const handlers = roles.has('handlers')
     ? (await parts.handlers(stores)).map((handler) => handlerRunner({ log: stores.log, handler, logger, ...config.handlers }))
     : [];
+  stalledConsumers = () => handlers.flatMap((h) => h.stalled());
   let http: HttpServer | undefined;
   let ingest: { close(): Promise<void> } | undefined;
   let api: { close(): Promise<void> } | undefined;

@@ -66,6 +66,12 @@ export const metrics = {
     buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
     registers: [registry],
   }),
+  consumerStalled: new Gauge({
+    name: 'fleetgate_consumer_stalled',
+    help: '1 while a durable consumer holds max_ack_pending unacknowledged deliveries, has more waiting and none settles (delivery paused); else 0',
+    labelNames: ['consumer'] as const,
+    registers: [registry],
+  }),
   streamBytes: new Gauge({
     name: 'fleetgate_eventlog_stream_bytes',
     help: 'Bytes stored in the stream (embedded log: its whole table)',

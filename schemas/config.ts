@@ -139,6 +139,12 @@ export const EnvSchema = Type.Object({
   HANDLER_CONCURRENCY: int(1, 256, 4, 'handler calls in flight per handler'),
   HANDLER_MAX_ATTEMPTS: int(1, 100, 5, 'attempts before a command is dead-lettered'),
   HANDLER_ACK_WAIT_SECONDS: int(1, 3_600, 30, 'seconds before an unanswered command is redelivered'),
+  HANDLER_MAX_ACK_PENDING: int(
+    1,
+    100_000,
+    1_000,
+    'unsettled commands per handler consumer across all gateways (JetStream MaxAckPending); at this many delivery pauses',
+  ),
   HANDLER_BACKOFF_BASE_MS: int(10, 3_600_000, 1_000, 'first retry delay in ms'),
   HANDLER_BACKOFF_MAX_MS: int(10, 86_400_000, 300_000, 'longest retry delay in ms'),
   PROJECTION_BATCH_SIZE: int(1, 100_000, 5_000, 'events per projection transaction'),

@@ -63,6 +63,11 @@ export interface ConsumerConfig {
   ackWaitMs: number;
   /** Deliveries before the message is dead-lettered (ack-wait expiries count). */
   maxDeliver: number;
+  /**
+   * Unacknowledged deliveries the log hands out across all processes; at this many it delivers no
+   * more until one is settled (JetStream's MaxAckPending). Default: the log's own (1000 on NATS).
+   */
+  maxAckPending?: number;
   /** Where dead letters go (`dlq.<name>` by default); `null` drops them after logging. */
   deadLetterSubject?: string | null;
   /** A new consumer starts at this stream sequence (default 1: everything). */
@@ -74,6 +79,13 @@ export interface ConsumerInfo {
   pending: number;
   /** Delivered, not yet acknowledged. */
   ackPending: number;
+  /** Where delivery pauses (JetStream's MaxAckPending); absent when the log has no such limit. */
+  maxAckPending?: number;
+  /**
+   * Grows whenever a delivery is settled or a new one handed out (the ack floor plus the highest
+   * delivered sequence): unchanged between two reads means nothing moved.
+   */
+  progress?: number;
 }
 
 export interface Consumer {

@@ -1,6 +1,7 @@
 import { PRIORITIES } from '../../schemas/events/envelope.js';
 import type { EventLog } from '../eventlog/port.js';
 import type { Logger } from '../logger.js';
+import { type ConsumerStallWatch, consumerStallWatch } from './consumerStall.js';
 import { deliveryHandler } from './handleDelivery.js';
 import type { AnyHandler } from './handler.js';
 import { handlerResults } from './handlerResults.js';
@@ -18,6 +19,10 @@ export interface HandlerRunnerOptions {
   concurrency: number;
   maxAttempts: number;
   ackWaitMs: number;
+  /** Unsettled deliveries per priority consumer across all processes (JetStream MaxAckPending). */
+  maxAckPending?: number;
+  /** How often the consumers are read for a MaxAckPending stall (default ack wait / 2). */
+  stallCheckMs?: number;
   backoffBaseMs: number;
   backoffMaxMs: number;
   /** Injected for tests; defaults to Math.random. */
@@ -29,6 +34,8 @@ export interface HandlerRunner {
   /** Stops taking work, hands buffered deliveries back, waits for calls in flight. */
   stop(timeoutMs?: number): Promise<void>;
   readonly inFlight: number;
+  /** Consumers of this handler whose delivery paused at MaxAckPending (consumerStall.ts). */
+  stalled(): string[];
 }
 
 /**
@@ -49,11 +56,13 @@ export const handlerRunner = (opts: HandlerRunnerOptions): HandlerRunner => {
   });
   let pump: PriorityPump | undefined;
   let background: { stop(): Promise<void> } | undefined;
+  let stallWatch: ConsumerStallWatch | undefined;
 
   return {
     get inFlight() {
       return pump?.inFlight ?? 0;
     },
+    stalled: () => stallWatch?.stalled() ?? [],
     async start() {
       if (pump) return;
       const consumers = await Promise.all(
@@ -67,11 +76,17 @@ export const handlerRunner = (opts: HandlerRunnerOptions): HandlerRunner => {
                 filterSubject: handler.subjects[p],
                 ackWaitMs: opts.ackWaitMs,
                 maxDeliver: opts.maxAttempts,
+                ...(opts.maxAckPending !== undefined && { maxAckPending: opts.maxAckPending }),
               }),
             ] as const,
         ),
       );
       pump = priorityPump({ consumers, concurrency, ackWaitMs: opts.ackWaitMs, logger, work });
+      stallWatch = consumerStallWatch({
+        consumers: consumers.map(([, c]) => c),
+        intervalMs: opts.stallCheckMs ?? Math.max(100, Math.floor(opts.ackWaitMs / 2)),
+        logger,
+      });
       background = handler.background?.();
       logger.info({ priorities, concurrency }, 'handler started');
     },
@@ -79,6 +94,8 @@ export const handlerRunner = (opts: HandlerRunnerOptions): HandlerRunner => {
       const p = pump;
       if (!p) return;
       pump = undefined;
+      stallWatch?.stop();
+      stallWatch = undefined;
       await background?.stop().catch((err) => logger.warn({ err }, 'background work did not stop cleanly'));
       background = undefined;
       let timer: NodeJS.Timeout | undefined;

@@ -94,7 +94,13 @@ export const jetStreamConsumer = async (config: ConsumerConfig, opts: JetStreamC
     info: () =>
       guarded(`consumer info ${stream}/${name}`, async () => {
         const ci = await jsm.consumers.info(stream, name);
-        return { pending: ci.num_pending, ackPending: ci.num_ack_pending };
+        const limit = ci.config.max_ack_pending;
+        return {
+          pending: ci.num_pending,
+          ackPending: ci.num_ack_pending,
+          ...(limit !== undefined && limit > 0 && { maxAckPending: limit }),
+          progress: ci.ack_floor.stream_seq + ci.delivered.stream_seq,
+        };
       }),
   };
 };

@@ -14,6 +14,7 @@ export const ensureDurable = async (jsm: JetStreamManager, config: ConsumerConfi
     // One delivery more than the caller allows: the extra one shows us that ack wait expired on
     // the last allowed delivery, so we can dead-letter it (the server would only drop it).
     max_deliver: config.maxDeliver + 1,
+    ...(config.maxAckPending !== undefined && { max_ack_pending: config.maxAckPending }),
   };
 
   await guarded(`consumer ${stream}/${name}`, async () => {
@@ -33,7 +34,8 @@ export const ensureDurable = async (jsm: JetStreamManager, config: ConsumerConfi
     } else if (
       existing.config.filter_subject !== settings.filter_subject ||
       existing.config.ack_wait !== settings.ack_wait ||
-      existing.config.max_deliver !== settings.max_deliver
+      existing.config.max_deliver !== settings.max_deliver ||
+      (settings.max_ack_pending !== undefined && existing.config.max_ack_pending !== settings.max_ack_pending)
     ) {
       await jsm.consumers.update(stream, name, settings);
     }

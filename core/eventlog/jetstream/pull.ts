@@ -3,6 +3,13 @@ import type { StreamName } from '../port.js';
 import { unavailable } from './errors.js';
 
 /**
+ * A no_wait batch comes back to back. At MaxAckPending nats-server 2.9 sends a partly filled
+ * no_wait batch without a closing status, so without this the caller would sit on deliveries it
+ * does not yet hold (none kept alive) until `timeout`, and they could outlive ack wait.
+ */
+const NO_WAIT_QUIET_MS = 100;
+
+/**
  * One pull request to a durable consumer. `expiresMs` 0 = no_wait: the server answers at once
  * with what it has. Ends on `batch` messages or a status (404 nothing, 408 expired, 409 e.g. too
  * many waiting pulls); the server ending it matters, as a still-open pull would take later
@@ -13,8 +20,10 @@ export const pullRequest =
     new Promise<Msg[]>((resolve, reject) => {
       const got: Msg[] = [];
       const inbox = createInbox();
+      let quiet: NodeJS.Timeout | undefined;
       const finish = (err?: unknown) => {
         clearTimeout(timer);
+        clearTimeout(quiet);
         sub.unsubscribe();
         if (err) reject(unavailable(`fetch ${stream}/${name}`, err));
         else resolve(got);
@@ -25,6 +34,10 @@ export const pullRequest =
           if (m.reply) {
             got.push(m);
             if (got.length >= batch) finish();
+            else if (expiresMs <= 0) {
+              clearTimeout(quiet);
+              quiet = setTimeout(finish, NO_WAIT_QUIET_MS);
+            }
             return;
           }
           const code = m.headers?.code ?? 0;
