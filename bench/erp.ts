@@ -10,6 +10,7 @@
  */
 import { type ChildProcess, fork } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
+import { loadavg } from 'node:os';
 import { embeddedEventLog } from '../core/eventlog/embedded.js';
 import { silentLogger } from '../core/logger.js';
 import { migrate } from '../core/stores/migrate.js';
@@ -156,11 +157,16 @@ export const runErpBench = async (args: string[]): Promise<BenchResult> => {
       meter.reset();
       const before = await fake.stats(set);
       const rss = rssPeak();
+      const cpu0 = process.cpuUsage();
       const t0 = performance.now();
       const r = await run();
       const seconds = (performance.now() - t0) / 1000;
       const peak = rss.stop() / 2 ** 20;
+      const cpu = process.cpuUsage(cpu0);
       const after = await fake.stats(set);
+      // CPU per object is what a loaded machine does not change much; objects/s falls with the load.
+      const gwCpuPerK = ((cpu.user + cpu.system) / 1000 / Math.max(1, r.total)) * 1000;
+      const fakeCpuPerK = ((after.cpuMs - before.cpuMs) / Math.max(1, r.total)) * 1000;
       const fakePeak = after.rssPeak / 2 ** 20;
       const perS = r.total / seconds;
       const waitShare = (100 * meter.waitedMs()) / (seconds * 1000);
@@ -187,6 +193,18 @@ export const runErpBench = async (args: string[]): Promise<BenchResult> => {
           target: { kind: 'bound', atMost: 400, text: '< 400 MiB' },
         },
         { key: `erp.${name}.fake_rss_peak`, label: `${name}: peak RSS of the fake 1C process`, value: fakePeak, unit: 'MiB' },
+        {
+          key: `erp.${name}.gateway_cpu_ms_per_1000`,
+          label: `${name}: gateway-side CPU per 1,000 objects`,
+          value: gwCpuPerK,
+          unit: 'ms',
+        },
+        {
+          key: `erp.${name}.fake_cpu_ms_per_1000`,
+          label: `${name}: fake 1C CPU per 1,000 objects`,
+          value: fakeCpuPerK,
+          unit: 'ms',
+        },
       ];
       for (const x of f) {
         const met = judge(x);
@@ -201,6 +219,8 @@ export const runErpBench = async (args: string[]): Promise<BenchResult> => {
         fakeShare.toFixed(0),
         fmtInt(peak),
         fmtInt(fakePeak),
+        fmtInt(gwCpuPerK),
+        fmtInt(fakeCpuPerK),
       ];
       rows.push(row);
       return { name, perS, figures: f, row };
@@ -265,10 +285,23 @@ export const runErpBench = async (args: string[]): Promise<BenchResult> => {
   );
   console.log(
     table(
-      ['phase', '>objects', '>s', '>objects/s', '>% waiting on 1C', '>% fake busy', '>gateway RSS MiB', '>fake RSS MiB'],
+      [
+        'phase',
+        '>objects',
+        '>s',
+        '>objects/s',
+        '>% waiting on 1C',
+        '>% fake busy',
+        '>gateway RSS MiB',
+        '>fake RSS MiB',
+        '>gateway CPU ms/1k',
+        '>fake CPU ms/1k',
+      ],
       rows,
     ),
   );
+  // objects/s depend on what else runs on the machine's cores; CPU per object much less.
+  notes.push(`1-minute load average at the end: ${loadavg()[0]?.toFixed(1)}`);
   for (const n of notes) console.log(`! ${n}`);
   const result: BenchResult = {
     bench: 'erp',

@@ -15,7 +15,7 @@ export type FakeCommand =
 export type FakeAnswer =
   | { type: 'ready'; url: string }
   | { id: number; type: 'done' }
-  | { id: number; type: 'stats'; busyMs: number; size: number; rssPeak: number };
+  | { id: number; type: 'stats'; busyMs: number; size: number; rssPeak: number; cpuMs: number };
 
 const send = (m: FakeAnswer) => process.send?.(m);
 
@@ -46,7 +46,15 @@ const main = async () => {
       case 'stats': {
         const peak = Math.max(rssPeak, process.memoryUsage().rss);
         rssPeak = process.memoryUsage().rss;
-        return send({ id: m.id, type: 'stats', busyMs: fake.busyMs, size: fake.sets.get(m.set)?.size ?? 0, rssPeak: peak });
+        const cpu = process.cpuUsage();
+        return send({
+          id: m.id,
+          type: 'stats',
+          busyMs: fake.busyMs,
+          size: fake.sets.get(m.set)?.size ?? 0,
+          rssPeak: peak,
+          cpuMs: (cpu.user + cpu.system) / 1000,
+        });
       }
       case 'close':
         clearInterval(sampler);
