@@ -108,10 +108,10 @@ export const benches: Record<string, Bench> = {
   },
   erp: {
     description:
-      'ERP / 1C sync: a full pull of 100,000 objects from the fake 1C OData server and a push of 100,000 CRM records to it through the sync engine: objects/s each way, share of time waiting on the fake, peak RSS. Options: --count=N (100000), --page=N (1000), --concurrency=N (32)',
+      'ERP / 1C sync: a full pull of 100,000 objects from the fake 1C OData server (in a child process) and a push of 100,000 CRM records to it through the sync engine, once per push in-flight count: objects/s each way, share of time waiting on the fake, peak RSS of the gateway side and of the fake. Options: --count=N (100000), --page=N (1000), --concurrency=N[,N…] (32,64,128; the best is the figure)',
     run: async (args) => (await import('./erp.js')).runErpBench(args),
-    quick: ['--count=2000', '--page=500'],
-    expectS: { full: 900, quick: 30 },
+    quick: ['--count=5000', '--concurrency=32'],
+    expectS: { full: 300, quick: 20 },
   },
 };
 

@@ -102,6 +102,10 @@ export const customErp = (o: CustomErpOptions): ErpPort => {
         ),
       );
     },
+    async markDeleted(set, key) {
+      const res = await fetchWithTimeout(`${path(set)}/${encodeURIComponent(key)}`, { method: 'DELETE', headers }, o.timeoutMs);
+      if (!res.ok && res.status !== 404 && res.status !== 410) throw await errorOf(res, `DELETE /${set}/{id}`);
+    },
     async post(set, key) {
       const [obj] = await this.getMany(set, [key]);
       if (!obj) throw ErpError.of('not_found', `${set}/${key} is gone`, false);

@@ -4,6 +4,7 @@ import type { ErpConfig } from '../../core/config.js';
 import type { AnyHandler } from '../../core/runners/handlerRunner.js';
 import { type ErpMapping, ErpMappingOverride, mergeErpMapping } from '../../schemas/erp/mapping.js';
 import type { HandlerDeps } from '../index.js';
+import { erpChangePusher } from './changes.js';
 import { customErp } from './custom.js';
 import { erpHandler } from './handler.js';
 import { oneCErp } from './onec.js';
@@ -27,7 +28,17 @@ const notConfigured = (why: string): ErpPort => {
   const fail = async (): Promise<never> => {
     throw ErpError.of('not_configured', why, false);
   };
-  return { kind: '1c', list: fail, getMany: fail, findByAttribute: fail, create: fail, update: fail, post: fail, health: fail };
+  return {
+    kind: '1c',
+    list: fail,
+    getMany: fail,
+    findByAttribute: fail,
+    create: fail,
+    update: fail,
+    markDeleted: fail,
+    post: fail,
+    health: fail,
+  };
 };
 
 /** The ERP the config names: the in-process one (ERP_TEST_MODE), 1C, or the custom REST ERP. */
@@ -51,9 +62,19 @@ export interface ErpHandlersOptions {
   port?: ErpPort;
   /** Scheduler timings (tests). */
   schedule?: { leaseMs?: number; tickMs?: number; backoffMs?: number; holder?: string };
+  /** Push on change, on or off (default: below); timings for tests. */
+  pushOnChange?: boolean;
+  changes?: { maxDelayMs?: number; maxIds?: number; projectionWaitMs?: number };
 }
 
-/** The ERP channel: `erp.requested` runs, and ERP_AUTO_SYNC's scheduler as the handler's background work. */
+/**
+ * Push on change runs when an ERP is configured (ERP_API_URL, not test mode) or the sync is
+ * switched on (ERP_AUTO_SYNC, test mode included). Test mode alone is the default of every
+ * install: pushing every record into its in-process store would only grow memory.
+ */
+export const pushesOnChange = (config: ErpConfig) => (!config.testMode && !!config.apiUrl) || config.autoSync;
+
+/** The ERP channel: `erp.requested` runs; ERP_AUTO_SYNC's scheduler and push on change as the handler's background work. */
 export const buildErpHandlers = (deps: HandlerDeps, opts: ErpHandlersOptions = {}): AnyHandler[] => {
   const config = deps.config.erp;
   const logger = deps.logger.child({ channel: 'erp' });
@@ -71,7 +92,7 @@ export const buildErpHandlers = (deps: HandlerDeps, opts: ErpHandlersOptions = {
       pageSize: config.pageSize,
       ...(onPage ? { onPage } : {}),
     });
-  const background = config.autoSync
+  const scheduler = config.autoSync
     ? () =>
         erpScheduler({
           sql: deps.sql,
@@ -81,5 +102,17 @@ export const buildErpHandlers = (deps: HandlerDeps, opts: ErpHandlersOptions = {
           ...opts.schedule,
         })
     : undefined;
+  const changes =
+    (opts.pushOnChange ?? pushesOnChange(config))
+      ? () => erpChangePusher({ log: deps.log, sql: deps.sql, logger, engine: engine(), ...opts.changes })
+      : undefined;
+  const parts = [scheduler, changes].filter((p) => p !== undefined);
+  const background =
+    parts.length > 0
+      ? () => {
+          const running = parts.map((start) => start());
+          return { stop: async () => void (await Promise.all(running.map((r) => r.stop()))) };
+        }
+      : undefined;
   return [erpHandler({ engine: engine(), ...(background ? { background } : {}) })];
 };

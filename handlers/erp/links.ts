@@ -34,13 +34,24 @@ export const linkStore = (sql: Sql) => ({
     >`SELECT count(*) AS n FROM erp_links WHERE entity = ${entity} AND erp_key IS NOT NULL`;
     return Number(row?.n ?? 0);
   },
-  /** Creates about to be sent: a row without an ERP key, so a lost answer is searched for next time. */
+  /**
+   * Creates about to be sent: a row without an ERP key, so a lost answer is searched for next time.
+   * Returns the ids this call marked; one another run marked first is that run's to create.
+   */
   async markPending(entity: ErpEntity, items: readonly { crmId: string; gatewayKey: string }[], at: Date) {
-    if (items.length === 0) return;
-    await sql`INSERT INTO erp_links (entity, crm_id, gateway_key, erp_key, erp_version, crm_version, synced_at)
+    if (items.length === 0) return new Set<string>();
+    const rows = await sql<
+      { crm_id: string }[]
+    >`INSERT INTO erp_links (entity, crm_id, gateway_key, erp_key, erp_version, crm_version, synced_at)
       SELECT ${entity}, c, g, NULL, NULL, 0, ${at}
       FROM unnest(${items.map((i) => i.crmId)}::text[], ${items.map((i) => i.gatewayKey)}::text[]) AS t(c, g)
-      ON CONFLICT (entity, crm_id) DO NOTHING`;
+      ON CONFLICT (entity, crm_id) DO NOTHING RETURNING crm_id`;
+    return new Set(rows.map((r) => r.crm_id));
+  },
+  /** Records deleted in the CRM whose ERP objects are now marked deleted. */
+  async remove(tx: TransactionSql, entity: ErpEntity, crmIds: readonly string[]) {
+    if (crmIds.length === 0) return;
+    await tx`DELETE FROM erp_links WHERE entity = ${entity} AND crm_id = ANY(${crmIds as string[]})`;
   },
   async upsert(tx: TransactionSql, links: readonly Link[], at: Date) {
     if (links.length === 0) return;

@@ -132,6 +132,17 @@ export const oneCErp = (o: OneCOptions): ErpPort => {
       // Some 1C releases answer PATCH with an empty body: read the object back.
       return body ? toObject(JSON.parse(body) as Record<string, unknown>) : get(set, key);
     },
+    async markDeleted(set, key) {
+      try {
+        await call(
+          `${oneUrl(set, key)}?$format=json`,
+          { method: 'PATCH', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ DeletionMark: true }) },
+          `PATCH ${set} DeletionMark`,
+        );
+      } catch (e) {
+        if (!(e instanceof ErpError && e.code === 'not_found')) throw e;
+      }
+    },
     async post(set, key) {
       await call(`${oneUrl(set, key)}/Post?PostingModeOperational=false`, { method: 'POST' }, `Post ${set}`, true);
       // Post answers 200 with little or nothing: the new DataVersion comes from a re-read.

@@ -34,6 +34,12 @@ export interface ErpPort {
   create(set: string, fields: Record<string, unknown>): Promise<ErpObject>;
   /** `ifVersion`: the version last read; another writer's change since → `ErpError` `conflict` (412). */
   update(set: string, key: string, fields: Record<string, unknown>, ifVersion?: string): Promise<ErpObject>;
+  /**
+   * The record was deleted in the CRM: 1C sets `DeletionMark` (1C never deletes outright through
+   * OData; an operator's "delete marked objects" does); the custom ERP gets `DELETE`. An object
+   * already gone counts as done.
+   */
+  markDeleted(set: string, key: string): Promise<void>;
   /** 1C documents: post (conduct) a created document; other ERPs: the object as is. */
   post(set: string, key: string): Promise<ErpObject>;
   /** A cheap authenticated request: throws when the ERP is down or refuses the credentials. */

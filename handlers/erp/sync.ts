@@ -40,7 +40,12 @@ export interface ErpRun {
   runId: string;
   entity: ErpEntity;
   direction: 'push' | 'pull';
-  trigger: 'request' | 'schedule';
+  /**
+   * `change`: the change pusher's batch (handlers/erp/changes.ts): only those of `ids` changed
+   * since their last sync, and no cursor row — a failed batch is left to the backlog, which the
+   * next scheduled or requested push takes, so it never displaces a resumable run's cursor.
+   */
+  trigger: 'request' | 'schedule' | 'change';
   ids?: readonly string[];
   /** The command that asked for the run (its events' causation). */
   causationId?: string;
@@ -59,6 +64,8 @@ interface PushItem {
   id: string;
   version: number;
   body: Record<string, unknown>;
+  /** Deleted in the CRM while its ERP object is still linked: mark the object deleted. */
+  deleted?: boolean;
 }
 
 /** Runs `fn` over `items`, at most `limit` at once, results in order. */
@@ -129,18 +136,21 @@ export const erpSync = (deps: ErpSyncDeps) => {
 
   const pushSource = async (run: ErpRun, after: string | null, limit: number): Promise<PushItem[]> => {
     const ids = run.ids ? [...run.ids] : undefined;
+    // Asked-for ids go whatever their state; otherwise (and for the change pusher) only the backlog.
+    const everyAsked = ids !== undefined && run.trigger !== 'change';
     if (isRecordType(run.entity)) {
-      const rows = await deps.sql<{ id: string; version: string; fields: Record<string, unknown> }[]>`
-        SELECT r.id, r.version, r.fields FROM ${deps.sql(run.entity)} r
+      // A CRM delete of a linked record is pushed once: the link goes with it. A delete the pull
+      // brought (source erp) is the ERP's own and is not sent back.
+      const rows = await deps.sql<{ id: string; version: string; fields: Record<string, unknown>; deleted: boolean }[]>`
+        SELECT r.id, r.version, r.fields, r.deleted FROM ${deps.sql(run.entity)} r
         LEFT JOIN erp_links l ON l.entity = ${run.entity} AND l.crm_id = r.id
-        WHERE NOT r.deleted ${after === null ? deps.sql`` : deps.sql`AND r.id > ${after}`}
-          ${
-            ids
-              ? deps.sql`AND r.id = ANY(${ids})`
-              : deps.sql`AND (l.crm_id IS NULL OR l.erp_key IS NULL OR l.crm_version < r.version)`
-          }
+        WHERE true ${after === null ? deps.sql`` : deps.sql`AND r.id > ${after}`}
+          ${ids ? deps.sql`AND r.id = ANY(${ids})` : deps.sql``}
+          AND ((NOT r.deleted ${
+            everyAsked ? deps.sql`` : deps.sql`AND (l.crm_id IS NULL OR l.erp_key IS NULL OR l.crm_version < r.version)`
+          }) OR (r.deleted AND l.erp_key IS NOT NULL AND r.source <> 'erp'))
         ORDER BY r.id LIMIT ${limit}`;
-      return rows.map((r) => ({ id: r.id, version: Number(r.version), body: r.fields }));
+      return rows.map((r) => ({ id: r.id, version: Number(r.version), body: r.fields, deleted: r.deleted }));
     }
     const rows = await deps.sql<
       {
@@ -148,22 +158,34 @@ export const erpSync = (deps: ErpSyncDeps) => {
         order_id: string;
         amount_minor: string;
         captured_minor: string;
+        refunded_minor: string | null;
         currency: string;
         description: string | null;
         paid_at: Date | null;
         updated_at: Date;
       }[]
-    >`SELECT p.id::text AS id, order_id, amount_minor, captured_minor, currency, description, paid_at, updated_at
+    >`SELECT p.id::text AS id, order_id, amount_minor, captured_minor, refunded_minor, currency, description, paid_at, updated_at
       FROM payment_transactions p LEFT JOIN erp_links l ON l.entity = 'payments' AND l.crm_id = p.id::text
-      WHERE p.status = 'succeeded' AND NOT p.test_mode ${after === null ? deps.sql`` : deps.sql`AND p.id::text > ${after}`}
-        ${ids ? deps.sql`AND p.id::text = ANY(${ids})` : deps.sql`AND (l.crm_id IS NULL OR l.erp_key IS NULL)`}
+      WHERE p.status IN ('succeeded', 'partially_refunded', 'refunded') AND NOT p.test_mode
+        ${after === null ? deps.sql`` : deps.sql`AND p.id::text > ${after}`}
+        ${ids ? deps.sql`AND p.id::text = ANY(${ids})` : deps.sql``}
+        ${
+          everyAsked
+            ? deps.sql``
+            : // A refund moves updated_at past the version last sent (updated_at in ms): the document is sent again.
+              deps.sql`AND (l.crm_id IS NULL OR l.erp_key IS NULL OR l.crm_version < floor(extract(epoch FROM p.updated_at) * 1000)::bigint)`
+        }
       ORDER BY p.id::text LIMIT ${limit}`;
     return rows.map((p) => ({
       id: p.id,
       version: p.updated_at.getTime(),
       body: {
         orderId: p.order_id,
-        amount: { amount: Number(p.captured_minor) || Number(p.amount_minor), currency: p.currency.trim() },
+        // What the company keeps: captured less refunded (1C's incoming payment carries the net sum).
+        amount: {
+          amount: Math.max(0, (Number(p.captured_minor) || Number(p.amount_minor)) - Number(p.refunded_minor ?? 0)),
+          currency: p.currency.trim(),
+        },
         paidAt: (p.paid_at ?? p.updated_at).toISOString(),
         description: p.description,
       },
@@ -176,8 +198,15 @@ export const erpSync = (deps: ErpSyncDeps) => {
     item: PushItem,
     link: Link | undefined,
     o: ConvertOptions,
-  ): Promise<{ item: Omit<ErpSyncItem, 'n'>; link?: Link }> => {
+  ): Promise<{ item: Omit<ErpSyncItem, 'n'>; link?: Link; unlink?: true }> => {
     const gwKey = gatewayKey(run.entity, item.id);
+    if (item.deleted) {
+      const key = link?.erp_key;
+      if (!key) return { item: { crmId: item.id, action: 'skipped', status: 'ok' } };
+      await deps.port.markDeleted(m.set, key);
+      // The link goes: the object, now marked, is no longer this record's (a later pull skips it).
+      return { item: { crmId: item.id, erpKey: key, action: 'deleted', status: 'ok' }, unlink: true };
+    }
     const fields = await toErpFields(m, item.body, gwKey, o);
     const linkOf = (obj: ErpObject): Link => ({
       entity: run.entity,
@@ -243,13 +272,17 @@ export const erpSync = (deps: ErpSyncDeps) => {
       items.map((i) => i.id),
     );
     // Durable before any create: a create whose answer is lost is then searched for, never repeated blindly.
-    await links.markPending(
+    const mine = await links.markPending(
       run.entity,
       items.filter((i) => !existing.has(i.id)).map((i) => ({ crmId: i.id, gatewayKey: gatewayKey(run.entity, i.id) })),
       new Date(now()),
     );
     const o = convertOptions(new Map());
     const results = await pool(items, concurrency, async (item) => {
+      // Another run (a change push beside a scheduled one) marked it first and is creating it now;
+      // were it to fail, the backlog brings the record back.
+      if (!existing.has(item.id) && !mine.has(item.id))
+        return { item: { crmId: item.id, action: 'skipped' as const, status: 'ok' as const } };
       try {
         // No link before this page: a first create, nothing to search for.
         return await pushOne(m, run, item, existing.get(item.id), o);
@@ -374,7 +407,7 @@ export const erpSync = (deps: ErpSyncDeps) => {
         msgId: `erp:${run.runId}:records:${cursor.page}:${i}`,
       });
     }
-    return { results, newLinks, skipped, position: page.next ?? null, last: page.next === undefined };
+    return { results, newLinks, unlinked: [] as string[], skipped, position: page.next ?? null, last: page.next === undefined };
   };
 
   // ---------------------------------------------------------------- the run
@@ -382,7 +415,8 @@ export const erpSync = (deps: ErpSyncDeps) => {
   const run = async (r: ErpRun): Promise<ErpSyncCompleted> => {
     const m = deps.mapping[r.entity];
     const started = now();
-    const resumedFrom = await readCursor(r);
+    const persistent = r.trigger !== 'change';
+    const resumedFrom = persistent ? await readCursor(r) : undefined;
     if (resumedFrom?.done) {
       // Already finished (a redelivered command): answer with the log's outcome, do nothing again.
       return {
@@ -398,7 +432,7 @@ export const erpSync = (deps: ErpSyncDeps) => {
       };
     }
     const cursor: Cursor = resumedFrom ?? { run_id: r.runId, page: 0, position: null, items: 0, done: false };
-    if (!resumedFrom) {
+    if (!resumedFrom && persistent) {
       await deps.sql`INSERT INTO erp_sync_cursors (entity, direction, run_id, page, position, items, done, updated_at)
         VALUES (${r.entity}, ${r.direction}, ${r.runId}, 0, NULL, 0, false, now())
         ON CONFLICT (entity, direction) DO UPDATE SET run_id = EXCLUDED.run_id, page = 0, position = NULL, items = 0,
@@ -429,6 +463,7 @@ export const erpSync = (deps: ErpSyncDeps) => {
                   ? {
                       results: p.results,
                       newLinks: p.results.flatMap((x) => ('link' in x && x.link ? [x.link] : [])),
+                      unlinked: p.results.flatMap((x) => ('unlink' in x && x.unlink && x.item.crmId ? [x.item.crmId] : [])),
                       skipped: 0,
                       position: p.position,
                       last: p.last,
@@ -458,6 +493,8 @@ export const erpSync = (deps: ErpSyncDeps) => {
         cursor.position = outcome.position;
         await deps.sql.begin(async (tx) => {
           await links.upsert(tx, outcome.newLinks, new Date(now()));
+          await links.remove(tx, r.entity, outcome.unlinked);
+          if (!persistent) return;
           await tx`UPDATE erp_sync_cursors SET page = ${cursor.page}, position = ${cursor.position}, items = ${cursor.items},
               done = ${outcome.last}, updated_at = now()
             WHERE entity = ${r.entity} AND direction = ${r.direction} AND run_id = ${r.runId}`;
@@ -465,7 +502,8 @@ export const erpSync = (deps: ErpSyncDeps) => {
         await deps.onPage?.();
         if (outcome.last) break;
       }
-      await deps.sql`UPDATE erp_sync_cursors SET done = true WHERE entity = ${r.entity} AND direction = ${r.direction} AND run_id = ${r.runId}`;
+      if (persistent)
+        await deps.sql`UPDATE erp_sync_cursors SET done = true WHERE entity = ${r.entity} AND direction = ${r.direction} AND run_id = ${r.runId}`;
     } catch (e) {
       const error = short(e);
       deps.logger.warn(

@@ -51,6 +51,12 @@ export const testModeErp = (): ErpPort & { objects: Map<string, Map<string, ErpO
       o.version = String(++version);
       return copy(o);
     },
+    async markDeleted(set, key) {
+      const o = setOf(set).get(key);
+      if (!o) return;
+      o.deleted = true;
+      o.version = String(++version);
+    },
     async post(set, key) {
       const o = setOf(set).get(key);
       if (!o) throw ErpError.of('not_found', `${set}(${key}) is not there`, false, { status: 404 });

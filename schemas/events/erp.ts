@@ -38,8 +38,8 @@ export const ErpSyncFailed = Type.Object(
 );
 export type ErpSyncFailed = Static<typeof ErpSyncFailed>;
 
-/** What started a run: an API / legacy command, or ERP_AUTO_SYNC's timer. */
-export const ErpTrigger = Type.Union([Type.Literal('request'), Type.Literal('schedule')]);
+/** What started a run: an API / legacy command, ERP_AUTO_SYNC's timer, or record / payment changes (push on change). */
+export const ErpTrigger = Type.Union([Type.Literal('request'), Type.Literal('schedule'), Type.Literal('change')]);
 
 /** `erp.sync_started`: a run began (or resumed after a crash or outage: same runId, `resumed`). */
 export const ErpSyncStarted = Type.Object(

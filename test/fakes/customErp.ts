@@ -27,7 +27,7 @@ const readBody = (req: IncomingMessage) =>
 /**
  * A generic REST/JSON ERP as handlers/erp/custom.ts expects one: Bearer key, `GET /<path>` with
  * offset/limit paging and field filters (`?external_id=`), `POST /<path>`, `GET|PATCH /<path>/<id>`
- * with `If-Match` on the integer version (412 when stale).
+ * with `If-Match` on the integer version (412 when stale), `DELETE /<path>/<id>` (soft: `deleted: true`).
  */
 export const startFakeCustomErp = async (opts: { apiKey: string; paths: readonly string[] }): Promise<FakeCustomErp> => {
   const collections = new Map<string, Map<string, CustomErpObject>>(opts.paths.map((p) => [p, new Map()]));
@@ -66,6 +66,12 @@ export const startFakeCustomErp = async (opts: { apiKey: string; paths: readonly
       if (ifMatch !== undefined && ifMatch !== String(o.version)) return send(res, 412, { error: 'version mismatch' });
       Object.assign(o, JSON.parse(await readBody(req)) as Record<string, unknown>, { version: o.version + 1 });
       return send(res, 200, o);
+    }
+    if (req.method === 'DELETE') {
+      // Soft delete, as many ERPs keep the row: it still lists, `deleted: true`.
+      Object.assign(o, { deleted: true, version: o.version + 1 });
+      res.writeHead(204);
+      return res.end();
     }
     return send(res, 405, { error: 'method' });
   });

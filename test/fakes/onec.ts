@@ -253,6 +253,8 @@ export const startFakeOneC = async (opts: { user: string; password: string; sets
         return odataError(res, 412, '-1', 'Версия объекта не совпадает (объект изменен другим пользователем)');
       const body = JSON.parse(await readBody(req)) as Record<string, unknown>;
       if ('Ref_Key' in body) return odataError(res, 400, '-1', 'Ref_Key is read-only');
+      if ('DeletionMark' in body && typeof body.DeletionMark !== 'boolean')
+        return odataError(res, 400, '-1', 'DeletionMark: ожидается Edm.Boolean');
       Object.assign(o, body, { DataVersion: nextVersion() });
       return json(res, 200, { 'odata.metadata': `${meta}/@Element`, ...o });
     }

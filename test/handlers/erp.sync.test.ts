@@ -37,7 +37,11 @@ beforeAll(async () => {
     ERP_API_PASSWORD: ONEC_PASSWORD,
   });
   key = await api.key(['erp']);
-  const [handler] = buildErpHandlers({ config: api.config, logger: silentLogger(), log: api.log, sql: store.sql });
+  // Push on change has its own test (erp.changes.test.ts): here every push is the test's own run.
+  const [handler] = buildErpHandlers(
+    { config: api.config, logger: silentLogger(), log: api.log, sql: store.sql },
+    { pushOnChange: false },
+  );
   if (handler) runners.push(await startHandler(api.log, handler));
 }, 60_000);
 afterAll(async () => {
