@@ -1,10 +1,17 @@
+import type { Update } from 'grammy/types';
 import { JSON_ACK, notConfigured, parseJsonObject, providerEvent, safeEqual, str, type WebhookVerifier } from './verifier.js';
 
 /**
  * Telegram signs nothing: `setWebhook`'s `secret_token` comes back in
  * `X-Telegram-Bot-Api-Secret-Token` on every delivery. [core.telegram.org/bots/api#setwebhook]
+ * `record` puts a verified update in its chat's queue before it is appended, as the poller does
+ * (core/telegram/chatQueueEntry.ts): the bot then acts on one chat's updates in update id order
+ * even when consecutive ones reach different gateway processes.
  */
-export const telegramVerifier = (opts: { secret: string | undefined }): WebhookVerifier => ({
+export const telegramVerifier = (opts: {
+  secret: string | undefined;
+  record?: (update: Update) => Promise<void>;
+}): WebhookVerifier => ({
   provider: 'telegram',
   configured: Boolean(opts.secret),
   // The header is the secret itself: never recorded.
@@ -23,5 +30,9 @@ export const telegramVerifier = (opts: { secret: string | undefined }): WebhookV
     if (typeof update?.update_id !== 'number')
       return { verdict: 'malformed', reason: 'the payload is not a Telegram update', events: [] };
     return { verdict: 'valid', events: claimed };
+  },
+  async beforeAppend(body) {
+    // Only called after verify() said valid: a JSON object with a numeric update_id.
+    if (opts.record) await opts.record(JSON.parse(body.toString('utf8')) as Update);
   },
 });
