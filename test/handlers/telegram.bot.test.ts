@@ -536,7 +536,8 @@ describe('alerts', () => {
       type: 'erp.sync_failed',
       subject: 'evt.erp.runs',
       source: 'test',
-      data: { runId: 'run-1', entity: 'drivers', direction: 'push', error: '1C answered 401' },
+      // A run id as the ERP engine makes them (erp_sync_log keys runs by uuid: anything else stops its projection).
+      data: { runId: '00000000-0000-4000-b000-000000000001', entity: 'drivers', direction: 'push', error: '1C answered 401' },
     });
     await api.log.append(failed.subject, failed);
     await until(() => texts(admin, from).some((t) => t.includes('ERP sync (drivers, push) failed: 1C answered 401')), {
@@ -579,7 +580,7 @@ describe('alerts', () => {
       type: 'erp.sync_failed',
       subject: 'evt.erp.runs',
       source: 'test',
-      data: { runId: 'run-rate', entity: 'payments', direction: 'pull', error: 'timeout after 30 s' },
+      data: { runId: '00000000-0000-4000-b000-000000000002', entity: 'payments', direction: 'pull', error: 'timeout after 30 s' },
     });
     await api.log.append(e.subject, e);
     const got = () => tg.messages.filter((m) => chats.includes(m.chatId) && m.text.includes('payments, pull'));
