@@ -1,5 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { webhookRoutes } from '../../api/routes/webhooks.js';
+import { handleWebhook } from '../../api/webhooks/ingress.js';
+import { telegramVerifier } from '../../api/webhooks/telegram.js';
 import { silentLogger } from '../../core/logger.js';
 import type { HandlerRunner } from '../../core/runners/handlerRunner.js';
 import type { PostgresStore } from '../../core/stores/postgres.js';
@@ -106,5 +108,29 @@ describe('webhook mode with two gateway processes', () => {
     expect(res.status).toBe(401);
     const rows = await store.sql`SELECT 1 FROM telegram_bot_updates WHERE update_id = ${u.update_id}`;
     expect(rows).toHaveLength(0);
+  });
+
+  it('appends nothing when the update cannot be recorded (the delivery fails, Telegram sends it again)', async () => {
+    const g = gateways[0] as ApiHarness;
+    const u = messageUpdate(93_003, '/help');
+    const failing = telegramVerifier({
+      secret: SECRET,
+      record: async () => {
+        throw new Error('Postgres is down');
+      },
+    });
+    const ctx = {
+      path: '/webhooks/telegram',
+      rawQuery: '',
+      headers: { 'content-type': 'application/json', 'x-telegram-bot-api-secret-token': SECRET },
+      remoteAddress: '127.0.0.1',
+      rawBody: Buffer.from(JSON.stringify(u)),
+    };
+    const deps = { config: g.config, log: g.log, sql: store.sql, logger: silentLogger() };
+    await expect(handleWebhook(deps, 'telegram', ctx, new Map([['telegram', failing]]))).rejects.toThrow('Postgres is down');
+    const [n] = await store.sql<{ n: string }[]>`
+      SELECT count(*) AS n FROM fleetgate_log, jsonb_array_elements(events) AS e
+      WHERE subject = 'evt.webhook.telegram' AND e->'data'->>'providerEventId' = ${String(u.update_id)}`;
+    expect(Number(n?.n)).toBe(0);
   });
 });
