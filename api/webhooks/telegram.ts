@@ -27,7 +27,8 @@ export const telegramVerifier = (opts: {
     if (token === undefined)
       return { verdict: 'invalid', reason: 'missing X-Telegram-Bot-Api-Secret-Token header', events: claimed };
     if (!safeEqual(token, opts.secret)) return { verdict: 'invalid', reason: 'secret token is wrong', events: claimed };
-    if (typeof update?.update_id !== 'number')
+    // A safe integer, as the chat queue and the log's message id keep it (Telegram's are 32-bit).
+    if (!Number.isSafeInteger(update?.update_id))
       return { verdict: 'malformed', reason: 'the payload is not a Telegram update', events: [] };
     return { verdict: 'valid', events: claimed };
   },

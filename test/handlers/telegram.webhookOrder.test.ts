@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { telegramWebhookPhp } from '../../api/legacy/telegramWebhook.js';
 import { webhookRoutes } from '../../api/routes/webhooks.js';
 import { handleWebhook } from '../../api/webhooks/ingress.js';
 import { telegramVerifier } from '../../api/webhooks/telegram.js';
@@ -23,7 +24,7 @@ const gateways: ApiHarness[] = [];
 const runners: HandlerRunner[] = [];
 
 const startGateway = async () => {
-  const api = await startRoutes(store, (deps) => webhookRoutes(deps), {
+  const api = await startRoutes(store, (deps) => [...webhookRoutes(deps), ...telegramWebhookPhp(deps)], {
     TELEGRAM_TEST_MODE: 'false',
     TELEGRAM_BOT_TOKEN: BOT_TOKEN,
     TELEGRAM_API_URL: tg.url,
@@ -48,8 +49,9 @@ afterAll(async () => {
   await tg?.close();
 });
 
-const deliver = (gateway: ApiHarness, update: unknown) =>
-  fetch(`${gateway.url}/webhooks/telegram`, {
+/** A delivery to `/webhooks/telegram`, or to the PHP CRM's URL the bot's webhook may still point at. */
+const deliver = (gateway: ApiHarness, update: unknown, path = '/webhooks/telegram') =>
+  fetch(`${gateway.url}${path}`, {
     method: 'POST',
     headers: { 'content-type': 'application/json', 'x-telegram-bot-api-secret-token': SECRET },
     body: JSON.stringify(update),
@@ -64,9 +66,10 @@ describe('webhook mode with two gateway processes', () => {
     tg.chats.add(chat);
     const langs = Array.from({ length: 30 }, (_, i) => (i % 3 === 0 ? 'ru' : 'en'));
     const updates = langs.map((lang) => messageUpdate(chat, 'hello', { lang }));
-    // As Telegram sends one chat's updates: the next once the last was answered.
+    // As Telegram sends one chat's updates: the next once the last was answered. Every third
+    // through the legacy URL, which records the same way.
     for (const [i, u] of updates.entries()) {
-      const res = await deliver(gateways[i % 2] as ApiHarness, u);
+      const res = await deliver(gateways[i % 2] as ApiHarness, u, i % 3 === 2 ? '/api/telegram-webhook.php' : undefined);
       expect(res.status).toBe(200);
     }
     // One delivery repeated (to the other process): one event, one reply.
@@ -108,6 +111,12 @@ describe('webhook mode with two gateway processes', () => {
     expect(res.status).toBe(401);
     const rows = await store.sql`SELECT 1 FROM telegram_bot_updates WHERE update_id = ${u.update_id}`;
     expect(rows).toHaveLength(0);
+  });
+
+  it('refuses an authentic update whose update_id is not a safe integer (400, nothing queued)', async () => {
+    const res = await deliver(gateways[0] as ApiHarness, { ...messageUpdate(93_004, '/help'), update_id: 1.5 });
+    expect(res.status).toBe(400);
+    expect(await store.sql`SELECT 1 FROM telegram_bot_updates WHERE chat_id = 93004`).toHaveLength(0);
   });
 
   it('appends nothing when the update cannot be recorded (the delivery fails, Telegram sends it again)', async () => {
