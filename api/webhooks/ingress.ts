@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { newEvent } from '../../core/eventlog/newEvent.js';
 import { hasAcceptedWebhookEvent } from '../../core/readModels/webhookEvents.js';
+import { recordTelegramUpdate } from '../../core/telegram/chatQueueEntry.js';
 import {
   WEBHOOK_PROVIDERS,
   WEBHOOK_RECEIVED,
@@ -46,7 +47,10 @@ export const webhookVerifiers = (deps: ApiDeps): ReadonlyMap<WebhookProvider, We
         now,
       }),
       twilioVerifier({ authToken: text(settings?.value('sms.twilio', 'authToken'), w.twilioAuthToken) }),
-      telegramVerifier({ secret: text(settings?.value('telegram', 'webhookSecret'), w.telegramSecret) }),
+      telegramVerifier({
+        secret: text(settings?.value('telegram', 'webhookSecret'), w.telegramSecret),
+        record: (update) => recordTelegramUpdate(deps.sql, update),
+      }),
       yookassaVerifier({
         ...w.yookassa,
         ...(settings
@@ -161,6 +165,7 @@ export const handleWebhook = async (
       continue;
     }
     const e = event(pe, { signatureValid: true, duplicate: false });
+    await verifier.beforeAppend?.(verification.body ?? ctx.rawBody);
     const ack = await deps.log.append(subject, e, { msgId: id === undefined ? e.id : dedupeKey(provider, id) });
     if (ack.duplicate) {
       // The log already holds this provider event: keep this delivery as an audited duplicate.

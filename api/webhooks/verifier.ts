@@ -50,6 +50,12 @@ export interface WebhookVerifier {
   /** The answer the provider expects for an accepted (or repeated) delivery. */
   ack: Reply;
   verify(req: WebhookRequest): Promise<Verification>;
+  /**
+   * Runs for a verified, first-seen event just before it is appended (Telegram: the update joins
+   * its chat's queue, so a later update of the chat cannot overtake it). A failure answers 5xx
+   * and appends nothing: the provider delivers again.
+   */
+  beforeAppend?(body: Buffer): Promise<void>;
 }
 
 export const JSON_ACK: Reply = { status: 200, body: { received: true } };

@@ -273,6 +273,19 @@ describe('commands by role', () => {
     expect(await say(chats.d2 as number, '/status')).toContain('Vehicles: 0 online, 1 offline');
   });
 
+  it('/status: a vehicle is offline after GPS_OFFLINE_AFTER (60 s here) without a fix, as the device alerts judge it', async () => {
+    // Two minutes silent: past GPS_OFFLINE_AFTER, within the five minutes once fixed in the code.
+    await store.sql`INSERT INTO vehicle_positions (device_id, ts, lat, lon, source, received_at, last_seq)
+      VALUES ('dev-status', now() - interval '2 minutes', 55.75, 37.61, 'test', now(), 0)`;
+    try {
+      expect(await say(chats.admin as number, '/status')).toContain('Vehicles: 2 online, 2 offline');
+      await store.sql`UPDATE vehicle_positions SET ts = now() - interval '50 seconds' WHERE device_id = 'dev-status'`;
+      expect(await say(chats.admin as number, '/status')).toContain('Vehicles: 3 online, 1 offline');
+    } finally {
+      await store.sql`DELETE FROM vehicle_positions WHERE device_id = 'dev-status'`;
+    }
+  });
+
   it('/status: gateway health and the last successful ERP sync per entity (staff only)', async () => {
     const before = await say(chats.admin as number, '/status');
     expect(before).toContain('Gateway: up');
@@ -523,7 +536,8 @@ describe('alerts', () => {
       type: 'erp.sync_failed',
       subject: 'evt.erp.runs',
       source: 'test',
-      data: { runId: 'run-1', entity: 'drivers', direction: 'push', error: '1C answered 401' },
+      // A run id as the ERP engine makes them (erp_sync_log keys runs by uuid: anything else stops its projection).
+      data: { runId: '00000000-0000-4000-b000-000000000001', entity: 'drivers', direction: 'push', error: '1C answered 401' },
     });
     await api.log.append(failed.subject, failed);
     await until(() => texts(admin, from).some((t) => t.includes('ERP sync (drivers, push) failed: 1C answered 401')), {
@@ -566,7 +580,7 @@ describe('alerts', () => {
       type: 'erp.sync_failed',
       subject: 'evt.erp.runs',
       source: 'test',
-      data: { runId: 'run-rate', entity: 'payments', direction: 'pull', error: 'timeout after 30 s' },
+      data: { runId: '00000000-0000-4000-b000-000000000002', entity: 'payments', direction: 'pull', error: 'timeout after 30 s' },
     });
     await api.log.append(e.subject, e);
     const got = () => tg.messages.filter((m) => chats.includes(m.chatId) && m.text.includes('payments, pull'));

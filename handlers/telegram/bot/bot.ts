@@ -22,7 +22,6 @@ import {
   earnings,
   lastErpSyncs,
   type Money,
-  ONLINE_WITHIN_MS,
   type Period,
   statusFigures,
   todayFigures,
@@ -40,6 +39,8 @@ export interface BotLogicDeps {
   sql: Sql;
   logger: Logger;
   timeZone: string;
+  /** A vehicle (and its driver) is offline after this long without a fix: `GPS_OFFLINE_AFTER`, as the device alerts use it. */
+  offlineAfterMs: number;
   now?: () => Date;
   /** The list an update's events go to (the handler's, by update id); a fresh one otherwise. */
   resultsFor?: (updateId: number) => ResultEvent[] | undefined;
@@ -207,7 +208,7 @@ export const installBotLogic = (bot: Bot<BotContext>, deps: BotLogicDeps) => {
     const s = withScope(ctx);
     if (!s) return void (await ctx.reply(t.notAllowed));
     const [f, problems, erp] = await Promise.all([
-      statusFigures(sql, s, now()),
+      statusFigures(sql, s, now(), deps.offlineAfterMs),
       deps.health ? deps.health() : Promise.resolve([]),
       s.kind === 'all' ? lastErpSyncs(sql) : Promise.resolve(undefined),
     ]);
@@ -262,7 +263,7 @@ export const installBotLogic = (bot: Bot<BotContext>, deps: BotLogicDeps) => {
     const text = [
       t.driversTitle(page + 1, pages),
       ...lines.map((d) => {
-        const online = d.lastSeen !== null && at.getTime() - d.lastSeen.getTime() < ONLINE_WITHIN_MS;
+        const online = d.lastSeen !== null && at.getTime() - d.lastSeen.getTime() <= deps.offlineAfterMs;
         const seen = d.lastSeen ? formatDateTime(lang, d.lastSeen, timeZone) : t.never;
         return `${online ? '🟢' : '⚪️'} ${d.name ?? d.id}: ${online ? t.online : `${t.lastSeen} ${seen}`}${d.onOrder ? `, ${t.onOrder}` : ''}`;
       }),

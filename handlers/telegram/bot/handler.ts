@@ -5,6 +5,7 @@ import type { Logger } from '../../../core/logger.js';
 import { metrics } from '../../../core/metrics.js';
 import type { CommandOf, Handler, ResultEvent } from '../../../core/runners/handlerRunner.js';
 import type { Sql } from '../../../core/stores/postgres.js';
+import { telegramUpdateChatId } from '../../../core/telegram/chatQueueEntry.js';
 import {
   WEBHOOK_PROCESSED,
   WEBHOOK_RECEIVED,
@@ -129,7 +130,8 @@ export const telegramBotHandler = (opts: BotHandlerOptions): Handler<typeof WEBH
         metrics.telegramUpdates.inc({ outcome: 'ignored' });
         return [processed(e, 'ignored', 'not a Telegram update')];
       }
-      const done = await queue.handle(update, chatOf(update).chatId, e.id);
+      // The chat as the poller and the webhook ingress recorded it: one queue per chat.
+      const done = await queue.handle(update, telegramUpdateChatId(update), e.id);
       if (done.repeat) metrics.telegramUpdates.inc({ outcome: 'duplicate' });
       return [...(done.results as ResultEvent[]), processed(e, done.outcome, done.detail)];
     },

@@ -46,6 +46,7 @@ export const buildTelegramBotHandlers = (deps: HandlerDeps, over: BotOverrides =
         sql: deps.sql,
         logger,
         timeZone: deps.config.notifications.timeZone,
+        offlineAfterMs: deps.config.gps.offlineAfterMs,
         resultsFor: (id) => results.get(id),
         health: () => gatewayProblems(deps),
         ...(clickhouse

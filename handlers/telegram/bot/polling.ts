@@ -1,11 +1,11 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Api } from 'grammy';
-import type { Update } from 'grammy/types';
 import { newEvent } from '../../../core/eventlog/newEvent.js';
 import type { EventLog } from '../../../core/eventlog/port.js';
 import type { Logger } from '../../../core/logger.js';
 import type { Sql } from '../../../core/stores/postgres.js';
+import { recordTelegramUpdate } from '../../../core/telegram/chatQueueEntry.js';
 import { ALLOWED_TELEGRAM_UPDATES } from '../../../core/telegram/updates.js';
 import { WEBHOOK_RECEIVED, type WebhookReceivedData, webhookSubject } from '../../../schemas/events/webhook.js';
 
@@ -22,10 +22,6 @@ export interface PollerOptions {
   /** This process, in the lease row. */
   holder?: string;
 }
-
-/** The chat an update belongs to (the one its replies go to). */
-export const updateChatId = (u: Update): number | undefined =>
-  (u.message ?? u.edited_message)?.chat.id ?? u.callback_query?.message?.chat.id ?? u.my_chat_member?.chat.id;
 
 /** The same message id `/webhooks/telegram` gives the update (api/webhooks/ingress.ts): one event per update, whichever way it came. */
 export const updateMsgId = (updateId: number) => `webhook:telegram:${updateId}`;
@@ -90,12 +86,9 @@ export const telegramPoller = (opts: PollerOptions) => {
           ac.signal as unknown as Parameters<Api['getUpdates']>[1],
         );
         for (const u of updates) {
-          // Recorded in its chat's queue before it is in the log: a later update of the chat,
-          // delivered to another process first, waits for this one (chatQueue.ts).
-          const chatId = updateChatId(u);
-          if (chatId !== undefined)
-            await opts.sql`INSERT INTO telegram_bot_updates (update_id, chat_id) VALUES (${u.update_id}, ${chatId})
-              ON CONFLICT (update_id) DO NOTHING`;
+          // Recorded in its chat's queue before it is in the log, as the webhook ingress does: a
+          // later update of the chat, delivered to another process first, waits for this one.
+          await recordTelegramUpdate(opts.sql, u);
           const e = polledUpdateEvent(u, new Date());
           await opts.log.append(e.subject, e, { msgId: updateMsgId(u.update_id) });
         }

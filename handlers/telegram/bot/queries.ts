@@ -1,8 +1,6 @@
 import type { Sql } from '../../../core/stores/postgres.js';
 import type { Scope } from './scope.js';
 
-/** A vehicle is online when its latest fix is this recent. */
-export const ONLINE_WITHIN_MS = 5 * 60_000;
 export const DRIVERS_PAGE_SIZE = 8;
 
 export type Period = 'today' | 'week' | 'month';
@@ -40,7 +38,8 @@ export interface StatusFigures {
   vehiclesOffline: number;
 }
 
-export const statusFigures = async (sql: Sql, s: Scope, now: Date): Promise<StatusFigures> => {
+/** A vehicle is online while its latest fix is at most `offlineAfterMs` old (`GPS_OFFLINE_AFTER`, as the device alerts judge it). */
+export const statusFigures = async (sql: Sql, s: Scope, now: Date, offlineAfterMs: number): Promise<StatusFigures> => {
   const queue =
     s.kind === 'all'
       ? (
@@ -49,7 +48,7 @@ export const statusFigures = async (sql: Sql, s: Scope, now: Date): Promise<Stat
             WHERE status IN ('queued', 'retrying') GROUP BY channel ORDER BY channel`
         ).map((r) => ({ channel: r.channel, depth: Number(r.depth) }))
       : undefined;
-  const since = new Date(now.getTime() - ONLINE_WITHIN_MS);
+  const since = new Date(now.getTime() - offlineAfterMs);
   const [v] = await sql<{ online: string; offline: string }[]>`
     SELECT count(*) FILTER (WHERE v.ts >= ${since}) AS online, count(*) FILTER (WHERE v.ts < ${since}) AS offline
     FROM vehicle_positions v WHERE true ${positionsIn(sql, s)}`;
