@@ -11,6 +11,9 @@ type Json = Parameters<TransactionSql['json']>[0];
  * back to `running`, `attempts` counting the starts). Item rows are keyed by (run, n): a page the
  * run redid after a crash writes nothing twice.
  */
+/** `erp_sync_log.id` is a uuid: an outcome under another run id (appended by hand, or by a tool) cannot be kept there. */
+const RUN_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
 export const erpSyncLogProjection: FoldProjection<ErpEvent> = {
   kind: 'fold',
   name: 'erp_sync_log',
@@ -19,6 +22,8 @@ export const erpSyncLogProjection: FoldProjection<ErpEvent> = {
   reads: readsDomains(erpEvents),
   async apply(tx, events) {
     for (const e of events) {
+      // Skipped, not failed: one such event would otherwise stop this read model for good.
+      if (e.type !== 'erp.requested' && !RUN_ID.test(e.data.runId)) continue;
       switch (e.type) {
         case 'erp.requested': {
           const d = e.data;
