@@ -1,29 +1,12 @@
+import { wallClockFormatter } from '../time/wallClock.js';
+
 /**
  * 1C keeps dates without a zone (`2024-01-15T10:00:00`): wall-clock time of the infobase's zone.
  * These convert between that and an instant, through Intl (no tz library in the dependencies).
  */
-const formatters = new Map<string, Intl.DateTimeFormat>();
-const formatter = (timeZone: string) => {
-  let f = formatters.get(timeZone);
-  if (!f) {
-    f = new Intl.DateTimeFormat('en-US', {
-      timeZone,
-      hourCycle: 'h23',
-      year: 'numeric',
-      month: '2-digit',
-      day: '2-digit',
-      hour: '2-digit',
-      minute: '2-digit',
-      second: '2-digit',
-    });
-    formatters.set(timeZone, f);
-  }
-  return f;
-};
-
 const wallParts = (ms: number, timeZone: string) => {
   const p: Record<string, number> = {};
-  for (const part of formatter(timeZone).formatToParts(new Date(ms))) {
+  for (const part of wallClockFormatter(timeZone).formatToParts(new Date(ms))) {
     if (part.type !== 'literal') p[part.type] = Number(part.value);
   }
   return p as { year: number; month: number; day: number; hour: number; minute: number; second: number };

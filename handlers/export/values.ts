@@ -1,31 +1,13 @@
 import type { ColumnType } from '../../core/exports/types.js';
-
-const parts = new Map<string, Intl.DateTimeFormat>();
-const formatter = (timeZone: string) => {
-  let f = parts.get(timeZone);
-  if (!f) {
-    f = new Intl.DateTimeFormat('en-US', {
-      timeZone,
-      hourCycle: 'h23',
-      year: 'numeric',
-      month: '2-digit',
-      day: '2-digit',
-      hour: '2-digit',
-      minute: '2-digit',
-      second: '2-digit',
-    });
-    parts.set(timeZone, f);
-  }
-  return f;
-};
+import { wallClockFormatter } from '../../core/time/wallClock.js';
 
 /** Throws RangeError for a zone Intl does not know: the handler turns it into a clear failure. */
-export const checkTimeZone = (timeZone: string) => formatter(timeZone);
+export const checkTimeZone = (timeZone: string) => wallClockFormatter(timeZone);
 
 /** A zone's offset from UTC (ms) at an instant, through Intl (slow: see `offsetAt`). */
 const intlOffset = (d: Date, timeZone: string) => {
   const p = { year: '', month: '', day: '', hour: '', minute: '', second: '' };
-  for (const x of formatter(timeZone).formatToParts(d)) if (x.type in p) p[x.type as keyof typeof p] = x.value;
+  for (const x of wallClockFormatter(timeZone).formatToParts(d)) if (x.type in p) p[x.type as keyof typeof p] = x.value;
   const local = Date.UTC(+p.year, +p.month - 1, +p.day, +p.hour, +p.minute, +p.second);
   return local - (d.getTime() - d.getUTCMilliseconds());
 };
