@@ -105,8 +105,8 @@ export const emailHandler = ({ mailer, config, logger }: EmailHandlerOptions): H
     name: 'email',
     stream: 'EVENTS',
     subjects: Object.fromEntries(PRIORITIES.map((p) => [p, emailCommandSubject(p)])),
-    // `email.requested`, named through its declaration so a renamed type fails to compile here.
-    eventTypes: [defs.requested.type],
+    // `email.requested`, checked against its declaration so a renamed type fails to compile here.
+    eventTypes: ['email.requested' satisfies typeof defs.requested.type],
     attemptFailed: defs.attemptFailed,
     async handle(event, { attempt }) {
       const { message, template, locale } = compose(event.id, event.data);

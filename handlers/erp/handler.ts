@@ -1,6 +1,6 @@
 import type { Handler } from '../../core/runners/handlerRunner.js';
 import { PRIORITIES } from '../../schemas/events/envelope.js';
-import { ERP_REQUESTED, erpCommandSubject } from '../../schemas/events/erp.js';
+import { type ERP_REQUESTED, erpCommandSubject } from '../../schemas/events/erp.js';
 import { ErpError } from './port.js';
 import type { ErpSyncEngine } from './sync.js';
 
@@ -16,7 +16,7 @@ export const erpHandler = (deps: {
   name: 'erp',
   stream: 'EVENTS',
   subjects: Object.fromEntries(PRIORITIES.map((p) => [p, erpCommandSubject(p)])),
-  eventTypes: [ERP_REQUESTED],
+  eventTypes: ['erp.requested' satisfies typeof ERP_REQUESTED],
   async handle(event) {
     const d = event.data;
     try {

@@ -164,8 +164,8 @@ export const exportHandler = (opts: ExportHandlerOptions): Handler<typeof defs.r
     name: 'export',
     stream: 'EVENTS',
     subjects: Object.fromEntries(PRIORITIES.map((p) => [p, commandSubject('export', p)])),
-    // `export.requested`, named through its declaration so a renamed type fails to compile here.
-    eventTypes: [defs.requested.type],
+    // `export.requested`, checked against its declaration so a renamed type fails to compile here.
+    eventTypes: ['export.requested' satisfies typeof defs.requested.type],
     attemptFailed: defs.attemptFailed,
     async handle(event, { attempt }) {
       const release = await limiter.acquire(event.data.requestedBy);

@@ -65,8 +65,8 @@ export const pushHandler = (opts: PushHandlerOptions): Handler<typeof defs.reque
     name: 'push',
     stream: 'EVENTS',
     subjects: Object.fromEntries(PRIORITIES.map((p) => [p, pushCommandSubject(p)])),
-    // `push.requested`, named through its declaration so a renamed type fails to compile here.
-    eventTypes: [defs.requested.type],
+    // `push.requested`, checked against its declaration so a renamed type fails to compile here.
+    eventTypes: ['push.requested' satisfies typeof defs.requested.type],
     attemptFailed: defs.attemptFailed,
 
     async handle(event, { attempt, maxAttempts }) {

@@ -60,8 +60,8 @@ export const smsHandler = (deps: SmsHandlerDeps): Handler<typeof defs.requested.
     name: 'sms',
     stream: 'EVENTS',
     subjects: Object.fromEntries(PRIORITIES.map((p) => [p, smsCommandSubject(p)])),
-    // `sms.requested`, named through its declaration so a renamed type fails to compile here.
-    eventTypes: [defs.requested.type],
+    // `sms.requested`, checked against its declaration so a renamed type fails to compile here.
+    eventTypes: ['sms.requested' satisfies typeof defs.requested.type],
     attemptFailed: defs.attemptFailed,
 
     async handle(event, { attempt, maxAttempts }) {

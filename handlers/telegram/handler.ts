@@ -44,8 +44,8 @@ export const telegramHandler = (opts: TelegramHandlerOptions): Handler<typeof de
     name: 'telegram',
     stream: 'EVENTS',
     subjects: Object.fromEntries(PRIORITIES.map((p) => [p, telegramCommandSubject(p)])),
-    // `telegram.requested`, named through its declaration so a renamed type fails to compile here.
-    eventTypes: [defs.requested.type],
+    // `telegram.requested`, checked against its declaration so a renamed type fails to compile here.
+    eventTypes: ['telegram.requested' satisfies typeof defs.requested.type],
     attemptFailed: defs.attemptFailed,
 
     async handle(event, { attempt }) {

@@ -9,6 +9,7 @@ import { linkCodeDigest } from '../../../core/telegram/linkCodes.js';
 import { withoutTrailingSlashes } from '../../../core/telegram/updates.js';
 import {
   TELEGRAM_ALERT_KINDS,
+  type TELEGRAM_LINK_CODE_REQUESTED,
   TELEGRAM_LINKS_SUBJECT,
   TELEGRAM_RESULTS_SUBJECT,
   type TelegramAlertKind,
@@ -82,6 +83,12 @@ const earningsKeyboard = (lang: Lang) =>
     .text(texts(lang).periods.month, 'earn:month');
 
 /** The bot's behaviour, whatever carries the updates (webhook or polling) and the replies (Bot API or test mode). */
+/**
+ * The command `/start CODE` carries out: the API appends it, the bot redeems it. Checked against
+ * its declaration so a renamed type fails to compile here.
+ */
+export const LINK_CODE_COMMAND = 'telegram.link_code_requested' satisfies typeof TELEGRAM_LINK_CODE_REQUESTED;
+
 export const installBotLogic = (bot: Bot<BotContext>, deps: BotLogicDeps) => {
   const now = deps.now ?? (() => new Date());
   const links = recentLinks();
@@ -111,8 +118,8 @@ export const installBotLogic = (bot: Bot<BotContext>, deps: BotLogicDeps) => {
       metrics.telegramLinkRefusals.inc({ reason: 'locked' });
       return void (await ctx.reply(t.tooManyAttempts));
     }
-    // The code's `telegram.link_code_requested` (appended by the API, folded into
-    // `telegram_link_codes` by the telegram_users projection) is redeemed here.
+    // The code's `LINK_CODE_COMMAND` (appended by the API, folded into `telegram_link_codes` by
+    // the telegram_users projection) is redeemed here.
     const digest = linkCodeDigest(code);
     const row = await findLinkCode(sql, digest);
     const refuse = async (text: string) => {
