@@ -1,5 +1,5 @@
 import { Api } from 'grammy';
-import { withoutTrailingSlashes } from './updates.js';
+import { withoutTrailingSlashes } from '../text/trailingSlashes.js';
 
 /**
  * The bot's @username for deep links: TELEGRAM_BOT_USERNAME, else asked once of the Bot API

@@ -1,6 +1,7 @@
 import { Api, GrammyError, HttpError } from 'grammy';
 import { GatewayError } from '../../schemas/errors.js';
-import { ALLOWED_TELEGRAM_UPDATES, withoutTrailingSlashes } from './updates.js';
+import { withoutTrailingSlashes } from '../text/trailingSlashes.js';
+import { ALLOWED_TELEGRAM_UPDATES } from './updates.js';
 
 export interface WebhookAdminOptions {
   token: string | undefined;

@@ -6,7 +6,7 @@ import { claimLinkCode, findLinkCode, linkedTelegramChat, type TelegramUserRow }
 import type { ResultEvent } from '../../../core/runners/handlerRunner.js';
 import type { Sql } from '../../../core/stores/postgres.js';
 import { linkCodeDigest } from '../../../core/telegram/linkCodes.js';
-import { withoutTrailingSlashes } from '../../../core/telegram/updates.js';
+import { withoutTrailingSlashes } from '../../../core/text/trailingSlashes.js';
 import {
   TELEGRAM_ALERT_KINDS,
   type TELEGRAM_LINK_CODE_REQUESTED,
