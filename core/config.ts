@@ -308,7 +308,14 @@ export const loadConfig = (raw: Record<string, string | undefined>): Config => {
       postgres: env.DATABASE_URL ? 'postgres' : 'pglite',
       clickhouse: env.CLICKHOUSE_URL ? 'server' : 'chdb',
     },
-    postgres: { databaseUrl: env.DATABASE_URL, pgliteDir: resolve(dataDir, 'pg'), poolMax: env.PG_POOL_MAX },
+    postgres: {
+      databaseUrl: env.DATABASE_URL,
+      pgliteDir: resolve(dataDir, 'pg'),
+      poolMax: env.PG_POOL_MAX,
+      ...(env.PGLITE_INIT_CACHE_DIR === undefined
+        ? {}
+        : { initCacheDir: env.PGLITE_INIT_CACHE_DIR && resolve(env.PGLITE_INIT_CACHE_DIR) }),
+    },
     clickhouse: { url: env.CLICKHOUSE_URL, chdbDir: resolve(dataDir, 'ch') },
     eventsMaxBytes: env.EVENTS_MAX_BYTES,
     nats: env.NATS_URL

@@ -104,6 +104,12 @@ export const EnvSchema = Type.Object({
   // Stores and event log (distributed mode when set)
   DATABASE_URL: url(['postgres', 'postgresql'], 'the Postgres server'),
   PG_POOL_MAX: int(1, 100, 8, 'Postgres connections per process'),
+  PGLITE_INIT_CACHE_DIR: Type.Optional(
+    Type.String({
+      description:
+        'where an empty PGlite cluster is kept so a fresh DATA_DIR skips initdb (default node_modules/.cache/fleetgate; empty: off)',
+    }),
+  ),
   CLICKHOUSE_URL: url(['http', 'https'], 'the ClickHouse server'),
   NATS_URL: Type.Optional(
     Type.String({

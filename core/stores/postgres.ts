@@ -1,9 +1,10 @@
 import { existsSync } from 'node:fs';
-import { chmod, mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, readdir, rename, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import postgres from 'postgres';
+import { defaultInitCacheDir, initPgliteCluster } from './pgliteInit.js';
 
 export type Sql = postgres.Sql<Record<string, never>>;
 export type TransactionSql = postgres.TransactionSql<Record<string, never>>;
@@ -21,6 +22,8 @@ export interface PostgresConfig {
   pgliteDir: string;
   /** Connections per process to a real server (PGlite always gets one). */
   poolMax: number;
+  /** Where an empty cluster is kept for fresh PGlite dirs (PGLITE_INIT_CACHE_DIR); '' for none. */
+  initCacheDir?: string;
 }
 
 const clientOptions = (max: number) =>
@@ -95,39 +98,41 @@ const reply = (worker: Worker, want: WorkerReply['type']) =>
   });
 
 /**
- * PGlite on disk, served on a private unix socket so the same `postgres` client and SQL run as
- * against a server. PGlite keeps no lock of its own: the caller must hold the data-dir lock.
- */
-/**
- * Creates the cluster in a worker of its own: initdb leaves ~450 MiB of WASM memory behind that
- * the backend never gives back, and a worker's memory goes when the worker does.
- */
-const INIT_SOURCE = `
-const { parentPort, workerData } = require('node:worker_threads');
-import(workerData.pglite)
-  .then(({ PGlite }) => PGlite.create(workerData.dir))
-  .then((db) => db.close())
-  .then(() => parentPort.postMessage({ type: 'ready' }), (e) => parentPort.postMessage({ type: 'failed', error: String((e && e.stack) || e) }));
-`;
-
-/**
  * PostgreSQL's 128 MB buffer cache is WASM memory PGlite never returns (278 → 124 MiB RSS with
  * 16 MB after 200k inserts). The embedded log appends at the end of its table and the read models
  * are small: 32 MB holds their working set.
  */
 const PGLITE_CONF = ['shared_buffers=32MB'];
 
-const openPglite = async (cfg: PostgresConfig): Promise<PostgresStore> => {
-  await mkdir(cfg.pgliteDir, { recursive: true });
-  const pglite = import.meta.resolve('@electric-sql/pglite');
-  if (!existsSync(join(cfg.pgliteDir, 'PG_VERSION'))) {
-    const init = new Worker(INIT_SOURCE, { eval: true, workerData: { dir: cfg.pgliteDir, pglite } });
-    try {
-      await reply(init, 'ready');
-    } finally {
-      await init.terminate();
-    }
+/**
+ * A new cluster is made beside the data dir and renamed into place, so a first start killed
+ * halfway leaves no half-made cluster that the next start would take for a real one.
+ */
+const createCluster = async (cfg: PostgresConfig) => {
+  const refuse = () =>
+    new Error(`${cfg.pgliteDir} holds files but no Postgres cluster (no PG_VERSION): move it away and start again`);
+  if (existsSync(cfg.pgliteDir) && (await readdir(cfg.pgliteDir)).length > 0) throw refuse();
+  const staging = `${cfg.pgliteDir}.init`;
+  await rm(staging, { recursive: true, force: true });
+  await mkdir(staging, { recursive: true });
+  await initPgliteCluster(staging, cfg.initCacheDir ?? defaultInitCacheDir);
+  try {
+    await rename(staging, cfg.pgliteDir);
+  } catch (e) {
+    await rm(staging, { recursive: true, force: true });
+    if ((e as NodeJS.ErrnoException).code !== 'ENOTEMPTY' && (e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+    throw refuse();
   }
+};
+
+/**
+ * PGlite on disk, served on a private unix socket so the same `postgres` client and SQL run as
+ * against a server. PGlite keeps no lock of its own: the caller must hold the data-dir lock.
+ */
+const openPglite = async (cfg: PostgresConfig): Promise<PostgresStore> => {
+  await mkdir(dirname(cfg.pgliteDir), { recursive: true });
+  const pglite = import.meta.resolve('@electric-sql/pglite');
+  if (!existsSync(join(cfg.pgliteDir, 'PG_VERSION'))) await createCluster(cfg);
   const socketDir = await mkdtemp(join(tmpdir(), 'fg-pg-'));
   await chmod(socketDir, 0o700);
   const path = join(socketDir, '.s.PGSQL.5432');
