@@ -37,8 +37,11 @@ export interface BenchRun {
   scenarios: ScenarioOutcome[];
   /** What the run left out or changed (skipped scenarios, given options), printed under the report's header. */
   notes?: string[];
-  /** --quick only: the figures below half their target (the run exits non-zero when any). */
-  gate?: { threshold: number; failures: GateFailure[] };
+  /**
+   * --quick only: the figures below half their target (the run exits non-zero when any), and the
+   * known misses the committed baseline (`baseline`: its run's startedAt) already had.
+   */
+  gate?: { threshold: number; failures: GateFailure[]; knownMisses?: GateFailure[]; baseline?: string };
 }
 
 /** A file-name-safe UTC timestamp, e.g. 2026-12-04T17-35-02Z. */

@@ -4,13 +4,13 @@
  * next one starts on a clean process. Shows progress (i/N, elapsed, ETA), then writes
  * `bench/results/<date>.json` and the Markdown report with its charts.
  */
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { createWriteStream } from 'node:fs';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { packageRoot } from '../../core/paths.js';
 import type { BenchResult } from '../results.js';
-import { grossRegressions } from './gate.js';
+import { baselineShares, type GateBaseline, grossRegressions } from './gate.js';
 import { loadAverage, machineFacts } from './machine.js';
 import { writeReport } from './markdown.js';
 import { type BenchRun, runStamp, type ScenarioOutcome } from './run.js';
@@ -92,10 +92,34 @@ const runChild = async (p: PlannedScenario, seed: number, logPath: string): Prom
 
 export interface RunOptions {
   mode: 'full' | 'quick';
+  /** --quick --update-baseline: this run becomes the gate's committed baseline. */
+  updateBaseline?: boolean;
   seed: number;
   /** Written under the report's header (what was reduced, why). */
   preface?: string[];
 }
+
+/** The gate's committed reference (a quick run on a quiet machine); see gate.ts. */
+export const BASELINE_FILE = join(packageRoot, 'bench', 'baseline-quick.json');
+
+const readBaseline = async (): Promise<GateBaseline | undefined> => {
+  try {
+    const b = JSON.parse(await readFile(BASELINE_FILE, 'utf8')) as GateBaseline;
+    return b.kind === 'fleetgate-bench-baseline' ? b : undefined;
+  } catch {
+    return undefined;
+  }
+};
+
+const newBaseline = async (run: BenchRun, results: BenchResult[]): Promise<GateBaseline> => {
+  const commit = spawnSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: packageRoot, encoding: 'utf8' }).stdout?.trim();
+  return {
+    kind: 'fleetgate-bench-baseline',
+    from: run.startedAt,
+    ...(commit && { commit }),
+    shares: baselineShares(results),
+  };
+};
 
 /** Runs the plan and writes the JSON and the report; resolves to the run and the process exit code. */
 export const runScenarios = async (plan: PlannedScenario[], opts: RunOptions): Promise<{ run: BenchRun; code: number }> => {
@@ -139,7 +163,18 @@ export const runScenarios = async (plan: PlannedScenario[], opts: RunOptions): P
   };
   const results = scenarios.flatMap((s) => (s.result ? [s.result] : []));
   const failed = scenarios.filter((s) => s.status === 'failed');
-  if (opts.mode === 'quick') run.gate = { threshold: 0.5, failures: grossRegressions(results) };
+  if (opts.mode === 'quick') {
+    const baseline = await readBaseline();
+    const { failures, knownMisses } = grossRegressions(results, 0.5, baseline);
+    run.gate = { threshold: 0.5, failures, knownMisses, ...(baseline && { baseline: baseline.from }) };
+    if (opts.updateBaseline) {
+      if (failed.length || results.some((r) => !r.correct)) console.log('bench: not writing a baseline from a run with failures');
+      else {
+        await writeFile(BASELINE_FILE, `${JSON.stringify(await newBaseline(run, results), null, 2)}\n`);
+        console.log(`bench: wrote ${relative(packageRoot, BASELINE_FILE)} (commit it: --quick compares with it)`);
+      }
+    }
+  }
   const jsonPath = join(RESULTS_DIR, `${stamp}.json`);
   await writeFile(jsonPath, `${JSON.stringify(run, null, 2)}\n`);
   const mdPath = join(RESULTS_DIR, `${stamp}.md`);
@@ -149,6 +184,7 @@ export const runScenarios = async (plan: PlannedScenario[], opts: RunOptions): P
   );
   for (const f of failed) console.log(`bench: ${f.name} failed: ${f.error}`);
   const gateFailures = run.gate?.failures ?? [];
+  for (const g of run.gate?.knownMisses ?? []) console.log(`bench --quick: known miss (not a regression): ${g.bench} ${g.why}`);
   for (const g of gateFailures) console.log(`bench --quick: ${g.bench} ${g.key}: ${g.why}`);
   const code = failed.length || gateFailures.length || results.some((r) => !r.correct) ? 1 : 0;
   return { run, code };

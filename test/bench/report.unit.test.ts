@@ -6,7 +6,7 @@
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { grossRegressions, shareOfTarget } from '../../bench/report/gate.js';
+import { baselineShares, grossRegressions, shareOfTarget } from '../../bench/report/gate.js';
 import { renderReport, writeReport } from '../../bench/report/markdown.js';
 import type { BenchRun } from '../../bench/report/run.js';
 import type { BenchResult } from '../../bench/results.js';
@@ -200,10 +200,49 @@ describe('bench report', () => {
       ],
     });
     expect(shareOfTarget(slow.figures[0] as never)).toBeCloseTo(0.1, 3);
-    expect(grossRegressions([records, gps, slow])).toEqual([
-      { bench: 'gps', key: 'gps.cpu', why: 'CPU per durable point: 44% of its target (≤ 2× bare Aedes)' },
-    ]);
+    expect(grossRegressions([records, gps, slow])).toEqual({
+      failures: [{ bench: 'gps', key: 'gps.cpu', why: 'CPU per durable point: 44% of its target (≤ 2× bare Aedes)' }],
+      knownMisses: [],
+    });
     const lossy = { ...records, correct: false };
-    expect(grossRegressions([lossy]).map((f) => f.key)).toEqual(['(correctness)']);
+    expect(grossRegressions([lossy]).failures.map((f) => f.key)).toEqual(['(correctness)']);
+  });
+
+  it('tells a known miss (below half its target in the committed baseline too) from a regression', () => {
+    const baseline = {
+      kind: 'fleetgate-bench-baseline' as const,
+      from: '2026-12-04T00:00:00Z',
+      shares: baselineShares([gps, records]),
+    };
+    // The fixture's gps CPU figure is at 44% of its target: in this baseline it is a known miss.
+    expect(baseline.shares['gps/gps.cpu']?.share).toBeCloseTo(2 / 4.5, 3);
+    expect(Object.keys(baseline.shares).sort()).toEqual([
+      'gps/gps.cpu',
+      'records/records.embedded.insert.rows_per_s',
+      'records/records.jetstream.insert.rows_per_s',
+    ]);
+    const same = grossRegressions([gps], 0.5, baseline);
+    expect(same.failures).toEqual([]);
+    expect(same.knownMisses.map((m) => m.why)).toEqual([
+      'CPU per durable point: 44% of its target (≤ 2× bare Aedes); baseline 44%',
+    ]);
+
+    // The known miss gets twice as bad again: 9× bare Aedes' CPU, 22% of the target, under half of 44%.
+    const worse = JSON.parse(JSON.stringify(gps)) as typeof gps;
+    const cpu = worse.figures[1] as { value: number; ceiling: { value: number } };
+    cpu.value = cpu.ceiling.value * 9.5;
+    expect(grossRegressions([worse], 0.5, baseline).failures.map((f) => f.why)).toEqual([
+      "CPU per durable point: 21% of its target (≤ 2× bare Aedes): under half the baseline's 44%",
+    ]);
+
+    // A figure at or above half its target in the baseline that falls below it fails as before.
+    const fell = JSON.parse(JSON.stringify(records)) as typeof records;
+    const insert = fell.figures[0] as { value: number; ceiling: { value: number } };
+    insert.value = insert.ceiling.value * 0.2;
+    const passing = {
+      ...baseline,
+      shares: { ...baseline.shares, 'records/records.embedded.insert.rows_per_s': { share: 0.7, label: '', target: '' } },
+    };
+    expect(grossRegressions([fell], 0.5, passing).failures.map((f) => f.key)).toEqual(['records.embedded.insert.rows_per_s']);
   });
 });
