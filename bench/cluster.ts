@@ -11,7 +11,7 @@
  */
 import mqtt from 'mqtt';
 import { startBalancer, startClusterGateway, startNatsCluster } from '../test/support/cluster.js';
-import { type BenchFigure, type BenchResult, exitCodeOf } from './results.js';
+import type { BenchFigure, BenchResult } from './results.js';
 import { createScratchDatabase, fmtInt, table } from './support.js';
 
 const ADMIN = 'bench-cluster-admin-key-0123456789abcdefghijklmnop';
@@ -102,7 +102,7 @@ const commandsPhase = async (base: string, concurrency: number, ms: number) => {
   return rate;
 };
 
-export const runClusterBench = async (args: string[]): Promise<number> => {
+export const runClusterBench = async (args: string[]): Promise<BenchResult> => {
   const seconds = arg(args, 'seconds', 10);
   const deviceCount = arg(args, 'devices', 50);
   const perMessage = arg(args, 'points', 10);
@@ -257,6 +257,5 @@ export const runClusterBench = async (args: string[]): Promise<number> => {
     ),
   );
   for (const n of notes) console.log(n);
-  console.log(JSON.stringify(result));
-  return exitCodeOf(result);
+  return result;
 };
