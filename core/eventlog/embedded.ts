@@ -2,7 +2,7 @@ import type { Sql } from '../stores/postgres.js';
 import { embeddedAppender } from './embedded/appender.js';
 import { embeddedConsumer } from './embedded/consumer.js';
 import { embeddedReader } from './embedded/reader.js';
-import { appendWakeups } from './embedded/wakeups.js';
+import { appendWakeups, idlePollCapMs, ONLY_WRITER_IDLE_POLL_CAP_MS } from './embedded/wakeups.js';
 import type { EventEnvelope, EventLog } from './port.js';
 
 export interface EmbeddedEventLogOptions {
@@ -10,6 +10,11 @@ export interface EmbeddedEventLogOptions {
   pollMs?: number;
   /** Sequences a consumer scans per fetch when its filter matches little (bounds one query). */
   scanWindow?: number;
+  /**
+   * No other process appends to this log (PGlite behind the data-dir lock): idle polls back off
+   * to ONLY_WRITER_IDLE_POLL_CAP_MS instead of a second, as local appends wake readers at once.
+   */
+  onlyWriter?: boolean;
 }
 
 /**
@@ -22,11 +27,12 @@ export interface EmbeddedEventLogOptions {
 export const embeddedEventLog = (sql: Sql, options: EmbeddedEventLogOptions = {}): EventLog => {
   const pollMs = options.pollMs ?? 200;
   const scanWindow = options.scanWindow ?? 20_000;
+  const idleCapMs = options.onlyWriter ? Math.max(pollMs, ONLY_WRITER_IDLE_POLL_CAP_MS) : idlePollCapMs(pollMs);
   const wakeups = appendWakeups();
   let closed = false;
   const isClosed = () => closed;
   const { appendOn, appendGrouped } = embeddedAppender(sql, wakeups);
-  const { read, follow, lastSeq } = embeddedReader(sql, { wakeups, pollMs, isClosed });
+  const { read, follow, lastSeq } = embeddedReader(sql, { wakeups, pollMs, idlePollCapMs: idleCapMs, isClosed });
 
   return {
     kind: 'embedded',
@@ -34,7 +40,8 @@ export const embeddedEventLog = (sql: Sql, options: EmbeddedEventLogOptions = {}
       const list = Array.isArray(events) ? events : [events as EventEnvelope];
       return opts.expectedLastSubjectSeq === undefined ? appendGrouped(subject, list, opts) : appendOn(sql, subject, list, opts);
     },
-    consumer: (config) => embeddedConsumer(sql, config, { appendOn, wakeups, pollMs, scanWindow, isClosed }),
+    consumer: (config) =>
+      embeddedConsumer(sql, config, { appendOn, wakeups, pollMs, idlePollCapMs: idleCapMs, scanWindow, isClosed }),
     async deleteConsumer(stream, name) {
       await sql`DELETE FROM fleetgate_consumers WHERE stream = ${stream} AND name = ${name}`;
     },

@@ -2,7 +2,7 @@ import type { Sql } from '../../stores/postgres.js';
 import type { LogMessage, ReadOptions, StreamName } from '../port.js';
 import { filterToRegex, validateFilter } from '../subjects.js';
 import { type LogRow, toMessage } from './rows.js';
-import { type AppendWakeups, idlePollCapMs } from './wakeups.js';
+import type { AppendWakeups } from './wakeups.js';
 
 /** follow() pages: at most this many messages, aiming at about FOLLOW_PAGE_EVENTS events. */
 const FOLLOW_MAX_PAGE = 1_000;
@@ -12,11 +12,13 @@ const FOLLOW_PAGE_EVENTS = 10_000;
 export interface EmbeddedReaderOptions {
   wakeups: AppendWakeups;
   pollMs: number;
+  /** Where an idle poll's back-off stops (see idlePollCapMs). */
+  idlePollCapMs: number;
   isClosed(): boolean;
 }
 
 /** `read`, `follow` and `lastSeq` of the embedded log: plain queries on `fleetgate_log`, no consumer state. */
-export const embeddedReader = (sql: Sql, { wakeups, pollMs, isClosed }: EmbeddedReaderOptions) => {
+export const embeddedReader = (sql: Sql, { wakeups, pollMs, idlePollCapMs, isClosed }: EmbeddedReaderOptions) => {
   const read = async (stream: StreamName, max: number, opts: ReadOptions = {}): Promise<LogMessage[]> => {
     if (opts.filterSubject) validateFilter(opts.filterSubject);
     const f = opts.filterSubject;
@@ -92,7 +94,7 @@ export const embeddedReader = (sql: Sql, { wakeups, pollMs, isClosed }: Embedded
           // Unmatched sequences in between are skipped for good: everything up to lastSeq is committed.
           if (opts.filterSubject) next = Math.max(next, committed + 1);
           if (readBeforeArming) continue;
-          const woken = await armed.wait(Math.min(idlePollCapMs(pollMs), pollMs * 2 ** idlePolls));
+          const woken = await armed.wait(Math.min(idlePollCapMs, pollMs * 2 ** idlePolls));
           idlePolls = woken ? 0 : Math.min(idlePolls + 1, 8);
         }
       }
