@@ -26,6 +26,8 @@ export interface AppendWakeups {
   wait(stream: StreamName, ms: number, signal?: AbortSignal, filter?: string): Promise<void>;
   /** Listens from now on for what `wait` waits for; arm before the query whose emptiness the wait follows. */
   arm(stream: StreamName, signal?: AbortSignal, filter?: string): ArmedWakeup;
+  /** Emits on `stream` so far: a read started at this count saw everything whose wake-up came before. */
+  count(stream: StreamName): number;
 }
 
 /**
@@ -93,8 +95,13 @@ export const appendWakeups = (): AppendWakeups => {
     };
     return { cancel, wait: (ms) => waitFor(ms, false), waitKeeping: (ms) => waitFor(ms, true) };
   };
+  const counts = new Map<StreamName, number>();
   return {
-    emit: (stream, subject) => appended.emit(stream, subject),
+    emit: (stream, subject) => {
+      counts.set(stream, (counts.get(stream) ?? 0) + 1);
+      appended.emit(stream, subject);
+    },
+    count: (stream) => counts.get(stream) ?? 0,
     wait: async (stream, ms, signal, filter) => {
       await arm(stream, signal, filter).wait(ms);
     },
