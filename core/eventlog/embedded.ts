@@ -5,6 +5,12 @@ import { embeddedReader } from './embedded/reader.js';
 import { appendWakeups, idlePollCapMs, ONLY_WRITER_IDLE_POLL_CAP_MS } from './embedded/wakeups.js';
 import type { EventEnvelope, EventLog } from './port.js';
 
+/**
+ * What vehicle_positions waits anyway to fill a fold (PROJECTION_BATCH_DELAY_MS, 20 ms), a tenth
+ * of gps_tracking's (GPS_CLICKHOUSE_BATCH_MS, 200 ms), and a blink on the live map.
+ */
+const GPS_FOLLOW_LINGER_MS = 20;
+
 export interface EmbeddedEventLogOptions {
   /** How often a waiting fetch or follow looks for messages appended by another process. */
   pollMs?: number;
@@ -15,6 +21,8 @@ export interface EmbeddedEventLogOptions {
    * to ONLY_WRITER_IDLE_POLL_CAP_MS instead of a second, as local appends wake readers at once.
    */
   onlyWriter?: boolean;
+  /** How long a GPS follower woken by an append waits for more before reading (see EmbeddedReaderOptions). */
+  gpsLingerMs?: number;
 }
 
 /**
@@ -32,7 +40,13 @@ export const embeddedEventLog = (sql: Sql, options: EmbeddedEventLogOptions = {}
   let closed = false;
   const isClosed = () => closed;
   const { appendOn, appendGrouped } = embeddedAppender(sql, wakeups);
-  const { read, follow, lastSeq } = embeddedReader(sql, { wakeups, pollMs, idlePollCapMs: idleCapMs, isClosed });
+  const { read, follow, lastSeq } = embeddedReader(sql, {
+    wakeups,
+    pollMs,
+    idlePollCapMs: idleCapMs,
+    gpsLingerMs: options.gpsLingerMs ?? GPS_FOLLOW_LINGER_MS,
+    isClosed,
+  });
 
   return {
     kind: 'embedded',

@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Sql } from '../../stores/postgres.js';
 import type { LogMessage, ReadOptions, StreamName } from '../port.js';
 import { filterToRegex, validateFilter } from '../subjects.js';
@@ -15,11 +16,17 @@ export interface EmbeddedReaderOptions {
   pollMs: number;
   /** Where an idle poll's back-off stops (see idlePollCapMs). */
   idlePollCapMs: number;
+  /**
+   * A GPS follower woken by an append reads this much later, so the appends that follow within it
+   * come in the same read: at 2,000 points/s the GPS appends are small and many (a few points each,
+   * one every few ms), and each woke a read and a fold.
+   */
+  gpsLingerMs: number;
   isClosed(): boolean;
 }
 
 /** `read`, `follow` and `lastSeq` of the embedded log: plain queries on `fleetgate_log`, no consumer state. */
-export const embeddedReader = (sql: Sql, { wakeups, pollMs, idlePollCapMs, isClosed }: EmbeddedReaderOptions) => {
+export const embeddedReader = (sql: Sql, { wakeups, pollMs, idlePollCapMs, gpsLingerMs, isClosed }: EmbeddedReaderOptions) => {
   const read = async (stream: StreamName, max: number, opts: ReadOptions = {}): Promise<LogMessage[]> => {
     if (opts.filterSubject) validateFilter(opts.filterSubject);
     const f = opts.filterSubject;
@@ -75,6 +82,7 @@ export const embeddedReader = (sql: Sql, { wakeups, pollMs, idlePollCapMs, isClo
     if (opts.filterSubject) validateFilter(opts.filterSubject);
     let next = opts.fromSeq ?? 1;
     let limit = FOLLOW_FIRST_PAGE;
+    const linger = stream === 'GPS' ? gpsLingerMs : 0;
     /** The next page, asked for while the caller works through this one. */
     let ahead: Promise<Page> | undefined;
     const readAhead = (fromSeq: number) => {
@@ -131,6 +139,7 @@ export const embeddedReader = (sql: Sql, { wakeups, pollMs, idlePollCapMs, isClo
           if (readBeforeArming) continue;
           const woken = await armed.wait(Math.min(idlePollCapMs, pollMs * 2 ** idlePolls));
           idlePolls = woken ? 0 : Math.min(idlePolls + 1, 8);
+          if (woken && linger > 0) await sleep(linger, undefined, { signal: opts.signal }).catch(() => {});
         }
       }
     } finally {
