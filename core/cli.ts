@@ -14,7 +14,7 @@ import { deadLetterOps } from './deadLetters/deadLetters.js';
 import { appendDeviceAudit } from './devices/audit.js';
 import { type DeviceRegistry, deviceRegistry } from './devices/registry.js';
 import { integrationsCommand, rotateSecrets } from './integrations/cli.js';
-import { type Integrations, openIntegrations } from './integrations/index.js';
+import { type Integrations, openIntegrations, PGLITE_SETTINGS_POLL_MS } from './integrations/index.js';
 import { rotateThroughGateway } from './integrations/remoteRotate.js';
 import { createLogger, type Logger } from './logger.js';
 import { openStores, startGateway } from './main.js';
@@ -99,7 +99,15 @@ const start = async (config: Config, env: Record<string, string | undefined>, lo
   };
   // One settings reader per process, shared by the handlers and the API.
   let integrations: Promise<Integrations> | undefined;
-  const integrationsOf = (sql: Sql) => (integrations ??= openIntegrations(config, sql, logger));
+  // PGlite: every settings change is made by this process, which re-reads at once (the API after a
+  // change, a rotation); the poll only catches what that missed, a query on the one backend each.
+  const integrationsOf = (pg: { sql: Sql; target: 'pglite' | 'postgres' }) =>
+    (integrations ??= openIntegrations(
+      config,
+      pg.sql,
+      logger,
+      pg.target === 'pglite' ? { pollMs: PGLITE_SETTINGS_POLL_MS } : {},
+    ));
   const gateway = await startGateway(config, logger, {
     projections: (stores) => projections({ clickhouse: stores.clickhouse?.client }, config),
     handlers: async (stores) =>
@@ -108,13 +116,13 @@ const start = async (config: Config, env: Record<string, string | undefined>, lo
         logger,
         log: stores.log,
         sql: stores.postgres.sql,
-        integrations: await integrationsOf(stores.postgres.sql),
+        integrations: await integrationsOf(stores.postgres),
         ...(stores.clickhouse ? { clickhouse: stores.clickhouse.client } : {}),
       }),
     mountApi: async (app, stores) => {
       const ch = stores.clickhouse;
       const analytics = ch ? await openAnalyticsClient(config, ch) : undefined;
-      const settings = await integrationsOf(stores.postgres.sql);
+      const settings = await integrationsOf(stores.postgres);
       const probe = integrationProbe(settings.settings);
       const mounted = await mountApi(
         app,

@@ -65,8 +65,8 @@ export const openStores = async (
             warn: (message, details) => logger.warn(details, message),
           })
         : // PGlite is one process (the data-dir lock): every append is local and wakes its readers
-          // at once, so polling only finds delayed redeliveries; each poll is a query on its one backend.
-          embeddedEventLog(postgres.sql, { pollMs: postgres.target === 'pglite' ? 1_000 : 200 }),
+          // at once, and consumers know when their redeliveries fall due; each poll is a query on its one backend.
+          embeddedEventLog(postgres.sql, postgres.target === 'pglite' ? { pollMs: 1_000, onlyWriter: true } : { pollMs: 200 }),
     );
     logger.info({ eventLog: log.kind }, 'event log open');
     const usage = config.nats ? jetStreamUsage(config.nats) : embeddedUsage(postgres.sql, config.eventsMaxBytes);

@@ -2,14 +2,27 @@ import type { Sql } from '../stores/postgres.js';
 import { embeddedAppender } from './embedded/appender.js';
 import { embeddedConsumer } from './embedded/consumer.js';
 import { embeddedReader } from './embedded/reader.js';
-import { appendWakeups } from './embedded/wakeups.js';
+import { appendWakeups, idlePollCapMs, ONLY_WRITER_IDLE_POLL_CAP_MS } from './embedded/wakeups.js';
 import type { EventEnvelope, EventLog } from './port.js';
+
+/**
+ * What vehicle_positions waits anyway to fill a fold (PROJECTION_BATCH_DELAY_MS, 20 ms), a tenth
+ * of gps_tracking's (GPS_CLICKHOUSE_BATCH_MS, 200 ms), and a blink on the live map.
+ */
+const GPS_FOLLOW_LINGER_MS = 20;
 
 export interface EmbeddedEventLogOptions {
   /** How often a waiting fetch or follow looks for messages appended by another process. */
   pollMs?: number;
   /** Sequences a consumer scans per fetch when its filter matches little (bounds one query). */
   scanWindow?: number;
+  /**
+   * No other process appends to this log (PGlite behind the data-dir lock): idle polls back off
+   * to ONLY_WRITER_IDLE_POLL_CAP_MS instead of a second, as local appends wake readers at once.
+   */
+  onlyWriter?: boolean;
+  /** How long a GPS follower woken by an append waits for more before reading (see EmbeddedReaderOptions). */
+  gpsLingerMs?: number;
 }
 
 /**
@@ -22,11 +35,18 @@ export interface EmbeddedEventLogOptions {
 export const embeddedEventLog = (sql: Sql, options: EmbeddedEventLogOptions = {}): EventLog => {
   const pollMs = options.pollMs ?? 200;
   const scanWindow = options.scanWindow ?? 20_000;
+  const idleCapMs = options.onlyWriter ? Math.max(pollMs, ONLY_WRITER_IDLE_POLL_CAP_MS) : idlePollCapMs(pollMs);
   const wakeups = appendWakeups();
   let closed = false;
   const isClosed = () => closed;
   const { appendOn, appendGrouped } = embeddedAppender(sql, wakeups);
-  const { read, follow, lastSeq } = embeddedReader(sql, { wakeups, pollMs, isClosed });
+  const { read, follow, lastSeq } = embeddedReader(sql, {
+    wakeups,
+    pollMs,
+    idlePollCapMs: idleCapMs,
+    gpsLingerMs: options.gpsLingerMs ?? GPS_FOLLOW_LINGER_MS,
+    isClosed,
+  });
 
   return {
     kind: 'embedded',
@@ -34,7 +54,8 @@ export const embeddedEventLog = (sql: Sql, options: EmbeddedEventLogOptions = {}
       const list = Array.isArray(events) ? events : [events as EventEnvelope];
       return opts.expectedLastSubjectSeq === undefined ? appendGrouped(subject, list, opts) : appendOn(sql, subject, list, opts);
     },
-    consumer: (config) => embeddedConsumer(sql, config, { appendOn, wakeups, pollMs, scanWindow, isClosed }),
+    consumer: (config) =>
+      embeddedConsumer(sql, config, { appendOn, wakeups, pollMs, idlePollCapMs: idleCapMs, scanWindow, isClosed }),
     async deleteConsumer(stream, name) {
       await sql`DELETE FROM fleetgate_consumers WHERE stream = ${stream} AND name = ${name}`;
     },

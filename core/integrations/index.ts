@@ -35,6 +35,9 @@ export interface Integrations {
   vault: SecretVault;
 }
 
+/** How often the settings are re-read on PGlite, where no other process can change them (250 ms elsewhere). */
+export const PGLITE_SETTINGS_POLL_MS = 5_000;
+
 /** The process's integration settings: key ring, vault and the live settings (fails start-up on a missing key id). */
 export const openIntegrations = async (
   config: Config,

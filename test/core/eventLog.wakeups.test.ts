@@ -71,3 +71,51 @@ describe('embedded follow', () => {
     await it.return?.();
   });
 });
+
+describe('embedded follow of GPS: followers share what the first one read', () => {
+  let log: EventLog;
+  let close: () => Promise<void>;
+  beforeAll(async () => {
+    const store = await freshPglite();
+    log = embeddedEventLog(store.sql, { pollMs: NEVER_MS, onlyWriter: true });
+    close = async () => {
+      await log.close();
+      await store.close();
+    };
+  });
+  afterAll(() => close());
+
+  const point = (subject: string, n: number) => newEvent({ type: 'test.located', subject, source: 'test', data: { n } });
+  const take = async (it: AsyncIterator<{ seq: number; subject: string }>, n: number) => {
+    const got: string[] = [];
+    while (got.length < n) {
+      const r = await it.next();
+      if (r.done) break;
+      got.push(`${r.value.seq}:${r.value.subject}`);
+    }
+    return got;
+  };
+
+  it('each follower, filtered or not, from the head or far behind, gets its messages in order and none twice', async () => {
+    const ctl = new AbortController();
+    const follow = (fromSeq: number, filterSubject?: string) =>
+      log.follow('GPS', { fromSeq, signal: ctl.signal, ...(filterSubject && { filterSubject }) })[Symbol.asyncIterator]();
+    const all = follow(1);
+    const onlyA = follow(1, 'gps.reported.a');
+    const subjects = Array.from({ length: 30 }, (_, i) => (i % 3 === 0 ? 'gps.reported.a' : 'gps.reported.b'));
+    const firstHalf = Promise.all([take(all, 15), take(onlyA, 5)]);
+    for (const [i, s] of subjects.slice(0, 15).entries()) await log.append(s, point(s, i));
+    const [all1, a1] = await firstHalf;
+    // Appends racing the followers' reads, and a third follower starting from the beginning meanwhile.
+    const late = follow(1);
+    const secondHalf = Promise.all([take(all, 15), take(onlyA, 5), take(late, 30)]);
+    await Promise.all(subjects.slice(15).map((s, i) => log.append(s, point(s, 15 + i))));
+    const [all2, a2, lateAll] = await secondHalf;
+    const expected = subjects.map((s, i) => `${i + 1}:${s}`);
+    expect([...all1, ...all2]).toEqual(expected);
+    expect([...a1, ...a2]).toEqual(expected.filter((e) => e.endsWith('.a')));
+    expect(lateAll).toEqual(expected);
+    ctl.abort();
+    await Promise.all([all.return?.(), onlyA.return?.(), late.return?.()]);
+  });
+});

@@ -1,18 +1,20 @@
 import { GatewayError } from '../../../schemas/errors.js';
 import type { Sql } from '../../stores/postgres.js';
 import { defaultDeadLetterSubject } from '../deadLetter.js';
-import type { Consumer, ConsumerConfig, ConsumerInfo, Delivery } from '../port.js';
+import type { Consumer, ConsumerConfig, ConsumerInfo } from '../port.js';
 import { filterToRegex, validateFilter } from '../subjects.js';
 import type { EmbeddedAppender } from './appender.js';
 import { fetchDeliveries } from './fetchDeliveries.js';
 import { unavailable } from './rows.js';
 import { pendingOfConsumer } from './settle.js';
-import { type AppendWakeups, idlePollCapMs } from './wakeups.js';
+import type { AppendWakeups, ArmedWakeup } from './wakeups.js';
 
 export interface EmbeddedConsumerOptions {
   appendOn: EmbeddedAppender['appendOn'];
   wakeups: AppendWakeups;
   pollMs: number;
+  /** Where an idle poll's back-off stops (see idlePollCapMs). */
+  idlePollCapMs: number;
   scanWindow: number;
   isClosed(): boolean;
 }
@@ -36,15 +38,42 @@ export const embeddedConsumer = async (sql: Sql, config: ConsumerConfig, opts: E
 
   /** Polls in a row that found nothing and were not cut short by a local append (see idlePollCapMs). */
   let idlePolls = 0;
+  /**
+   * After a fetch found nothing: listening for local appends since that query, and the time before
+   * which nothing else can change what it found (the next poll, or the earliest pending delivery
+   * coming due). A fetch call in between waits instead of querying: the callers fetch in a loop
+   * with a short expiry, and each call used to start with a transaction on the shared backend.
+   */
+  let quiet: { armed: ArmedWakeup; until: number } | undefined;
+  const endQuiet = () => {
+    quiet?.armed.cancel();
+    quiet = undefined;
+  };
   return {
     config: Object.freeze({ ...config }),
     async fetch({ max, expiresMs }) {
       const deadline = Date.now() + expiresMs;
       for (;;) {
-        if (opts.isClosed()) return [];
-        // Armed before the query: an append committing while it runs wakes the wait below at once.
+        if (opts.isClosed()) {
+          endQuiet();
+          return [];
+        }
+        if (quiet) {
+          const left = deadline - Date.now();
+          const untilDue = quiet.until - Date.now();
+          if (untilDue > 0) {
+            if (left <= 0) return [];
+            const woken = await quiet.armed.waitKeeping(Math.min(untilDue, left));
+            if (woken) idlePolls = 0;
+            else if (untilDue > left) return [];
+            else idlePolls = Math.min(idlePolls + 1, 8);
+          }
+          endQuiet();
+          if (opts.isClosed()) return [];
+        }
+        // Armed before the query: an append committing while it runs wakes the wait at once.
         const armed = opts.wakeups.arm(stream, undefined, config.filterSubject);
-        let got: { deliveries: Delivery[]; more: boolean };
+        let got: Awaited<ReturnType<typeof tryFetch>>;
         try {
           got = await tryFetch(max);
         } catch (e) {
@@ -52,20 +81,19 @@ export const embeddedConsumer = async (sql: Sql, config: ConsumerConfig, opts: E
           if (e instanceof GatewayError) throw e;
           throw unavailable('fetch', e);
         }
-        const left = deadline - Date.now();
-        if (got.deliveries.length > 0 || left <= 0 || got.more) {
+        if (got.deliveries.length > 0) {
           armed.cancel();
-          if (got.deliveries.length > 0) {
-            idlePolls = 0;
-            return got.deliveries;
-          }
-          if (left <= 0) return [];
+          idlePolls = 0;
+          return got.deliveries;
+        }
+        if (got.more) {
+          armed.cancel();
+          if (deadline - Date.now() <= 0) return [];
           continue;
         }
-        const pollMs = Math.min(idlePollCapMs(opts.pollMs), opts.pollMs * 2 ** idlePolls);
-        const woken = await armed.wait(Math.min(pollMs, left));
-        if (woken) idlePolls = 0;
-        else if (pollMs <= left) idlePolls = Math.min(idlePolls + 1, 8);
+        const pollMs = Math.min(opts.idlePollCapMs, opts.pollMs * 2 ** idlePolls);
+        quiet = { armed, until: Date.now() + Math.min(pollMs, Math.max(0, got.dueInMs ?? Number.POSITIVE_INFINITY)) };
+        if (deadline - Date.now() <= 0) return [];
       }
     },
     async info(): Promise<ConsumerInfo> {

@@ -18,13 +18,16 @@ export interface FetchDeliveries {
 
 interface FetchWork {
   last_seq: string | null;
+  /** Until the earliest pending delivery of the consumer comes due again (ms; null: none pending). */
+  due_in_ms: number | null;
   due: { seq: string; deliveries: number }[];
   fresh: string[];
 }
 
 /**
  * One fetch as one transaction: due redeliveries first (dead-lettering those out of deliveries),
- * then new messages past the consumer's delivered sequence. `more` = the scan window was cut short.
+ * then new messages past the consumer's delivered sequence. `more` = the scan window was cut short;
+ * `dueInMs` (empty fetches only) = when the earliest pending delivery comes due, null if none.
  *
  * Round trips matter here (on PGlite every statement runs on the one backend the whole process
  * shares): after the consumer row is locked, its due redeliveries, the stream's end and the first
@@ -59,7 +62,9 @@ export const fetchDeliveries =
             WHERE l.stream = ${stream} AND l.seq > ${from} AND l.seq <= LEAST(s.last_seq, ${from + scanWindow}::bigint)
             ${filterRe ? tx`AND l.subject ~ ${filterRe}` : tx``}
             ORDER BY l.seq LIMIT ${max}
-          ) AS fresh
+          ) AS fresh,
+          (SELECT (extract(epoch FROM min(p.visible_at) - clock_timestamp()) * 1000)::float8 FROM fleetgate_pending p
+           WHERE p.stream = ${stream} AND p.consumer = ${name}) AS due_in_ms
         FROM (SELECT (SELECT last_seq FROM fleetgate_streams WHERE name = ${stream}) AS last_seq) s`;
       const work = w as FetchWork;
       const redeliver: number[] = [];
@@ -93,7 +98,8 @@ export const fetchDeliveries =
         if (delivered > from) {
           await tx`UPDATE fleetgate_consumers SET delivered_seq = ${delivered} WHERE stream = ${stream} AND name = ${name}`;
         }
-        return { deliveries: [] as Delivery[], more };
+        // Only an empty fetch says when to look again: nothing it saw changes before then.
+        return { deliveries: [] as Delivery[], more, dueInMs: work.due_in_ms };
       }
       // Data-modifying WITHs run whether or not the SELECT reads them.
       const rows = await tx<LogRow[]>`
@@ -112,5 +118,5 @@ export const fetchDeliveries =
         const deliveryCount = counts.get(m.seq) ?? 1;
         return { ...m, deliveryCount, ...pending.settle(m.seq, deliveryCount, c.max_deliver) };
       });
-      return { deliveries, more };
+      return { deliveries, more, dueInMs: null as number | null };
     });

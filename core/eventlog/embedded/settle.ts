@@ -78,7 +78,9 @@ export const pendingOfConsumer = ({ sql, stream, name, deadLetter, appendOn, wak
         UPDATE fleetgate_pending SET visible_at = clock_timestamp() + ${delayMs} * interval '1 millisecond',
           last_reason = ${reason ?? null}
         WHERE stream = ${stream} AND consumer = ${name} AND seq = ${seq}`;
-      if (delayMs <= 0) wakeups.emit(stream);
+      // A delayed one too: a consumer waiting for its earliest due delivery must look again, as
+      // this one may now fall due before it.
+      wakeups.emit(stream);
     },
     term: async (reason) => {
       await sql.begin((tx) => deadLetterIn(tx, seq, reason));

@@ -6,6 +6,11 @@ import { subjectMatches } from '../subjects.js';
 export interface ArmedWakeup {
   /** Resolves true on a matching local append since arming (at once if one came already), false after `ms` or on abort. */
   wait(ms: number): Promise<boolean>;
+  /**
+   * As `wait`, but a timeout leaves it listening: a consumer keeps one armed between its fetch
+   * calls, so a call that comes before anything could have changed waits instead of querying.
+   */
+  waitKeeping(ms: number): Promise<boolean>;
   /** Stops listening; call when the query found work and no wait follows. */
   cancel(): void;
 }
@@ -21,6 +26,8 @@ export interface AppendWakeups {
   wait(stream: StreamName, ms: number, signal?: AbortSignal, filter?: string): Promise<void>;
   /** Listens from now on for what `wait` waits for; arm before the query whose emptiness the wait follows. */
   arm(stream: StreamName, signal?: AbortSignal, filter?: string): ArmedWakeup;
+  /** Emits on `stream` so far: a read started at this count saw everything whose wake-up came before. */
+  count(stream: StreamName): number;
 }
 
 /**
@@ -30,6 +37,14 @@ export interface AppendWakeups {
  * core busy with nothing to do (handlers/payment/README.md, "Performance"). Local appends still wake at once.
  */
 export const idlePollCapMs = (pollMs: number) => Math.max(pollMs, Math.min(5 * pollMs, 1_000));
+
+/**
+ * The same when this process is the log's only writer (PGlite behind the data-dir lock): every
+ * append wakes its readers at once, and a consumer knows when its next redelivery falls due, so an
+ * idle poll only guards against a lost wake-up. Each one was a transaction on the one backend
+ * (about 90 a second for an idle gateway's consumers and follows, 7% of a core).
+ */
+export const ONLY_WRITER_IDLE_POLL_CAP_MS = 60_000;
 
 /**
  * Waking only the consumers an append concerns matters on one PGlite backend: a dozen projections
@@ -61,22 +76,32 @@ export const appendWakeups = (): AppendWakeups => {
       appended.on(stream, onAppend);
       signal?.addEventListener('abort', onAbort, { once: true });
     }
-    return {
-      cancel,
-      wait: (ms) => {
-        if (fired) return Promise.resolve(woken);
-        return new Promise<boolean>((resolve) => {
-          const timer = setTimeout(() => fire(false), Math.max(0, ms));
-          release = (byAppend) => {
-            clearTimeout(timer);
-            resolve(byAppend);
-          };
-        });
-      },
+    const waitFor = (ms: number, keep: boolean) => {
+      if (fired) return Promise.resolve(woken);
+      return new Promise<boolean>((resolve) => {
+        const timer = setTimeout(
+          () => {
+            if (!keep) return fire(false);
+            release = undefined;
+            resolve(false);
+          },
+          Math.max(0, ms),
+        );
+        release = (byAppend) => {
+          clearTimeout(timer);
+          resolve(byAppend);
+        };
+      });
     };
+    return { cancel, wait: (ms) => waitFor(ms, false), waitKeeping: (ms) => waitFor(ms, true) };
   };
+  const counts = new Map<StreamName, number>();
   return {
-    emit: (stream, subject) => appended.emit(stream, subject),
+    emit: (stream, subject) => {
+      counts.set(stream, (counts.get(stream) ?? 0) + 1);
+      appended.emit(stream, subject);
+    },
+    count: (stream) => counts.get(stream) ?? 0,
     wait: async (stream, ms, signal, filter) => {
       await arm(stream, signal, filter).wait(ms);
     },
