@@ -9,7 +9,7 @@ import type { PushEvent } from '../../schemas/events/push.js';
 import { freshPglite } from '../support/stores.js';
 
 let seq = 100;
-const stored = <E extends { type: string; data: unknown }>(type: E['type'], data: E['data'], causationId?: string): Stored<E> =>
+const stored = <E extends EmailEvent | PushEvent>(type: E['type'], data: E['data'], causationId?: string): Stored<E> =>
   ({
     id: uuidv7(),
     type,
