@@ -77,7 +77,7 @@ export const smsGuards = (sql: Sql, limits: GuardLimits) => ({
 
   /**
    * What the handler asks first about a command, in one round trip: its earlier provider calls
-   * (`sms_provider_calls`, as `SmsCalls.forCommand` reads them) and, unless one of them was
+   * (`sms_provider_calls`, in call order) and, unless one of them was
    * accepted, `admit`'s verdict. The CASE runs `sms_admit()` only when its branch is taken, so a
    * command recovered from an accepted call is neither counted nor refused, as before.
    */
