@@ -47,6 +47,35 @@ const requestedRow = (tx: TransactionSql, e: Stored<EmailEvent> & { type: 'email
   };
 };
 
+/** What an `email.sent` writes to its row. */
+interface SentRow {
+  id: string;
+  attempt: number;
+  message_id: string;
+  response: string;
+  accepted: unknown;
+  rejected: unknown;
+  test_mode: boolean;
+  subject: string;
+  template: string | null;
+  locale: string | null;
+  time: string;
+  seq: number;
+  entry: unknown;
+}
+
+/** `email.sent` for several commands (distinct ids) in one statement, the rows from one JSON parameter. */
+const updateSent = (tx: TransactionSql, rows: SentRow[]) =>
+  tx`UPDATE email_log AS l SET status = 'sent', attempts = greatest(l.attempts + 1, v.attempt),
+       provider_message_id = v.message_id, smtp_response = v.response, accepted = v.accepted, rejected = v.rejected,
+       test_mode = v.test_mode, subject = v.subject, template = coalesce(v.template, l.template),
+       locale = coalesce(v.locale, l.locale), error_message = NULL, error_code = NULL, next_attempt_at = NULL,
+       sent_at = v.time, updated_at = v.time, last_seq = v.seq, history = l.history || jsonb_build_array(v.entry)
+     FROM jsonb_to_recordset(${tx.json(rows as never)}) AS v(id uuid, attempt integer, message_id text, response text,
+       accepted jsonb, rejected jsonb, test_mode boolean, subject text, template text, locale text, time timestamptz,
+       seq bigint, entry jsonb)
+     WHERE l.id = v.id`;
+
 /**
  * `email_log`: one row per e-mail command. `queued` → `sent` | `failed`, and `failed` → `queued`
  * again when an operator retries its dead letter (`command.retried`); every failed attempt
@@ -68,9 +97,19 @@ export const emailLogProjection: FoldProjection<EmailEvent> = {
     // Sent together (pipelined on the transaction's connection, run in this order): one round trip
     // for the batch instead of one per event, which held the embedded store's only connection.
     const updates: Promise<unknown>[] = [];
+    // A run of `email.sent` for distinct commands is one statement: each statement costs the
+    // backend far more than its rows. A second outcome of the same command, or any other update,
+    // ends the run first, so the statements still apply in event order.
+    let sent = new Map<string, SentRow>();
+    const flushSent = () => {
+      if (sent.size === 0) return;
+      updates.push(updateSent(tx, [...sent.values()]));
+      sent = new Map();
+    };
     for (const e of events) {
       const id = e.causationId;
       if (id === undefined) continue;
+      if (e.type !== 'email.sent' || sent.has(id)) flushSent();
       switch (e.type) {
         case 'email.attempt_failed': {
           const d = e.data;
@@ -82,14 +121,26 @@ export const emailLogProjection: FoldProjection<EmailEvent> = {
         }
         case 'email.sent': {
           const d = e.data;
-          updates.push(tx`UPDATE email_log SET status = 'sent', attempts = greatest(attempts + 1, ${d.attempt}),
-                   provider_message_id = ${d.messageId}, smtp_response = ${d.response},
-                   accepted = ${tx.json(d.accepted)}, rejected = ${tx.json(d.rejected)}, test_mode = ${d.testMode},
-                   subject = ${d.subject}, template = coalesce(${d.template ?? null}, template),
-                   locale = coalesce(${d.locale ?? null}, locale), error_message = NULL, error_code = NULL,
-                   next_attempt_at = NULL, sent_at = ${e.time}, updated_at = ${e.time}, last_seq = ${e.seq},
-                   history = history || ${tx.json([entry(e, { messageId: d.messageId, response: d.response, testMode: d.testMode })])}
-                 WHERE id = ${id}`);
+          sent.set(id, {
+            id,
+            attempt: d.attempt,
+            message_id: d.messageId,
+            response: d.response,
+            accepted: d.accepted,
+            rejected: d.rejected,
+            test_mode: d.testMode,
+            subject: d.subject,
+            template: d.template ?? null,
+            locale: d.locale ?? null,
+            time: e.time,
+            seq: e.seq,
+            entry: {
+              type: e.type,
+              time: e.time,
+              seq: e.seq,
+              data: { messageId: d.messageId, response: d.response, testMode: d.testMode },
+            },
+          });
           break;
         }
         case 'email.failed': {
@@ -118,6 +169,7 @@ export const emailLogProjection: FoldProjection<EmailEvent> = {
           unhandledEvent(e);
       }
     }
+    flushSent();
     await Promise.all(updates);
   },
   async reset(tx) {

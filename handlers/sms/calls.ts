@@ -20,14 +20,11 @@ export interface CallRow {
 /**
  * The SMS handler's record of its provider calls (`sms_provider_calls`), committed before and
  * after each call. Neither SMS.ru nor Twilio takes an idempotency key, so this record is what
- * keeps a redelivered command from sending again: an `accepted` call is reused, and a call left
- * `calling` or `unknown` (the process died, the connection broke) is known to be a possible copy.
+ * keeps a redelivered command from sending again (read back with the guards' verdict,
+ * `SmsGuards.checkIn`): an `accepted` call is reused, and a call left `calling` or `unknown`
+ * (the process died, the connection broke) is known to be a possible copy.
  */
 export const smsCalls = (sql: Sql, opts: { pollAfterMs: number; pollMax: number }) => ({
-  async forCommand(commandId: string): Promise<CallRow[]> {
-    return sql<CallRow[]>`SELECT * FROM sms_provider_calls WHERE command_id = ${commandId} ORDER BY call_no`;
-  },
-
   /** Written before the provider is called; returns the call's number. */
   async begin(commandId: string, provider: SmsProviderName, testMode: boolean): Promise<number> {
     const [row] = await sql<{ call_no: number }[]>`

@@ -75,7 +75,8 @@ export const smsHandler = (deps: SmsHandlerDeps): Handler<typeof defs.requested.
       const cmd = event.data;
       const to = maskPhone(cmd.to);
 
-      const prior = await deps.calls.forCommand(smsId);
+      // Earlier calls and the cost guards' verdict in one round trip (guards.ts, checkIn).
+      const { prior, verdict } = await deps.guards.checkIn({ id: smsId, to: cmd.to, source: cmd.requestedBy, text: cmd.text });
       const unconfirmed = prior.filter((c) => c.state === 'calling' || c.state === 'unknown').length;
       const accepted = prior.find((c) => c.state === 'accepted');
       if (accepted) {
@@ -94,7 +95,9 @@ export const smsHandler = (deps: SmsHandlerDeps): Handler<typeof defs.requested.
         );
       }
 
-      const verdict = await deps.guards.admit({ id: smsId, to: cmd.to, source: cmd.requestedBy, text: cmd.text });
+      if (verdict === undefined) {
+        throw new Error('the cost guards gave no verdict although no earlier call was accepted');
+      }
       if (!verdict.ok) {
         logger.warn({ smsId, to, source: cmd.requestedBy, reason: verdict.reason, detail: verdict.detail }, 'sms refused');
         const refused: SmsRefused = { smsId, reason: verdict.reason, detail: verdict.detail };

@@ -1,4 +1,5 @@
 import type { Money } from '../../schemas/events/sms.js';
+import { type FormAnswer, FormPostError, formPoster } from './formPost.js';
 import {
   type DeliveryState,
   parseRetryAfter,
@@ -19,7 +20,6 @@ export interface SmsRuOptions {
   /** An approved sender name; the account's default when absent. */
   from?: string | undefined;
   timeoutMs: number;
-  fetch?: typeof fetch;
 }
 
 /** SMS.ru answers in roubles. */
@@ -68,30 +68,28 @@ interface SmsRuAnswer extends SmsRuEntry {
  * that could be logged.
  */
 export const smsRuProvider = (opts: SmsRuOptions): SmsProvider => {
-  const doFetch = opts.fetch ?? fetch;
+  const post = formPoster(opts.timeoutMs);
 
   const call = async (method: string, params: Record<string, string>, sending: boolean): Promise<SmsRuAnswer> => {
-    const body = new URLSearchParams({ ...params, api_id: opts.apiKey, json: '1' });
-    let res: Response;
+    const body = new URLSearchParams({ ...params, api_id: opts.apiKey, json: '1' }).toString();
+    let res: FormAnswer;
     try {
-      res = await doFetch(`${opts.baseUrl}/${method}`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/x-www-form-urlencoded; charset=utf-8', accept: 'application/json' },
-        body,
-        signal: AbortSignal.timeout(opts.timeoutMs),
+      res = await post(`${opts.baseUrl}/${method}`, body, {
+        'content-type': 'application/x-www-form-urlencoded; charset=utf-8',
+        accept: 'application/json',
       });
     } catch (e) {
       // Refused before anything was written is safe to resend; a timeout or reset mid-request may have sent it.
-      const code = (e as { cause?: { code?: string } }).cause?.code;
+      const code = e instanceof FormPostError ? e.code : undefined;
       const refused = code === 'ECONNREFUSED' || code === 'ENOTFOUND' || code === 'EAI_AGAIN';
       throw new SmsProviderError('smsru', 'retryable', 'network', `SMS.ru ${method}: ${(e as Error).message}`, {
         outcomeUnknown: sending && !refused,
         cause: e,
       });
     }
-    const text = await res.text().catch(() => '');
+    const text = res.text;
     if (res.status === 429 || res.status >= 500) {
-      const retryAfterMs = parseRetryAfter(res.headers.get('retry-after'));
+      const retryAfterMs = parseRetryAfter(res.header('retry-after'));
       throw new SmsProviderError('smsru', 'retryable', `http_${res.status}`, `SMS.ru ${method} answered HTTP ${res.status}`, {
         outcomeUnknown: sending && res.status !== 429,
         ...(retryAfterMs === undefined ? {} : { retryAfterMs }),

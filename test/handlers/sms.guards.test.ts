@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { smsRoutes } from '../../api/routes/sms.js';
 import type { PostgresStore } from '../../core/stores/postgres.js';
 import { openPostgres } from '../../core/stores/postgres.js';
+import { smsCalls } from '../../handlers/sms/calls.js';
 import { smsGuards } from '../../handlers/sms/guards.js';
 import type { ApiHarness } from '../support/apiServer.js';
 import { startRoutes } from '../support/routesServer.js';
@@ -140,5 +141,51 @@ describe('guards across processes (real Postgres)', () => {
       await second.close();
       await db.close();
     }
+  });
+});
+
+describe('checkIn: earlier calls and the verdict in one statement', () => {
+  it('admits a new command, and neither asks nor counts one whose earlier call was accepted', async () => {
+    const limits = { perRecipientPerHour: 1, perSourcePerHour: 0, duplicateWindowSeconds: 0 };
+    const guards = smsGuards(store.sql, limits);
+    const calls = smsCalls(store.sql, { pollAfterMs: 60_000, pollMax: 0 });
+    const to = '+79990000777';
+    const first = crypto.randomUUID();
+    expect(await guards.checkIn({ id: first, to, source: 'fg_ci', text: 'one' })).toEqual({ prior: [], verdict: { ok: true } });
+    // The recipient's one slot is taken: a second command is refused …
+    const second = crypto.randomUUID();
+    const refused = await guards.checkIn({ id: second, to, source: 'fg_ci', text: 'two' });
+    expect(refused.verdict).toMatchObject({ ok: false, reason: 'recipient_limit' });
+    // … but the first, sent before a crash, is recovered: its accepted call comes back, no verdict is asked.
+    const callNo = await calls.begin(first, 'smsru', false);
+    await calls.accepted(first, callNo, 'smsru', false, {
+      providerMessageId: 'ru-1',
+      segments: 2,
+      cost: { amountMinor: 350, currency: 'RUB' },
+    });
+    const ledger = async () => (await store.sql`SELECT 1 FROM sms_send_ledger WHERE recipient = ${to}`).length;
+    // The ledger forgets it (pruned after the hour): were sms_admit() run, it would take the free slot again.
+    await store.sql`DELETE FROM sms_send_ledger WHERE recipient = ${to}`;
+    const recovered = await guards.checkIn({ id: first, to, source: 'fg_ci', text: 'one' });
+    expect(recovered.verdict).toBeUndefined();
+    expect(recovered.prior).toHaveLength(1);
+    expect(recovered.prior[0]).toMatchObject({
+      call_no: 1,
+      provider: 'smsru',
+      state: 'accepted',
+      provider_message_id: 'ru-1',
+      segments: 2,
+      cost_minor: '350',
+      currency: 'RUB',
+      test_mode: false,
+    });
+    expect(await ledger()).toBe(0);
+    // A command whose only call is unconfirmed gets its prior calls and a fresh verdict.
+    const third = crypto.randomUUID();
+    await calls.begin(third, 'twilio', false);
+    const retried = await guards.checkIn({ id: third, to, source: 'fg_ci', text: 'three' });
+    expect(retried.prior.map((c) => c.state)).toEqual(['calling']);
+    expect(retried.verdict).toEqual({ ok: true });
+    expect(await ledger()).toBe(1);
   });
 });
