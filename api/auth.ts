@@ -58,16 +58,41 @@ export const postgresApiKeyStore = (sql: Sql, opts: { cacheMs?: number; now?: ()
     ...(opts.now ? { now: opts.now } : {}),
   });
 
-  const rowFor = async (presented: string, hash: Buffer): Promise<KeyRow | undefined> => {
+  // One lookup per key at a time: when a cached key expires under load, the requests that arrive
+  // meanwhile wait for the same query instead of each sending its own.
+  const inFlight = new Map<string, Promise<KeyRow | undefined>>();
+  // Bumped by create and revoke: a lookup that began before them must not cache what it read.
+  let generation = 0;
+
+  const lookup = async (prefix: string, hash: Buffer, cacheKey: string): Promise<KeyRow | undefined> => {
+    const began = generation;
+    const [row] = prefix
+      ? await sql<KeyRow[]>`SELECT id, prefix, key_hash, scopes, revoked_at FROM api_keys WHERE prefix = ${prefix}`
+      : await sql<KeyRow[]>`SELECT id, prefix, key_hash, scopes, revoked_at FROM api_keys WHERE key_hash = ${hash}`;
+    if (began === generation) cache.set(cacheKey, row);
+    return row;
+  };
+
+  const rowFor = (presented: string, hash: Buffer): Promise<KeyRow | undefined> | KeyRow | undefined => {
     const prefix = prefixOf(presented);
     const cacheKey = prefix || `#${hash.toString('hex')}`;
     const hit = cache.get(cacheKey);
     if (hit) return hit.value;
-    const [row] = prefix
-      ? await sql<KeyRow[]>`SELECT id, prefix, key_hash, scopes, revoked_at FROM api_keys WHERE prefix = ${prefix}`
-      : await sql<KeyRow[]>`SELECT id, prefix, key_hash, scopes, revoked_at FROM api_keys WHERE key_hash = ${hash}`;
-    cache.set(cacheKey, row);
-    return row;
+    let pending = inFlight.get(cacheKey);
+    if (!pending) {
+      const started = lookup(prefix, hash, cacheKey).finally(() => {
+        if (inFlight.get(cacheKey) === started) inFlight.delete(cacheKey);
+      });
+      pending = started;
+      inFlight.set(cacheKey, started);
+    }
+    return pending;
+  };
+
+  const forget = () => {
+    generation++;
+    inFlight.clear();
+    cache.clear();
   };
 
   return {
@@ -76,7 +101,7 @@ export const postgresApiKeyStore = (sql: Sql, opts: { cacheMs?: number; now?: ()
       const prefix = prefixOf(key) || randomPrefix();
       await sql`INSERT INTO api_keys (id, prefix, key_hash, name, scopes)
                 VALUES (${id}, ${prefix}, ${sha256(key)}, ${name}, ${sql.array([...scopes])})`;
-      cache.clear();
+      forget();
       return { id, prefix, key };
     },
     async authenticate(presented) {
@@ -91,7 +116,7 @@ export const postgresApiKeyStore = (sql: Sql, opts: { cacheMs?: number; now?: ()
     },
     async revoke(prefix) {
       const r = await sql`UPDATE api_keys SET revoked_at = now() WHERE prefix = ${prefix} AND revoked_at IS NULL`;
-      cache.clear();
+      forget();
       return r.count > 0;
     },
     async list() {

@@ -20,8 +20,7 @@ export const rateLimiter = (limits: RateLimits) => {
   const byKey = make(limits.perKey, 'key');
   const byIp = make(limits.perIp, 'ip');
 
-  const take = async (limiter: RateLimiterMemory | undefined, id: string, what: string) => {
-    if (!limiter) return;
+  const consume = async (limiter: RateLimiterMemory, id: string, what: string) => {
     try {
       await limiter.consume(id);
     } catch (e) {
@@ -36,6 +35,10 @@ export const rateLimiter = (limits: RateLimits) => {
       );
     }
   };
+  // A limit that is off answers undefined rather than a settled promise: the caller then skips
+  // the await, a microtask turn per request on the command path.
+  const take = (limiter: RateLimiterMemory | undefined, id: string, what: string): Promise<void> | undefined =>
+    limiter ? consume(limiter, id, what) : undefined;
   return {
     address: (ip: string) => take(byIp, ip, 'client address'),
     key: (keyId: string) => take(byKey, keyId, 'API key'),

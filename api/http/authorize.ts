@@ -28,6 +28,7 @@ export const authorize = async (
   if (!scopes.some((s) => hasScope(principal, s))) {
     throw new HttpProblem('GW_ERR_FORBIDDEN', `this route needs the ${scopes.map((s) => `"${s}"`).join(' or ')} scope`);
   }
-  await limiter.key(principal.keyId);
+  const limited = limiter.key(principal.keyId);
+  if (limited) await limited;
   return principal;
 };

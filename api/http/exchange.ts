@@ -47,7 +47,8 @@ export class Exchange {
           settle(() => reject(new HttpProblem('GW_ERR_PAYLOAD_TOO_LARGE', `the body exceeds ${limit} bytes`)));
           return;
         }
-        chunks.push(Buffer.from(new Uint8Array(chunk.slice(0))));
+        // One copy: slice copies out of uWS's memory, Buffer.from only wraps the copy.
+        chunks.push(Buffer.from(chunk.slice(0)));
         if (isLast) this.bodyDone = true;
         if (isLast) settle(() => resolve(chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, size)));
       });

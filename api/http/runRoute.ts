@@ -37,7 +37,8 @@ export const runRoute = async (
   requestId: string,
 ): Promise<Reply & { close?: boolean }> => {
   const address = clientAddress(snap.remoteAddress, snap.headers['x-forwarded-for']);
-  await pipeline.limiter.address(address);
+  const limited = pipeline.limiter.address(address);
+  if (limited) await limited;
   const principal = await authorize(route, snap.headers, pipeline.keys, pipeline.limiter);
   const rawBody = body ? await body : Buffer.alloc(0);
   let parsed: unknown;
@@ -49,7 +50,7 @@ export const runRoute = async (
     }
     parsed = validate(route.body, parsed, 'body');
   }
-  const queryParams = Object.fromEntries(new URLSearchParams(snap.rawQuery));
+  const queryParams: Record<string, string> = snap.rawQuery === '' ? {} : Object.fromEntries(new URLSearchParams(snap.rawQuery));
   const query = route.query ? validate(route.query, Value.Convert(route.query, queryParams), 'query') : queryParams;
   let log: RequestContext['logger'] | undefined;
   const ctx: RequestContext = {

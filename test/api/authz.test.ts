@@ -136,4 +136,25 @@ describe('authorization over every route', () => {
     expect(await counting.authenticate(key)).toBeDefined();
     expect(queries).toBe(before); // still served from the cache: no query
   }, 120_000);
+
+  it('looks a key up once for the requests that ask for it together, and refuses it once revoked', async () => {
+    const { postgresApiKeyStore, prefixOf } = await import('../../api/auth.js');
+    const key = await api.key(['sms']);
+    let queries = 0;
+    const counting = postgresApiKeyStore(
+      Object.assign((...args: Parameters<typeof store.sql>) => {
+        queries++;
+        return store.sql(...args);
+      }, store.sql) as typeof store.sql,
+      { cacheMs: 600_000 },
+    );
+    const together = await Promise.all(Array.from({ length: 50 }, () => counting.authenticate(key)));
+    expect(together.every((p) => p?.scopes.includes('sms'))).toBe(true);
+    expect(queries).toBe(1);
+    // Lookups of the same prefix racing a revocation: afterwards the key is refused, not served from the cache.
+    const racing = Promise.all(Array.from({ length: 5 }, () => counting.authenticate(`${key.slice(0, -1)}x`)));
+    expect(await counting.revoke(prefixOf(key))).toBe(true);
+    await racing;
+    expect(await counting.authenticate(key)).toBeUndefined();
+  });
 });
