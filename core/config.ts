@@ -308,7 +308,12 @@ export const loadConfig = (raw: Record<string, string | undefined>): Config => {
       postgres: env.DATABASE_URL ? 'postgres' : 'pglite',
       clickhouse: env.CLICKHOUSE_URL ? 'server' : 'chdb',
     },
-    postgres: { databaseUrl: env.DATABASE_URL, pgliteDir: resolve(dataDir, 'pg'), poolMax: env.PG_POOL_MAX },
+    postgres: {
+      databaseUrl: env.DATABASE_URL,
+      pgliteDir: resolve(dataDir, 'pg'),
+      poolMax: env.PG_POOL_MAX,
+      pgliteSharedBuffersMb: env.PGLITE_SHARED_BUFFERS_MB,
+    },
     clickhouse: { url: env.CLICKHOUSE_URL, chdbDir: resolve(dataDir, 'ch') },
     eventsMaxBytes: env.EVENTS_MAX_BYTES,
     nats: env.NATS_URL

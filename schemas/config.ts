@@ -104,6 +104,12 @@ export const EnvSchema = Type.Object({
   // Stores and event log (distributed mode when set)
   DATABASE_URL: url(['postgres', 'postgresql'], 'the Postgres server'),
   PG_POOL_MAX: int(1, 100, 8, 'Postgres connections per process'),
+  PGLITE_SHARED_BUFFERS_MB: int(
+    4,
+    1024,
+    32,
+    "embedded mode: PGlite's shared_buffers in MiB (WASM memory that stays resident once touched)",
+  ),
   CLICKHOUSE_URL: url(['http', 'https'], 'the ClickHouse server'),
   NATS_URL: Type.Optional(
     Type.String({

@@ -21,6 +21,8 @@ export interface PostgresConfig {
   pgliteDir: string;
   /** Connections per process to a real server (PGlite always gets one). */
   poolMax: number;
+  /** PGlite's `shared_buffers` in MiB (PGLITE_SHARED_BUFFERS_MB); default {@link PGLITE_SHARED_BUFFERS_MB}. */
+  pgliteSharedBuffersMb?: number | undefined;
 }
 
 const clientOptions = (max: number) =>
@@ -112,10 +114,12 @@ import(workerData.pglite)
 
 /**
  * PostgreSQL's 128 MB buffer cache is WASM memory PGlite never returns (278 → 124 MiB RSS with
- * 16 MB after 200k inserts). The embedded log appends at the end of its table and the read models
- * are small: 32 MB holds their working set.
+ * 16 MB after 200k inserts): once a page of it is touched it stays in the gateway's RSS. The
+ * embedded log appends at the end of its table and the read models are small: 32 MB holds their
+ * working set. PGLITE_SHARED_BUFFERS_MB trades it for reads from the page cache.
  */
-const PGLITE_CONF = ['shared_buffers=32MB'];
+export const PGLITE_SHARED_BUFFERS_MB = 32;
+const pgliteConf = (sharedBuffersMb: number) => [`shared_buffers=${sharedBuffersMb}MB`];
 
 const openPglite = async (cfg: PostgresConfig): Promise<PostgresStore> => {
   await mkdir(cfg.pgliteDir, { recursive: true });
@@ -138,7 +142,7 @@ const openPglite = async (cfg: PostgresConfig): Promise<PostgresStore> => {
       path,
       pglite,
       socket: import.meta.resolve('@electric-sql/pglite-socket'),
-      conf: PGLITE_CONF,
+      conf: pgliteConf(cfg.pgliteSharedBuffersMb ?? PGLITE_SHARED_BUFFERS_MB),
     },
   });
   try {
