@@ -107,7 +107,7 @@ export const EnvSchema = Type.Object({
   PGLITE_SHARED_BUFFERS_MB: int(
     4,
     1024,
-    32,
+    16,
     "embedded mode: PGlite's shared_buffers in MiB (WASM memory that stays resident once touched)",
   ),
   CLICKHOUSE_URL: url(['http', 'https'], 'the ClickHouse server'),

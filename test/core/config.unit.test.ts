@@ -20,9 +20,9 @@ describe('config', () => {
     expect(Object.isFrozen(c.handlers)).toBe(true);
   });
 
-  it("sizes PGlite's buffer cache from PGLITE_SHARED_BUFFERS_MB (32 MiB unless set), within its bounds", () => {
-    expect(loadConfig({}).postgres.pgliteSharedBuffersMb).toBe(32);
-    expect(loadConfig({ PGLITE_SHARED_BUFFERS_MB: '16' }).postgres.pgliteSharedBuffersMb).toBe(16);
+  it("sizes PGlite's buffer cache from PGLITE_SHARED_BUFFERS_MB (16 MiB unless set), within its bounds", () => {
+    expect(loadConfig({}).postgres.pgliteSharedBuffersMb).toBe(16);
+    expect(loadConfig({ PGLITE_SHARED_BUFFERS_MB: '64' }).postgres.pgliteSharedBuffersMb).toBe(64);
     expect(() => loadConfig({ PGLITE_SHARED_BUFFERS_MB: '2' })).toThrow(/PGLITE_SHARED_BUFFERS_MB="2": .*from 4 to 1024/);
   });
 

@@ -30,12 +30,12 @@ describe('stores', () => {
     );
   });
 
-  it("runs PGlite with the configured shared_buffers (32MB unless set), which bounds the buffer cache's WASM memory", async () => {
+  it("runs PGlite with the configured shared_buffers (16MB unless set), which bounds the buffer cache's WASM memory", async () => {
     const t = await tempDir();
     cleanups.push(t.remove);
     const dir = join(t.dir, 'pg');
     const pg = await openPostgres({ pgliteDir: dir, poolMax: 1 });
-    expect((await pg.sql`SHOW shared_buffers`)[0]).toEqual({ shared_buffers: '32MB' });
+    expect((await pg.sql`SHOW shared_buffers`)[0]).toEqual({ shared_buffers: '16MB' });
     await pg.close();
     const small = await openPostgres({ pgliteDir: dir, poolMax: 1, pgliteSharedBuffersMb: 8 });
     cleanups.push(small.close);
