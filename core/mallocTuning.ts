@@ -26,10 +26,10 @@ export const mallocTuning = (env: NodeJS.ProcessEnv = process.env) =>
  * back): 758 MiB RSS settled with the defaults (V8 heap 162 MiB used, 285 committed), 622 MiB
  * with these (137 used, 151 committed). A young generation of 2 MiB semi-spaces instead of up to
  * 16 commits less and scavenges more often; the old generation grows by 20 % between full GCs.
- * The price is CPU under load: in `npm run bench -- gps --only=embedded` A/Bs on a busy machine
- * the gateway's CPU per durable point was 25–55 % higher with them (142 → 223, 178 → 237,
- * 203 → 277 µs at the QoS 1 maximum); `node dist/core/cli.js start` without them is the CPU-lean
- * choice. `--optimize-for-size` shrank the heap as well (588 MiB) but doubled the CPU per point.
+ * The price is CPU under load, mostly the growth limit's (more full GCs while batches of points
+ * are promoted): `npm run bench -- gps --only=embedded`, QoS 1 maximum 9,400–11,300 points/s at
+ * 94–97 µs per durable point with V8's defaults, 6,200–6,500 at 146–150 µs with these (README);
+ * `node dist/core/cli.js start` without them is the throughput-lean choice. `--optimize-for-size` shrank the heap as well (588 MiB) but doubled the CPU per point.
  */
 export const V8_MEMORY_FLAGS = ['--max-semi-space-size=2', '--heap-growing-percent=20'] as const;
 
