@@ -17,7 +17,8 @@
  *   chdb's own allocations), thread stacks.
  *
  * `--env=NAME=VALUE` (repeatable) sets gateway variables for an A/B in the same session.
- * `BENCH_GATEWAY_NODE_OPTIONS` passes Node flags. `--heap-snapshot` takes V8 heap snapshots of the
+ * The gateway runs with `npm start`'s V8 flags (`V8_MEMORY_FLAGS`, core/mallocTuning.ts);
+ * `BENCH_GATEWAY_NODE_OPTIONS` passes other Node flags instead (empty: V8's defaults). `--heap-snapshot` takes V8 heap snapshots of the
  * gateway once the devices are registered and once they are connected and settled (into its
  * DATA_DIR, deleted after) and prints what grew, by type and constructor, and who holds the small
  * Buffers and arrays. Use it with fewer devices (1,000–2,000); writing a snapshot costs the gateway
@@ -30,6 +31,7 @@ import { readdirSync, readFileSync, statSync, unlinkSync } from 'node:fs';
 import { type Socket, connect as tcpConnect } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { V8_MEMORY_FLAGS } from '../core/mallocTuning.js';
 import { ADMIN_KEY, startGateway, stop } from './api.js';
 import { fmtInt, freePort, metric, pool, table, tempDir } from './support.js';
 
@@ -295,13 +297,18 @@ export const runIdleMemoryBench = async (args: string[]): Promise<number> => {
     // Every device connects from 127.0.0.1: the per-address connect rate would refuse most.
     { DATA_DIR: dir.dir, MQTT_PORT: String(mqttPort), MQTT_CONNECTS_PER_IP_PER_MINUTE: '0', ...env },
     'ingest,api,projections,handlers',
-    heapSnapshot ? ['--heapsnapshot-signal=SIGUSR2', `--diagnostic-dir=${dir.dir}`] : [],
+    [
+      ...(process.env.BENCH_GATEWAY_NODE_OPTIONS === undefined ? V8_MEMORY_FLAGS : []),
+      ...(heapSnapshot ? ['--heapsnapshot-signal=SIGUSR2', `--diagnostic-dir=${dir.dir}`] : []),
+    ],
   );
   const pid = gw.child.pid as number;
   const connectors: ChildProcess[] = [];
   const samples: MemorySample[] = [];
   try {
-    console.error(`gateway pid ${pid}, MQTT port ${mqttPort}, env ${JSON.stringify(env)}`);
+    console.error(
+      `gateway pid ${pid}, MQTT port ${mqttPort}, env ${JSON.stringify(env)}, flags ${JSON.stringify(gw.child.spawnargs.slice(1, -4))}`,
+    );
     await sleep(3_000);
     samples.push(await sample('ready', pid, gw.metricsUrl));
     const creds: { id: string; token: string }[] = new Array(devices);
@@ -401,7 +408,8 @@ export const runIdleMemoryBench = async (args: string[]): Promise<number> => {
         ),
       );
     }
-    console.log(`JSON ${JSON.stringify({ devices, connected, refused, env, samples })}`);
+    const flags = gw.child.spawnargs.slice(1, -4);
+    console.log(`JSON ${JSON.stringify({ devices, connected, refused, env, flags, samples })}`);
     return refused > 0 ? 1 : 0;
   } finally {
     for (const c of connectors) if (c.connected) c.send('quit');

@@ -315,6 +315,7 @@ export const loadConfig = (raw: Record<string, string | undefined>): Config => {
       ...(env.PGLITE_INIT_CACHE_DIR === undefined
         ? {}
         : { initCacheDir: env.PGLITE_INIT_CACHE_DIR && resolve(env.PGLITE_INIT_CACHE_DIR) }),
+      pgliteSharedBuffersMb: env.PGLITE_SHARED_BUFFERS_MB,
     },
     clickhouse: { url: env.CLICKHOUSE_URL, chdbDir: resolve(dataDir, 'ch') },
     eventsMaxBytes: env.EVENTS_MAX_BYTES,

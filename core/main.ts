@@ -7,7 +7,7 @@ import { embeddedUsage, jetStreamUsage, watchStreamUsage } from './eventlog/stre
 import { type HttpServer, startHttpServer } from './http/server.js';
 import type { TemplatedApp } from './http/uws.js';
 import type { Logger } from './logger.js';
-import { mallocTuning } from './mallocTuning.js';
+import { mallocTuning, v8MemoryFlags } from './mallocTuning.js';
 import { type IntakeReadiness, type Readiness, readinessMonitor } from './readiness.js';
 import { erpReadiness } from './readModels/erpSync.js';
 import { type AnyHandler, type HandlerRunner, handlerRunner } from './runners/handlerRunner.js';
@@ -215,6 +215,7 @@ export const startGateway = async (config: Config, logger: Logger, parts: Gatewa
       httpPort: http.port,
       metricsPort: http.metricsPort,
       malloc: mallocTuning(),
+      v8Flags: v8MemoryFlags(),
     },
     'fleetgate ready',
   );

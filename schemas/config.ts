@@ -110,6 +110,12 @@ export const EnvSchema = Type.Object({
         'where an empty PGlite cluster is kept so a fresh DATA_DIR skips initdb (default node_modules/.cache/fleetgate; empty: off)',
     }),
   ),
+  PGLITE_SHARED_BUFFERS_MB: int(
+    4,
+    1024,
+    16,
+    "embedded mode: PGlite's shared_buffers in MiB (WASM memory that stays resident once touched)",
+  ),
   CLICKHOUSE_URL: url(['http', 'https'], 'the ClickHouse server'),
   NATS_URL: Type.Optional(
     Type.String({

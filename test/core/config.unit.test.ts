@@ -20,6 +20,12 @@ describe('config', () => {
     expect(Object.isFrozen(c.handlers)).toBe(true);
   });
 
+  it("sizes PGlite's buffer cache from PGLITE_SHARED_BUFFERS_MB (16 MiB unless set), within its bounds", () => {
+    expect(loadConfig({}).postgres.pgliteSharedBuffersMb).toBe(16);
+    expect(loadConfig({ PGLITE_SHARED_BUFFERS_MB: '64' }).postgres.pgliteSharedBuffersMb).toBe(64);
+    expect(() => loadConfig({ PGLITE_SHARED_BUFFERS_MB: '2' })).toThrow(/PGLITE_SHARED_BUFFERS_MB="2": .*from 4 to 1024/);
+  });
+
   it('switches each part to distributed mode by its own variable, keeping the CRM names', () => {
     const c = loadConfig({
       NATS_URL: 'nats://a:4222,nats://b:4222',

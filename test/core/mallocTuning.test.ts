@@ -3,11 +3,11 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
-import { GLIBC_MALLOC_ENV, mallocTuning } from '../../core/mallocTuning.js';
+import { GLIBC_MALLOC_ENV, mallocTuning, V8_MEMORY_FLAGS, v8MemoryFlags } from '../../core/mallocTuning.js';
 import { packageRoot } from '../../core/paths.js';
 
 const exec = promisify(execFile);
-const START = 'node dist/core/cli.js start';
+const START = `node ${V8_MEMORY_FLAGS.join(' ')} dist/core/cli.js start`;
 
 /** Runs `npm start`'s own command line through sh, with the gateway swapped for a probe that prints its malloc env. */
 const startEnv = async (env: Record<string, string>) => {
@@ -28,10 +28,18 @@ describe('glibc malloc tuning', () => {
     });
   });
 
-  it('the systemd unit starts the gateway with the same values', async () => {
-    const unit = await readFile(join(packageRoot, 'deploy/systemd/fleetgate.service'), 'utf8');
-    const set = Object.fromEntries([...unit.matchAll(/^Environment=(MALLOC_[A-Z_]+)=(\S+)$/gm)].map((m) => [m[1], m[2]]));
-    expect(set).toEqual(GLIBC_MALLOC_ENV);
+  it('the systemd units start the gateway with the same values and V8 flags', async () => {
+    for (const file of ['fleetgate.service', 'fleetgate@.service']) {
+      const unit = await readFile(join(packageRoot, 'deploy/systemd', file), 'utf8');
+      const set = Object.fromEntries([...unit.matchAll(/^Environment=(MALLOC_[A-Z_]+)=(\S+)$/gm)].map((m) => [m[1], m[2]]));
+      expect(set).toEqual(GLIBC_MALLOC_ENV);
+      expect(unit).toMatch(new RegExp(`^ExecStart=/usr/bin/node ${V8_MEMORY_FLAGS.join(' ')} dist/core/cli\\.js start`, 'm'));
+    }
+  });
+
+  it('the V8 flags are ones this node accepts (it refuses an unknown one: exit code 9)', async () => {
+    const { stdout } = await exec(process.execPath, [...V8_MEMORY_FLAGS, '-p', 'JSON.stringify(process.execArgv)']);
+    expect((JSON.parse(stdout) as string[]).slice(0, V8_MEMORY_FLAGS.length)).toEqual(V8_MEMORY_FLAGS);
   });
 
   it('reports what the process was started with', () => {
@@ -39,5 +47,9 @@ describe('glibc malloc tuning', () => {
       MALLOC_MMAP_THRESHOLD_: 'glibc default',
       MALLOC_TRIM_THRESHOLD_: '1048576',
     });
+    expect(v8MemoryFlags(['--inspect', ...V8_MEMORY_FLAGS, '--max-old-space-size=512'])).toEqual([
+      ...V8_MEMORY_FLAGS,
+      '--max-old-space-size=512',
+    ]);
   });
 });

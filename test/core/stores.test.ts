@@ -2,6 +2,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { openClickHouse } from '../../core/stores/clickhouse.js';
 import { migrate } from '../../core/stores/migrate.js';
+import { openPostgres } from '../../core/stores/postgres.js';
 import { freshPglite, tempDir } from '../support/stores.js';
 
 const cleanups: (() => Promise<void>)[] = [];
@@ -28,6 +29,18 @@ describe('stores', () => {
       Array.from({ length: 300 }, (_, i) => i).filter((i) => i % 3 !== 0),
     );
   });
+
+  it("runs PGlite with the configured shared_buffers (16MB unless set), which bounds the buffer cache's WASM memory", async () => {
+    const t = await tempDir();
+    cleanups.push(t.remove);
+    const dir = join(t.dir, 'pg');
+    const pg = await openPostgres({ pgliteDir: dir, poolMax: 1 });
+    expect((await pg.sql`SHOW shared_buffers`)[0]).toEqual({ shared_buffers: '16MB' });
+    await pg.close();
+    const small = await openPostgres({ pgliteDir: dir, poolMax: 1, pgliteSharedBuffersMb: 8 });
+    cleanups.push(small.close);
+    expect((await small.sql`SHOW shared_buffers`)[0]).toEqual({ shared_buffers: '8MB' });
+  }, 120_000); // a new cluster (initdb) and two PGlite starts
 
   it('migrates ClickHouse (chdb): gps_tracking with the configured retention, deduplicated by key', async () => {
     const pg = await freshPglite();
