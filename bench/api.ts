@@ -13,7 +13,7 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { join } from 'node:path';
-import { GLIBC_MALLOC_ENV } from '../core/mallocTuning.js';
+import { GLIBC_MALLOC_ENV, V8_MEMORY_FLAGS } from '../core/mallocTuning.js';
 import { packageRoot } from '../core/paths.js';
 import { type HttpLoadResult, type HttpLoadSpec, runAutocannon, runWrk, wrkAvailable } from './load/httpLoad.js';
 import { type BenchFigure, type BenchResult, type BenchSeries, judge } from './results.js';
@@ -65,8 +65,9 @@ export const startGateway = async (env: Record<string, string>, roles: string, e
   const port = await freePort();
   const metricsPort = await freePort();
   // Node/V8 flags for the gateway alone (not the load processes), e.g. GC experiments; on the command
-  // line rather than in NODE_OPTIONS, which refuses some V8 flags (--single-threaded-gc).
-  const benchFlags = process.env.BENCH_GATEWAY_NODE_OPTIONS?.split(/\s+/).filter(Boolean) ?? [];
+  // line rather than in NODE_OPTIONS, which refuses some V8 flags (--single-threaded-gc). Without
+  // them, what `npm start` runs with.
+  const benchFlags = process.env.BENCH_GATEWAY_NODE_OPTIONS?.split(/\s+/).filter(Boolean) ?? [...V8_MEMORY_FLAGS];
   const child = spawn(
     process.execPath,
     [...benchFlags, ...execArgv, join(packageRoot, 'dist/core/cli.js'), 'start', '--roles', roles],

@@ -18,7 +18,8 @@
  *
  * `--env=NAME=VALUE` (repeatable) sets gateway variables for an A/B in the same session.
  * The gateway runs with `npm start`'s V8 flags (`V8_MEMORY_FLAGS`, core/mallocTuning.ts);
- * `BENCH_GATEWAY_NODE_OPTIONS` passes other Node flags instead (empty: V8's defaults). `--heap-snapshot` takes V8 heap snapshots of the
+ * `BENCH_GATEWAY_NODE_OPTIONS` passes other Node flags instead (empty: V8's defaults; the low-memory
+ * choice: `V8_LOW_MEMORY_FLAGS`). `--heap-snapshot` takes V8 heap snapshots of the
  * gateway once the devices are registered and once they are connected and settled (into its
  * DATA_DIR, deleted after) and prints what grew, by type and constructor, and who holds the small
  * Buffers and arrays. Use it with fewer devices (1,000–2,000); writing a snapshot costs the gateway
@@ -31,7 +32,6 @@ import { readdirSync, readFileSync, statSync, unlinkSync } from 'node:fs';
 import { type Socket, connect as tcpConnect } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { V8_MEMORY_FLAGS } from '../core/mallocTuning.js';
 import { ADMIN_KEY, startGateway, stop } from './api.js';
 import { fmtInt, freePort, metric, pool, table, tempDir } from './support.js';
 
@@ -297,10 +297,8 @@ export const runIdleMemoryBench = async (args: string[]): Promise<number> => {
     // Every device connects from 127.0.0.1: the per-address connect rate would refuse most.
     { DATA_DIR: dir.dir, MQTT_PORT: String(mqttPort), MQTT_CONNECTS_PER_IP_PER_MINUTE: '0', ...env },
     'ingest,api,projections,handlers',
-    [
-      ...(process.env.BENCH_GATEWAY_NODE_OPTIONS === undefined ? V8_MEMORY_FLAGS : []),
-      ...(heapSnapshot ? ['--heapsnapshot-signal=SIGUSR2', `--diagnostic-dir=${dir.dir}`] : []),
-    ],
+    // startGateway adds npm start's V8 flags (or BENCH_GATEWAY_NODE_OPTIONS).
+    heapSnapshot ? ['--heapsnapshot-signal=SIGUSR2', `--diagnostic-dir=${dir.dir}`] : [],
   );
   const pid = gw.child.pid as number;
   const connectors: ChildProcess[] = [];

@@ -18,20 +18,24 @@ export const mallocTuning = (env: NodeJS.ProcessEnv = process.env) =>
   Object.fromEntries(Object.keys(GLIBC_MALLOC_ENV).map((k) => [k, env[k] ?? 'glibc default']));
 
 /**
- * V8 heap flags `npm start` runs the gateway with (on the command line: NODE_OPTIONS refuses
- * `--heap-growing-percent`). They apply to every isolate of the process, the PGlite worker's too.
- * With V8's defaults a connect storm's short-lived objects are promoted and stay as garbage: the
- * old generation may grow to up to 4× what survived the last full GC before the next one, and an
- * idle process does not run it. 10,000 idle MQTT devices (`npm run bench -- idle-memory`, back to
- * back): 758 MiB RSS settled with the defaults (V8 heap 162 MiB used, 285 committed), 622 MiB
- * with these (137 used, 151 committed). A young generation of 2 MiB semi-spaces instead of up to
- * 16 commits less and scavenges more often; the old generation grows by 20 % between full GCs.
- * The price is CPU under load, mostly the growth limit's (more full GCs while batches of points
- * are promoted): `npm run bench -- gps --only=embedded`, QoS 1 maximum 9,400–11,300 points/s at
- * 94–97 µs per durable point with V8's defaults, 6,200–6,500 at 146–150 µs with these (README);
- * `node dist/core/cli.js start` without them is the throughput-lean choice. `--optimize-for-size` shrank the heap as well (588 MiB) but doubled the CPU per point.
+ * V8 heap flags `npm start` runs the gateway with unless `FLEETGATE_V8_FLAGS` names others (on the
+ * command line: NODE_OPTIONS refuses `--heap-growing-percent`). They apply to every isolate of the
+ * process, the PGlite worker's too. A young generation of 2 MiB semi-spaces instead of up to 16
+ * commits less and costs no measurable CPU (`npm run bench -- gps --only=embedded`, back to back,
+ * QoS 1 maximum: 61–87 µs per durable point with V8's defaults, 81 with it).
  */
-export const V8_MEMORY_FLAGS = ['--max-semi-space-size=2', '--heap-growing-percent=20'] as const;
+export const V8_MEMORY_FLAGS = ['--max-semi-space-size=2'] as const;
+
+/**
+ * The low-memory choice (`FLEETGATE_V8_FLAGS`): with V8's defaults a connect storm's short-lived
+ * objects are promoted and stay as garbage, since the old generation may grow to up to 4× what
+ * survived the last full GC before the next one and an idle process does not run it. Growing it
+ * by 20 % instead: 10,000 idle MQTT devices 597 MiB RSS settled instead of about 680 (README). The
+ * price is CPU under load (more full GCs while batches of points are promoted): QoS 1 maximum
+ * 121–158 µs per durable point against 61–87, and a third less throughput. `--optimize-for-size`
+ * shrank the heap as well (588 MiB) but doubled the CPU per point.
+ */
+export const V8_LOW_MEMORY_FLAGS = [...V8_MEMORY_FLAGS, '--heap-growing-percent=20'] as const;
 
 /** The V8 flags among the process's own (`process.execArgv`) that shape its heap. */
 export const v8MemoryFlags = (execArgv: readonly string[] = process.execArgv) =>
