@@ -132,6 +132,7 @@ interface ApiPhase {
 export const runApiBench = async (args: string[]): Promise<BenchResult> => {
   const opt = (name: string) => args.find((a) => a.startsWith(`--${name}=`))?.split('=')[1];
   const seconds = Number(opt('seconds') ?? 10);
+  const compareTools = opt('compare-tools') !== '0';
   const connections = Number(opt('connections') ?? CONNECTIONS);
   const rate = Number(opt('rate') ?? 5_000);
   const only = opt('only')?.split(',');
@@ -207,10 +208,11 @@ export const runApiBench = async (args: string[]): Promise<BenchResult> => {
     const url = `http://127.0.0.1:${barePort}/`;
     console.error(`bare uWS (pid ${server})`);
     await measure('bare', `bare uWS 202, max (${tool})`, 'max', { server }, () => maxLoad(spec(url)));
-    // The other tool against the same endpoint: which costs less CPU per request.
-    if (tool === 'wrk')
+    // The other tool against the same endpoint: which costs less CPU per request (not with --compare-tools=0).
+    if (compareTools && tool === 'wrk')
       await measure('bare', 'bare uWS 202, max (autocannon)', 'max', { server }, () => runAutocannon(spec(url)));
-    else if (wrkAvailable()) await measure('bare', 'bare uWS 202, max (wrk)', 'max', { server }, () => runWrk(spec(url)));
+    else if (compareTools && wrkAvailable())
+      await measure('bare', 'bare uWS 202, max (wrk)', 'max', { server }, () => runWrk(spec(url)));
     if (rate > 0)
       await measure('bare', `bare uWS 202 @${fmtInt(rate)}/s`, 'rate', { server }, () => runAutocannon(spec(url, { rate })));
 

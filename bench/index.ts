@@ -45,9 +45,9 @@ export const benches: Record<string, Bench> = {
   },
   api: {
     description:
-      'POST /api/v1/sms req/s, p50/p99 and CPU µs per request (gateway, nats-server, Postgres) at 100 connections against a bare uWS endpoint, embedded and JetStream+Postgres; load from wrk (or autocannon) in its own process, its CPU reported. Options: --seconds=N, --only=embedded,jetstream, --roles=api (default api,projections), --connections=N, --rate=N (5000), --load=wrk|autocannon, --load-threads=N (wrk, 1), --cpu-prof=DIR (gateway profile)',
+      'POST /api/v1/sms req/s, p50/p99 and CPU µs per request (gateway, nats-server, Postgres) at 100 connections against a bare uWS endpoint, embedded and JetStream+Postgres; load from wrk (or autocannon) in its own process, its CPU reported. Options: --seconds=N, --only=embedded,jetstream, --roles=api (default api,projections), --connections=N, --rate=N (5000), --load=wrk|autocannon, --load-threads=N (wrk, 1), --compare-tools=0 (skip the other tool against bare uWS), --cpu-prof=DIR (gateway profile)',
     run: async (args) => (await import('./api.js')).runApiBench(args),
-    quick: ['--seconds=2', '--only=embedded'],
+    quick: ['--seconds=2', '--only=embedded', '--compare-tools=0'],
     expectS: { full: 120, quick: 20 },
   },
   gps: {
@@ -66,9 +66,9 @@ export const benches: Record<string, Bench> = {
   },
   notify: {
     description:
-      'mixed notifications (SMS.ru, Twilio, e-mail, push, Telegram) through the queue to fakes in this process: p50/p99 request→provider call at a fixed rate, then N at once: sent/s, queue depth over time, duplicates/missing; embedded and JetStream+Postgres. Options: --count=N (10000), --rate=N (200), --seconds=N (10), --http-concurrency=N (64), --handler-concurrency=N (256, the most HANDLER_CONCURRENCY allows), --users=N (300), --chats=N (2000), --kinds=smsru,twilio,email-template,email-plain,push,telegram (narrow the mix), --only=embedded,jetstream,jetstream-split (jetstream-split: handlers in a second process), --env=NAME=VALUE (gateway tuning, repeatable), --cpu-prof=DIR (gateway profile)',
+      'mixed notifications (SMS.ru, Twilio, e-mail, push, Telegram) through the queue to fakes in this process: p50/p99 request→provider call at a fixed rate, then N at once: sent/s, queue depth over time, duplicates/missing; embedded and JetStream+Postgres. Options: --count=N (10000), --rate=N (200), --seconds=N (10), --warmup=N (500 at 100/s), --http-concurrency=N (64), --handler-concurrency=N (256, the most HANDLER_CONCURRENCY allows), --users=N (300), --chats=N (2000), --kinds=smsru,twilio,email-template,email-plain,push,telegram (narrow the mix), --only=embedded,jetstream,jetstream-split (jetstream-split: handlers in a second process), --env=NAME=VALUE (gateway tuning, repeatable), --cpu-prof=DIR (gateway profile)',
     run: async (args) => (await import('./notify.js')).runNotifyBench(args),
-    quick: ['--only=embedded', '--count=300', '--rate=100', '--seconds=2'],
+    quick: ['--only=embedded', '--count=300', '--rate=100', '--seconds=2', '--warmup=200'],
     expectS: { full: 300, quick: 15 },
   },
   records: {
@@ -82,7 +82,7 @@ export const benches: Record<string, Bench> = {
     description:
       'payments created (Prefer: wait) and completed by YooKassa webhooks against its fake, through the gateway process: p50/p99 request→link and webhook→GET succeeded, lost/doubled, gateway CPU per payment. Options: --count=N (5000), --rate=N (100), --idle=0 (skip the 7 s idle-cost window), --cpu-prof=DIR (gateway profile)',
     run: async (args) => (await import('./payments.js')).runPaymentsBench(args),
-    quick: ['--count=200', '--rate=50', '--idle=0'],
+    quick: ['--count=100', '--rate=50', '--idle=0'],
     expectS: { full: 150, quick: 15 },
   },
   export: {

@@ -845,6 +845,7 @@ export const runNotifyBench = async (args: string[]): Promise<BenchResult> => {
   const count = Number(opt('count') ?? 10_000);
   const rate = Number(opt('rate') ?? 200);
   const seconds = Number(opt('seconds') ?? 10);
+  const warmupCount = Number(opt('warmup') ?? 500);
   const httpConcurrency = Number(opt('http-concurrency') ?? 64);
   const handlerConcurrency = opt('handler-concurrency') ?? '256';
   const nUsers = Number(opt('users') ?? 300);
@@ -1054,12 +1055,12 @@ export const runNotifyBench = async (args: string[]): Promise<BenchResult> => {
         }
         console.error(`  ${fmtInt(registered)} push tokens registered and folded in ${fmtInt(performance.now() - r0)} ms`);
 
-        // Warm-up (JIT, SMTP pool, OAuth token, HTTP keep-alive): 500 mixed at 100/s.
+        // Warm-up (JIT, SMTP pool, OAuth token, HTTP keep-alive): 500 mixed at 100/s (--warmup=N).
         tracker = new Tracker();
         {
           const w0 = performance.now();
           const pending: Promise<void>[] = [];
-          for (let i = 0; i < 500; i++) {
+          for (let i = 0; i < warmupCount; i++) {
             const due = w0 + i * 10;
             const wait = due - performance.now();
             if (wait > 0) await new Promise((r) => setTimeout(r, wait));
@@ -1067,7 +1068,7 @@ export const runNotifyBench = async (args: string[]): Promise<BenchResult> => {
           }
           await Promise.all(pending);
           const ok = await settle(tracker, 10_000);
-          console.error(`  warm-up: ${tracker.done}/500 delivered${ok ? '' : ' (incomplete)'}`);
+          console.error(`  warm-up: ${tracker.done}/${warmupCount} delivered${ok ? '' : ' (incomplete)'}`);
         }
         resetFakes(fakes);
 
