@@ -1,26 +1,14 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { uuidv7 } from '../../core/eventlog/uuid.js';
-import type { Stored } from '../../core/runners/projectionRunner.js';
 import type { PostgresStore } from '../../core/stores/postgres.js';
 import { emailLogProjection } from '../../projections/emailLog.js';
 import { pushNotificationLogProjection } from '../../projections/pushNotificationLog.js';
 import type { EmailEvent } from '../../schemas/events/email.js';
 import type { PushEvent } from '../../schemas/events/push.js';
+import { storedEvents } from '../support/storedEvents.js';
 import { freshPglite } from '../support/stores.js';
 
-let seq = 100;
-const stored = <E extends EmailEvent | PushEvent>(type: E['type'], data: E['data'], causationId?: string): Stored<E> =>
-  ({
-    id: uuidv7(),
-    type,
-    subject: 'evt.test',
-    time: new Date(Date.UTC(2024, 0, 1, 0, 0, ++seq)).toISOString(),
-    source: 'test',
-    data,
-    stream: 'EVENTS',
-    seq,
-    ...(causationId ? { causationId } : {}),
-  }) as unknown as Stored<E>;
+const emailEvent = storedEvents<EmailEvent>('evt.test', 100);
+const pushEvent = storedEvents<PushEvent>('evt.test', 500);
 
 /*
  * Outcomes of several commands in one batch are written by one statement per run; these check that
@@ -38,7 +26,7 @@ describe('notification log folds, several outcomes in one batch', () => {
 
   it('email_log: each command of the batch gets its own email.sent; a repeated outcome applies in order', async () => {
     const reqs = [0, 1, 2].map((i) =>
-      stored<EmailEvent>('email.requested', {
+      emailEvent('email.requested', {
         to: `u${i}@example.com`,
         subject: `s${i}`,
         text: 'hi',
@@ -48,7 +36,7 @@ describe('notification log folds, several outcomes in one batch', () => {
       } as never),
     );
     const sent = (i: number, attempt: number, messageId: string) =>
-      stored<EmailEvent>(
+      emailEvent(
         'email.sent',
         {
           messageId,
@@ -61,7 +49,7 @@ describe('notification log folds, several outcomes in one batch', () => {
         } as never,
         reqs[i]?.id,
       );
-    const failed = stored<EmailEvent>(
+    const failed = emailEvent(
       'email.attempt_failed',
       { attempt: 1, error: 'temporary', nextAttemptAt: '2024-01-01T00:10:00.000Z' } as never,
       reqs[2]?.id,
@@ -93,10 +81,10 @@ describe('notification log folds, several outcomes in one batch', () => {
 
   it('push_notification_log: each command of the batch gets its own push.sent; a repeated outcome applies in order', async () => {
     const reqs = [0, 1].map((i) =>
-      stored<PushEvent>('push.requested', { userId: `user-${i}`, title: `t${i}`, body: 'b', priority: 'normal' } as never),
+      pushEvent('push.requested', { userId: `user-${i}`, title: `t${i}`, body: 'b', priority: 'normal' } as never),
     );
     const sent = (i: number, attempt: number, messageIds: string[]) =>
-      stored<PushEvent>(
+      pushEvent(
         'push.sent',
         {
           results: messageIds.map((m, k) => ({ token: `tok-${i}-${k}`, messageId: m, outcome: 'sent' })),

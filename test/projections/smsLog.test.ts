@@ -4,11 +4,12 @@ import { newEvent } from '../../core/eventlog/newEvent.js';
 import type { EventLog } from '../../core/eventlog/port.js';
 import { uuidv7 } from '../../core/eventlog/uuid.js';
 import { silentLogger } from '../../core/logger.js';
-import { projectionRunner, rebuildProjection, type Stored } from '../../core/runners/projectionRunner.js';
+import { projectionRunner, rebuildProjection } from '../../core/runners/projectionRunner.js';
 import type { PostgresStore } from '../../core/stores/postgres.js';
 import { evolveSmsLog, type SmsLogFoldRow, smsLogProjection } from '../../projections/smsLog.js';
 import { smsOptOutsProjection } from '../../projections/smsOptOuts.js';
 import type { SmsEvent } from '../../schemas/events/sms.js';
+import { storedEvents } from '../support/storedEvents.js';
 import { freshPglite } from '../support/stores.js';
 
 const queued = (id: string): SmsLogFoldRow => ({
@@ -30,23 +31,7 @@ const queued = (id: string): SmsLogFoldRow => ({
   last_seq: 1,
   history: [],
 });
-let seq = 10;
-const event = <T extends SmsEvent['type']>(
-  type: T,
-  data: Extract<SmsEvent, { type: T }>['data'],
-  causationId?: string,
-): Stored<SmsEvent> =>
-  ({
-    id: uuidv7(),
-    type,
-    subject: 'evt.sms.result',
-    time: new Date(Date.UTC(2024, 0, 1, 0, 0, ++seq)).toISOString(),
-    source: 'test',
-    data,
-    stream: 'EVENTS',
-    seq,
-    ...(causationId ? { causationId } : {}),
-  }) as Stored<SmsEvent>;
+const event = storedEvents<SmsEvent>('evt.sms.result', 10);
 
 describe('sms_log fold', () => {
   it('an operator’s retry (command.retried) queues a failed SMS again; the history names the dead letter, not the text', () => {
