@@ -33,6 +33,7 @@ import { type Socket, connect as tcpConnect } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ADMIN_KEY, startGateway, stop } from './api.js';
+import type { BenchFigure, BenchResult } from './results.js';
 import { fmtInt, freePort, metric, pool, table, tempDir } from './support.js';
 
 const MiB = 1024 * 1024;
@@ -273,7 +274,8 @@ const takeHeapSnapshot = async (pid: number, dir: string) => {
   throw new Error('no heap snapshot within 180 s');
 };
 
-export const runIdleMemoryBench = async (args: string[]): Promise<number> => {
+export const runIdleMemoryBench = async (args: string[]): Promise<BenchResult> => {
+  const startedAt = new Date();
   const opt = (name: string) =>
     args
       .find((a) => a.startsWith(`--${name}=`))
@@ -408,7 +410,36 @@ export const runIdleMemoryBench = async (args: string[]): Promise<number> => {
     }
     const flags = gw.child.spawnargs.slice(1, -4);
     console.log(`JSON ${JSON.stringify({ devices, connected, refused, env, flags, samples })}`);
-    return refused > 0 ? 1 : 0;
+    const settled = samples.at(-1) as MemorySample;
+    const part = (key: string, label: string, value: number): BenchFigure => ({
+      key: `idle_memory.settled.${key}`,
+      label: `${fmtInt(devices)} idle devices, settled ${settle} s: ${label}`,
+      value,
+      unit: 'MiB',
+    });
+    return {
+      bench: 'idle-memory',
+      seed: 0,
+      startedAt: startedAt.toISOString(),
+      durationS: (Date.now() - startedAt.getTime()) / 1000,
+      options: { devices, settle, flags: flags.join(' '), env: JSON.stringify(env) },
+      figures: [
+        {
+          ...part('rss_mib', 'gateway RSS (embedded default, all roles)', settled.rssMiB),
+          target: { kind: 'bound', atMost: 600, text: '< 600 MiB with 10,000 idle devices (issue 21)' },
+          ...(devices === 10_000 ? {} : { notJudged: 'the target is stated for 10,000 devices' }),
+        },
+        part('chdb_mib', "chdb's library pages (file-backed)", settled.chdbMiB),
+        part('anonymous_mib', 'anonymous memory (V8, PGlite, malloc)', settled.anonymousMiB),
+        part('heap_used_mib', 'V8 heap used', settled.heapUsedMiB),
+        part('heap_committed_mib', 'V8 heap committed', settled.heapTotalMiB),
+      ],
+      series: [],
+      notes: [
+        `samples (RSS MiB): ${samples.map((x) => `${x.label} ${fmtInt(x.rssMiB)}`).join(', ')}; node flags ${flags.join(' ') || "V8's defaults"}`,
+      ],
+      correct: refused === 0 && connected === devices,
+    };
   } finally {
     for (const c of connectors) if (c.connected) c.send('quit');
     await stop(gw.child);
