@@ -8,7 +8,10 @@ export interface FormAnswer {
   text: string;
 }
 
-/** A failure before an answer: `code` is the socket's (ECONNREFUSED …), or ETIMEDOUT for the deadline. */
+/**
+ * A failure before an answer: `code` is the socket's (ECONNREFUSED …), ETIMEDOUT for the deadline,
+ * or EMSGSIZE for an answer larger than any the provider sends (`MAX_ANSWER_BYTES`).
+ */
 export class FormPostError extends Error {
   constructor(
     message: string,
@@ -25,6 +28,9 @@ export class FormPostError extends Error {
  * exchange. For one small form per SMS, `fetch` (undici's WHATWG layer: Request, Headers, web
  * streams, an AbortSignal timer with its DOMException) cost several times the exchange itself.
  */
+/** SMS.ru's answers are a few hundred bytes: a bigger one is not its API, and is not held in memory. */
+export const MAX_ANSWER_BYTES = 1024 * 1024;
+
 export const formPoster = (timeoutMs: number) => {
   // Idle sockets close after a while, so a poster replaced on a settings change leaves none open.
   const agents = {
@@ -48,7 +54,15 @@ export const formPoster = (timeoutMs: number) => {
         { method: 'POST', agent, headers: { ...headers, 'content-length': Buffer.byteLength(form) } },
         (res) => {
           const chunks: Buffer[] = [];
-          res.on('data', (c: Buffer) => chunks.push(c));
+          let bytes = 0;
+          res.on('data', (c: Buffer) => {
+            bytes += c.length;
+            if (bytes <= MAX_ANSWER_BYTES) chunks.push(c);
+            else {
+              fail(new FormPostError(`an answer over ${MAX_ANSWER_BYTES} bytes`, 'EMSGSIZE'));
+              req.destroy();
+            }
+          });
           res.on('error', (e) => fail(new FormPostError(e.message, (e as NodeJS.ErrnoException).code, { cause: e })));
           res.on('end', () => {
             if (settled) return;
