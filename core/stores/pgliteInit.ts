@@ -4,6 +4,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { packageRoot } from '../paths.js';
+import { reply } from './workerReply.js';
 
 /**
  * initdb in PGlite costs about 5 s of CPU (measured: 5,360 ms; the same empty cluster unpacked from
@@ -48,18 +49,10 @@ const { dirname } = require('node:path');
 })().then((how) => parentPort.postMessage({ type: 'ready', how }), (e) => parentPort.postMessage({ type: 'failed', error: String((e && e.stack) || e) }));
 `;
 
-type InitReply = { type: 'ready'; how: 'template' | 'initdb' } | { type: 'failed'; error: string };
-
 const runInit = async (workerData: { dir: string; pglite: string; template?: string; save?: string }) => {
   const worker = new Worker(INIT_SOURCE, { eval: true, workerData });
   try {
-    const reply = await new Promise<InitReply>((resolve, reject) => {
-      worker.once('message', resolve);
-      worker.once('error', reject);
-      worker.once('exit', (code) => reject(new Error(`PGlite init worker exited with code ${code}`)));
-    });
-    if (reply.type === 'failed') throw new Error(`PGlite init: ${reply.error}`);
-    return reply.how;
+    return (await reply(worker, 'ready')).how ?? 'initdb';
   } finally {
     await worker.terminate();
   }

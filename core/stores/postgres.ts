@@ -5,6 +5,7 @@ import { dirname, join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import postgres from 'postgres';
 import { defaultInitCacheDir, initPgliteCluster } from './pgliteInit.js';
+import { reply } from './workerReply.js';
 
 export type Sql = postgres.Sql<Record<string, never>>;
 export type TransactionSql = postgres.TransactionSql<Record<string, never>>;
@@ -70,34 +71,6 @@ const { parentPort, workerData } = require('node:worker_threads');
   parentPort.postMessage({ type: 'ready' });
 })().catch((e) => parentPort.postMessage({ type: 'failed', error: String((e && e.stack) || e) }));
 `;
-
-type WorkerReply = { type: 'ready' | 'closed' | 'failed'; error?: string };
-
-const reply = (worker: Worker, want: WorkerReply['type']) =>
-  new Promise<void>((resolve, reject) => {
-    const onMessage = (m: WorkerReply) => {
-      if (m.type !== want && m.type !== 'failed') return;
-      off();
-      if (m.type === 'failed' || m.error) reject(new Error(`PGlite worker: ${m.error}`));
-      else resolve();
-    };
-    const onExit = (code: number) => {
-      off();
-      reject(new Error(`PGlite worker exited with code ${code}`));
-    };
-    const onError = (e: Error) => {
-      off();
-      reject(e);
-    };
-    const off = () => {
-      worker.off('message', onMessage);
-      worker.off('exit', onExit);
-      worker.off('error', onError);
-    };
-    worker.on('message', onMessage);
-    worker.on('exit', onExit);
-    worker.on('error', onError);
-  });
 
 /**
  * PostgreSQL's buffer cache is WASM memory PGlite never returns, and all of it is resident from
